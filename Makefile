@@ -1,0 +1,127 @@
+# SPDX-License-Identifier: Apache-2.0
+# kiln: build, test, run and benchmark. `make V=1` shows full commands.
+
+BUILD ?= build
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
+PROTOC_C ?= protoc-c
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+ifeq ($(V),1)
+Q :=
+msg =
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+PKGS := libbpf libelf libdw libprotobuf-c zlib
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -ldw -lprotobuf-c -lz)
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
+	  -D_GNU_SOURCE -I. -I$(BUILD) $(PKG_CFLAGS) -MMD -MP
+LDLIBS += $(PKG_LIBS) -lpthread
+BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -I.
+
+BPF_PROGS := cpu
+BPF_SKELS := $(patsubst %,$(BUILD)/bpf/%.skel.h,$(BPF_PROGS))
+PROTO_GEN := $(BUILD)/proto/profile.pb-c.c
+
+LIB_SRCS := $(wildcard lib/*.c) $(wildcard proto/*.c) $(wildcard symbolizer/*.c) \
+	    $(filter-out agent/main.c,$(wildcard agent/*.c))
+LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS)) $(PROTO_GEN:.c=.o)
+KILN := $(BUILD)/kiln
+
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))
+TEST_PROGS := $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%,$(wildcard tests/progs/*.c))
+
+.PHONY: all deps test check unit-test run bench clean format
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: $(KILN)
+
+deps:
+	$(Q)scripts/install-deps.sh
+
+$(BUILD)/vmlinux.h:
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c bpf/%.h $(BUILD)/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+
+$(BUILD)/proto/%.pb-c.c $(BUILD)/proto/%.pb-c.h: proto/%.proto
+	$(call msg,PROTOC,$<)
+	$(Q)mkdir -p $(BUILD)/proto
+	$(Q)$(PROTOC_C) --c_out=$(BUILD) $<
+
+# Generated headers must exist before any object that may include them.
+$(BUILD)/%.o: %.c | $(BPF_SKELS) $(PROTO_GEN)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/proto/profile.pb-c.o: $(BUILD)/proto/profile.pb-c.c
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Wno-unused-parameter -c $< -o $@
+
+$(KILN): $(BUILD)/agent/main.o $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# Unit tests link the whole library part of kiln.
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/unit/%.o: CFLAGS += -DFIXTURE_DIR='"$(abspath $(BUILD))/tests/fixtures"'
+
+# Ground-truth programs for the integration tests, with frame pointers in
+# every function: clang keeps them in leaf functions too, gcc 12 does not.
+PROG_CFLAGS := -O2 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
+$(BUILD)/tests/progs/%: tests/progs/%.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(PROG_CFLAGS) -o $@ $< -lpthread
+
+# `make test` and `make run` first install whatever a fresh machine lacks,
+# then build in a sub-make so pkg-config sees the installed libraries.
+test:
+	$(Q)scripts/install-deps.sh
+	$(Q)$(MAKE) --no-print-directory check
+
+check: $(KILN) $(UNIT_TESTS) $(TEST_PROGS)
+	$(Q)BUILD=$(BUILD) tests/run.sh
+
+unit-test: $(UNIT_TESTS)
+	$(Q)BUILD=$(BUILD) tests/run.sh --unit-only
+
+run:
+	$(Q)scripts/install-deps.sh
+	$(Q)$(MAKE) --no-print-directory $(KILN)
+	$(KILN) --output-dir profiles $(ARGS)
+
+bench:
+	$(Q)scripts/install-deps.sh --bench
+	$(Q)$(MAKE) --no-print-directory $(KILN)
+	$(Q)BUILD=$(BUILD) bench/run.sh
+
+clean:
+	$(call msg,CLEAN,$(BUILD))
+	$(Q)rm -rf $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

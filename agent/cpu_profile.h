@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Turns one drained CPU window into a symbolized pprof file. */
+#ifndef KILN_CPU_PROFILE_H
+#define KILN_CPU_PROFILE_H
+
+#include <stdint.h>
+
+#include "agent/cpu_profiler.h"
+
+struct process_table;
+struct symbolizer;
+
+struct cpu_profile_meta {
+	int64_t start_ns; /* window start, Unix time */
+	int64_t duration_ns;
+	uint64_t period_ns; /* CPU time one sample stands for */
+	const char *path; /* where the .pb.gz goes */
+};
+
+struct cpu_profile_result {
+	uint64_t samples; /* sampled events in the profile */
+	uint64_t stacks_missing; /* referenced stack not in the drained map */
+	uint64_t frames; /* frames resolved through the symbolizer */
+	uint64_t frames_without_mapping; /* user address in no known mapping */
+	uint64_t frames_without_symbol;
+};
+
+/* Builds the profile and writes it atomically. Returns 0 or a negative errno. */
+int cpu_profile__write(const struct cpu_window *window, struct process_table *processes,
+		       struct symbolizer *symbolizer, const struct cpu_profile_meta *meta,
+		       struct cpu_profile_result *ret_result);
+
+#endif /* KILN_CPU_PROFILE_H */

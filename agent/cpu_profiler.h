@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The CPU sampler: loads bpf/cpu.bpf.c, attaches it to every CPU, drains windows. */
+#ifndef KILN_CPU_PROFILER_H
+#define KILN_CPU_PROFILER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/types.h>
+
+#include "bpf/cpu.h"
+
+struct cpu_profiler;
+struct hashmap;
+
+typedef void (*process_event_fn)(void *ctx, const struct process_event *event);
+
+struct cpu_profiler_opts {
+	uint64_t frequency_hz;
+	const uint32_t *pids; /* filter; NULL/0: every process */
+	size_t pid_count;
+	uint64_t max_stacks;
+	uint64_t max_sample_keys;
+	process_event_fn on_process_event;
+	void *ctx;
+};
+
+/* A stack as drained from BPF, stored compactly (only its frames). */
+struct drained_stack {
+	uint32_t frame_count;
+	uint32_t flags; /* STACK_* */
+	uint64_t addresses[]; /* leaf first */
+};
+
+struct drained_sample {
+	struct sample_key key;
+	struct sample_value value;
+};
+
+/* Everything one window's buffer held. */
+struct cpu_window {
+	struct drained_sample *samples;
+	size_t sample_count;
+	struct hashmap *stacks; /* stack id -> struct drained_stack * */
+	uint64_t stats[CPU_STAT__COUNT]; /* increase during the window, all CPUs */
+};
+
+/*
+ * Opens, configures and loads the BPF programs and attaches them to every
+ * online CPU. NULL with errno set; EPERM means missing privileges.
+ */
+struct cpu_profiler *cpu_profiler__new(const struct cpu_profiler_opts *opts);
+/* Detaches and unloads everything; accepts NULL. */
+void cpu_profiler__free(struct cpu_profiler *profiler);
+
+/* CPUs currently sampled. */
+unsigned int cpu_profiler__cpu_count(const struct cpu_profiler *profiler);
+
+/* Attaches to CPUs that came online since the last call. Returns how many, or -errno. */
+int cpu_profiler__attach_new_cpus(struct cpu_profiler *profiler);
+
+/* Waits up to timeout_ms for process events and hands them to the callback. */
+int cpu_profiler__poll(struct cpu_profiler *profiler, int timeout_ms);
+
+/*
+ * Ends the current window: new samples go to the other buffer, this one is
+ * drained into *ret_window and emptied. Returns 0 or a negative errno.
+ */
+int cpu_profiler__end_window(struct cpu_profiler *profiler, struct cpu_window *ret_window);
+void cpu_window__free(struct cpu_window *window);
+const struct drained_stack *cpu_window__stack(const struct cpu_window *window, uint64_t id);
+
+/* The agent forgot this process: the next sample announces it again. */
+void cpu_profiler__forget_process(struct cpu_profiler *profiler, uint32_t pid);
+
+/* BPF run time and run count of the sampling program (needs kernel.bpf_stats_enabled). */
+int cpu_profiler__bpf_run_stats(const struct cpu_profiler *profiler, uint64_t *ret_run_time_ns,
+				uint64_t *ret_run_count);
+
+#endif /* KILN_CPU_PROFILER_H */

@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: Apache-2.0
+/* kiln: the daemon's main loop: sample, end a window, symbolize, write, repeat. */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/cpu_profile.h"
+#include "agent/cpu_profiler.h"
+#include "agent/log.h"
+#include "agent/options.h"
+#include "agent/process_table.h"
+#include "lib/hashmap.h"
+#include "symbolizer/symbolizer.h"
+
+#define POLL_INTERVAL_MS 200
+
+static volatile sig_atomic_t stop_requested;
+
+struct agent {
+	struct kiln_options opts;
+	struct symbolizer *symbolizer;
+	struct process_table *processes;
+	struct cpu_profiler *profiler;
+	uint64_t windows_written;
+};
+
+static void on_signal(int signo)
+{
+	(void)signo;
+	stop_requested = 1;
+}
+
+static int64_t clock_ns(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* CAP_BPF + CAP_PERFMON, or CAP_SYS_ADMIN, in the effective set. */
+static bool has_privileges(void)
+{
+	FILE *status = fopen("/proc/self/status", "re");
+	unsigned long long caps = 0;
+	char line[256];
+
+	if (!status)
+		return geteuid() == 0;
+	while (fgets(line, sizeof(line), status))
+		if (sscanf(line, "CapEff: %llx", &caps) == 1)
+			break;
+	fclose(status);
+	return (caps & (1ULL << 21)) || ((caps & (1ULL << 38)) && (caps & (1ULL << 39)));
+}
+
+static int make_dirs(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) && errno != EEXIST)
+		return -errno;
+	return access(buf, W_OK) ? -errno : 0;
+}
+
+static void on_process_event(void *ctx, const struct process_event *event)
+{
+	struct agent *agent = ctx;
+	int err = process_table__capture(agent->processes, event->pid);
+
+	if (err)
+		log_debug("pid %u: reading its mappings: %s, ignoring", event->pid, strerror(-err));
+}
+
+static void forget_process(void *ctx, uint32_t pid)
+{
+	struct agent *agent = ctx;
+
+	if (agent->profiler)
+		cpu_profiler__forget_process(agent->profiler, pid);
+}
+
+static void report_window(const struct agent *agent, const char *path,
+			  const struct cpu_window *window, const struct cpu_profile_result *result)
+{
+	const uint64_t *stats = window->stats;
+	struct symbolizer_stats sym;
+
+	symbolizer__stats(agent->symbolizer, &sym);
+	log_info("wrote %s: %" PRIu64 " samples, %zu stacks, %zu processes tracked", path,
+		 result->samples, hashmap__size(window->stacks),
+		 process_table__size(agent->processes));
+	if (stats[CPU_STAT_COUNTS_MAP_FULL] || stats[CPU_STAT_STACK_MAP_FULL] ||
+	    stats[CPU_STAT_STACK_COLLISION] || stats[CPU_STAT_PROCESS_EVENTS_LOST])
+		log_warn("window lost data: %" PRIu64 " samples (counts map full, raise "
+			 "--max-sample-keys), %" PRIu64 " stacks (stacks map full, raise "
+			 "--max-stacks), %" PRIu64 " stack hash collisions, %" PRIu64
+			 " process events",
+			 stats[CPU_STAT_COUNTS_MAP_FULL], stats[CPU_STAT_STACK_MAP_FULL],
+			 stats[CPU_STAT_STACK_COLLISION], stats[CPU_STAT_PROCESS_EVENTS_LOST]);
+	log_debug("window counters: %" PRIu64 " events, %" PRIu64 " idle, %" PRIu64
+		  " filtered, %" PRIu64 " recorded, stack capture failures %" PRIu64
+		  " kernel / %" PRIu64 " user, %" PRIu64 " truncated, %" PRIu64
+		  " new processes, %" PRIu64 " execs",
+		  stats[CPU_STAT_SAMPLES], stats[CPU_STAT_IDLE], stats[CPU_STAT_FILTERED],
+		  stats[CPU_STAT_RECORDED], stats[CPU_STAT_KERNEL_STACK_FAILED],
+		  stats[CPU_STAT_USER_STACK_FAILED], stats[CPU_STAT_STACK_TRUNCATED],
+		  stats[CPU_STAT_PROCESS_EVENTS], stats[CPU_STAT_EXECS]);
+	log_debug("symbols: %" PRIu64 " frames, %" PRIu64 " without mapping, %" PRIu64
+		  " without symbol; ELF files %" PRIu64 " opened, %" PRIu64 " evicted, %" PRIu64
+		  " unreadable",
+		  result->frames, result->frames_without_mapping, result->frames_without_symbol,
+		  sym.elf_files_opened, sym.elf_files_evicted, sym.elf_open_errors);
+}
+
+/* Drains the window that started at start_ns (Unix) and writes it. */
+static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns)
+{
+	struct cpu_profile_result result = {};
+	struct cpu_window window = {};
+	char path[PATH_MAX], stamp[32];
+	time_t start_s = start_ns / 1000000000;
+	struct tm tm;
+	int err;
+
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&start_s, &tm));
+	if (snprintf(path, sizeof(path), "%s/cpu-%s.pb.gz", agent->opts.output_dir, stamp) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	err = cpu_profiler__end_window(agent->profiler, &window);
+	if (err) {
+		log_error("draining the window: %s", strerror(-err));
+		return err;
+	}
+	/* Announcements made before the swap: capture them before symbolizing. */
+	cpu_profiler__poll(agent->profiler, 0);
+	const struct cpu_profile_meta meta = {
+		.start_ns = start_ns,
+		.duration_ns = duration_ns,
+		.period_ns = 1000000000ULL / agent->opts.frequency_hz,
+		.path = path,
+	};
+	err = cpu_profile__write(&window, agent->processes, agent->symbolizer, &meta, &result);
+	if (err)
+		log_error("writing %s: %s", path, strerror(-err));
+	else
+		report_window(agent, path, &window, &result);
+	cpu_window__free(&window);
+	process_table__end_window(agent->processes);
+	agent->windows_written += !err;
+	return err;
+}
+
+static int run(struct agent *agent)
+{
+	const int64_t window_ns = (int64_t)agent->opts.duration_s * 1000000000;
+
+	for (uint64_t i = 0; !agent->opts.iterations || i < agent->opts.iterations; i++) {
+		int64_t start_mono = clock_ns(CLOCK_MONOTONIC), start_real = clock_ns(CLOCK_REALTIME);
+		int64_t elapsed = 0;
+		int err;
+
+		while (!stop_requested && elapsed < window_ns) {
+			int64_t left_ms = (window_ns - elapsed + 999999) / 1000000;
+
+			err = cpu_profiler__poll(agent->profiler, left_ms < POLL_INTERVAL_MS
+									  ? (int)left_ms
+									  : POLL_INTERVAL_MS);
+			if (err && err != -EINTR)
+				log_warn("polling process events: %s", strerror(-err));
+			elapsed = clock_ns(CLOCK_MONOTONIC) - start_mono;
+		}
+		/* A stop mid-window still writes what was sampled so far. */
+		err = end_window(agent, start_real, elapsed);
+		if (err == -ENOSPC || err == -EROFS || err == -EACCES)
+			return err;
+		if (stop_requested)
+			break;
+		err = cpu_profiler__attach_new_cpus(agent->profiler);
+		if (err > 0)
+			log_info("sampling %d more CPUs that came online", err);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction action = { .sa_handler = on_signal };
+	struct agent agent = {};
+	int err, exit_code = 1;
+
+	switch (options_parse(argc, argv, &agent.opts)) {
+	case OPTIONS_EXIT_OK:
+		return 0;
+	case OPTIONS_EXIT_USAGE:
+		return 2;
+	case OPTIONS_RUN:
+		break;
+	}
+	log_set_level(agent.opts.verbose ? LOG_DEBUG : LOG_INFO);
+	if (!has_privileges()) {
+		log_error("kiln needs root, or the capabilities CAP_BPF and CAP_PERFMON "
+			  "(and CAP_SYS_PTRACE to read other processes' mappings)");
+		return 1;
+	}
+	err = make_dirs(agent.opts.output_dir);
+	if (err) {
+		log_error("output directory %s: %s", agent.opts.output_dir, strerror(-err));
+		return 1;
+	}
+
+	sigaction(SIGINT, &action, NULL);
+	sigaction(SIGTERM, &action, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	agent.symbolizer = symbolizer__new(NULL);
+	if (!agent.symbolizer) {
+		log_error("creating the symbolizer: %s", strerror(errno));
+		goto cleanup;
+	}
+	agent.processes = process_table__new(agent.opts.max_processes, agent.symbolizer,
+					     forget_process, &agent);
+	if (!agent.processes) {
+		log_error("creating the process table: %s", strerror(errno));
+		goto cleanup;
+	}
+	const struct cpu_profiler_opts profiler_opts = {
+		.frequency_hz = agent.opts.frequency_hz,
+		.pids = agent.opts.pids,
+		.pid_count = agent.opts.pid_count,
+		.max_stacks = agent.opts.max_stacks,
+		.max_sample_keys = agent.opts.max_sample_keys,
+		.on_process_event = on_process_event,
+		.ctx = &agent,
+	};
+	agent.profiler = cpu_profiler__new(&profiler_opts);
+	if (!agent.profiler) {
+		if (errno == EPERM)
+			log_error("loading the BPF programs: permission denied (needs root, or "
+				  "CAP_BPF and CAP_PERFMON)");
+		else
+			log_error("loading the BPF programs: %s", strerror(errno));
+		goto cleanup;
+	}
+	log_info("sampling %u CPUs at %" PRIu64 " Hz, %" PRIu64 " s windows, into %s",
+		 cpu_profiler__cpu_count(agent.profiler), agent.opts.frequency_hz,
+		 agent.opts.duration_s, agent.opts.output_dir);
+
+	err = run(&agent);
+	exit_code = err ? 1 : 0;
+	log_info("stopping after %" PRIu64 " windows", agent.windows_written);
+cleanup:
+	cpu_profiler__free(agent.profiler);
+	agent.profiler = NULL;
+	process_table__free(agent.processes);
+	symbolizer__free(agent.symbolizer);
+	return exit_code;
+}

@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Table-driven command-line parsing: every flag is one row of option_table. */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/options.h"
+
+enum option_kind {
+	OPTION_UINT, /* a decimal number within [min, max] */
+	OPTION_PID, /* repeatable; the process must exist */
+	OPTION_STRING,
+	OPTION_FLAG,
+	OPTION_HELP,
+	OPTION_VERSION,
+};
+
+struct option_spec {
+	const char *name;
+	char short_name;
+	enum option_kind kind;
+	size_t offset; /* of the field in struct kiln_options */
+	uint64_t min, max;
+	const char *arg_name;
+	const char *help;
+};
+
+#define FIELD(f) offsetof(struct kiln_options, f)
+
+static const struct option_spec option_table[] = {
+	{ "frequency", 'F', OPTION_UINT, FIELD(frequency_hz), 1, 10000, "HZ",
+	  "samples per second on each CPU (default 19)" },
+	{ "duration", 'd', OPTION_UINT, FIELD(duration_s), 1, 86400, "SECONDS",
+	  "length of a profile window (default 10)" },
+	{ "iterations", 'n', OPTION_UINT, FIELD(iterations), 0, UINT32_MAX, "N",
+	  "stop after N windows; 0 runs until SIGINT/SIGTERM (default 0)" },
+	{ "pid", 'p', OPTION_PID, 0, 1, 4194304, "PID",
+	  "profile only this process and its threads (repeatable)" },
+	{ "output-dir", 'o', OPTION_STRING, FIELD(output_dir), 0, 0, "DIR",
+	  "where profiles are written (default ./profiles)" },
+	{ "max-stacks", 0, OPTION_UINT, FIELD(max_stacks), 64, 1 << 22, "N",
+	  "distinct stacks kept in BPF per window (default 16384)" },
+	{ "max-sample-keys", 0, OPTION_UINT, FIELD(max_sample_keys), 64, 1 << 22, "N",
+	  "distinct (pid, tid, stack) counts kept in BPF per window (default 16384)" },
+	{ "max-processes", 0, OPTION_UINT, FIELD(max_processes), 16, 1 << 22, "N",
+	  "processes whose mappings the agent keeps (default 8192)" },
+	{ "verbose", 'v', OPTION_FLAG, FIELD(verbose), 0, 0, NULL, "log debugging detail" },
+	{ "help", 'h', OPTION_HELP, 0, 0, 0, NULL, "show this help and exit" },
+	{ "version", 'V', OPTION_VERSION, 0, 0, 0, NULL, "show the version and exit" },
+};
+
+static void print_help(const char *prog)
+{
+	printf("Usage: %s [OPTION]...\n"
+	       "Continuous whole-host CPU profiler: samples kernel and user stacks in BPF\n"
+	       "and writes one gzip-compressed pprof file per window.\n\n",
+	       prog);
+	for (size_t i = 0; i < sizeof(option_table) / sizeof(option_table[0]); i++) {
+		const struct option_spec *spec = &option_table[i];
+		char left[64];
+
+		snprintf(left, sizeof(left), "%c%c%s--%s%s%s", spec->short_name ? '-' : ' ',
+			 spec->short_name ? spec->short_name : ' ', spec->short_name ? ", " : "  ",
+			 spec->name, spec->arg_name ? " " : "", spec->arg_name ? spec->arg_name : "");
+		printf("  %-28s %s\n", left, spec->help);
+	}
+	printf("\nProfiles: OUTPUT_DIR/cpu-<UTC start>.pb.gz; view with\n"
+	       "  go tool pprof -http=: profiles/cpu-*.pb.gz\n");
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "kiln: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'kiln --help' for more information.\n");
+	return OPTIONS_EXIT_USAGE;
+}
+
+/* Strict: digits only, no sign, no trailing text, within range. */
+static int parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *ret_value)
+{
+	unsigned long long value;
+	char *end;
+
+	if (!*text || text[0] < '0' || text[0] > '9')
+		return -EINVAL;
+	errno = 0;
+	value = strtoull(text, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	if (value < min || value > max)
+		return -ERANGE;
+	*ret_value = value;
+	return 0;
+}
+
+static const struct option_spec *find_option(const char *arg, const char **ret_inline_value)
+{
+	*ret_inline_value = NULL;
+	for (size_t i = 0; i < sizeof(option_table) / sizeof(option_table[0]); i++) {
+		const struct option_spec *spec = &option_table[i];
+		size_t len = strlen(spec->name);
+
+		if (arg[0] == '-' && arg[1] != '-') {
+			if (spec->short_name && arg[1] == spec->short_name) {
+				if (arg[2])
+					*ret_inline_value = arg + 2;
+				return spec;
+			}
+			continue;
+		}
+		if (strncmp(arg + 2, spec->name, len) != 0)
+			continue;
+		if (arg[2 + len] == '=') {
+			*ret_inline_value = arg + 3 + len;
+			return spec;
+		}
+		if (arg[2 + len] == '\0')
+			return spec;
+	}
+	return NULL;
+}
+
+static int apply_option(const struct option_spec *spec, const char *value,
+			struct kiln_options *opts)
+{
+	char *field = (char *)opts + spec->offset;
+	uint64_t number;
+	int err;
+
+	switch (spec->kind) {
+	case OPTION_UINT:
+	case OPTION_PID:
+		err = parse_uint(value, spec->min, spec->max, &number);
+		if (err == -EINVAL)
+			return usage_error("--%s: '%s' is not a non-negative whole number", spec->name,
+					   value);
+		if (err)
+			return usage_error("--%s: %s is out of range (%" PRIu64 " to %" PRIu64 ")",
+					   spec->name, value, spec->min, spec->max);
+		if (spec->kind == OPTION_UINT) {
+			memcpy(field, &number, sizeof(number));
+			return OPTIONS_RUN;
+		}
+		if (kill((pid_t)number, 0) && errno == ESRCH)
+			return usage_error("--pid: no process with pid %s", value);
+		if (opts->pid_count == MAX_PID_FILTERS)
+			return usage_error("--pid: at most %d processes", MAX_PID_FILTERS);
+		opts->pids[opts->pid_count++] = (uint32_t)number;
+		return OPTIONS_RUN;
+	case OPTION_STRING:
+		if (!*value)
+			return usage_error("--%s: empty value", spec->name);
+		memcpy(field, &value, sizeof(value));
+		return OPTIONS_RUN;
+	case OPTION_FLAG:
+		*(bool *)field = true;
+		return OPTIONS_RUN;
+	case OPTION_HELP:
+	case OPTION_VERSION:
+		break;
+	}
+	return OPTIONS_RUN;
+}
+
+enum options_result options_parse(int argc, char **argv, struct kiln_options *opts)
+{
+	*opts = (struct kiln_options){
+		.frequency_hz = 19,
+		.duration_s = 10,
+		.iterations = 0,
+		.output_dir = "./profiles",
+		.max_stacks = 16384,
+		.max_sample_keys = 16384,
+		.max_processes = 8192,
+	};
+
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i], *value;
+		const struct option_spec *spec;
+		int result;
+
+		if (arg[0] != '-' || arg[1] == '\0')
+			return usage_error("unexpected argument '%s'", arg);
+		spec = find_option(arg, &value);
+		if (!spec)
+			return usage_error("unknown option '%s'", arg);
+		switch (spec->kind) {
+		case OPTION_HELP:
+			print_help(argv[0]);
+			return OPTIONS_EXIT_OK;
+		case OPTION_VERSION:
+			printf("kiln %s\n", KILN_VERSION);
+			return OPTIONS_EXIT_OK;
+		case OPTION_FLAG:
+			if (value)
+				return usage_error("--%s takes no value", spec->name);
+			break;
+		default:
+			if (!value) {
+				if (i + 1 >= argc)
+					return usage_error("--%s needs a value (%s)", spec->name,
+							   spec->arg_name);
+				value = argv[++i];
+			}
+		}
+		result = apply_option(spec, value, opts);
+		if (result != OPTIONS_RUN)
+			return result;
+	}
+	return OPTIONS_RUN;
+}

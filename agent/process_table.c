@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Process table: pid -> mappings captured at first sight, bounded, refreshed on demand. */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "agent/process_table.h"
+#include "lib/hashmap.h"
+#include "symbolizer/symbolizer.h"
+
+struct process {
+	uint32_t pid;
+	struct proc_maps maps;
+	uint64_t last_used_window; /* announced, sampled or looked up */
+	uint64_t refreshed_window; /* last window a miss re-read the maps */
+};
+
+struct process_table {
+	struct hashmap *processes; /* pid -> struct process * */
+	struct hashmap *unreadable; /* pids that could not be read this window */
+	size_t max_processes;
+	uint64_t window; /* counts windows, for recency */
+	struct symbolizer *symbolizer;
+	process_forget_fn forget;
+	void *forget_ctx;
+	struct process_table_stats stats;
+};
+
+struct process_table *process_table__new(size_t max_processes, struct symbolizer *symbolizer,
+					 process_forget_fn forget, void *forget_ctx)
+{
+	struct process_table *table = calloc(1, sizeof(*table));
+
+	if (!table)
+		return NULL;
+	table->processes = hashmap__new(hashmap_hash_int, hashmap_equal_int, NULL);
+	table->unreadable = hashmap__new(hashmap_hash_int, hashmap_equal_int, NULL);
+	if (!table->processes || !table->unreadable) {
+		process_table__free(table);
+		errno = ENOMEM;
+		return NULL;
+	}
+	table->max_processes = max_processes;
+	table->symbolizer = symbolizer;
+	table->forget = forget;
+	table->forget_ctx = forget_ctx;
+	table->window = 1;
+	return table;
+}
+
+static void process_free(struct process *process)
+{
+	if (!process)
+		return;
+	procmaps__free(&process->maps);
+	free(process);
+}
+
+static void drop_process(struct process_table *table, struct process *process)
+{
+	hashmap__delete(table->processes, process->pid, NULL, NULL);
+	if (table->forget)
+		table->forget(table->forget_ctx, process->pid);
+	process_free(process);
+}
+
+void process_table__free(struct process_table *table)
+{
+	struct hashmap_iter iter = HASHMAP_ITER_INIT;
+	void *process;
+
+	if (!table)
+		return;
+	while (table->processes && hashmap__next(table->processes, &iter, NULL, &process))
+		process_free(process);
+	hashmap__free(table->processes);
+	hashmap__free(table->unreadable);
+	free(table);
+}
+
+/* Makes room by dropping the process unused for longest. */
+static void evict_least_recent(struct process_table *table)
+{
+	struct hashmap_iter iter = HASHMAP_ITER_INIT;
+	struct process *oldest = NULL;
+	void *value;
+
+	while (hashmap__next(table->processes, &iter, NULL, &value)) {
+		struct process *process = value;
+
+		if (!oldest || process->last_used_window < oldest->last_used_window)
+			oldest = process;
+	}
+	if (oldest) {
+		drop_process(table, oldest);
+		table->stats.evictions++;
+	}
+}
+
+static int read_maps(struct process_table *table, struct process *process)
+{
+	struct proc_maps maps;
+	int err;
+
+	err = procmaps__read(process->pid, true, &maps);
+	if (err) {
+		table->stats.capture_failures++;
+		return err;
+	}
+	procmaps__free(&process->maps);
+	process->maps = maps;
+	table->stats.captures++;
+	/* Failures of single files are counted by the symbolizer. */
+	symbolizer__prepare_process(table->symbolizer, process->pid, &process->maps);
+	return 0;
+}
+
+static struct process *lookup(struct process_table *table, uint32_t pid)
+{
+	void *process;
+
+	return hashmap__find(table->processes, pid, &process) ? process : NULL;
+}
+
+int process_table__capture(struct process_table *table, uint32_t pid)
+{
+	struct process *process = lookup(table, pid);
+	int err;
+
+	if (process) {
+		process->last_used_window = table->window;
+		table->stats.refreshes++;
+		return read_maps(table, process);
+	}
+	if (hashmap__size(table->processes) >= table->max_processes)
+		evict_least_recent(table);
+	process = calloc(1, sizeof(*process));
+	if (!process)
+		return -ENOMEM;
+	process->pid = pid;
+	process->last_used_window = table->window;
+	err = read_maps(table, process);
+	if (err)
+		goto fail;
+	err = hashmap__set(table->processes, pid, process, NULL, NULL);
+	if (err)
+		goto fail;
+	return 0;
+fail:
+	process_free(process);
+	return err;
+}
+
+const struct proc_mapping *process_table__find_mapping(struct process_table *table,
+						       uint32_t pid, uint64_t addr)
+{
+	struct process *process = lookup(table, pid);
+	const struct proc_mapping *mapping;
+
+	if (!process) {
+		/* Never announced (its event was lost) or evicted: read it now if it lives. */
+		if (hashmap__find(table->unreadable, pid, NULL))
+			return NULL;
+		if (process_table__capture(table, pid)) {
+			hashmap__set(table->unreadable, pid, NULL, NULL, NULL);
+			return NULL;
+		}
+		process = lookup(table, pid);
+		if (!process)
+			return NULL;
+	}
+	process->last_used_window = table->window;
+	mapping = procmaps__find(&process->maps, addr);
+	if (mapping || process->refreshed_window == table->window)
+		return mapping;
+	process->refreshed_window = table->window;
+	table->stats.refreshes++;
+	if (read_maps(table, process))
+		return NULL;
+	return procmaps__find(&process->maps, addr);
+}
+
+void process_table__end_window(struct process_table *table)
+{
+	struct hashmap_iter iter = HASHMAP_ITER_INIT;
+	void *value;
+
+	while (hashmap__next(table->processes, &iter, NULL, &value)) {
+		struct process *process = value;
+
+		if (process->last_used_window == table->window)
+			continue;
+		if (kill((pid_t)process->pid, 0) && errno == ESRCH) {
+			drop_process(table, process);
+			table->stats.exited++;
+		}
+	}
+	/* Rebuilt each window: a pid may be reused by a new process. */
+	hashmap__clear(table->unreadable);
+	table->window++;
+}
+
+size_t process_table__size(const struct process_table *table)
+{
+	return hashmap__size(table->processes);
+}
+
+void process_table__stats(const struct process_table *table,
+			  struct process_table_stats *ret_stats)
+{
+	*ret_stats = table->stats;
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The processes kiln has sampled, with the mappings captured while they
+ * were alive, so that a process that exits mid-window is still symbolized.
+ */
+#ifndef KILN_PROCESS_TABLE_H
+#define KILN_PROCESS_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "symbolizer/procmaps.h"
+
+struct process_table;
+struct symbolizer;
+
+struct process_table_stats {
+	uint64_t captures; /* mappings read from /proc */
+	uint64_t capture_failures; /* the process was gone before it could be read */
+	uint64_t refreshes; /* re-read after an address missed (dlopen) or an exec */
+	uint64_t evictions; /* live processes dropped because the table was full */
+	uint64_t exited; /* dropped because they exited */
+};
+
+typedef void (*process_forget_fn)(void *ctx, uint32_t pid);
+
+/* NULL with errno set. */
+struct process_table *process_table__new(size_t max_processes, struct symbolizer *symbolizer,
+					 process_forget_fn forget, void *forget_ctx);
+void process_table__free(struct process_table *table);
+
+/*
+ * Reads /proc/PID/maps now and opens the files behind them: called when BPF
+ * announces a process, so the capture happens while it still lives. A
+ * known process is re-read (it announced itself again after an exec).
+ */
+int process_table__capture(struct process_table *table, uint32_t pid);
+
+/*
+ * The mapping that holds addr in process pid. A miss re-reads the maps once
+ * per window (a library loaded since). NULL when unknown.
+ */
+const struct proc_mapping *process_table__find_mapping(struct process_table *table,
+						       uint32_t pid, uint64_t addr);
+
+/* Ends a window: drops processes that have exited and were not sampled in it. */
+void process_table__end_window(struct process_table *table);
+
+size_t process_table__size(const struct process_table *table);
+void process_table__stats(const struct process_table *table,
+			  struct process_table_stats *ret_stats);
+
+#endif /* KILN_PROCESS_TABLE_H */

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* CPU sampling: a perf-event program counts (pid, tid, user stack, kernel stack). */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+#include "bpf/cpu.h"
+
+#define EEXIST 17 /* vmlinux.h carries no macros */
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the agent between open and load. */
+const volatile bool filter_pids = false;
+
+/*
+ * Which of the two buffers samples go to. The agent flips it at the end of
+ * a window and drains the other one, so no sample is lost while draining.
+ */
+__u32 active_buffer = 0;
+
+/*
+ * Stacks, keyed by the hash of their frames. Not preallocated: memory
+ * follows the number of distinct stacks, up to max_entries (set by the
+ * agent, --max-stacks) * ~1 KiB each; 16384 -> at most 17 MiB a buffer.
+ */
+struct stacks_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct stack_trace);
+};
+
+/* Sample counts: 16384 entries * (24 + 40 + overhead) ~ 1.5 MiB a buffer. */
+struct counts_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, struct sample_key);
+	__type(value, struct sample_value);
+};
+
+struct stacks_map stacks_0 SEC(".maps");
+struct stacks_map stacks_1 SEC(".maps");
+struct counts_map counts_0 SEC(".maps");
+struct counts_map counts_1 SEC(".maps");
+
+/* --pid filter: thread group ids; sized by the agent to the number given. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u8);
+} pid_filter SEC(".maps");
+
+/* Processes already announced to the agent; LRU so it can never fill up. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, __u8);
+} known_processes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024); /* 16k events of 16 bytes */
+} process_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CPU_STAT__COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* Scratch space for one stack: too large for the 512-byte BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct stack_trace);
+} stack_scratch SEC(".maps");
+
+_Static_assert(sizeof(struct stack_trace) == 8 + 8 * MAX_STACK_DEPTH, "stack_trace layout");
+_Static_assert(sizeof(struct sample_key) == 24, "sample_key layout");
+
+static __always_inline void count_stat(__u32 stat)
+{
+	__u64 *counter = bpf_map_lookup_elem(&stats, &stat);
+
+	if (counter)
+		(*counter)++;
+}
+
+static __always_inline __u64 hash_frames(const struct stack_trace *trace)
+{
+	__u64 hash = 0xcbf29ce484222325ULL ^ trace->frame_count;
+
+	for (__u32 i = 0; i < MAX_STACK_DEPTH; i++) {
+		if (i >= trace->frame_count)
+			break;
+		hash ^= trace->addresses[i];
+		hash *= 0x100000001b3ULL;
+		hash ^= hash >> 29;
+	}
+	if (hash < STACK_ID_FIRST_VALID)
+		hash += STACK_ID_FIRST_VALID;
+	return hash;
+}
+
+/*
+ * Stores the stack in scratch into the stacks map and returns its id, or a
+ * STACK_ID_* reason when it could not be stored.
+ */
+static __always_inline __u64 store_stack(void *stacks, struct stack_trace *trace)
+{
+	struct stack_trace *stored;
+	__u64 id;
+	long err;
+
+	if (trace->frame_count == 0)
+		return STACK_ID_NONE;
+	id = hash_frames(trace);
+	stored = bpf_map_lookup_elem(stacks, &id);
+	if (stored) {
+		/* 64-bit, so the bounds check and the access use the same register. */
+		__u64 last = (__u64)trace->frame_count - 1;
+
+		/* A cheap check that the same hash means the same stack. */
+		if (last >= MAX_STACK_DEPTH || stored->frame_count != trace->frame_count ||
+		    stored->addresses[0] != trace->addresses[0] ||
+		    stored->addresses[last] != trace->addresses[last]) {
+			count_stat(CPU_STAT_STACK_COLLISION);
+			return STACK_ID_COLLISION;
+		}
+		return id;
+	}
+	err = bpf_map_update_elem(stacks, &id, trace, BPF_NOEXIST);
+	if (err && err != -EEXIST) {
+		count_stat(CPU_STAT_STACK_MAP_FULL);
+		return STACK_ID_MAP_FULL;
+	}
+	return id;
+}
+
+/*
+ * Captures a stack into scratch with bpf_get_stack. This is the seam where
+ * a DWARF unwinder replaces frame pointers for user stacks.
+ */
+static __always_inline __u64 capture_stack(struct bpf_perf_event_data *ctx, void *stacks,
+					   struct stack_trace *trace, __u64 flags, __u32 failed_stat)
+{
+	long bytes = bpf_get_stack(ctx, trace->addresses, sizeof(trace->addresses), flags);
+
+	if (bytes < 0) {
+		count_stat(failed_stat);
+		return STACK_ID_CAPTURE_FAILED;
+	}
+	trace->frame_count = bytes / sizeof(__u64);
+	trace->flags = 0;
+	if (trace->frame_count >= MAX_STACK_DEPTH) {
+		trace->flags |= STACK_TRUNCATED;
+		count_stat(CPU_STAT_STACK_TRUNCATED);
+	}
+	return store_stack(stacks, trace);
+}
+
+static __always_inline void announce_process(__u32 pid)
+{
+	struct process_event *event;
+	__u8 one = 1;
+
+	if (bpf_map_lookup_elem(&known_processes, &pid))
+		return;
+	event = bpf_ringbuf_reserve(&process_events, sizeof(*event), 0);
+	if (!event) {
+		/* Not marked known: the next sample tries again. */
+		count_stat(CPU_STAT_PROCESS_EVENTS_LOST);
+		return;
+	}
+	event->pid = pid;
+	event->kind = PROCESS_EVENT_NEW;
+	bpf_ringbuf_submit(event, 0);
+	bpf_map_update_elem(&known_processes, &pid, &one, BPF_ANY);
+	count_stat(CPU_STAT_PROCESS_EVENTS);
+}
+
+static __always_inline int record_sample(struct bpf_perf_event_data *ctx, void *counts,
+					 void *stacks, __u32 pid, __u32 tid)
+{
+	struct sample_value *value, new_value = {};
+	struct task_struct *task;
+	struct sample_key key;
+	struct stack_trace *trace;
+	__u32 zero = 0;
+	long err;
+
+	trace = bpf_map_lookup_elem(&stack_scratch, &zero);
+	if (!trace)
+		return 0;
+	key.pid = pid;
+	key.tid = tid;
+	key.kernel_stack_id =
+		capture_stack(ctx, stacks, trace, 0, CPU_STAT_KERNEL_STACK_FAILED);
+	key.user_stack_id =
+		capture_stack(ctx, stacks, trace, BPF_F_USER_STACK, CPU_STAT_USER_STACK_FAILED);
+
+	value = bpf_map_lookup_elem(counts, &key);
+	if (value) {
+		__sync_fetch_and_add(&value->count, 1);
+		count_stat(CPU_STAT_RECORDED);
+		return 0;
+	}
+	new_value.count = 1;
+	bpf_get_current_comm(new_value.thread_comm, sizeof(new_value.thread_comm));
+	task = (struct task_struct *)bpf_get_current_task();
+	BPF_CORE_READ_STR_INTO(&new_value.process_comm, task, group_leader, comm);
+	err = bpf_map_update_elem(counts, &key, &new_value, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		/* Another CPU inserted the same key first. */
+		value = bpf_map_lookup_elem(counts, &key);
+		if (value)
+			__sync_fetch_and_add(&value->count, 1);
+	} else if (err) {
+		count_stat(CPU_STAT_COUNTS_MAP_FULL);
+		return 0;
+	}
+	count_stat(CPU_STAT_RECORDED);
+	announce_process(pid);
+	return 0;
+}
+
+SEC("perf_event")
+int sample_cpu(struct bpf_perf_event_data *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 pid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+
+	count_stat(CPU_STAT_SAMPLES);
+	if (tid == 0) {
+		count_stat(CPU_STAT_IDLE);
+		return 0;
+	}
+	if (filter_pids && !bpf_map_lookup_elem(&pid_filter, &pid)) {
+		count_stat(CPU_STAT_FILTERED);
+		return 0;
+	}
+	if (active_buffer)
+		return record_sample(ctx, &counts_1, &stacks_1, pid, tid);
+	return record_sample(ctx, &counts_0, &stacks_0, pid, tid);
+}
+
+/* An exec replaces the mappings: have the next sample announce the process again. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 pid = BPF_CORE_READ(task, tgid);
+
+	count_stat(CPU_STAT_EXECS);
+	bpf_map_delete_elem(&known_processes, &pid);
+	return 0;
+}

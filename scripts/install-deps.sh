@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Installs what kiln needs to build, run and test on Debian 12 / Ubuntu,
+# through apt. Quick and silent when everything is already there.
+#   scripts/install-deps.sh          build, run and test dependencies
+#   scripts/install-deps.sh --bench  also what bench/ compares against
+set -euo pipefail
+
+packages=(
+	make gcc clang llvm pkg-config
+	libbpf-dev libelf-dev libdw-dev zlib1g-dev
+	protobuf-c-compiler libprotobuf-c-dev
+	bpftool
+	golang-go          # go tool pprof: the independent reader in tests
+	binutils           # readelf/objcopy for test fixtures
+	procps             # pgrep/ps in tests
+)
+[ "${1:-}" = "--bench" ] && packages+=(linux-perf time)
+
+missing=()
+for p in "${packages[@]}"; do
+	# Ubuntu ships bpftool inside linux-tools; accept any working bpftool.
+	if [ "$p" = bpftool ] && command -v bpftool >/dev/null 2>&1; then
+		continue
+	fi
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]}; run as root or install them" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; then
+	# Ubuntu: bpftool comes with the kernel's tools package.
+	if printf '%s\n' "${missing[@]}" | grep -qx bpftool; then
+		rest=()
+		for p in "${missing[@]}"; do [ "$p" = bpftool ] || rest+=("$p"); done
+		apt-get install -y -q --no-install-recommends "${rest[@]}" \
+			"linux-tools-$(uname -r)" linux-tools-common >/dev/null
+	else
+		exit 1
+	fi
+fi

@@ -1,0 +1,540 @@
+// SPDX-License-Identifier: Apache-2.0
+/* One ELF file through libelf: segments, build id, and sorted function symbols. */
+#include <errno.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "symbolizer/elf_file.h"
+
+/* GNU build ids are 20 bytes (sha1) in practice; allow up to 64. */
+#define BUILD_ID_MAX_BYTES 64
+
+struct elf_segment {
+	uint64_t offset;
+	uint64_t filesz;
+	uint64_t vaddr;
+};
+
+struct elf_symbol {
+	uint64_t addr;
+	uint64_t end; /* one past the last byte */
+	const char *name; /* points into the mmapped string table */
+};
+
+struct elf_file {
+	Elf *elf;
+	Elf *debug_elf; /* separate debug file the symbols come from, or NULL */
+	struct elf_segment *segments; /* executable PT_LOAD segments */
+	size_t segment_count;
+	struct elf_symbol *symbols; /* sorted by addr, one per address */
+	size_t symbol_count;
+	bool has_symtab;
+	const char *debuglink; /* .gnu_debuglink file name, or NULL */
+	uint32_t debuglink_crc;
+	char build_id[2 * BUILD_ID_MAX_BYTES + 1];
+};
+
+/* Collected before sorting; trimmed into struct elf_symbol afterwards. */
+struct raw_symbol {
+	uint64_t addr;
+	uint64_t size;
+	uint64_t section_end; /* bounds a symbol without size; UINT64_MAX when unknown */
+	const char *name;
+	int rank; /* preferred name among aliases at one address: lower wins */
+};
+
+/*
+ * Opens fd with mmap and checks that every section and (for files that are
+ * executed rather than debug-only) every loadable segment lies inside the
+ * file, so a truncated file fails here instead of faulting later.
+ */
+static int open_elf(int fd, bool check_segments, Elf **ret_elf)
+{
+	size_t section_count, segment_count;
+	Elf_Scn *scn = NULL;
+	GElf_Ehdr ehdr;
+	struct stat st;
+	Elf *elf;
+	int err = 0;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -ENOTSUP;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf)
+		return -EINVAL;
+	if (elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &ehdr) ||
+	    elf_getshdrnum(elf, &section_count) < 0 || elf_getphdrnum(elf, &segment_count) < 0) {
+		err = -EINVAL;
+		goto cleanup;
+	}
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr shdr;
+
+		if (!gelf_getshdr(scn, &shdr)) {
+			err = -EINVAL;
+			goto cleanup;
+		}
+		if (shdr.sh_type != SHT_NOBITS &&
+		    (shdr.sh_offset > (uint64_t)st.st_size ||
+		     shdr.sh_size > (uint64_t)st.st_size - shdr.sh_offset)) {
+			err = -EINVAL;
+			goto cleanup;
+		}
+	}
+	for (size_t i = 0; i < segment_count && check_segments; i++) {
+		GElf_Phdr phdr;
+
+		if (!gelf_getphdr(elf, i, &phdr)) {
+			err = -EINVAL;
+			goto cleanup;
+		}
+		if (phdr.p_type == PT_LOAD && (phdr.p_offset > (uint64_t)st.st_size ||
+					       phdr.p_filesz > (uint64_t)st.st_size - phdr.p_offset)) {
+			err = -EINVAL;
+			goto cleanup;
+		}
+	}
+	/* Mapped: nothing more to read. Not mapped: read it all now. Either way fd is free. */
+	if (elf_cntl(elf, ELF_C_FDREAD) < 0) {
+		err = -EIO;
+		goto cleanup;
+	}
+	*ret_elf = elf;
+	elf = NULL;
+cleanup:
+	elf_end(elf);
+	return err;
+}
+
+static Elf_Scn *find_section_by_type(Elf *elf, Elf64_Word type)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr shdr;
+
+	while ((scn = elf_nextscn(elf, scn)))
+		if (gelf_getshdr(scn, &shdr) && shdr.sh_type == type)
+			return scn;
+	return NULL;
+}
+
+static Elf_Scn *find_section_by_name(Elf *elf, const char *name)
+{
+	Elf_Scn *scn = NULL;
+	size_t names_index;
+	GElf_Shdr shdr;
+
+	if (elf_getshdrstrndx(elf, &names_index) < 0)
+		return NULL;
+	while ((scn = elf_nextscn(elf, scn))) {
+		const char *scn_name;
+
+		if (!gelf_getshdr(scn, &shdr))
+			continue;
+		scn_name = elf_strptr(elf, names_index, shdr.sh_name);
+		if (scn_name && strcmp(scn_name, name) == 0)
+			return scn;
+	}
+	return NULL;
+}
+
+/* Scans one block of notes; true when it held the GNU build id. */
+static bool read_build_id_note(Elf_Data *data, char *build_id)
+{
+	size_t offset = 0, next, name_offset, desc_offset;
+	GElf_Nhdr nhdr;
+
+	while ((next = gelf_getnote(data, offset, &nhdr, &name_offset, &desc_offset)) > 0) {
+		const unsigned char *desc = (const unsigned char *)data->d_buf + desc_offset;
+
+		offset = next;
+		if (nhdr.n_type != NT_GNU_BUILD_ID || nhdr.n_namesz != 4 ||
+		    memcmp((const char *)data->d_buf + name_offset, "GNU", 4) != 0 ||
+		    nhdr.n_descsz == 0 || nhdr.n_descsz > BUILD_ID_MAX_BYTES)
+			continue;
+		for (size_t i = 0; i < nhdr.n_descsz; i++) {
+			build_id[2 * i] = "0123456789abcdef"[desc[i] >> 4];
+			build_id[2 * i + 1] = "0123456789abcdef"[desc[i] & 0xf];
+		}
+		build_id[2 * nhdr.n_descsz] = '\0';
+		return true;
+	}
+	return false;
+}
+
+/* Sections first: a debug-only file keeps its notes there but not its segments' contents. */
+static void read_build_id(Elf *elf, char *build_id)
+{
+	size_t segment_count;
+	Elf_Scn *scn = NULL;
+	GElf_Shdr shdr;
+
+	build_id[0] = '\0';
+	while ((scn = elf_nextscn(elf, scn))) {
+		Elf_Data *data;
+
+		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type != SHT_NOTE)
+			continue;
+		data = elf_getdata(scn, NULL);
+		if (data && read_build_id_note(data, build_id))
+			return;
+	}
+	if (elf_getphdrnum(elf, &segment_count) < 0)
+		return;
+	for (size_t i = 0; i < segment_count; i++) {
+		GElf_Phdr phdr;
+		Elf_Data *data;
+
+		if (!gelf_getphdr(elf, i, &phdr) || phdr.p_type != PT_NOTE)
+			continue;
+		data = elf_getdata_rawchunk(elf, phdr.p_offset, phdr.p_filesz,
+					    phdr.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR);
+		if (data && read_build_id_note(data, build_id))
+			return;
+	}
+}
+
+static int read_segments(struct elf_file *file)
+{
+	size_t segment_count;
+
+	if (elf_getphdrnum(file->elf, &segment_count) < 0)
+		return -EINVAL;
+	file->segments = calloc(segment_count ? segment_count : 1, sizeof(*file->segments));
+	if (!file->segments)
+		return -ENOMEM;
+	for (size_t i = 0; i < segment_count; i++) {
+		GElf_Phdr phdr;
+
+		if (!gelf_getphdr(file->elf, i, &phdr))
+			return -EINVAL;
+		if (phdr.p_type != PT_LOAD || !(phdr.p_flags & PF_X))
+			continue;
+		file->segments[file->segment_count++] = (struct elf_segment){
+			.offset = phdr.p_offset,
+			.filesz = phdr.p_filesz,
+			.vaddr = phdr.p_vaddr,
+		};
+	}
+	return 0;
+}
+
+static void read_debuglink(struct elf_file *file)
+{
+	Elf_Scn *scn = find_section_by_name(file->elf, ".gnu_debuglink");
+	Elf_Data *data = scn ? elf_getdata(scn, NULL) : NULL;
+	size_t name_len, crc_offset;
+	uint32_t crc;
+
+	if (!data || !data->d_buf)
+		return;
+	/* The name, NUL, padding to 4 bytes, then the CRC in the file's byte order. */
+	name_len = strnlen(data->d_buf, data->d_size);
+	crc_offset = (name_len + 4) & ~(size_t)3;
+	if (name_len == 0 || name_len == data->d_size || crc_offset + 4 > data->d_size)
+		return;
+	memcpy(&crc, (const char *)data->d_buf + crc_offset, sizeof(crc));
+	if (elf_getident(file->elf, NULL)[EI_DATA] !=
+	    (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? ELFDATA2LSB : ELFDATA2MSB))
+		crc = __builtin_bswap32(crc);
+	file->debuglink = data->d_buf;
+	file->debuglink_crc = crc;
+}
+
+static int binding_rank(unsigned char binding)
+{
+	return binding == STB_GLOBAL ? 0 : binding == STB_WEAK ? 1 : 2;
+}
+
+static int compare_raw_symbols(const void *a, const void *b)
+{
+	const struct raw_symbol *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	if (x->rank != y->rank)
+		return x->rank - y->rank;
+	if (!x->size != !y->size)
+		return x->size ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+static int collect_symbols(Elf *elf, Elf_Scn *scn, struct raw_symbol **ret_raw,
+			   size_t *ret_count)
+{
+	size_t sym_size = gelf_fsize(elf, ELF_T_SYM, 1, EV_CURRENT), count = 0, total;
+	struct raw_symbol *raw = NULL;
+	Elf_Data *data;
+	GElf_Shdr shdr;
+	int err = 0;
+
+	if (!gelf_getshdr(scn, &shdr) || !sym_size)
+		return -EINVAL;
+	data = elf_getdata(scn, NULL);
+	if (!data)
+		return -EINVAL;
+	total = data->d_size / sym_size;
+	raw = calloc(total ? total : 1, sizeof(*raw));
+	if (!raw)
+		return -ENOMEM;
+	for (size_t i = 0; i < total; i++) {
+		unsigned char type;
+		const char *name;
+		Elf_Scn *home;
+		GElf_Shdr home_shdr;
+		GElf_Sym sym;
+
+		if (!gelf_getsym(data, i, &sym)) {
+			err = -EINVAL;
+			goto cleanup;
+		}
+		type = GELF_ST_TYPE(sym.st_info);
+		if ((type != STT_FUNC && type != STT_GNU_IFUNC) || !sym.st_value ||
+		    sym.st_shndx == SHN_UNDEF)
+			continue;
+		name = elf_strptr(elf, shdr.sh_link, sym.st_name);
+		if (!name || !*name)
+			continue;
+		raw[count] = (struct raw_symbol){
+			.addr = sym.st_value,
+			.size = sym.st_size,
+			.section_end = UINT64_MAX,
+			.name = name,
+			.rank = binding_rank(GELF_ST_BIND(sym.st_info)),
+		};
+		home = sym.st_shndx < SHN_LORESERVE ? elf_getscn(elf, sym.st_shndx) : NULL;
+		if (home && gelf_getshdr(home, &home_shdr) &&
+		    home_shdr.sh_addr + home_shdr.sh_size > sym.st_value)
+			raw[count].section_end = home_shdr.sh_addr + home_shdr.sh_size;
+		count++;
+	}
+	*ret_raw = raw;
+	*ret_count = count;
+	raw = NULL;
+cleanup:
+	free(raw);
+	return err;
+}
+
+/*
+ * Reads the FUNC symbols of one symbol table, keeps one name per address
+ * and gives symbols without a size the room up to the next symbol.
+ */
+static int load_symbols(Elf *elf, Elf_Scn *scn, struct elf_symbol **ret_symbols,
+			size_t *ret_count)
+{
+	struct elf_symbol *symbols = NULL, *shrunk;
+	struct raw_symbol *raw = NULL;
+	size_t raw_count = 0, count = 0;
+	int err;
+
+	err = collect_symbols(elf, scn, &raw, &raw_count);
+	if (err)
+		return err;
+	qsort(raw, raw_count, sizeof(*raw), compare_raw_symbols);
+	symbols = calloc(raw_count ? raw_count : 1, sizeof(*symbols));
+	if (!symbols) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (size_t i = 0; i < raw_count; i++) {
+		size_t next = i + 1;
+		uint64_t end;
+
+		if (count && symbols[count - 1].addr == raw[i].addr)
+			continue;
+		while (next < raw_count && raw[next].addr == raw[i].addr)
+			next++;
+		if (raw[i].size) {
+			end = raw[i].addr + raw[i].size;
+		} else {
+			end = raw[i].section_end;
+			if (next < raw_count && raw[next].addr < end)
+				end = raw[next].addr;
+		}
+		symbols[count++] = (struct elf_symbol){ raw[i].addr, end, raw[i].name };
+	}
+	shrunk = reallocarray(symbols, count ? count : 1, sizeof(*symbols));
+	if (shrunk)
+		symbols = shrunk;
+	*ret_symbols = symbols;
+	*ret_count = count;
+	symbols = NULL;
+cleanup:
+	free(symbols);
+	free(raw);
+	return err;
+}
+
+struct elf_file *elf_file__open_fd(int fd)
+{
+	struct elf_file *file;
+	Elf_Scn *scn;
+	int err;
+
+	file = calloc(1, sizeof(*file));
+	if (!file) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	err = open_elf(fd, true, &file->elf);
+	if (err)
+		goto cleanup;
+	err = read_segments(file);
+	if (err)
+		goto cleanup;
+	read_build_id(file->elf, file->build_id);
+	read_debuglink(file);
+	scn = find_section_by_type(file->elf, SHT_SYMTAB);
+	file->has_symtab = scn != NULL;
+	if (!scn)
+		scn = find_section_by_type(file->elf, SHT_DYNSYM);
+	/* A file without any symbol table is still usable: a debug file may follow. */
+	if (scn) {
+		err = load_symbols(file->elf, scn, &file->symbols, &file->symbol_count);
+		if (err)
+			goto cleanup;
+	}
+cleanup:
+	if (err) {
+		elf_file__free(file);
+		errno = -err;
+		return NULL;
+	}
+	return file;
+}
+
+void elf_file__free(struct elf_file *file)
+{
+	if (!file)
+		return;
+	free(file->symbols);
+	free(file->segments);
+	elf_end(file->debug_elf);
+	elf_end(file->elf);
+	free(file);
+}
+
+const char *elf_file__build_id(const struct elf_file *file)
+{
+	return file->build_id;
+}
+
+bool elf_file__has_symtab(const struct elf_file *file)
+{
+	return file->has_symtab;
+}
+
+int elf_file__debuglink(const struct elf_file *file, const char **ret_name, uint32_t *ret_crc)
+{
+	if (!file->debuglink)
+		return -ENOENT;
+	*ret_name = file->debuglink;
+	*ret_crc = file->debuglink_crc;
+	return 0;
+}
+
+int elf_file__use_debug_file(struct elf_file *file, int fd)
+{
+	char build_id[sizeof(file->build_id)];
+	struct elf_symbol *symbols = NULL;
+	size_t symbol_count = 0;
+	Elf *debug_elf = NULL;
+	Elf_Scn *scn;
+	int err;
+
+	err = open_elf(fd, false, &debug_elf);
+	if (err)
+		goto cleanup;
+	read_build_id(debug_elf, build_id);
+	if (build_id[0] && file->build_id[0] && strcmp(build_id, file->build_id) != 0) {
+		err = -ESTALE;
+		goto cleanup;
+	}
+	scn = find_section_by_type(debug_elf, SHT_SYMTAB);
+	if (!scn) {
+		err = -ENOENT;
+		goto cleanup;
+	}
+	err = load_symbols(debug_elf, scn, &symbols, &symbol_count);
+	if (err)
+		goto cleanup;
+	free(file->symbols);
+	elf_end(file->debug_elf);
+	file->symbols = symbols;
+	file->symbol_count = symbol_count;
+	file->debug_elf = debug_elf;
+	file->has_symtab = true;
+	symbols = NULL;
+	debug_elf = NULL;
+cleanup:
+	free(symbols);
+	elf_end(debug_elf);
+	return err;
+}
+
+int elf_file__offset_to_vaddr(const struct elf_file *file, uint64_t file_offset,
+			      uint64_t *ret_vaddr)
+{
+	for (size_t i = 0; i < file->segment_count; i++) {
+		const struct elf_segment *segment = &file->segments[i];
+
+		if (file_offset >= segment->offset &&
+		    file_offset - segment->offset < segment->filesz) {
+			*ret_vaddr = file_offset - segment->offset + segment->vaddr;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int elf_file__find_symbol(const struct elf_file *file, uint64_t vaddr, const char **ret_name)
+{
+	size_t low = 0, high = file->symbol_count;
+	const struct elf_symbol *symbol;
+
+	/* First symbol starting after vaddr; the one before it may contain vaddr. */
+	while (low < high) {
+		size_t mid = low + (high - low) / 2;
+
+		if (file->symbols[mid].addr <= vaddr)
+			low = mid + 1;
+		else
+			high = mid;
+	}
+	if (low == 0)
+		return -ENOENT;
+	symbol = &file->symbols[low - 1];
+	if (vaddr >= symbol->end)
+		return -ENOENT;
+	*ret_name = symbol->name;
+	return 0;
+}
+
+int elf_file__crc32(int fd, uint32_t *ret_crc)
+{
+	unsigned char buffer[16384];
+	uLong crc = crc32(0, Z_NULL, 0);
+	off_t offset = 0;
+	ssize_t n;
+
+	while ((n = pread(fd, buffer, sizeof(buffer), offset)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		crc = crc32(crc, buffer, n);
+		offset += n;
+	}
+	*ret_crc = crc;
+	return 0;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * One opened ELF file (internal to the symbolizer): its loadable segments,
+ * GNU build id and function symbols, optionally taken from a separate debug
+ * file. Files are mmapped; symbol names point into the mapping.
+ */
+#ifndef KILN_ELF_FILE_H
+#define KILN_ELF_FILE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct elf_file;
+
+/*
+ * Opens the ELF file behind fd, which the caller keeps and may close right
+ * after. Reads segments, build id and the file's own .symtab (else
+ * .dynsym). NULL with errno set: EINVAL for corrupt or truncated files.
+ */
+struct elf_file *elf_file__open_fd(int fd);
+void elf_file__free(struct elf_file *elf);
+
+/* Lowercase hex, "" when the file has none. */
+const char *elf_file__build_id(const struct elf_file *elf);
+
+/* True once symbols come from a full .symtab (the file's own or a debug file's). */
+bool elf_file__has_symtab(const struct elf_file *elf);
+
+/* The .gnu_debuglink file name and CRC32; -ENOENT when the file has none. */
+int elf_file__debuglink(const struct elf_file *elf, const char **ret_name, uint32_t *ret_crc);
+
+/*
+ * Takes symbols from a separate debug file (fd kept by the caller). The
+ * debug file must have a .symtab and, when both have one, the same build id.
+ * Returns 0 or a negative errno; the current symbols stay on failure.
+ */
+int elf_file__use_debug_file(struct elf_file *elf, int fd);
+
+/* Maps a file offset inside an executable PT_LOAD segment to its ELF virtual address. */
+int elf_file__offset_to_vaddr(const struct elf_file *elf, uint64_t file_offset,
+			      uint64_t *ret_vaddr);
+
+/* The function symbol containing vaddr; -ENOENT when none does. */
+int elf_file__find_symbol(const struct elf_file *elf, uint64_t vaddr, const char **ret_name);
+
+/* Computes the .gnu_debuglink CRC32 of a whole file. */
+int elf_file__crc32(int fd, uint32_t *ret_crc);
+
+#endif /* KILN_ELF_FILE_H */

@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Kernel text symbols from a kallsyms file, sorted, with names in one string arena. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "symbolizer/ksyms.h"
+
+#define NO_MODULE UINT32_MAX
+/* A boundary marks where a run of text symbols gives way to data: lookups stop there. */
+#define BOUNDARY UINT32_MAX
+
+struct ksyms_entry {
+	uint64_t addr;
+	uint32_t name; /* arena offset, or BOUNDARY */
+	uint32_t module; /* arena offset, or NO_MODULE */
+};
+
+struct ksyms {
+	struct ksyms_entry *entries; /* sorted by addr, preferred names first among equals */
+	size_t count;
+	size_t capacity;
+	unsigned long symbol_count; /* entries that are not boundaries */
+	char *arena;
+	size_t arena_size;
+	size_t arena_capacity;
+};
+
+static int arena_add(struct ksyms *ksyms, const char *str, size_t len, uint32_t *ret_offset)
+{
+	size_t needed = ksyms->arena_size + len + 1;
+
+	if (needed > UINT32_MAX)
+		return -E2BIG;
+	if (needed > ksyms->arena_capacity) {
+		size_t capacity = ksyms->arena_capacity ? ksyms->arena_capacity : 1 << 20;
+		char *grown;
+
+		while (capacity < needed)
+			capacity *= 2;
+		grown = realloc(ksyms->arena, capacity);
+		if (!grown)
+			return -ENOMEM;
+		ksyms->arena = grown;
+		ksyms->arena_capacity = capacity;
+	}
+	memcpy(ksyms->arena + ksyms->arena_size, str, len);
+	ksyms->arena[ksyms->arena_size + len] = '\0';
+	*ret_offset = ksyms->arena_size;
+	ksyms->arena_size = needed;
+	return 0;
+}
+
+static int add_entry(struct ksyms *ksyms, uint64_t addr, uint32_t name, uint32_t module)
+{
+	if (ksyms->count == ksyms->capacity) {
+		size_t capacity = ksyms->capacity ? ksyms->capacity * 2 : 16384;
+		struct ksyms_entry *grown = reallocarray(ksyms->entries, capacity, sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		ksyms->entries = grown;
+		ksyms->capacity = capacity;
+	}
+	ksyms->entries[ksyms->count++] = (struct ksyms_entry){ addr, name, module };
+	return 0;
+}
+
+static bool is_text_type(char type)
+{
+	return type == 't' || type == 'T' || type == 'w' || type == 'W';
+}
+
+/* Among symbols at one address: real names, then __pfx_ padding, then boundaries. */
+static int entry_rank(const struct ksyms *ksyms, const struct ksyms_entry *entry)
+{
+	if (entry->name == BOUNDARY)
+		return 3;
+	return strncmp(ksyms->arena + entry->name, "__pfx_", 6) == 0 ? 2 : 0;
+}
+
+static int compare_entries(const void *a, const void *b, void *ctx)
+{
+	const struct ksyms_entry *x = a, *y = b;
+	const struct ksyms *ksyms = ctx;
+	int rank_x, rank_y;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	rank_x = entry_rank(ksyms, x);
+	rank_y = entry_rank(ksyms, y);
+	if (rank_x != rank_y)
+		return rank_x - rank_y;
+	if (x->name == BOUNDARY)
+		return 0;
+	return strcmp(ksyms->arena + x->name, ksyms->arena + y->name);
+}
+
+/* "ffffffff81000000 T _stext" or "ffffffffc0a01000 t foo\t[mod]" */
+static int parse_line(struct ksyms *ksyms, char *line, uint32_t *last_module, bool *ret_nonzero)
+{
+	char *cursor = line, *end, *name, *module;
+	size_t name_len;
+	uint32_t name_offset, module_offset = NO_MODULE;
+	uint64_t addr;
+	char type;
+	int err;
+
+	errno = 0;
+	addr = strtoull(cursor, &end, 16);
+	if (errno || end == cursor || *end != ' ')
+		return -EINVAL;
+	type = end[1];
+	if (!type || end[2] != ' ' || !end[3])
+		return -EINVAL;
+	name = end + 3;
+	name_len = strcspn(name, "\t \n");
+	if (addr)
+		*ret_nonzero = true;
+	if (!is_text_type(type))
+		return add_entry(ksyms, addr, BOUNDARY, NO_MODULE);
+
+	module = name + name_len + strspn(name + name_len, "\t ");
+	if (*module == '[') {
+		size_t module_len = strcspn(module + 1, "]\n");
+
+		if (module[1 + module_len] != ']')
+			return -EINVAL;
+		/* kallsyms lists a module's symbols together: reuse its name. */
+		if (*last_module != NO_MODULE &&
+		    strlen(ksyms->arena + *last_module) == module_len &&
+		    memcmp(ksyms->arena + *last_module, module + 1, module_len) == 0) {
+			module_offset = *last_module;
+		} else {
+			err = arena_add(ksyms, module + 1, module_len, &module_offset);
+			if (err)
+				return err;
+			*last_module = module_offset;
+		}
+	}
+	err = arena_add(ksyms, name, name_len, &name_offset);
+	if (err)
+		return err;
+	return add_entry(ksyms, addr, name_offset, module_offset);
+}
+
+/* Drops boundaries that bound nothing: only the first after a text symbol matters. */
+static void compact_boundaries(struct ksyms *ksyms)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < ksyms->count; i++) {
+		struct ksyms_entry *entry = &ksyms->entries[i];
+
+		if (entry->name == BOUNDARY &&
+		    (kept == 0 || ksyms->entries[kept - 1].name == BOUNDARY ||
+		     ksyms->entries[kept - 1].addr == entry->addr))
+			continue;
+		if (entry->name != BOUNDARY)
+			ksyms->symbol_count++;
+		ksyms->entries[kept++] = *entry;
+	}
+	ksyms->count = kept;
+}
+
+/* Gives back what the doubling growth over-allocated; failing to shrink is harmless. */
+static void shrink_to_fit(struct ksyms *ksyms)
+{
+	struct ksyms_entry *entries = reallocarray(ksyms->entries, ksyms->count, sizeof(*entries));
+	char *arena = realloc(ksyms->arena, ksyms->arena_size);
+
+	if (entries) {
+		ksyms->entries = entries;
+		ksyms->capacity = ksyms->count;
+	}
+	if (arena) {
+		ksyms->arena = arena;
+		ksyms->arena_capacity = ksyms->arena_size;
+	}
+}
+
+struct ksyms *ksyms__load(const char *path)
+{
+	uint32_t last_module = NO_MODULE;
+	struct ksyms *ksyms = NULL;
+	bool nonzero = false;
+	size_t line_size = 0;
+	char *line = NULL;
+	FILE *file = NULL;
+	int err = 0;
+
+	file = fopen(path, "re");
+	if (!file) {
+		err = -errno;
+		goto cleanup;
+	}
+	ksyms = calloc(1, sizeof(*ksyms));
+	if (!ksyms) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	errno = 0;
+	while (getline(&line, &line_size, file) >= 0) {
+		if (line[0] == '\n' || line[0] == '\0')
+			continue;
+		err = parse_line(ksyms, line, &last_module, &nonzero);
+		if (err)
+			goto cleanup;
+	}
+	if (ferror(file)) {
+		err = errno ? -errno : -EIO;
+		goto cleanup;
+	}
+	/* kptr_restrict hides every address as 0 from readers without CAP_SYSLOG. */
+	if (ksyms->count && !nonzero) {
+		err = -EPERM;
+		goto cleanup;
+	}
+	qsort_r(ksyms->entries, ksyms->count, sizeof(*ksyms->entries), compare_entries, ksyms);
+	compact_boundaries(ksyms);
+	if (!ksyms->symbol_count) {
+		err = -ENODATA;
+		goto cleanup;
+	}
+	shrink_to_fit(ksyms);
+cleanup:
+	free(line);
+	if (file)
+		fclose(file);
+	if (err) {
+		ksyms__free(ksyms);
+		errno = -err;
+		return NULL;
+	}
+	return ksyms;
+}
+
+void ksyms__free(struct ksyms *ksyms)
+{
+	if (!ksyms)
+		return;
+	free(ksyms->entries);
+	free(ksyms->arena);
+	free(ksyms);
+}
+
+int ksyms__lookup(const struct ksyms *ksyms, uint64_t addr, struct ksym *ret_sym)
+{
+	size_t low = 0, high = ksyms->count, index;
+	const struct ksyms_entry *entry;
+
+	/* First entry with a greater address; the one before it is the candidate. */
+	while (low < high) {
+		size_t mid = low + (high - low) / 2;
+
+		if (ksyms->entries[mid].addr <= addr)
+			low = mid + 1;
+		else
+			high = mid;
+	}
+	if (low == 0)
+		return -ENOENT;
+	index = low - 1;
+	/* Among equal addresses the preferred name sorts first. */
+	while (index > 0 && ksyms->entries[index - 1].addr == ksyms->entries[index].addr)
+		index--;
+	entry = &ksyms->entries[index];
+	if (entry->name == BOUNDARY)
+		return -ENOENT;
+	ret_sym->addr = entry->addr;
+	ret_sym->name = ksyms->arena + entry->name;
+	ret_sym->module = entry->module == NO_MODULE ? NULL : ksyms->arena + entry->module;
+	return 0;
+}
+
+unsigned long ksyms__count(const struct ksyms *ksyms)
+{
+	return ksyms->symbol_count;
+}

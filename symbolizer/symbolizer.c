@@ -1,0 +1,640 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Addresses to names: a bounded LRU cache of ELF files plus the kernel's kallsyms. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/hashmap.h"
+#include "symbolizer/elf_file.h"
+#include "symbolizer/ksyms.h"
+#include "symbolizer/symbolizer.h"
+
+#define DEFAULT_MAX_ELF_FILES 256
+#define DEFAULT_DEBUG_DIR "/usr/lib/debug"
+#define DEFAULT_KALLSYMS_PATH "/proc/kallsyms"
+/* How long a failed file or a kallsyms miss waits before it is tried again. */
+#define RETRY_INTERVAL_NS (60ULL * 1000 * 1000 * 1000)
+/* Remembered failures per cached file; containers rarely make more than a few copies. */
+#define MAX_ALIASES_PER_FILE 64
+#define FAILED_FILES_PER_ELF_FILE 4
+
+struct list_node {
+	struct list_node *prev, *next;
+};
+
+/* The identity of a mapped file as /proc/PID/maps shows it. */
+struct file_key {
+	uint32_t dev_major;
+	uint32_t dev_minor;
+	uint64_t inode;
+};
+
+struct cached_file;
+
+/* One (device, inode) under which a cached file was seen; its entry in by_inode. */
+struct file_alias {
+	struct file_key key;
+	struct cached_file *file;
+	struct file_alias *next; /* the file's other aliases, newest first */
+};
+
+struct cached_file {
+	struct elf_file *elf;
+	struct list_node lru; /* in symbolizer->lru, most recently used first */
+	struct file_alias *aliases;
+	size_t alias_count;
+};
+
+/* The negative cache: a file that failed is not retried before RETRY_INTERVAL_NS. */
+struct failed_file {
+	struct file_key key;
+	uint64_t failed_at_ns;
+	int error;
+	struct list_node age; /* in symbolizer->failures_by_age, newest first */
+};
+
+struct symbolizer {
+	size_t max_elf_files;
+	size_t max_failed_files;
+	char *kallsyms_path;
+	char *debug_dir;
+	struct hashmap *by_build_id; /* build id hex -> struct cached_file */
+	struct hashmap *by_inode; /* struct file_key * -> struct file_alias */
+	struct hashmap *failures; /* struct file_key * -> struct failed_file */
+	struct list_node lru;
+	size_t file_count;
+	struct list_node failures_by_age;
+	struct ksyms *ksyms;
+	bool ksyms_tried;
+	int ksyms_error; /* why the last load failed */
+	uint64_t ksyms_loaded_at_ns; /* last load attempt */
+	struct symbolizer_stats stats;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static void list_init(struct list_node *head)
+{
+	head->prev = head->next = head;
+}
+
+static void list_remove(struct list_node *node)
+{
+	node->prev->next = node->next;
+	node->next->prev = node->prev;
+	node->prev = node->next = node;
+}
+
+static void list_push_front(struct list_node *head, struct list_node *node)
+{
+	node->next = head->next;
+	node->prev = head;
+	head->next->prev = node;
+	head->next = node;
+}
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+static size_t hash_file_key(uintptr_t key, void *ctx)
+{
+	const struct file_key *file_key = (const struct file_key *)key;
+
+	(void)ctx;
+	return hash_mix(hash_mix(hash_mix(HASH_SEED, file_key->dev_major), file_key->dev_minor),
+			file_key->inode);
+}
+
+static bool equal_file_key(uintptr_t a, uintptr_t b, void *ctx)
+{
+	const struct file_key *x = (const struct file_key *)a, *y = (const struct file_key *)b;
+
+	(void)ctx;
+	return x->dev_major == y->dev_major && x->dev_minor == y->dev_minor &&
+	       x->inode == y->inode;
+}
+
+static struct file_key mapping_key(const struct proc_mapping *mapping)
+{
+	return (struct file_key){ mapping->dev_major, mapping->dev_minor, mapping->inode };
+}
+
+/* Regular files only: not anonymous memory, [vdso], [heap] and the like. */
+static bool is_file_backed(const struct proc_mapping *mapping)
+{
+	return mapping->inode != 0 && mapping->path && mapping->path[0] == '/';
+}
+
+struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
+{
+	struct symbolizer_opts defaults = {};
+	struct symbolizer *symbolizer;
+	int err = 0;
+
+	if (!opts)
+		opts = &defaults;
+	symbolizer = calloc(1, sizeof(*symbolizer));
+	if (!symbolizer)
+		return errno = ENOMEM, NULL;
+	list_init(&symbolizer->lru);
+	list_init(&symbolizer->failures_by_age);
+	symbolizer->max_elf_files = opts->max_elf_files ? opts->max_elf_files
+							: DEFAULT_MAX_ELF_FILES;
+	symbolizer->max_failed_files = symbolizer->max_elf_files * FAILED_FILES_PER_ELF_FILE;
+	symbolizer->kallsyms_path =
+		strdup(opts->kallsyms_path ? opts->kallsyms_path : DEFAULT_KALLSYMS_PATH);
+	symbolizer->debug_dir = strdup(opts->debug_dir ? opts->debug_dir : DEFAULT_DEBUG_DIR);
+	symbolizer->by_build_id = hashmap__new(hashmap_hash_str, hashmap_equal_str, NULL);
+	symbolizer->by_inode = hashmap__new(hash_file_key, equal_file_key, NULL);
+	symbolizer->failures = hashmap__new(hash_file_key, equal_file_key, NULL);
+	if (!symbolizer->kallsyms_path || !symbolizer->debug_dir || !symbolizer->by_build_id ||
+	    !symbolizer->by_inode || !symbolizer->failures) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+cleanup:
+	if (err) {
+		symbolizer__free(symbolizer);
+		errno = -err;
+		return NULL;
+	}
+	return symbolizer;
+}
+
+static void drop_alias(struct symbolizer *symbolizer, struct file_alias *alias)
+{
+	hashmap__delete(symbolizer->by_inode, (uintptr_t)&alias->key, NULL, NULL);
+	alias->file->alias_count--;
+	free(alias);
+}
+
+static void evict_file(struct symbolizer *symbolizer, struct cached_file *file)
+{
+	const char *build_id = elf_file__build_id(file->elf);
+
+	while (file->aliases) {
+		struct file_alias *alias = file->aliases;
+
+		file->aliases = alias->next;
+		drop_alias(symbolizer, alias);
+	}
+	if (build_id[0])
+		hashmap__delete(symbolizer->by_build_id, (uintptr_t)build_id, NULL, NULL);
+	list_remove(&file->lru);
+	symbolizer->file_count--;
+	elf_file__free(file->elf);
+	free(file);
+}
+
+static void forget_failure(struct symbolizer *symbolizer, struct failed_file *failed)
+{
+	hashmap__delete(symbolizer->failures, (uintptr_t)&failed->key, NULL, NULL);
+	list_remove(&failed->age);
+	free(failed);
+}
+
+void symbolizer__free(struct symbolizer *symbolizer)
+{
+	if (!symbolizer)
+		return;
+	while (symbolizer->lru.next != &symbolizer->lru)
+		evict_file(symbolizer, container_of(symbolizer->lru.next, struct cached_file, lru));
+	while (symbolizer->failures_by_age.next != &symbolizer->failures_by_age)
+		forget_failure(symbolizer, container_of(symbolizer->failures_by_age.next,
+							struct failed_file, age));
+	hashmap__free(symbolizer->by_build_id);
+	hashmap__free(symbolizer->by_inode);
+	hashmap__free(symbolizer->failures);
+	ksyms__free(symbolizer->ksyms);
+	free(symbolizer->kallsyms_path);
+	free(symbolizer->debug_dir);
+	free(symbolizer);
+}
+
+static int add_alias(struct symbolizer *symbolizer, struct cached_file *file,
+		     const struct file_key *key)
+{
+	struct file_alias *alias, **oldest;
+	int err;
+
+	if (file->alias_count >= MAX_ALIASES_PER_FILE) {
+		/* Forgetting an alias only costs a reopen, found again by build id. */
+		for (oldest = &file->aliases; (*oldest)->next; oldest = &(*oldest)->next)
+			;
+		alias = *oldest;
+		*oldest = NULL;
+		drop_alias(symbolizer, alias);
+	}
+	alias = calloc(1, sizeof(*alias));
+	if (!alias)
+		return -ENOMEM;
+	alias->key = *key;
+	alias->file = file;
+	err = hashmap__set(symbolizer->by_inode, (uintptr_t)&alias->key, alias, NULL, NULL);
+	if (err) {
+		free(alias);
+		return err;
+	}
+	alias->next = file->aliases;
+	file->aliases = alias;
+	file->alias_count++;
+	return 0;
+}
+
+static void remember_failure(struct symbolizer *symbolizer, const struct file_key *key, int error)
+{
+	struct failed_file *failed;
+
+	if (hashmap__size(symbolizer->failures) >= symbolizer->max_failed_files) {
+		forget_failure(symbolizer, container_of(symbolizer->failures_by_age.prev,
+							struct failed_file, age));
+		symbolizer->stats.elf_failures_evicted++;
+	}
+	failed = calloc(1, sizeof(*failed));
+	if (!failed)
+		return; /* Not remembering only means trying again sooner. */
+	failed->key = *key;
+	failed->failed_at_ns = now_ns();
+	failed->error = error;
+	if (hashmap__set(symbolizer->failures, (uintptr_t)&failed->key, failed, NULL, NULL)) {
+		free(failed);
+		return;
+	}
+	list_push_front(&symbolizer->failures_by_age, &failed->age);
+}
+
+/* A file descriptor, or a negative errno. */
+static int open_readonly(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+/*
+ * A file descriptor for the file behind a mapping, or a negative errno.
+ * /proc/PID/map_files works for deleted files and any mount namespace;
+ * /proc/PID/root/PATH for readers without the capability map_files wants;
+ * PATH when the process is gone, if it is still the same inode.
+ */
+static int open_mapping_file(int pid, const struct proc_mapping *mapping)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid,
+		 mapping->start, mapping->end);
+	fd = open_readonly(path);
+	if (fd >= 0 || mapping->deleted)
+		return fd;
+	if (snprintf(path, sizeof(path), "/proc/%d/root%s", pid, mapping->path) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open_readonly(path);
+	if (fd >= 0)
+		return fd;
+	fd = open_readonly(mapping->path);
+	if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_ino != mapping->inode)) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+/* Accepts a candidate debug file when its CRC (if one is expected) and build id match. */
+static int try_debug_file(struct elf_file *elf, const char *path, bool check_crc,
+			  uint32_t expected_crc)
+{
+	int err = 0, fd;
+	uint32_t crc;
+
+	fd = open_readonly(path);
+	if (fd < 0)
+		return fd;
+	if (check_crc) {
+		err = elf_file__crc32(fd, &crc);
+		if (!err && crc != expected_crc)
+			err = -ESTALE;
+	}
+	if (!err)
+		err = elf_file__use_debug_file(elf, fd);
+	close(fd);
+	return err;
+}
+
+/*
+ * Looks for a separate debug file with the .symtab the file lacks, as gdb
+ * does: by build id under the debug directories, then by .gnu_debuglink
+ * next to the file, in its .debug/ and under the debug directories. Not
+ * finding one is normal (.dynsym still names exported functions).
+ */
+static void find_debug_file(struct symbolizer *symbolizer, int pid, const char *file_path,
+			    struct elf_file *elf)
+{
+	const char *build_id = elf_file__build_id(elf), *link, *slash;
+	char path[PATH_MAX], dir[PATH_MAX], root[64], root_debug_dir[128];
+	uint32_t crc;
+
+	snprintf(root, sizeof(root), "/proc/%d/root", pid);
+	snprintf(root_debug_dir, sizeof(root_debug_dir), "%s%s", root, DEFAULT_DEBUG_DIR);
+	if (strlen(build_id) > 2) {
+		const char *debug_dirs[] = { symbolizer->debug_dir, root_debug_dir };
+
+		for (size_t i = 0; i < sizeof(debug_dirs) / sizeof(debug_dirs[0]); i++) {
+			if (snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug", debug_dirs[i],
+				     build_id, build_id + 2) < (int)sizeof(path) &&
+			    try_debug_file(elf, path, false, 0) == 0)
+				return;
+		}
+	}
+	if (elf_file__debuglink(elf, &link, &crc) < 0 || strchr(link, '/'))
+		return;
+	slash = strrchr(file_path, '/');
+	if (!slash || slash - file_path >= (int)sizeof(dir))
+		return;
+	/* The file's directory, without the trailing slash. */
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - file_path), file_path);
+	{
+		/* prefix + dir + subdir + "/" + link */
+		const char *candidates[][2] = {
+			{ root, "" },
+			{ root, "/.debug" },
+			{ symbolizer->debug_dir, "" },
+			{ root_debug_dir, "" },
+		};
+
+		for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+			if (snprintf(path, sizeof(path), "%s%s%s/%s", candidates[i][0], dir,
+				     candidates[i][1], link) < (int)sizeof(path) &&
+			    try_debug_file(elf, path, true, crc) == 0)
+				return;
+		}
+	}
+}
+
+static void touch_file(struct symbolizer *symbolizer, struct cached_file *file)
+{
+	list_remove(&file->lru);
+	list_push_front(&symbolizer->lru, &file->lru);
+}
+
+static int cache_new_file(struct symbolizer *symbolizer, struct elf_file *elf,
+			  const struct file_key *key, struct cached_file **ret_file)
+{
+	const char *build_id = elf_file__build_id(elf);
+	struct cached_file *file;
+	int err;
+
+	file = calloc(1, sizeof(*file));
+	if (!file)
+		return -ENOMEM;
+	list_init(&file->lru);
+	if (build_id[0]) {
+		err = hashmap__set(symbolizer->by_build_id, (uintptr_t)build_id, file, NULL, NULL);
+		if (err) {
+			free(file);
+			return err;
+		}
+	}
+	file->elf = elf;
+	list_push_front(&symbolizer->lru, &file->lru);
+	symbolizer->file_count++;
+	err = add_alias(symbolizer, file, key);
+	if (err) {
+		/* Leaves elf to the caller, as on every failure. */
+		file->elf = NULL;
+		if (build_id[0])
+			hashmap__delete(symbolizer->by_build_id, (uintptr_t)build_id, NULL, NULL);
+		list_remove(&file->lru);
+		symbolizer->file_count--;
+		free(file);
+		return err;
+	}
+	/* The new file is at the front, so the back is never the file just added. */
+	while (symbolizer->file_count > symbolizer->max_elf_files) {
+		evict_file(symbolizer, container_of(symbolizer->lru.prev, struct cached_file, lru));
+		symbolizer->stats.elf_files_evicted++;
+	}
+	*ret_file = file;
+	return 0;
+}
+
+/* The cached file behind a file-backed mapping, opened on first use. */
+static int get_file(struct symbolizer *symbolizer, int pid, const struct proc_mapping *mapping,
+		    struct cached_file **ret_file)
+{
+	struct file_key key = mapping_key(mapping);
+	struct cached_file *file = NULL;
+	struct elf_file *elf = NULL;
+	struct file_alias *alias;
+	struct failed_file *failed;
+	const char *build_id;
+	int err, fd = -1;
+
+	if (hashmap__find(symbolizer->by_inode, (uintptr_t)&key, (void **)&alias)) {
+		touch_file(symbolizer, alias->file);
+		*ret_file = alias->file;
+		return 0;
+	}
+	if (hashmap__find(symbolizer->failures, (uintptr_t)&key, (void **)&failed)) {
+		if (now_ns() - failed->failed_at_ns < RETRY_INTERVAL_NS)
+			return failed->error;
+		forget_failure(symbolizer, failed);
+	}
+
+	fd = open_mapping_file(pid, mapping);
+	if (fd < 0) {
+		err = fd;
+	} else {
+		elf = elf_file__open_fd(fd);
+		err = elf ? 0 : -errno;
+	}
+	if (err) {
+		symbolizer->stats.elf_open_errors++;
+		remember_failure(symbolizer, &key, err);
+		goto cleanup;
+	}
+	symbolizer->stats.elf_files_opened++;
+
+	/* The same file under another inode (a container's copy): keep the one already read. */
+	build_id = elf_file__build_id(elf);
+	if (build_id[0] && hashmap__find(symbolizer->by_build_id, (uintptr_t)build_id,
+					 (void **)&file)) {
+		err = add_alias(symbolizer, file, &key);
+		if (err)
+			goto cleanup;
+		touch_file(symbolizer, file);
+		*ret_file = file;
+		goto cleanup;
+	}
+
+	if (!elf_file__has_symtab(elf))
+		find_debug_file(symbolizer, pid, mapping->path, elf);
+	err = cache_new_file(symbolizer, elf, &key, ret_file);
+	if (err)
+		goto cleanup;
+	elf = NULL;
+cleanup:
+	elf_file__free(elf);
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+int symbolizer__prepare_process(struct symbolizer *symbolizer, int pid,
+				const struct proc_maps *maps)
+{
+	struct cached_file *file;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d", pid);
+	if (access(path, F_OK) < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	for (size_t i = 0; i < maps->count; i++) {
+		const struct proc_mapping *mapping = &maps->mappings[i];
+
+		/* Failures are counted in elf_open_errors and remembered. */
+		if ((mapping->perms & PROC_MAP_EXEC) && is_file_backed(mapping))
+			get_file(symbolizer, pid, mapping, &file);
+	}
+	return 0;
+}
+
+static void set_symbol_frame(struct symbolized_location *location, const char *name)
+{
+	location->frames[0] = (struct symbolized_frame){
+		.function = name,
+		.system_name = name,
+	};
+	location->frame_count = 1;
+}
+
+/*
+ * Symbol table lookup for an ELF virtual address. DWARF (issue 5) slots in
+ * after it: line numbers, inlined frames and demangled names refine the
+ * frames found here.
+ */
+static void symbolize_vaddr(const struct cached_file *file, uint64_t vaddr,
+			    struct symbolized_location *location)
+{
+	const char *name;
+
+	location->frame_count = 0;
+	if (elf_file__find_symbol(file->elf, vaddr, &name) == 0)
+		set_symbol_frame(location, name);
+}
+
+int symbolizer__resolve_user(struct symbolizer *symbolizer, int pid,
+			     const struct proc_mapping *mapping, uint64_t addr,
+			     bool is_return_address, struct symbolized_location *ret_location)
+{
+	uint64_t target = is_return_address ? addr - 1 : addr, vaddr;
+	struct cached_file *file;
+	int err;
+
+	symbolizer->stats.user_lookups++;
+	/* The vdso has no file to open; its frames keep their address. */
+	if (!is_file_backed(mapping) || target < mapping->start || target >= mapping->end) {
+		symbolizer->stats.user_misses++;
+		ret_location->frame_count = 0;
+		return 0;
+	}
+	err = get_file(symbolizer, pid, mapping, &file);
+	if (err)
+		return err;
+	if (elf_file__offset_to_vaddr(file->elf, target - mapping->start + mapping->offset,
+				      &vaddr) < 0) {
+		ret_location->frame_count = 0;
+	} else {
+		symbolize_vaddr(file, vaddr, ret_location);
+	}
+	if (!ret_location->frame_count)
+		symbolizer->stats.user_misses++;
+	return 0;
+}
+
+int symbolizer__build_id(struct symbolizer *symbolizer, int pid,
+			 const struct proc_mapping *mapping, const char **ret_build_id)
+{
+	struct cached_file *file;
+	int err;
+
+	if (!is_file_backed(mapping)) {
+		*ret_build_id = "";
+		return 0;
+	}
+	err = get_file(symbolizer, pid, mapping, &file);
+	if (err)
+		return err;
+	*ret_build_id = elf_file__build_id(file->elf);
+	return 0;
+}
+
+/* Loads kallsyms on first use; after a failure, tries again once the retry interval passed. */
+static int load_ksyms(struct symbolizer *symbolizer, bool reload)
+{
+	uint64_t now = now_ns();
+	struct ksyms *ksyms;
+
+	if (symbolizer->ksyms_tried && now - symbolizer->ksyms_loaded_at_ns < RETRY_INTERVAL_NS)
+		return symbolizer->ksyms ? 0 : symbolizer->ksyms_error;
+	if (symbolizer->ksyms && !reload)
+		return 0;
+	if (symbolizer->ksyms)
+		symbolizer->stats.kallsyms_reloads++;
+	symbolizer->ksyms_tried = true;
+	symbolizer->ksyms_loaded_at_ns = now;
+	ksyms = ksyms__load(symbolizer->kallsyms_path);
+	if (!ksyms) {
+		/* A failed reload keeps the table we have. */
+		symbolizer->ksyms_error = -errno;
+		return symbolizer->ksyms ? 0 : symbolizer->ksyms_error;
+	}
+	ksyms__free(symbolizer->ksyms);
+	symbolizer->ksyms = ksyms;
+	return 0;
+}
+
+int symbolizer__resolve_kernel(struct symbolizer *symbolizer, uint64_t addr,
+			       bool is_return_address, struct symbolized_location *ret_location)
+{
+	uint64_t target = is_return_address ? addr - 1 : addr;
+	struct ksym sym;
+	int err;
+
+	symbolizer->stats.kernel_lookups++;
+	if (!symbolizer->ksyms) {
+		err = load_ksyms(symbolizer, false);
+		if (err)
+			return err;
+	}
+	err = ksyms__lookup(symbolizer->ksyms, target, &sym);
+	/* A module loaded since the last read: reread, at most once per interval. */
+	if (err == -ENOENT && load_ksyms(symbolizer, true) == 0)
+		err = ksyms__lookup(symbolizer->ksyms, target, &sym);
+	if (err) {
+		symbolizer->stats.kernel_misses++;
+		ret_location->frame_count = 0;
+		return 0;
+	}
+	set_symbol_frame(ret_location, sym.name);
+	return 0;
+}
+
+void symbolizer__stats(const struct symbolizer *symbolizer, struct symbolizer_stats *ret_stats)
+{
+	*ret_stats = symbolizer->stats;
+}

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Addresses to function names. The symbolizer owns a bounded cache of ELF
+ * files keyed by build id (and by device+inode, so a file shared by many
+ * processes is opened once) and the kernel's symbol table.
+ *
+ * Library code: it never prints, it returns 0 or a negative errno.
+ */
+#ifndef KILN_SYMBOLIZER_H
+#define KILN_SYMBOLIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "symbolizer/procmaps.h"
+
+struct symbolizer;
+
+struct symbolizer_opts {
+	size_t max_elf_files; /* cached ELF files; 0 means the default (256) */
+	const char *kallsyms_path; /* NULL means /proc/kallsyms */
+	const char *debug_dir; /* NULL means /usr/lib/debug */
+};
+
+/* Up to this many frames per address once inlined frames are resolved (issue 5). */
+#define SYMBOLIZER_MAX_FRAMES 16
+
+struct symbolized_frame {
+	const char *function; /* display name; NULL when unknown */
+	const char *system_name; /* raw (mangled) symbol name; NULL when unknown */
+	const char *file; /* source file; NULL when unknown */
+	uint32_t line; /* 0 when unknown */
+	uint32_t start_line; /* 0 when unknown */
+};
+
+struct symbolized_location {
+	/* Innermost first, as pprof's Location.line wants. */
+	struct symbolized_frame frames[SYMBOLIZER_MAX_FRAMES];
+	size_t frame_count; /* 0: not symbolized (keep the address and mapping) */
+};
+
+struct symbolizer_stats {
+	uint64_t elf_files_opened;
+	uint64_t elf_files_evicted; /* cache at its limit */
+	uint64_t elf_open_errors; /* missing, unreadable or corrupt files */
+	uint64_t elf_failures_evicted; /* failed files forgotten early: negative cache at its limit */
+	uint64_t user_lookups;
+	uint64_t user_misses; /* address had no symbol */
+	uint64_t kernel_lookups;
+	uint64_t kernel_misses;
+	uint64_t kallsyms_reloads;
+};
+
+/* NULL with errno set on failure. opts may be NULL. */
+struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts);
+void symbolizer__free(struct symbolizer *symbolizer);
+
+/*
+ * Opens and caches the ELF files behind the executable mappings of a live
+ * process, so its addresses can still be resolved after it exits. Files are
+ * read through /proc/PID/map_files (deleted binaries) or /proc/PID/root
+ * (other mount namespaces). Returns 0, or a negative errno when nothing
+ * could be read (process gone); files that fail individually are counted in
+ * elf_open_errors and skipped.
+ */
+int symbolizer__prepare_process(struct symbolizer *symbolizer, int pid,
+				const struct proc_maps *maps);
+
+/*
+ * Resolves addr, a user address of process pid inside mapping (from
+ * /proc/PID/maps). A return address (every frame but the sampled leaf) is
+ * looked up at addr - 1, the call instruction. Strings in *ret_location stay
+ * valid until the next call into the symbolizer. Returns 0 (frame_count may
+ * still be 0: no symbol) or a negative errno when the file cannot be read.
+ */
+int symbolizer__resolve_user(struct symbolizer *symbolizer, int pid,
+			     const struct proc_mapping *mapping, uint64_t addr,
+			     bool is_return_address, struct symbolized_location *ret_location);
+
+/*
+ * The GNU build id of the file behind a mapping, as lowercase hex, or ""
+ * when it has none. The string stays valid until the next call into the
+ * symbolizer. Returns 0 or a negative errno.
+ */
+int symbolizer__build_id(struct symbolizer *symbolizer, int pid,
+			 const struct proc_mapping *mapping, const char **ret_build_id);
+
+/* Kernel address through kallsyms ("name" or "name [module]" as function). */
+int symbolizer__resolve_kernel(struct symbolizer *symbolizer, uint64_t addr,
+			       bool is_return_address, struct symbolized_location *ret_location);
+
+void symbolizer__stats(const struct symbolizer *symbolizer, struct symbolizer_stats *ret_stats);
+
+#endif /* KILN_SYMBOLIZER_H */

@@ -1,0 +1,188 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Shared helpers for kiln's integration tests: run kiln and the ground-truth
+programs, and read profiles back with an independent reader, `go tool pprof`."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
+KILN = os.path.join(BUILD, "kiln")
+PROGS = os.path.join(BUILD, "tests", "progs")
+
+_results = {"passed": 0, "failed": 0}
+
+
+def prog(name):
+    return os.path.join(PROGS, name)
+
+
+def check(name, condition, detail=""):
+    """Records one test outcome as an 'ok'/'FAIL' line, as tests/run.sh counts them."""
+    if condition:
+        _results["passed"] += 1
+        print(f"ok   {name}")
+    else:
+        _results["failed"] += 1
+        print(f"FAIL {name}: {detail}")
+    sys.stdout.flush()
+    return condition
+
+
+def finish():
+    print(f"{_results['passed']} passed, {_results['failed']} failed")
+    sys.exit(1 if _results["failed"] else 0)
+
+
+def tmpdir(prefix="kiln-test-"):
+    return tempfile.mkdtemp(prefix=prefix)
+
+
+def run_kiln(args, timeout=120):
+    """Runs kiln to completion; returns (exit code, stderr)."""
+    proc = subprocess.run([KILN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, timeout=timeout)
+    return proc.returncode, proc.stderr
+
+
+def start_kiln(args):
+    return subprocess.Popen([KILN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def start(argv, **kwargs):
+    return subprocess.Popen(argv, **kwargs)
+
+
+def stop(proc, sig=signal.SIGKILL):
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def profiles(directory, kind="cpu"):
+    return sorted(os.path.join(directory, f) for f in os.listdir(directory)
+                  if f.startswith(kind + "-") and f.endswith(".pb.gz"))
+
+
+class Profile:
+    """A profile as `go tool pprof -raw` prints it."""
+
+    def __init__(self):
+        self.period_type = None
+        self.period = None
+        self.duration = None
+        self.sample_types = []
+        self.samples = []  # dicts: values, locations (ids), labels {key: [str]}, numlabels
+        self.locations = {}  # id -> dict(address, mapping, lines [(function, file:line)])
+        self.mappings = {}  # id -> line text
+        self.raw = ""
+
+    def stack(self, sample):
+        """Function names of a sample, leaf first, every inlined line included."""
+        names = []
+        for loc in sample["locations"]:
+            location = self.locations.get(loc)
+            if location is None or not location["lines"]:
+                names.append("0x%x" % location["address"] if location else "?")
+            else:
+                names.extend(function for function, _ in location["lines"])
+        return names
+
+
+def read_profile(path):
+    env = dict(os.environ)
+    home = tempfile.mkdtemp(prefix="kiln-pprof-home-")
+    env.update(HOME=home, PPROF_TMPDIR=home, GOCACHE=os.path.join(home, "gocache"))
+    out = subprocess.run(["go", "tool", "pprof", "-symbolize=none", "-raw", path],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         timeout=120)
+    if out.returncode != 0:
+        raise RuntimeError(f"go tool pprof -raw {path} failed: {out.stderr.strip()}")
+    return parse_raw(out.stdout)
+
+
+_LABEL = re.compile(r"(\S+?):\[([^\]]*)\]")
+
+
+def parse_raw(text):
+    profile = Profile()
+    profile.raw = text
+    section = None
+    current_location = None
+    for line in text.splitlines():
+        if line.startswith("PeriodType:"):
+            profile.period_type = line.split(":", 1)[1].strip()
+        elif line.startswith("Period:"):
+            profile.period = int(line.split(":", 1)[1])
+        elif line.startswith("Duration:"):
+            profile.duration = line.split(":", 1)[1].strip()
+        elif line.startswith("Samples:"):
+            section = "samples-header"
+        elif line.startswith("Locations"):
+            section = "locations"
+        elif line.startswith("Mappings"):
+            section = "mappings"
+        elif section == "samples-header":
+            profile.sample_types = line.split()
+            section = "samples"
+        elif section == "samples":
+            match = re.match(r"\s*([-\d\s]+):\s*(.*)$", line)
+            if match and not _LABEL.search(line):
+                values = [int(v) for v in match.group(1).split()]
+                locations = [int(v) for v in match.group(2).split()]
+                profile.samples.append({"values": values, "locations": locations,
+                                        "labels": {}})
+            elif profile.samples and line.strip():
+                for key, value in _LABEL.findall(line):
+                    profile.samples[-1]["labels"][key] = value.split()
+        elif section == "locations":
+            # A location in no mapping prints no "M=".
+            match = re.match(r"\s*(\d+): (0x[0-9a-f]+)(?: M=(\d+))?\s*(.*)$", line)
+            if match:
+                current_location = {"address": int(match.group(2), 16),
+                                    "mapping": int(match.group(3) or 0), "lines": []}
+                profile.locations[int(match.group(1))] = current_location
+                rest = match.group(4).strip()
+                if rest:
+                    current_location["lines"].append(_parse_line(rest))
+            elif line.strip() and current_location is not None:
+                current_location["lines"].append(_parse_line(line.strip()))
+        elif section == "mappings":
+            match = re.match(r"\s*(\d+): (.*)$", line)
+            if match:
+                profile.mappings[int(match.group(1))] = match.group(2)
+    return profile
+
+
+def _parse_line(text):
+    # "function file:line s=start" -> function name may contain spaces (C++), file does not
+    text = re.sub(r"\s+s=\d+$", "", text)
+    parts = text.rsplit(" ", 1)
+    if len(parts) == 2 and re.search(r":-?\d+$", parts[1]):
+        return parts[0], parts[1]
+    return text, ""
+
+
+def wait_for(predicate, timeout=10.0, interval=0.05):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def kiln_bpf_programs():
+    """Names of loaded BPF programs that are kiln's."""
+    out = subprocess.run(["bpftool", "prog", "show"], stdout=subprocess.PIPE, text=True)
+    names = re.findall(r"^\d+: \S+\s+name (\S+)", out.stdout, re.M)
+    return [n for n in names if n in ("sample_cpu", "process_exec")]

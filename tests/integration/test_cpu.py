@@ -1,0 +1,229 @@
+# SPDX-License-Identifier: Apache-2.0
+"""CPU profiling end to end: real BPF on this kernel, ground-truth programs,
+profiles read back with `go tool pprof -raw`."""
+import math
+import os
+import signal
+import subprocess
+import time
+
+from kilntest import (check, finish, kiln_bpf_programs, prog, profiles, read_profile,
+                      run_kiln, start, start_kiln, stop, tmpdir, wait_for)
+
+
+def label(sample, key):
+    values = sample["labels"].get(key)
+    return values[0] if values else None
+
+
+def test_split_ratio_and_exact_stacks():
+    """6:3:1 over hot_a/hot_b/hot_c; every stack must be exactly leaf, run_round, main."""
+    out = tmpdir()
+    freq = 499
+    workload = start([prog("split"), "7"])
+    try:
+        time.sleep(0.3)
+        code, err = run_kiln(["--pid", str(workload.pid), "--frequency", str(freq),
+                              "--duration", "5", "--iterations", "1", "--output-dir", out])
+    finally:
+        stop(workload)
+    files = profiles(out)
+    if not check("split: kiln exits 0 and writes one profile", code == 0 and len(files) == 1,
+                 f"exit {code}, files {files}, stderr: {err}"):
+        return
+    p = read_profile(files[0])
+    check("split: period type cpu/nanoseconds", p.period_type == "cpu nanoseconds",
+          p.period_type)
+    check("split: period is 1e9/frequency", p.period == 10**9 // freq, p.period)
+    check("split: sample types samples/count and cpu/nanoseconds",
+          p.sample_types == ["samples/count", "cpu/nanoseconds"], p.sample_types)
+    check("split: cpu/nanoseconds = count * period",
+          all(s["values"][1] == s["values"][0] * p.period for s in p.samples))
+    check("split: labels pid/tid/comm/thread_name are the process's",
+          p.samples and all(label(s, "pid") == str(workload.pid) and
+                            label(s, "tid") == str(workload.pid) and
+                            label(s, "comm") == "split" and label(s, "thread_name") == "split"
+                            for s in p.samples),
+          [s["labels"] for s in p.samples[:3]])
+
+    counts = {"hot_a": 0, "hot_b": 0, "hot_c": 0}
+    exact = total = 0
+    bad = []
+    for s in p.samples:
+        stack = p.stack(s)
+        n = s["values"][0]
+        if not stack or stack[0] not in counts:
+            continue
+        counts[stack[0]] += n
+        total += n
+        if stack[1:3] == ["run_round", "main"]:
+            exact += n
+        else:
+            bad.append(stack)
+    check("split: enough samples", total >= 0.8 * freq * 5 * 0.9,
+          f"{total} samples in hot_*; expected about {freq * 5}")
+    if total == 0:
+        return
+    check("split: >= 99% of stacks exactly hot_* <- run_round <- main",
+          exact >= 0.99 * total, f"{exact}/{total}; e.g. {bad[:3]}")
+    for name, share in (("hot_a", 0.6), ("hot_b", 0.3), ("hot_c", 0.1)):
+        got = counts[name] / total
+        # Five standard deviations of a binomial share, plus 2 points for timing noise.
+        tolerance = 5 * math.sqrt(share * (1 - share) / total) + 0.02
+        check(f"split: {name} share {got:.3f} within {tolerance:.3f} of {share}",
+              abs(got - share) <= tolerance, counts)
+
+
+def test_pid_filter_and_late_thread():
+    """--pid keeps only that process, including a thread created after kiln started."""
+    out = tmpdir()
+    target = start([prog("late_thread"), "1.5", "2.5"])
+    other = start([prog("split"), "6"])
+    try:
+        code, err = run_kiln(["--pid", str(target.pid), "--frequency", "199", "--duration",
+                              "5", "--iterations", "1", "--output-dir", out])
+    finally:
+        stop(target)
+        stop(other)
+    files = profiles(out)
+    if not check("pid filter: one profile", code == 0 and len(files) == 1,
+                 f"exit {code}: {err}"):
+        return
+    p = read_profile(files[0])
+    pids = {label(s, "pid") for s in p.samples}
+    check("pid filter: only the filtered process", pids == {str(target.pid)}, pids)
+    late = [s for s in p.samples if label(s, "thread_name") == "late_spinner"]
+    late_count = sum(s["values"][0] for s in late)
+    # 2.5 s of spinning at 199 Hz is about 500 samples.
+    check("pid filter: thread created later is sampled", late_count > 300,
+          f"{late_count} samples")
+    check("pid filter: late thread has its own tid and the process's comm",
+          late and all(label(s, "tid") != str(target.pid) and
+                       label(s, "comm") == "late_thread" for s in late))
+    check("pid filter: late thread's leaf is late_spin",
+          late and sum(s["values"][0] for s in late if "late_spin" in p.stack(s)[:2]) >=
+          0.95 * late_count)
+
+
+def test_whole_host_exited_process_and_kernel():
+    """No filter: a process that exits mid-window is symbolized; kernel frames resolve."""
+    out = tmpdir()
+    kiln = start_kiln(["--frequency", "199", "--duration", "4", "--iterations", "1",
+                       "--output-dir", out])
+    time.sleep(1.0)
+    short = start([prog("split"), "1.2"])
+    dd = start(["dd", "if=/dev/zero", "of=/dev/null", "bs=64k", "count=400000"],
+               stderr=subprocess.DEVNULL)
+    short.wait()
+    stop(dd)
+    try:
+        _, err = kiln.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        stop(kiln)
+        err = "timeout"
+    files = profiles(out)
+    if not check("whole host: one profile", kiln.returncode == 0 and len(files) == 1, err):
+        return
+    p = read_profile(files[0])
+    check("whole host: idle task excluded", all(label(s, "pid") != "0" for s in p.samples))
+    mine = [s for s in p.samples if label(s, "pid") == str(short.pid)]
+    named = [s for s in mine if p.stack(s) and p.stack(s)[0] in ("hot_a", "hot_b", "hot_c")]
+    check("whole host: exited process still symbolized", mine and len(named) >= 0.9 * len(mine),
+          f"{len(named)}/{len(mine)} samples resolved")
+    kernel_mappings = {i for i, m in p.mappings.items() if "[kernel.kallsyms]" in m}
+    dd_samples = [s for s in p.samples if label(s, "comm") == "dd"]
+    kernel_named = 0
+    for s in dd_samples:
+        locs = [p.locations[i] for i in s["locations"]]
+        if locs and locs[0]["mapping"] in kernel_mappings and locs[0]["lines"]:
+            kernel_named += 1
+    check("whole host: kernel frames symbolized under [kernel.kallsyms]",
+          dd_samples and kernel_named >= 0.5 * len(dd_samples),
+          f"{kernel_named}/{len(dd_samples)} dd samples with a named kernel leaf")
+
+
+def test_sigterm_mid_window():
+    out = tmpdir()
+    kiln = start_kiln(["--duration", "60", "--output-dir", out])
+    time.sleep(2.5)
+    check("sigterm: BPF programs loaded while running", len(kiln_bpf_programs()) >= 1,
+          kiln_bpf_programs())
+    kiln.send_signal(signal.SIGTERM)
+    try:
+        _, err = kiln.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        stop(kiln)
+        err = "did not exit"
+    check("sigterm: exits 0", kiln.returncode == 0, f"exit {kiln.returncode}: {err}")
+    files = profiles(out)
+    if check("sigterm: partial window written", len(files) == 1, files):
+        p = read_profile(files[0])
+        check("sigterm: duration is the partial window",
+              p.duration and 1 < float(p.duration.rstrip("s")) < 10, p.duration)
+    # The kernel frees programs after an RCU grace period: allow it a moment.
+    check("sigterm: no BPF program left", wait_for(lambda: kiln_bpf_programs() == [], 5),
+          kiln_bpf_programs())
+    check("sigterm: no temporary files left",
+          [f for f in os.listdir(out) if not f.endswith(".pb.gz")] == [], os.listdir(out))
+
+
+def test_iterations():
+    out = tmpdir()
+    code, err = run_kiln(["--duration", "1", "--iterations", "3", "--output-dir", out])
+    files = profiles(out)
+    check("iterations: three windows, three files", code == 0 and len(files) == 3,
+          f"exit {code}, {files}: {err}")
+    for f in files:
+        read_profile(f)
+    check("iterations: every file reads in go tool pprof", True)
+
+
+def test_command_line():
+    bad = [
+        (["--frequency", "0"], "--frequency"),
+        (["--frequency", "abc"], "--frequency"),
+        (["--frequency", "1000000"], "--frequency"),
+        (["--duration", "-1"], "--duration"),
+        (["--duration", "0"], "--duration"),
+        (["--iterations", "x"], "--iterations"),
+        (["--pid", "0"], "--pid"),
+        (["--pid", "4194300"], "--pid"),
+        (["--max-stacks", "1"], "--max-stacks"),
+        (["--frequency"], "--frequency"),
+        (["--bogus"], "--bogus"),
+        (["stray"], "stray"),
+    ]
+    for args, flag in bad:
+        code, err = run_kiln(args)
+        check(f"cli: {' '.join(args)} exits 2 naming {flag}", code == 2 and flag in err,
+              f"exit {code}: {err.strip()}")
+    proc = subprocess.run([os.path.join(os.environ.get("BUILD", "build"), "kiln"), "--help"],
+                          stdout=subprocess.PIPE, text=True)
+    flags = ["--frequency", "--duration", "--iterations", "--pid", "--output-dir",
+             "--max-stacks", "--max-sample-keys", "--max-processes", "--help", "--version"]
+    check("cli: --help exits 0 and lists every flag",
+          proc.returncode == 0 and all(f in proc.stdout for f in flags), proc.stdout)
+    code, _ = run_kiln(["--version"])
+    check("cli: --version exits 0", code == 0)
+    code, err = run_kiln(["--duration=1", "--iterations=1", "--output-dir=/proc/kiln-no"])
+    check("cli: unwritable output dir exits 1 naming it", code == 1 and "/proc/kiln-no" in err,
+          f"exit {code}: {err}")
+    unprivileged = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+         "--bounding-set=-all", os.path.abspath(os.path.join(os.environ.get("BUILD", "build"),
+                                                             "kiln")),
+         "--output-dir", "/tmp", "--iterations", "1", "--duration", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    check("cli: without privileges exits 1 and says what is needed",
+          unprivileged.returncode == 1 and "CAP_BPF" in unprivileged.stderr,
+          f"exit {unprivileged.returncode}: {unprivileged.stderr}")
+
+
+if __name__ == "__main__":
+    test_command_line()
+    test_split_ratio_and_exact_stacks()
+    test_pid_filter_and_late_thread()
+    test_whole_host_exited_process_and_kernel()
+    test_sigterm_mid_window()
+    test_iterations()
+    finish()
