@@ -160,7 +160,8 @@ static void read_stats(const struct cpu_profiler *profiler, uint64_t totals[CPU_
 /* libbpf's own lines already start with "libbpf: "; verifier logs span many lines. */
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	if (level == LIBBPF_DEBUG && !log_enabled(LOG_DEBUG))
+	/* libbpf's debug level narrates every relocation: only on request. */
+	if (level == LIBBPF_DEBUG && !getenv("KILN_LIBBPF_DEBUG"))
 		return 0;
 	fputs("kiln: ", stderr);
 	return vfprintf(stderr, fmt, ap);

@@ -105,6 +105,8 @@ static void report_window(const struct agent *agent, const char *path,
 	const uint64_t *stats = window->stats;
 	struct symbolizer_stats sym;
 
+	uint64_t bpf_ns, bpf_runs;
+
 	symbolizer__stats(agent->symbolizer, &sym);
 	log_info("wrote %s: %" PRIu64 " samples, %zu stacks, %zu processes tracked", path,
 		 result->samples, hashmap__size(window->stacks),
@@ -130,6 +132,11 @@ static void report_window(const struct agent *agent, const char *path,
 		  " unreadable",
 		  result->frames, result->frames_without_mapping, result->frames_without_symbol,
 		  sym.elf_files_opened, sym.elf_files_evicted, sym.elf_open_errors);
+	/* Totals since start; the kernel counts only while kernel.bpf_stats_enabled=1. */
+	if (!cpu_profiler__bpf_run_stats(agent->profiler, &bpf_ns, &bpf_runs) && bpf_runs)
+		log_debug("bpf: sampler ran %" PRIu64 " times, %" PRIu64 " ns in all, %" PRIu64
+			  " ns per run",
+			  bpf_runs, bpf_ns, bpf_ns / bpf_runs);
 }
 
 /* Drains the window that started at start_ns (Unix) and writes it. */

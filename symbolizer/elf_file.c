@@ -48,6 +48,11 @@ struct raw_symbol {
 	int rank; /* preferred name among aliases at one address: lower wins */
 };
 
+static bool within_file(uint64_t offset, uint64_t size, const struct stat *st)
+{
+	return offset <= (uint64_t)st->st_size && size <= (uint64_t)st->st_size - offset;
+}
+
 /*
  * Opens fd with mmap and checks that every section and (for files that are
  * executed rather than debug-only) every loadable segment lies inside the
@@ -83,9 +88,7 @@ static int open_elf(int fd, bool check_segments, Elf **ret_elf)
 			err = -EINVAL;
 			goto cleanup;
 		}
-		if (shdr.sh_type != SHT_NOBITS &&
-		    (shdr.sh_offset > (uint64_t)st.st_size ||
-		     shdr.sh_size > (uint64_t)st.st_size - shdr.sh_offset)) {
+		if (shdr.sh_type != SHT_NOBITS && !within_file(shdr.sh_offset, shdr.sh_size, &st)) {
 			err = -EINVAL;
 			goto cleanup;
 		}
@@ -97,8 +100,7 @@ static int open_elf(int fd, bool check_segments, Elf **ret_elf)
 			err = -EINVAL;
 			goto cleanup;
 		}
-		if (phdr.p_type == PT_LOAD && (phdr.p_offset > (uint64_t)st.st_size ||
-					       phdr.p_filesz > (uint64_t)st.st_size - phdr.p_offset)) {
+		if (phdr.p_type == PT_LOAD && !within_file(phdr.p_offset, phdr.p_filesz, &st)) {
 			err = -EINVAL;
 			goto cleanup;
 		}
@@ -249,9 +251,10 @@ static void read_debuglink(struct elf_file *file)
 	file->debuglink_crc = crc;
 }
 
+/* Exported names first; weak ones count as exported (glibc's fflush is weak, _IO_fflush not). */
 static int binding_rank(unsigned char binding)
 {
-	return binding == STB_GLOBAL ? 0 : binding == STB_WEAK ? 1 : 2;
+	return binding == STB_GLOBAL || binding == STB_WEAK ? 0 : 1;
 }
 
 static int compare_raw_symbols(const void *a, const void *b)
@@ -264,6 +267,9 @@ static int compare_raw_symbols(const void *a, const void *b)
 		return x->rank - y->rank;
 	if (!x->size != !y->size)
 		return x->size ? -1 : 1;
+	/* printf over _IO_printf, malloc over __libc_malloc. */
+	if (strspn(x->name, "_") != strspn(y->name, "_"))
+		return strspn(x->name, "_") < strspn(y->name, "_") ? -1 : 1;
 	return strcmp(x->name, y->name);
 }
 

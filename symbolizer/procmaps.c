@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Parses /proc/PID/maps into a sorted array of mappings. */
 #include <errno.h>
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,29 +26,29 @@ static int parse_hex(const char **cursor, char terminator, uint64_t *ret_value)
 	return 0;
 }
 
+/* "r-xp": each column is its letter or a dash, except the last: 's'hared or 'p'rivate. */
 static int parse_perms(const char **cursor, uint32_t *ret_perms)
 {
+	static const struct {
+		char set, unset;
+		uint32_t flag;
+	} columns[] = {
+		{ 'r', '-', PROC_MAP_READ },
+		{ 'w', '-', PROC_MAP_WRITE },
+		{ 'x', '-', PROC_MAP_EXEC },
+		{ 's', 'p', PROC_MAP_SHARED },
+	};
 	const char *p = *cursor;
 	uint32_t perms = 0;
 
 	if (strnlen(p, 5) < 5 || p[4] != ' ')
 		return -EINVAL;
-	if (p[0] == 'r')
-		perms |= PROC_MAP_READ;
-	else if (p[0] != '-')
-		return -EINVAL;
-	if (p[1] == 'w')
-		perms |= PROC_MAP_WRITE;
-	else if (p[1] != '-')
-		return -EINVAL;
-	if (p[2] == 'x')
-		perms |= PROC_MAP_EXEC;
-	else if (p[2] != '-')
-		return -EINVAL;
-	if (p[3] == 's')
-		perms |= PROC_MAP_SHARED;
-	else if (p[3] != 'p')
-		return -EINVAL;
+	for (size_t i = 0; i < 4; i++) {
+		if (p[i] == columns[i].set)
+			perms |= columns[i].flag;
+		else if (p[i] != columns[i].unset)
+			return -EINVAL;
+	}
 	*cursor = p + 5;
 	*ret_perms = perms;
 	return 0;

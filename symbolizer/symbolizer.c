@@ -21,8 +21,9 @@
 #define DEFAULT_KALLSYMS_PATH "/proc/kallsyms"
 /* How long a failed file or a kallsyms miss waits before it is tried again. */
 #define RETRY_INTERVAL_NS (60ULL * 1000 * 1000 * 1000)
-/* Remembered failures per cached file; containers rarely make more than a few copies. */
+/* (device, inode) pairs per cached file: copies of one build in many container images. */
 #define MAX_ALIASES_PER_FILE 64
+/* The negative cache holds this many failed files per allowed ELF file. */
 #define FAILED_FILES_PER_ELF_FILE 4
 
 struct list_node {
@@ -146,8 +147,10 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	if (!opts)
 		opts = &defaults;
 	symbolizer = calloc(1, sizeof(*symbolizer));
-	if (!symbolizer)
-		return errno = ENOMEM, NULL;
+	if (!symbolizer) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
 	list_init(&symbolizer->lru);
 	list_init(&symbolizer->failures_by_age);
 	symbolizer->max_elf_files = opts->max_elf_files ? opts->max_elf_files
@@ -160,10 +163,8 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	symbolizer->by_inode = hashmap__new(hash_file_key, equal_file_key, NULL);
 	symbolizer->failures = hashmap__new(hash_file_key, equal_file_key, NULL);
 	if (!symbolizer->kallsyms_path || !symbolizer->debug_dir || !symbolizer->by_build_id ||
-	    !symbolizer->by_inode || !symbolizer->failures) {
+	    !symbolizer->by_inode || !symbolizer->failures)
 		err = -ENOMEM;
-		goto cleanup;
-	}
 cleanup:
 	if (err) {
 		symbolizer__free(symbolizer);
@@ -354,8 +355,8 @@ static void find_debug_file(struct symbolizer *symbolizer, int pid, const char *
 		const char *debug_dirs[] = { symbolizer->debug_dir, root_debug_dir };
 
 		for (size_t i = 0; i < sizeof(debug_dirs) / sizeof(debug_dirs[0]); i++) {
-			if (snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug", debug_dirs[i],
-				     build_id, build_id + 2) < (int)sizeof(path) &&
+			if (snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug",
+				     debug_dirs[i], build_id, build_id + 2) < (int)sizeof(path) &&
 			    try_debug_file(elf, path, false, 0) == 0)
 				return;
 		}

@@ -44,7 +44,7 @@ struct symbolizer_stats {
 	uint64_t elf_files_opened;
 	uint64_t elf_files_evicted; /* cache at its limit */
 	uint64_t elf_open_errors; /* missing, unreadable or corrupt files */
-	uint64_t elf_failures_evicted; /* failed files forgotten early: negative cache at its limit */
+	uint64_t elf_failures_evicted; /* failed files retried early: negative cache full */
 	uint64_t user_lookups;
 	uint64_t user_misses; /* address had no symbol */
 	uint64_t kernel_lookups;
@@ -86,7 +86,7 @@ int symbolizer__resolve_user(struct symbolizer *symbolizer, int pid,
 int symbolizer__build_id(struct symbolizer *symbolizer, int pid,
 			 const struct proc_mapping *mapping, const char **ret_build_id);
 
-/* Kernel address through kallsyms ("name" or "name [module]" as function). */
+/* Kernel address through kallsyms; function and system_name are the symbol's name. */
 int symbolizer__resolve_kernel(struct symbolizer *symbolizer, uint64_t addr,
 			       bool is_return_address, struct symbolized_location *ret_location);
 

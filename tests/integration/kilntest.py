@@ -98,6 +98,18 @@ class Profile:
         return names
 
 
+    def kernel_mapping_ids(self):
+        return {i for i, text in self.mappings.items() if "[kernel.kallsyms]" in text}
+
+    def user_stack(self, sample):
+        """Like stack(), without the kernel's frames."""
+        kernel = self.kernel_mapping_ids()
+        user = dict(sample)
+        user["locations"] = [loc for loc in sample["locations"]
+                             if self.locations.get(loc, {}).get("mapping") not in kernel]
+        return self.stack(user)
+
+
 def read_profile(path):
     env = dict(os.environ)
     home = tempfile.mkdtemp(prefix="kiln-pprof-home-")

@@ -117,7 +117,7 @@ static int command_line_with(const char *command, const char *prefix, char *ret_
 /* The build id as binutils' readelf prints it. */
 static int readelf_build_id(const char *path, char *ret_build_id, size_t size)
 {
-	char command[512];
+	char command[1024];
 
 	snprintf(command, sizeof(command), "readelf -n '%s' 2>/dev/null", path);
 	return command_line_with(command, "Build ID: ", ret_build_id, size);
@@ -126,7 +126,7 @@ static int readelf_build_id(const char *path, char *ret_build_id, size_t size)
 /* A symbol's value as nm prints it. */
 static int nm_address(const char *path, const char *name, uint64_t *ret_addr)
 {
-	char command[512], line[128];
+	char command[1024], line[128];
 	int err;
 
 	snprintf(command, sizeof(command),
@@ -190,8 +190,10 @@ static void check_against_nm(const struct fixture_process *process, const char *
 	for (size_t i = 0; i < process->function_count; i++) {
 		const struct fixture_function *function = &process->functions[i];
 
+		/* "fixture_" alone means the program's, not also the library's. */
 		if (strncmp(function->name, prefix, strlen(prefix)) != 0 ||
-		    (strcmp(prefix, "fixture_") == 0 && strncmp(function->name, "fixture_lib_", 12) == 0))
+		    (strcmp(prefix, "fixture_") == 0 &&
+		     strncmp(function->name, "fixture_lib_", 12) == 0))
 			continue;
 		CHECK(nm_address(path, function->name, &value) == 0);
 		if (checked++ == 0)
@@ -363,7 +365,7 @@ static size_t resolve_with_debug_dir(const char *debug_dir)
 static void test_build_id_debug_dir(void)
 {
 	char dir[] = "/tmp/kiln-test-debug-XXXXXX";
-	char path[512], build_id[256], subdir[600], debug_file[700], source[512];
+	char path[512], build_id[256], subdir[600], debug_file[1024], source[512];
 	uint64_t value;
 
 	snprintf(path, sizeof(path), "%s/fixture_buildid", FIXTURE_DIR);
@@ -414,6 +416,27 @@ static void test_deleted_binary(void)
 	if (symbolizer && mapping)
 		check_functions(symbolizer, &process, 3);
 	stop_fixture(&process);
+	symbolizer__free(symbolizer);
+}
+
+/* This process's libc, with .dynsym only on Debian: exported names, aliases resolved. */
+static void test_own_libc(void)
+{
+	struct symbolizer *symbolizer = symbolizer__new(NULL);
+	struct proc_maps maps = {};
+	const struct proc_mapping *mapping;
+	uint64_t addr = (uint64_t)(uintptr_t)printf;
+
+	CHECK(symbolizer && procmaps__read(getpid(), true, &maps) == 0);
+	mapping = procmaps__find(&maps, addr);
+	CHECK(mapping && strstr(mapping->path, "libc.so"));
+	if (symbolizer && mapping) {
+		CHECK_STR(resolve(symbolizer, getpid(), &maps, addr, false), "printf");
+		CHECK_STR(resolve(symbolizer, getpid(), &maps, (uint64_t)(uintptr_t)fflush + 3,
+				  false),
+			  "fflush");
+	}
+	procmaps__free(&maps);
 	symbolizer__free(symbolizer);
 }
 
@@ -625,6 +648,6 @@ static void test_kernel_real(void)
 }
 
 TEST_MAIN("symbolizer", TEST(test_pie), TEST(test_non_pie), TEST(test_shared_library),
-	  TEST(test_debuglink), TEST(test_build_id_debug_dir), TEST(test_deleted_binary),
+	  TEST(test_debuglink), TEST(test_build_id_debug_dir), TEST(test_deleted_binary), TEST(test_own_libc),
 	  TEST(test_corrupt_files), TEST(test_lru_bound), TEST(test_no_file), TEST(test_kernel),
 	  TEST(test_kernel_real))

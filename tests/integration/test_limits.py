@@ -1,0 +1,87 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Full maps and deep stacks: every loss is counted, reported and visible in the
+profile, never silent; kiln keeps running."""
+import re
+
+from kilntest import (check, finish, prog, profiles, read_profile, run_kiln, start, stop,
+                      tmpdir)
+
+
+def profile_many_stacks(extra_args):
+    out = tmpdir()
+    workload = start([prog("many_stacks"), "6"])
+    try:
+        code, err = run_kiln(["--pid", str(workload.pid), "--frequency", "999", "--duration",
+                              "3", "--iterations", "1", "--output-dir", out] + extra_args)
+    finally:
+        stop(workload)
+    files = profiles(out)
+    return code, err, (read_profile(files[0]) if len(files) == 1 else None)
+
+
+def lost_count(err, what):
+    match = re.search(r"(\d+) " + what, err)
+    return int(match.group(1)) if match else 0
+
+
+def test_stacks_map_full():
+    code, err, p = profile_many_stacks(["--max-stacks", "64"])
+    if not check("stacks map full: exits 0 with a profile", code == 0 and p, err):
+        return
+    stacks_lost = lost_count(err, r"stacks \(stacks map full")
+    check("stacks map full: reported with the flag to raise",
+          stacks_lost > 0 and "--max-stacks" in err, err)
+    marked = sum(s["values"][0] for s in p.samples
+                 if "[stack lost: stacks map full]" in p.stack(s))
+    check("stacks map full: lost stacks are marked in the profile, samples kept",
+          marked > 0, f"{marked} marked samples, {stacks_lost} reported")
+
+
+def test_counts_map_full():
+    code, err, p = profile_many_stacks(["--max-sample-keys", "64"])
+    if not check("counts map full: exits 0 with a profile", code == 0 and p, err):
+        return
+    check("counts map full: dropped samples reported with the flag to raise",
+          lost_count(err, r"samples \(counts map full") > 0 and "--max-sample-keys" in err,
+          err)
+    check("counts map full: the profile keeps at most the map's entries",
+          0 < len(p.samples) <= 64, len(p.samples))
+
+
+def test_deep_stacks_truncated():
+    code, err, p = profile_many_stacks([])
+    if not check("deep stacks: exits 0 with a profile", code == 0 and p, err):
+        return
+    truncated = complete = wrong = 0
+    examples = []
+    for s in p.samples:
+        stack = p.user_stack(s)
+        if not stack or stack[0] != "descend":
+            continue
+        n = s["values"][0]
+        if stack[-1] == "[truncated]":
+            # All 127 frames a sample can hold, then the marker. A stack of exactly
+            # 127 frames is marked too: it cannot be told from a longer one.
+            if len(stack) == 128:
+                truncated += n
+            else:
+                wrong += n
+                examples.append(stack)
+        elif "main" in stack:
+            complete += n
+        else:
+            wrong += n
+            examples.append(stack)
+    check("deep stacks: stacks past 127 frames end in [truncated]", truncated > 0,
+          f"{truncated} truncated")
+    check("deep stacks: shallower stacks reach main", complete > 0, f"{complete} complete")
+    check("deep stacks: no stack is cut without the marker", wrong == 0,
+          f"{wrong} samples neither complete nor marked, e.g. "
+          f"{[(len(e), [f for f in e if f != 'descend']) for e in examples[:3]]}")
+
+
+if __name__ == "__main__":
+    test_stacks_map_full()
+    test_counts_map_full()
+    test_deep_stacks_truncated()
+    finish()
