@@ -7,13 +7,15 @@
 set -euo pipefail
 
 packages=(
-	make gcc clang llvm pkg-config
+	make gcc clang pkg-config
 	libbpf-dev libelf-dev libdw-dev zlib1g-dev
 	protobuf-c-compiler libprotobuf-c-dev
 	bpftool
 	golang-go          # go tool pprof: the independent reader in tests
 	binutils           # readelf/objcopy for test fixtures
 	procps             # pgrep/ps in tests
+	python3            # the integration tests
+	util-linux         # setpriv: the unprivileged test
 )
 [ "${1:-}" = "--bench" ] && packages+=(linux-perf time)
 

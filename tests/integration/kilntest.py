@@ -49,6 +49,28 @@ def run_kiln(args, timeout=120):
     return proc.returncode, proc.stderr
 
 
+def profile_process(argv, kiln_args, name, others=(), settle=0.3):
+    """Starts argv (plus the `others`, unfiltered), profiles it with
+    `kiln --pid` for one window and reads the profile back. Records a check
+    that kiln exited 0 with exactly one profile. Returns (profile or None,
+    pid, kiln's stderr)."""
+    out = tmpdir()
+    workload = start(argv)
+    bystanders = [start(other) for other in others]
+    try:
+        time.sleep(settle)
+        code, err = run_kiln(["--pid", str(workload.pid), "--iterations", "1",
+                              "--output-dir", out] + kiln_args)
+    finally:
+        for proc in [workload] + bystanders:
+            stop(proc)
+    files = profiles(out)
+    if not check(f"{name}: kiln exits 0 and writes one profile", code == 0 and len(files) == 1,
+                 f"exit {code}, files {files}, stderr: {err}"):
+        return None, workload.pid, err
+    return read_profile(files[0]), workload.pid, err
+
+
 def start_kiln(args):
     return subprocess.Popen([KILN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)

@@ -7,8 +7,8 @@ import signal
 import subprocess
 import time
 
-from kilntest import (check, finish, kiln_bpf_programs, prog, profiles, read_profile,
-                      run_kiln, start, start_kiln, stop, tmpdir, wait_for)
+from kilntest import (check, finish, kiln_bpf_programs, prog, profile_process, profiles,
+                      read_profile, run_kiln, start, start_kiln, stop, tmpdir, wait_for)
 
 
 def label(sample, key):
@@ -18,20 +18,11 @@ def label(sample, key):
 
 def test_split_ratio_and_exact_stacks():
     """6:3:1 over hot_a/hot_b/hot_c; every stack must be exactly leaf, run_round, main."""
-    out = tmpdir()
     freq = 499
-    workload = start([prog("split"), "7"])
-    try:
-        time.sleep(0.3)
-        code, err = run_kiln(["--pid", str(workload.pid), "--frequency", str(freq),
-                              "--duration", "5", "--iterations", "1", "--output-dir", out])
-    finally:
-        stop(workload)
-    files = profiles(out)
-    if not check("split: kiln exits 0 and writes one profile", code == 0 and len(files) == 1,
-                 f"exit {code}, files {files}, stderr: {err}"):
+    p, pid, _ = profile_process([prog("split"), "7"],
+                                ["--frequency", str(freq), "--duration", "5"], "split")
+    if not p:
         return
-    p = read_profile(files[0])
     check("split: period type cpu/nanoseconds", p.period_type == "cpu nanoseconds",
           p.period_type)
     check("split: period is 1e9/frequency", p.period == 10**9 // freq, p.period)
@@ -40,8 +31,7 @@ def test_split_ratio_and_exact_stacks():
     check("split: cpu/nanoseconds = count * period",
           all(s["values"][1] == s["values"][0] * p.period for s in p.samples))
     check("split: labels pid/tid/comm/thread_name are the process's",
-          p.samples and all(label(s, "pid") == str(workload.pid) and
-                            label(s, "tid") == str(workload.pid) and
+          p.samples and all(label(s, "pid") == str(pid) and label(s, "tid") == str(pid) and
                             label(s, "comm") == "split" and label(s, "thread_name") == "split"
                             for s in p.samples),
           [s["labels"] for s in p.samples[:3]])
@@ -76,29 +66,20 @@ def test_split_ratio_and_exact_stacks():
 
 def test_pid_filter_and_late_thread():
     """--pid keeps only that process, including a thread created after kiln started."""
-    out = tmpdir()
-    target = start([prog("late_thread"), "1.5", "2.5"])
-    other = start([prog("split"), "6"])
-    try:
-        code, err = run_kiln(["--pid", str(target.pid), "--frequency", "199", "--duration",
-                              "5", "--iterations", "1", "--output-dir", out])
-    finally:
-        stop(target)
-        stop(other)
-    files = profiles(out)
-    if not check("pid filter: one profile", code == 0 and len(files) == 1,
-                 f"exit {code}: {err}"):
+    p, pid, _ = profile_process([prog("late_thread"), "1.5", "2.5"],
+                                ["--frequency", "199", "--duration", "5"], "pid filter",
+                                others=[[prog("split"), "6"]], settle=0)
+    if not p:
         return
-    p = read_profile(files[0])
     pids = {label(s, "pid") for s in p.samples}
-    check("pid filter: only the filtered process", pids == {str(target.pid)}, pids)
+    check("pid filter: only the filtered process", pids == {str(pid)}, pids)
     late = [s for s in p.samples if label(s, "thread_name") == "late_spinner"]
     late_count = sum(s["values"][0] for s in late)
     # 2.5 s of spinning at 199 Hz is about 500 samples.
     check("pid filter: thread created later is sampled", late_count > 300,
           f"{late_count} samples")
     check("pid filter: late thread has its own tid and the process's comm",
-          late and all(label(s, "tid") != str(target.pid) and
+          late and all(label(s, "tid") != str(pid) and
                        label(s, "comm") == "late_thread" for s in late))
     check("pid filter: late thread's leaf is late_spin",
           late and sum(s["values"][0] for s in late if "late_spin" in p.stack(s)[:2]) >=
