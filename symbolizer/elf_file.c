@@ -544,3 +544,29 @@ int elf_file__crc32(int fd, uint32_t *ret_crc)
 	*ret_crc = crc;
 	return 0;
 }
+
+Elf *elf_file__elf(const struct elf_file *elf)
+{
+	return elf->elf;
+}
+
+Elf *elf_file__debug_elf(const struct elf_file *elf)
+{
+	return elf->debug_elf;
+}
+
+int elf_file__load_bias(const struct elf_file *elf, uint64_t map_start, uint64_t map_offset,
+			uint64_t map_size, uint64_t *ret_bias)
+{
+	for (size_t i = 0; i < elf->segment_count; i++) {
+		const struct elf_segment *segment = &elf->segments[i];
+
+		/* The mapping starts at a page boundary, possibly before the segment does. */
+		if (map_offset < segment->offset + segment->filesz &&
+		    segment->offset < map_offset + map_size) {
+			*ret_bias = map_start - map_offset + segment->offset - segment->vaddr;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}

@@ -43,6 +43,18 @@ int elf_file__offset_to_vaddr(const struct elf_file *elf, uint64_t file_offset,
 /* The function symbol containing vaddr; -ENOENT when none does. */
 int elf_file__find_symbol(const struct elf_file *elf, uint64_t vaddr, const char **ret_name);
 
+/* The libelf handles: the file itself, and its debug file or NULL. */
+struct Elf;
+struct Elf *elf_file__elf(const struct elf_file *elf);
+struct Elf *elf_file__debug_elf(const struct elf_file *elf);
+
+/*
+ * The load bias of a mapping of this file: process address minus ELF
+ * virtual address, from the executable PT_LOAD segment the mapping shows.
+ */
+int elf_file__load_bias(const struct elf_file *elf, uint64_t map_start, uint64_t map_offset,
+			uint64_t map_size, uint64_t *ret_bias);
+
 /* Computes the .gnu_debuglink CRC32 of a whole file. */
 int elf_file__crc32(int fd, uint32_t *ret_crc);
 

@@ -584,6 +584,31 @@ int symbolizer__build_id(struct symbolizer *symbolizer, int pid,
 	return 0;
 }
 
+int symbolizer__file(struct symbolizer *symbolizer, int pid, const struct proc_mapping *mapping,
+		     struct symbolizer_file *ret_file)
+{
+	struct cached_file *file;
+	uint64_t bias;
+	int err;
+
+	if (!is_file_backed(mapping))
+		return -ENOENT;
+	err = get_file(symbolizer, pid, mapping, &file);
+	if (err)
+		return err;
+	err = elf_file__load_bias(file->elf, mapping->start, mapping->offset,
+				  mapping->end - mapping->start, &bias);
+	if (err)
+		return err;
+	*ret_file = (struct symbolizer_file){
+		.elf = elf_file__elf(file->elf),
+		.debug_elf = elf_file__debug_elf(file->elf),
+		.build_id = elf_file__build_id(file->elf),
+		.load_bias = bias,
+	};
+	return 0;
+}
+
 /* Loads kallsyms on first use; after a failure, tries again once the retry interval passed. */
 static int load_ksyms(struct symbolizer *symbolizer, bool reload)
 {

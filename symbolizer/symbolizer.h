@@ -86,6 +86,24 @@ int symbolizer__resolve_user(struct symbolizer *symbolizer, int pid,
 int symbolizer__build_id(struct symbolizer *symbolizer, int pid,
 			 const struct proc_mapping *mapping, const char **ret_build_id);
 
+struct Elf;
+
+/* The opened file behind a mapping, for readers other than the symbolizer (unwind tables). */
+struct symbolizer_file {
+	struct Elf *elf; /* the mapped file itself */
+	struct Elf *debug_elf; /* its separate debug file, or NULL */
+	const char *build_id; /* lowercase hex, "" when none */
+	uint64_t load_bias; /* process address minus ELF virtual address in this mapping */
+};
+
+/*
+ * Opens (or finds in the cache) the file behind a mapping. Everything in
+ * *ret_file stays valid until the next call into the symbolizer. Returns
+ * 0 or a negative errno (-ENOENT for anonymous memory and [vdso]).
+ */
+int symbolizer__file(struct symbolizer *symbolizer, int pid, const struct proc_mapping *mapping,
+		     struct symbolizer_file *ret_file);
+
 /* Kernel address through kallsyms; function and system_name are the symbol's name. */
 int symbolizer__resolve_kernel(struct symbolizer *symbolizer, uint64_t addr,
 			       bool is_return_address, struct symbolized_location *ret_location);

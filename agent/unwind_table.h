@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Builds the compact unwind table of one ELF file from its DWARF CFI
+ * (.eh_frame, and .debug_frame for code .eh_frame does not cover): rows of
+ * (pc, CFA rule, rbp rule) for the BPF unwinder, sorted, with consecutive
+ * duplicates merged.
+ */
+#ifndef KILN_UNWIND_TABLE_H
+#define KILN_UNWIND_TABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/types.h>
+
+#include "bpf/unwind.h"
+
+struct Elf;
+
+struct unwind_table {
+	struct unwind_row *rows; /* sorted by pc */
+	size_t row_count;
+};
+
+struct unwind_table_stats {
+	uint64_t fdes; /* FDEs read */
+	uint64_t fdes_skipped; /* overlapping another, or undecodable */
+	uint64_t rows_unsupported; /* CFA from another register or an expression */
+	uint64_t rows_rbp_unsupported;
+};
+
+/*
+ * Reads elf's CFI (and .debug_frame from debug_elf, which may be NULL).
+ * Returns 0, -ENOENT when neither has CFI, -ERANGE when addresses do not
+ * fit 32 bits, -EFBIG past the table size limit, or another negative errno.
+ */
+int unwind_table__build(struct Elf *elf, struct Elf *debug_elf, struct unwind_table *ret_table,
+			struct unwind_table_stats *ret_stats);
+void unwind_table__free(struct unwind_table *table);
+
+/* The row that applies at pc (the last with row.pc <= pc), or NULL. */
+const struct unwind_row *unwind_table__find(const struct unwind_table *table, uint32_t pc);
+
+#endif /* KILN_UNWIND_TABLE_H */

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * DWARF CFI unwind tables as the BPF unwinder reads them, shared with the
+ * agent that builds them from .eh_frame / .debug_frame.
+ */
+#ifndef KILN_UNWIND_H
+#define KILN_UNWIND_H
+
+/* User frames an unwound stack keeps. */
+#define UNWIND_MAX_FRAMES 256
+/* Executable mappings per process the unwinder knows. */
+#define UNWIND_MAX_MAPPINGS 128
+
+/*
+ * A table is one BPF array map: element 0 is an index (the first pc of
+ * every chunk), elements 1.. are chunks of rows sorted by pc. Unused index
+ * slots and rows are padded with UNWIND_PC_PAD so both binary searches can
+ * run a fixed number of steps. 1024 * 512 rows = 524288 rows at most.
+ */
+#define UNWIND_CHUNK_ROWS 512
+#define UNWIND_MAX_CHUNKS 1024
+#define UNWIND_PC_PAD 0xffffffffu
+
+enum unwind_cfa_rule {
+	UNWIND_CFA_NONE = 0, /* no CFI covers this pc (a gap between FDEs) */
+	UNWIND_CFA_RSP, /* CFA = rsp + cfa_offset */
+	UNWIND_CFA_RBP, /* CFA = rbp + cfa_offset */
+	UNWIND_CFA_PLT, /* CFA = rsp + 8 + ((pc & 15) >= cfa_offset ? 8 : 0), the PLT's expression */
+	UNWIND_CFA_SIGNAL, /* a signal trampoline: registers come from the ucontext at rsp */
+	UNWIND_CFA_END, /* the return address is undefined: the outermost frame */
+	UNWIND_CFA_UNSUPPORTED, /* another register or expression */
+};
+
+enum unwind_rbp_rule {
+	UNWIND_RBP_SAME = 0, /* the caller's rbp is this frame's */
+	UNWIND_RBP_OFFSET, /* saved at CFA + rbp_offset * 8 */
+	UNWIND_RBP_UNDEFINED,
+	UNWIND_RBP_UNSUPPORTED,
+};
+
+struct unwind_row {
+	__u32 pc; /* ELF virtual address where the row starts applying */
+	__u16 cfa_offset;
+	__u8 rules; /* enum unwind_cfa_rule | enum unwind_rbp_rule << 4 */
+	__s8 rbp_offset; /* in 8-byte slots */
+};
+
+struct unwind_chunk {
+	struct unwind_row rows[UNWIND_CHUNK_ROWS];
+};
+
+struct unwind_index {
+	__u32 first_pc[UNWIND_MAX_CHUNKS]; /* of chunk i, stored in element i + 1 */
+};
+
+/* One executable file mapping of a process: which table, and where. */
+struct unwind_mapping {
+	__u64 start;
+	__u64 end;
+	__u64 load_bias; /* process address - ELF virtual address */
+	__u32 table_id; /* 0: no table (JIT, anonymous memory): frame pointers */
+	__u32 flags;
+};
+
+struct process_unwind {
+	__u32 mapping_count;
+	__u32 flags;
+	__u64 refresh_requested_ns; /* last time BPF asked the agent to re-read the mappings */
+	struct unwind_mapping mappings[UNWIND_MAX_MAPPINGS]; /* sorted by start */
+};
+
+#endif /* KILN_UNWIND_H */
