@@ -36,7 +36,12 @@ LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS)) $(PROTO_GEN:.c=.o)
 KILN := $(BUILD)/kiln
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))
-TEST_PROGS := $(patsubst tests/progs/%.c,$(BUILD)/tests/progs/%,$(wildcard tests/progs/*.c))
+# Every ground-truth program twice: with frame pointers, and as distributions
+# build code (gcc -O2, no frame pointers) for the DWARF unwinder: NAME_nofp.
+PROG_SRCS := $(wildcard tests/progs/*.c tests/progs/*.cc)
+PROG_NAMES := $(basename $(notdir $(PROG_SRCS)))
+TEST_PROGS := $(patsubst %,$(BUILD)/tests/progs/%,$(PROG_NAMES)) \
+	      $(patsubst %,$(BUILD)/tests/progs/%_nofp,$(PROG_NAMES))
 
 .PHONY: all deps test check unit-test run bench clean format
 .DELETE_ON_ERROR:
@@ -52,7 +57,7 @@ $(BUILD)/vmlinux.h:
 	$(Q)mkdir -p $(@D)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
-$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c bpf/%.h $(BUILD)/vmlinux.h
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(BUILD)/vmlinux.h
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -90,10 +95,23 @@ $(BUILD)/tests/unit/%.o: CFLAGS += -DFIXTURE_DIR='"$(abspath $(BUILD))/tests/fix
 # Ground-truth programs for the integration tests, with frame pointers in
 # every function: clang keeps them in leaf functions too, gcc 12 does not.
 PROG_CFLAGS := -O2 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
+NOFP_CFLAGS := -O2 -g -fomit-frame-pointer
+$(BUILD)/tests/progs/%_nofp: tests/progs/%.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(NOFP_CFLAGS) -o $@ $< -lpthread
+$(BUILD)/tests/progs/%_nofp: tests/progs/%.cc
+	$(call msg,CXX,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CXX) $(NOFP_CFLAGS) -o $@ $<
 $(BUILD)/tests/progs/%: tests/progs/%.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(PROG_CFLAGS) -o $@ $< -lpthread
+$(BUILD)/tests/progs/%: tests/progs/%.cc
+	$(call msg,CXX,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG)++ $(PROG_CFLAGS) -o $@ $<
 
 # `make test` and `make run` first install whatever a fresh machine lacks,
 # then build in a sub-make so pkg-config sees the installed libraries.

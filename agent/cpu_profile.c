@@ -12,26 +12,33 @@
 #define KERNEL_MAPPING_START 0xffff800000000000ULL
 #define KERNEL_MAPPING_NAME "[kernel.kallsyms]"
 /* Leaf-to-root frames of one sample: both stacks plus a marker frame each. */
-#define MAX_SAMPLE_FRAMES (2 * MAX_STACK_DEPTH + 2)
+#define MAX_SAMPLE_FRAMES (MAX_USER_STACK_DEPTH + MAX_STACK_DEPTH + 2)
 
 /*
  * Frames that stand for missing data, so a lost or cut stack is never
  * passed off as complete. They live at small addresses in no mapping.
  */
 enum marker_frame {
-	MARKER_TRUNCATED = 1,
-	MARKER_CAPTURE_FAILED,
+	MARKER_CAPTURE_FAILED = 1,
 	MARKER_MAP_FULL,
 	MARKER_COLLISION,
 	MARKER_MISSING,
+	/* One per way a stack can end early: MARKER_END_FIRST + enum stack_end. */
+	MARKER_END_FIRST = 16,
+	MARKER_END_LAST = MARKER_END_FIRST + STACK_END__COUNT - 1,
 };
 
 static const char *const marker_names[] = {
-	[MARKER_TRUNCATED] = "[truncated]",
 	[MARKER_CAPTURE_FAILED] = "[stack unreadable]",
 	[MARKER_MAP_FULL] = "[stack lost: stacks map full]",
 	[MARKER_COLLISION] = "[stack lost: hash collision]",
 	[MARKER_MISSING] = "[stack lost: not drained]",
+	[MARKER_END_FIRST + STACK_END_DEPTH] = "[truncated: too deep]",
+	[MARKER_END_FIRST + STACK_END_NO_MAPPING] = "[truncated: address in no mapping]",
+	[MARKER_END_FIRST + STACK_END_NO_CFI] = "[truncated: no unwind info]",
+	[MARKER_END_FIRST + STACK_END_UNSUPPORTED] = "[truncated: unsupported unwind info]",
+	[MARKER_END_FIRST + STACK_END_BAD_READ] = "[truncated: stack unreadable]",
+	[MARKER_END_FIRST + STACK_END_NO_RBP] = "[truncated: frame pointer lost]",
 };
 
 struct profile_context {
@@ -199,8 +206,9 @@ static int add_stack(struct profile_context *ctx, uint32_t pid, uint64_t stack_i
 			return err;
 		count++;
 	}
-	if (stack->flags & STACK_TRUNCATED) {
-		err = add_marker(ctx, MARKER_TRUNCATED, &ids[count]);
+	/* A stack that did not reach its outermost frame says why. */
+	if (stack->end > STACK_END_COMPLETE && stack->end < STACK_END__COUNT) {
+		err = add_marker(ctx, MARKER_END_FIRST + stack->end, &ids[count]);
 		if (err)
 			return err;
 		count++;
@@ -218,7 +226,8 @@ static int add_sample(struct profile_context *ctx, const struct drained_sample *
 			      (int64_t)(sample->value.count * period_ns) };
 	int count;
 
-	_Static_assert(MAX_SAMPLE_FRAMES >= 2 * (MAX_STACK_DEPTH + 1), "room for both stacks");
+	_Static_assert(MAX_SAMPLE_FRAMES >= MAX_USER_STACK_DEPTH + 1 + MAX_STACK_DEPTH + 1,
+		       "room for both stacks and their markers");
 	memcpy(thread_name, sample->value.thread_comm, TASK_COMM_LEN);
 	memcpy(process_name, sample->value.process_comm, TASK_COMM_LEN);
 	struct pprof_label labels[] = {

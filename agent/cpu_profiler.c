@@ -95,6 +95,15 @@ static int attach_cpu(struct cpu_profiler *profiler, int cpu)
 	return 0;
 }
 
+int cpu_profiler__start(struct cpu_profiler *profiler)
+{
+	int err = cpu_profiler__attach_new_cpus(profiler);
+
+	if (err < 0)
+		return err;
+	return profiler->attached_cpus ? 0 : -ENODEV;
+}
+
 int cpu_profiler__attach_new_cpus(struct cpu_profiler *profiler)
 {
 	bool *online = calloc(profiler->possible_cpus, sizeof(*online));
@@ -197,9 +206,13 @@ struct cpu_profiler *cpu_profiler__new(const struct cpu_profiler_opts *opts)
 		goto fail;
 	}
 	skel->rodata->filter_pids = opts->pid_count > 0;
+	skel->rodata->dwarf_unwinding = opts->dwarf_unwinding;
 	bpf_map__set_max_entries(skel->maps.pid_filter, opts->pid_count ? opts->pid_count : 1);
-	bpf_map__set_max_entries(skel->maps.stacks_0, opts->max_stacks);
-	bpf_map__set_max_entries(skel->maps.stacks_1, opts->max_stacks);
+	bpf_map__set_max_entries(skel->maps.user_stacks_0, opts->max_stacks);
+	bpf_map__set_max_entries(skel->maps.user_stacks_1, opts->max_stacks);
+	bpf_map__set_max_entries(skel->maps.kernel_stacks_0, opts->max_stacks);
+	bpf_map__set_max_entries(skel->maps.kernel_stacks_1, opts->max_stacks);
+	bpf_map__set_max_entries(skel->maps.process_unwind, opts->max_processes);
 	bpf_map__set_max_entries(skel->maps.counts_0, opts->max_sample_keys);
 	bpf_map__set_max_entries(skel->maps.counts_1, opts->max_sample_keys);
 	/* Exec tracking needs BTF-enabled tracepoints; without them, mappings refresh lazily. */
@@ -229,13 +242,6 @@ struct cpu_profiler *cpu_profiler__new(const struct cpu_profiler_opts *opts)
 					    profiler, NULL);
 	if (!profiler->events) {
 		err = -errno;
-		goto fail;
-	}
-	err = cpu_profiler__attach_new_cpus(profiler);
-	if (err < 0)
-		goto fail;
-	if (profiler->attached_cpus == 0) {
-		err = -ENODEV;
 		goto fail;
 	}
 	read_stats(profiler, profiler->stats_at_window_start);
@@ -333,25 +339,31 @@ cleanup:
 	return err;
 }
 
+struct stack_drain {
+	struct cpu_window *window;
+	uint32_t max_frames; /* what the map's values hold */
+};
+
 static int consume_stack(void *ctx, const void *key, const void *value)
 {
+	/* User and kernel stacks share the layout; only the number of frames differs. */
 	const struct stack_trace *trace = value;
-	struct cpu_window *window = ctx;
+	struct stack_drain *drain = ctx;
 	struct drained_stack *stack;
 	uint32_t frames = trace->frame_count;
 	uint64_t id;
 	int err;
 
-	if (frames > MAX_STACK_DEPTH)
-		frames = MAX_STACK_DEPTH;
+	if (frames > drain->max_frames)
+		frames = drain->max_frames;
 	stack = malloc(sizeof(*stack) + frames * sizeof(uint64_t));
 	if (!stack)
 		return -ENOMEM;
 	stack->frame_count = frames;
-	stack->flags = trace->flags;
+	stack->end = trace->end;
 	memcpy(stack->addresses, trace->addresses, frames * sizeof(uint64_t));
 	memcpy(&id, key, sizeof(id));
-	err = hashmap__set(window->stacks, id, stack, NULL, NULL);
+	err = hashmap__set(drain->window->stacks, id, stack, NULL, NULL);
 	if (err)
 		free(stack);
 	return err;
@@ -399,8 +411,14 @@ int cpu_profiler__end_window(struct cpu_profiler *profiler, struct cpu_window *r
 	__atomic_store_n(&skel->bss->active_buffer, !drained, __ATOMIC_SEQ_CST);
 	nanosleep(&grace, NULL);
 
-	err = drain_map(drained ? skel->maps.stacks_1 : skel->maps.stacks_0, consume_stack,
-			&window);
+	struct stack_drain user = { &window, MAX_USER_STACK_DEPTH };
+	struct stack_drain kernel = { &window, MAX_STACK_DEPTH };
+
+	err = drain_map(drained ? skel->maps.user_stacks_1 : skel->maps.user_stacks_0,
+			consume_stack, &user);
+	if (!err)
+		err = drain_map(drained ? skel->maps.kernel_stacks_1 : skel->maps.kernel_stacks_0,
+				consume_stack, &kernel);
 	if (err)
 		goto fail;
 	err = drain_map(drained ? skel->maps.counts_1 : skel->maps.counts_0, consume_sample,
@@ -438,6 +456,13 @@ const struct drained_stack *cpu_window__stack(const struct cpu_window *window, u
 	void *stack;
 
 	return hashmap__find(window->stacks, id, &stack) ? stack : NULL;
+}
+
+void cpu_profiler__unwind_map_fds(const struct cpu_profiler *profiler, int *ret_tables_fd,
+				  int *ret_processes_fd)
+{
+	*ret_tables_fd = bpf_map__fd(profiler->skel->maps.unwind_tables);
+	*ret_processes_fd = bpf_map__fd(profiler->skel->maps.process_unwind);
 }
 
 int cpu_profiler__bpf_run_stats(const struct cpu_profiler *profiler, uint64_t *ret_run_time_ns,

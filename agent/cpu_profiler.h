@@ -3,6 +3,7 @@
 #ifndef KILN_CPU_PROFILER_H
 #define KILN_CPU_PROFILER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <linux/types.h>
@@ -20,6 +21,8 @@ struct cpu_profiler_opts {
 	size_t pid_count;
 	uint64_t max_stacks;
 	uint64_t max_sample_keys;
+	uint64_t max_processes; /* processes the DWARF unwinder knows */
+	bool dwarf_unwinding; /* false: frame pointers only (--unwind fp) */
 	process_event_fn on_process_event;
 	void *ctx;
 };
@@ -27,7 +30,7 @@ struct cpu_profiler_opts {
 /* A stack as drained from BPF, stored compactly (only its frames). */
 struct drained_stack {
 	uint32_t frame_count;
-	uint32_t flags; /* STACK_* */
+	uint32_t end; /* enum stack_end */
 	uint64_t addresses[]; /* leaf first */
 };
 
@@ -45,10 +48,13 @@ struct cpu_window {
 };
 
 /*
- * Opens, configures and loads the BPF programs and attaches them to every
- * online CPU. NULL with errno set; EPERM means missing privileges.
+ * Opens, configures and loads the BPF programs. NULL with errno set; EPERM
+ * means missing privileges.
  */
 struct cpu_profiler *cpu_profiler__new(const struct cpu_profiler_opts *opts);
+
+/* Starts sampling: attaches to every online CPU. 0 or a negative errno. */
+int cpu_profiler__start(struct cpu_profiler *profiler);
 /* Detaches and unloads everything; accepts NULL. */
 void cpu_profiler__free(struct cpu_profiler *profiler);
 
@@ -71,6 +77,10 @@ const struct drained_stack *cpu_window__stack(const struct cpu_window *window, u
 
 /* The agent forgot this process: the next sample announces it again. */
 void cpu_profiler__forget_process(struct cpu_profiler *profiler, uint32_t pid);
+
+/* The unwinder's maps, for the agent's unwind_maps. */
+void cpu_profiler__unwind_map_fds(const struct cpu_profiler *profiler, int *ret_tables_fd,
+				  int *ret_processes_fd);
 
 /* BPF run time and run count of the sampling program (needs kernel.bpf_stats_enabled). */
 int cpu_profiler__bpf_run_stats(const struct cpu_profiler *profiler, uint64_t *ret_run_time_ns,

@@ -16,6 +16,7 @@
 #include "agent/log.h"
 #include "agent/options.h"
 #include "agent/process_table.h"
+#include "agent/unwind_maps.h"
 #include "lib/hashmap.h"
 #include "symbolizer/symbolizer.h"
 
@@ -28,6 +29,7 @@ struct agent {
 	struct symbolizer *symbolizer;
 	struct process_table *processes;
 	struct cpu_profiler *profiler;
+	struct unwind_maps *unwind;
 	uint64_t windows_written;
 };
 
@@ -105,9 +107,12 @@ static void report_window(const struct agent *agent, const char *path,
 	const uint64_t *stats = window->stats;
 	struct symbolizer_stats sym;
 
+	struct unwind_maps_stats unwind = {};
 	uint64_t bpf_ns, bpf_runs;
 
 	symbolizer__stats(agent->symbolizer, &sym);
+	if (agent->unwind)
+		unwind_maps__stats(agent->unwind, &unwind);
 	log_info("wrote %s: %" PRIu64 " samples, %zu stacks, %zu processes tracked", path,
 		 result->samples, hashmap__size(window->stacks),
 		 process_table__size(agent->processes));
@@ -132,6 +137,26 @@ static void report_window(const struct agent *agent, const char *path,
 		  " unreadable",
 		  result->frames, result->frames_without_mapping, result->frames_without_symbol,
 		  sym.elf_files_opened, sym.elf_files_evicted, sym.elf_open_errors);
+	if (agent->unwind) {
+		log_debug("unwind: %" PRIu64 " user stacks from CFI, %" PRIu64 " complete, %" PRIu64
+			  " before tables were ready, %" PRIu64 " frames by frame pointer, %" PRIu64
+			  " table misses; cut by depth %" PRIu64 ", unknown mapping %" PRIu64
+			  ", no CFI %" PRIu64 ", unsupported CFI %" PRIu64 ", bad read %" PRIu64
+			  ", lost rbp %" PRIu64,
+			  stats[CPU_STAT_UNWIND_SAMPLES], stats[CPU_STAT_UNWIND_COMPLETE],
+			  stats[CPU_STAT_UNWIND_NOT_READY], stats[CPU_STAT_UNWIND_FP_FRAMES],
+			  stats[CPU_STAT_UNWIND_TABLE_MISSING], stats[CPU_STAT_UNWIND_END_DEPTH],
+			  stats[CPU_STAT_UNWIND_END_NO_MAPPING], stats[CPU_STAT_UNWIND_END_NO_CFI],
+			  stats[CPU_STAT_UNWIND_END_UNSUPPORTED], stats[CPU_STAT_UNWIND_END_BAD_READ],
+			  stats[CPU_STAT_UNWIND_END_NO_RBP]);
+		log_debug("unwind tables: %" PRIu64 " loaded, %" PRIu64 " rows in %" PRIu64
+			  " bytes of BPF maps, %" PRIu64 " built in %" PRIu64 " ms, %" PRIu64
+			  " without usable CFI, %" PRIu64 " evicted (%" PRIu64 " in use), %" PRIu64
+			  " processes",
+			  unwind.tables, unwind.table_rows, unwind.table_bytes, unwind.tables_built,
+			  unwind.build_ns / 1000000, unwind.tables_failed, unwind.tables_evicted,
+			  unwind.tables_evicted_in_use, unwind.processes);
+	}
 	/* Totals since start; the kernel counts only while kernel.bpf_stats_enabled=1. */
 	if (!cpu_profiler__bpf_run_stats(agent->profiler, &bpf_ns, &bpf_runs) && bpf_runs)
 		log_debug("bpf: sampler ran %" PRIu64 " times, %" PRIu64 " ns in all, %" PRIu64
@@ -256,6 +281,8 @@ int main(int argc, char **argv)
 		.pid_count = agent.opts.pid_count,
 		.max_stacks = agent.opts.max_stacks,
 		.max_sample_keys = agent.opts.max_sample_keys,
+		.max_processes = agent.opts.max_processes,
+		.dwarf_unwinding = !agent.opts.unwind_fp,
 		.on_process_event = on_process_event,
 		.ctx = &agent,
 	};
@@ -268,6 +295,33 @@ int main(int argc, char **argv)
 			log_error("loading the BPF programs: %s", strerror(errno));
 		goto cleanup;
 	}
+	if (!agent.opts.unwind_fp) {
+		struct unwind_maps_opts unwind_opts = {
+			.max_bytes = agent.opts.max_unwind_memory_mib << 20,
+			.symbolizer = agent.symbolizer,
+		};
+
+		cpu_profiler__unwind_map_fds(agent.profiler, &unwind_opts.tables_fd,
+					     &unwind_opts.processes_fd);
+		agent.unwind = unwind_maps__new(&unwind_opts);
+		if (!agent.unwind) {
+			log_error("creating the unwind tables: %s", strerror(errno));
+			goto cleanup;
+		}
+		process_table__set_unwind_maps(agent.processes, agent.unwind);
+	}
+	/* Processes named on the command line get their tables before the first sample. */
+	for (size_t i = 0; i < agent.opts.pid_count; i++) {
+		err = process_table__capture(agent.processes, agent.opts.pids[i]);
+		if (err)
+			log_warn("pid %u: reading its mappings: %s, ignoring", agent.opts.pids[i],
+				 strerror(-err));
+	}
+	err = cpu_profiler__start(agent.profiler);
+	if (err) {
+		log_error("attaching to the CPUs: %s", strerror(-err));
+		goto cleanup;
+	}
 	log_info("sampling %u CPUs at %" PRIu64 " Hz, %" PRIu64 " s windows, into %s",
 		 cpu_profiler__cpu_count(agent.profiler), agent.opts.frequency_hz,
 		 agent.opts.duration_s, agent.opts.output_dir);
@@ -278,6 +332,9 @@ int main(int argc, char **argv)
 cleanup:
 	cpu_profiler__free(agent.profiler);
 	agent.profiler = NULL;
+	if (agent.processes)
+		process_table__set_unwind_maps(agent.processes, NULL);
+	unwind_maps__free(agent.unwind);
 	process_table__free(agent.processes);
 	symbolizer__free(agent.symbolizer);
 	return exit_code;

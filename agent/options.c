@@ -14,6 +14,7 @@ enum option_kind {
 	OPTION_UINT, /* a decimal number within [min, max] */
 	OPTION_PID, /* repeatable; the process must exist */
 	OPTION_STRING,
+	OPTION_UNWIND, /* dwarf or fp */
 	OPTION_FLAG,
 	OPTION_HELP,
 	OPTION_VERSION,
@@ -48,6 +49,10 @@ static const struct option_spec option_table[] = {
 	  "distinct (pid, tid, stack) counts kept in BPF per window (default 16384)" },
 	{ "max-processes", 0, OPTION_UINT, FIELD(max_processes), 16, 1 << 22, "N",
 	  "processes whose mappings the agent keeps (default 8192)" },
+	{ "unwind", 0, OPTION_UNWIND, FIELD(unwind_fp), 0, 0, "dwarf|fp",
+	  "user stacks from DWARF CFI (default) or frame pointers" },
+	{ "max-unwind-memory", 0, OPTION_UINT, FIELD(max_unwind_memory_mib), 1, 4096, "MIB",
+	  "BPF map memory for unwind tables, least recently used evicted (default 64)" },
 	{ "verbose", 'v', OPTION_FLAG, FIELD(verbose), 0, 0, NULL, "log debugging detail" },
 	{ "help", 'h', OPTION_HELP, 0, 0, 0, NULL, "show this help and exit" },
 	{ "version", 'V', OPTION_VERSION, 0, 0, 0, NULL, "show the version and exit" },
@@ -162,6 +167,11 @@ static int apply_option(const struct option_spec *spec, const char *value,
 			return usage_error("--%s: empty value", spec->name);
 		memcpy(field, &value, sizeof(value));
 		return OPTIONS_RUN;
+	case OPTION_UNWIND:
+		if (strcmp(value, "dwarf") && strcmp(value, "fp"))
+			return usage_error("--unwind: '%s' is neither dwarf nor fp", value);
+		*(bool *)field = !strcmp(value, "fp");
+		return OPTIONS_RUN;
 	case OPTION_FLAG:
 		*(bool *)field = true;
 		return OPTIONS_RUN;
@@ -182,6 +192,7 @@ enum options_result options_parse(int argc, char **argv, struct kiln_options *op
 		.max_stacks = 16384,
 		.max_sample_keys = 16384,
 		.max_processes = 8192,
+		.max_unwind_memory_mib = 64,
 	};
 
 	for (int i = 1; i < argc; i++) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "agent/process_table.h"
+#include "agent/unwind_maps.h"
 #include "lib/hashmap.h"
 #include "symbolizer/symbolizer.h"
 
@@ -22,6 +23,7 @@ struct process_table {
 	size_t max_processes;
 	uint64_t window; /* counts windows, for recency */
 	struct symbolizer *symbolizer;
+	struct unwind_maps *unwind;
 	process_forget_fn forget;
 	void *forget_ctx;
 	struct process_table_stats stats;
@@ -57,9 +59,16 @@ static void process_free(struct process *process)
 	free(process);
 }
 
+void process_table__set_unwind_maps(struct process_table *table, struct unwind_maps *unwind)
+{
+	table->unwind = unwind;
+}
+
 static void drop_process(struct process_table *table, struct process *process)
 {
 	hashmap__delete(table->processes, process->pid, NULL, NULL);
+	if (table->unwind)
+		unwind_maps__remove_process(table->unwind, process->pid);
 	if (table->forget)
 		table->forget(table->forget_ctx, process->pid);
 	process_free(process);
@@ -111,8 +120,10 @@ static int read_maps(struct process_table *table, struct process *process)
 	procmaps__free(&process->maps);
 	process->maps = maps;
 	table->stats.captures++;
-	/* Failures of single files are counted by the symbolizer. */
+	/* Failures of single files are counted by the symbolizer and the unwinder. */
 	symbolizer__prepare_process(table->symbolizer, process->pid, &process->maps);
+	if (table->unwind)
+		unwind_maps__add_process(table->unwind, process->pid, &process->maps);
 	return 0;
 }
 

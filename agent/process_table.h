@@ -13,6 +13,7 @@
 
 struct process_table;
 struct symbolizer;
+struct unwind_maps;
 
 struct process_table_stats {
 	uint64_t captures; /* mappings read from /proc */
@@ -28,6 +29,9 @@ typedef void (*process_forget_fn)(void *ctx, uint32_t pid);
 struct process_table *process_table__new(size_t max_processes, struct symbolizer *symbolizer,
 					 process_forget_fn forget, void *forget_ctx);
 void process_table__free(struct process_table *table);
+
+/* From now on, captured mappings also go to the DWARF unwinder (NULL: none). */
+void process_table__set_unwind_maps(struct process_table *table, struct unwind_maps *unwind);
 
 /*
  * Reads /proc/PID/maps now and opens the files behind them: called when BPF

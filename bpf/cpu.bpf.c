@@ -13,6 +13,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the agent between open and load. */
 const volatile bool filter_pids = false;
+const volatile bool dwarf_unwinding = true;
 
 /*
  * Which of the two buffers samples go to. The agent flips it at the end of
@@ -22,15 +23,23 @@ __u32 active_buffer = 0;
 
 /*
  * Stacks, keyed by the hash of their frames. Not preallocated: memory
- * follows the number of distinct stacks, up to max_entries (set by the
- * agent, --max-stacks) * ~1 KiB each; 16384 -> at most 17 MiB a buffer.
+ * follows the number of distinct stacks, up to max_entries (--max-stacks):
+ * user stacks ~2 KiB each, kernel stacks ~1 KiB.
  */
-struct stacks_map {
+struct user_stacks_map {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 16384);
 	__type(key, __u64);
 	__type(value, struct stack_trace);
+};
+
+struct kernel_stacks_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct kernel_stack_trace);
 };
 
 /* Sample counts: 16384 entries * (24 + 40 + overhead) ~ 1.5 MiB a buffer. */
@@ -42,8 +51,10 @@ struct counts_map {
 	__type(value, struct sample_value);
 };
 
-struct stacks_map stacks_0 SEC(".maps");
-struct stacks_map stacks_1 SEC(".maps");
+struct user_stacks_map user_stacks_0 SEC(".maps");
+struct user_stacks_map user_stacks_1 SEC(".maps");
+struct kernel_stacks_map kernel_stacks_0 SEC(".maps");
+struct kernel_stacks_map kernel_stacks_1 SEC(".maps");
 struct counts_map counts_0 SEC(".maps");
 struct counts_map counts_1 SEC(".maps");
 
@@ -75,7 +86,7 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
-/* Scratch space for one stack: too large for the 512-byte BPF stack. */
+/* Scratch space for a stack read with bpf_get_stack: too large for the BPF stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -83,8 +94,10 @@ struct {
 	__type(value, struct stack_trace);
 } stack_scratch SEC(".maps");
 
-_Static_assert(sizeof(struct stack_trace) == 8 + 8 * MAX_STACK_DEPTH, "stack_trace layout");
+_Static_assert(sizeof(struct stack_trace) == 8 + 8 * MAX_USER_STACK_DEPTH, "stack_trace layout");
+_Static_assert(sizeof(struct kernel_stack_trace) == 8 + 8 * MAX_STACK_DEPTH, "kernel layout");
 _Static_assert(sizeof(struct sample_key) == 24, "sample_key layout");
+_Static_assert((MAX_USER_STACK_DEPTH & (MAX_USER_STACK_DEPTH - 1)) == 0, "masks need 2^n");
 
 static __always_inline void count_stat(__u32 stat)
 {
@@ -94,11 +107,13 @@ static __always_inline void count_stat(__u32 stat)
 		(*counter)++;
 }
 
+#include "bpf/unwind.bpf.h"
+
 static __always_inline __u64 hash_frames(const struct stack_trace *trace)
 {
-	__u64 hash = 0xcbf29ce484222325ULL ^ trace->frame_count;
+	__u64 hash = 0xcbf29ce484222325ULL ^ trace->frame_count ^ ((__u64)trace->end << 32);
 
-	for (__u32 i = 0; i < MAX_STACK_DEPTH; i++) {
+	for (__u32 i = 0; i < MAX_USER_STACK_DEPTH; i++) {
 		if (i >= trace->frame_count)
 			break;
 		hash ^= trace->addresses[i];
@@ -111,10 +126,11 @@ static __always_inline __u64 hash_frames(const struct stack_trace *trace)
 }
 
 /*
- * Stores the stack in scratch into the stacks map and returns its id, or a
- * STACK_ID_* reason when it could not be stored.
+ * Stores a stack into a stacks map (whose values hold max_depth frames)
+ * and returns its id, or a STACK_ID_* reason when it could not be stored.
  */
-static __always_inline __u64 store_stack(void *stacks, struct stack_trace *trace)
+static __always_inline __u64 store_stack(void *stacks, struct stack_trace *trace,
+					 __u32 max_depth)
 {
 	struct stack_trace *stored;
 	__u64 id;
@@ -129,7 +145,7 @@ static __always_inline __u64 store_stack(void *stacks, struct stack_trace *trace
 		__u64 last = (__u64)trace->frame_count - 1;
 
 		/* A cheap check that the same hash means the same stack. */
-		if (last >= MAX_STACK_DEPTH || stored->frame_count != trace->frame_count ||
+		if (last >= max_depth || stored->frame_count != trace->frame_count ||
 		    stored->addresses[0] != trace->addresses[0] ||
 		    stored->addresses[last] != trace->addresses[last]) {
 			count_stat(CPU_STAT_STACK_COLLISION);
@@ -145,26 +161,48 @@ static __always_inline __u64 store_stack(void *stacks, struct stack_trace *trace
 	return id;
 }
 
-/*
- * Captures a stack into scratch with bpf_get_stack. This is the seam where
- * a DWARF unwinder replaces frame pointers for user stacks.
- */
-static __always_inline __u64 capture_stack(struct bpf_perf_event_data *ctx, void *stacks,
-					   struct stack_trace *trace, __u64 flags, __u32 failed_stat)
+/* A stack through the kernel's frame-pointer walk (bpf_get_stack), at most 127 frames. */
+static __always_inline struct stack_trace *get_stack(struct bpf_perf_event_data *ctx,
+						     __u64 flags, __u32 failed_stat)
 {
-	long bytes = bpf_get_stack(ctx, trace->addresses, sizeof(trace->addresses), flags);
+	__u32 zero = 0;
+	struct stack_trace *trace = bpf_map_lookup_elem(&stack_scratch, &zero);
+	long bytes;
 
+	if (!trace)
+		return NULL;
+	bytes = bpf_get_stack(ctx, trace->addresses, MAX_STACK_DEPTH * sizeof(__u64), flags);
 	if (bytes < 0) {
 		count_stat(failed_stat);
-		return STACK_ID_CAPTURE_FAILED;
+		return NULL;
 	}
 	trace->frame_count = bytes / sizeof(__u64);
-	trace->flags = 0;
+	trace->end = STACK_END_UNKNOWN;
 	if (trace->frame_count >= MAX_STACK_DEPTH) {
-		trace->flags |= STACK_TRUNCATED;
+		trace->end = STACK_END_DEPTH;
 		count_stat(CPU_STAT_STACK_TRUNCATED);
 	}
-	return store_stack(stacks, trace);
+	return trace;
+}
+
+static __always_inline __u64 capture_kernel_stack(struct bpf_perf_event_data *ctx, void *stacks)
+{
+	struct stack_trace *trace = get_stack(ctx, 0, CPU_STAT_KERNEL_STACK_FAILED);
+
+	return trace ? store_stack(stacks, trace, MAX_STACK_DEPTH) : STACK_ID_CAPTURE_FAILED;
+}
+
+/* DWARF unwinding when the process's tables are ready; frame pointers otherwise. */
+static __always_inline __u64 capture_user_stack(struct bpf_perf_event_data *ctx, void *stacks,
+						__u32 pid)
+{
+	struct stack_trace *trace = NULL;
+
+	if (dwarf_unwinding)
+		trace = unwind_user_stack(ctx, pid);
+	if (!trace)
+		trace = get_stack(ctx, BPF_F_USER_STACK, CPU_STAT_USER_STACK_FAILED);
+	return trace ? store_stack(stacks, trace, MAX_USER_STACK_DEPTH) : STACK_ID_CAPTURE_FAILED;
 }
 
 static __always_inline void announce_process(__u32 pid)
@@ -188,24 +226,18 @@ static __always_inline void announce_process(__u32 pid)
 }
 
 static __always_inline int record_sample(struct bpf_perf_event_data *ctx, void *counts,
-					 void *stacks, __u32 pid, __u32 tid)
+					 void *user_stacks, void *kernel_stacks, __u32 pid,
+					 __u32 tid)
 {
 	struct sample_value *value, new_value = {};
 	struct task_struct *task;
 	struct sample_key key;
-	struct stack_trace *trace;
-	__u32 zero = 0;
 	long err;
 
-	trace = bpf_map_lookup_elem(&stack_scratch, &zero);
-	if (!trace)
-		return 0;
 	key.pid = pid;
 	key.tid = tid;
-	key.kernel_stack_id =
-		capture_stack(ctx, stacks, trace, 0, CPU_STAT_KERNEL_STACK_FAILED);
-	key.user_stack_id =
-		capture_stack(ctx, stacks, trace, BPF_F_USER_STACK, CPU_STAT_USER_STACK_FAILED);
+	key.kernel_stack_id = capture_kernel_stack(ctx, kernel_stacks);
+	key.user_stack_id = capture_user_stack(ctx, user_stacks, pid);
 
 	value = bpf_map_lookup_elem(counts, &key);
 	if (value) {
@@ -248,17 +280,21 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 		return 0;
 	}
 	if (active_buffer)
-		return record_sample(ctx, &counts_1, &stacks_1, pid, tid);
-	return record_sample(ctx, &counts_0, &stacks_0, pid, tid);
+		return record_sample(ctx, &counts_1, &user_stacks_1, &kernel_stacks_1, pid, tid);
+	return record_sample(ctx, &counts_0, &user_stacks_0, &kernel_stacks_0, pid, tid);
 }
 
-/* An exec replaces the mappings: have the next sample announce the process again. */
+/*
+ * An exec replaces the mappings: the unwinder forgets the old ones, and the
+ * next sample announces the process again so the agent reads the new.
+ */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
 	__u32 pid = BPF_CORE_READ(task, tgid);
 
 	count_stat(CPU_STAT_EXECS);
+	bpf_map_delete_elem(&process_unwind, &pid);
 	bpf_map_delete_elem(&known_processes, &pid);
 	return 0;
 }

@@ -3,9 +3,13 @@
 #ifndef KILN_CPU_H
 #define KILN_CPU_H
 
+#include "bpf/unwind.h"
+
 #define TASK_COMM_LEN 16
-/* The kernel's default perf_event_max_stack; deeper stacks are marked truncated. */
+/* The kernel's default perf_event_max_stack, the most bpf_get_stack returns. */
 #define MAX_STACK_DEPTH 127
+/* User stacks unwound by kiln itself hold more. */
+#define MAX_USER_STACK_DEPTH UNWIND_MAX_FRAMES
 
 /*
  * Stack ids are 64-bit hashes of the frames. The smallest values are
@@ -17,12 +21,34 @@
 #define STACK_ID_COLLISION 3 /* another stack had the same hash */
 #define STACK_ID_FIRST_VALID 16
 
-#define STACK_TRUNCATED 1 /* the walk stopped at MAX_STACK_DEPTH */
+/*
+ * stack flags: why a stack ends where it does. Anything but
+ * STACK_END_COMPLETE is shown in the profile as a final [truncated: ...]
+ * frame; frame-pointer stacks end unknown unless cut at the depth limit.
+ */
+enum stack_end {
+	STACK_END_UNKNOWN = 0, /* frame pointers: the walk stopped, complete or not */
+	STACK_END_COMPLETE, /* CFI marked the outermost frame */
+	STACK_END_DEPTH, /* the stack had more frames than kept */
+	STACK_END_NO_MAPPING, /* a pc in no known mapping */
+	STACK_END_NO_CFI, /* a pc no CFI covers */
+	STACK_END_UNSUPPORTED, /* CFI kiln cannot follow */
+	STACK_END_BAD_READ, /* the stack could not be read */
+	STACK_END_NO_RBP, /* the CFA needs an rbp that was lost */
+	STACK_END__COUNT,
+};
 
+/* Frames leaf first; kernel stacks use the first MAX_STACK_DEPTH. */
 struct stack_trace {
 	__u32 frame_count;
-	__u32 flags; /* STACK_* */
-	__u64 addresses[MAX_STACK_DEPTH]; /* leaf first */
+	__u32 end; /* enum stack_end */
+	__u64 addresses[MAX_USER_STACK_DEPTH];
+};
+
+struct kernel_stack_trace {
+	__u32 frame_count;
+	__u32 end;
+	__u64 addresses[MAX_STACK_DEPTH];
 };
 
 /* One entry per distinct (process, thread, user stack, kernel stack). */
@@ -54,11 +80,25 @@ enum cpu_stat {
 	CPU_STAT_PROCESS_EVENTS, /* new processes announced to the agent */
 	CPU_STAT_PROCESS_EVENTS_LOST, /* ring buffer full */
 	CPU_STAT_EXECS,
+	/* DWARF unwinding of user stacks, per sample or per frame as named */
+	CPU_STAT_UNWIND_SAMPLES, /* user stacks unwound from CFI */
+	CPU_STAT_UNWIND_COMPLETE, /* ... that reached the outermost frame */
+	CPU_STAT_UNWIND_NOT_READY, /* process not yet known: frame pointers used */
+	CPU_STAT_UNWIND_FP_FRAMES, /* frames in code without a table (JIT): frame pointers */
+	CPU_STAT_UNWIND_TABLE_MISSING, /* table evicted or not loaded: frame pointers */
+	CPU_STAT_UNWIND_END_DEPTH, /* one counter per stack_end reason that cut a stack */
+	CPU_STAT_UNWIND_END_NO_MAPPING,
+	CPU_STAT_UNWIND_END_NO_CFI,
+	CPU_STAT_UNWIND_END_UNSUPPORTED,
+	CPU_STAT_UNWIND_END_BAD_READ,
+	CPU_STAT_UNWIND_END_NO_RBP,
+	CPU_STAT_UNWIND_REFRESH_REQUESTS, /* asked the agent to re-read a process's mappings */
 	CPU_STAT__COUNT,
 };
 
 enum process_event_kind {
 	PROCESS_EVENT_NEW = 1, /* first sample of this process (or since its exec) */
+	PROCESS_EVENT_MAPPINGS_CHANGED, /* a pc in no known mapping: dlopen? */
 };
 
 struct process_event {

@@ -64,9 +64,27 @@ struct unwind_mapping {
 
 struct process_unwind {
 	__u32 mapping_count;
-	__u32 flags;
+	__u32 generation; /* new each time the agent writes the entry: invalidates cached rows */
 	__u64 refresh_requested_ns; /* last time BPF asked the agent to re-read the mappings */
 	struct unwind_mapping mappings[UNWIND_MAX_MAPPINGS]; /* sorted by start */
+};
+
+/*
+ * Rows recently used, per CPU: hot code unwinds through the same return
+ * addresses sample after sample, and a hit skips both binary searches.
+ * 1024 entries * 24 bytes = 24 KiB per CPU.
+ */
+#define UNWIND_ROW_CACHE_SIZE 1024
+
+struct unwind_cached_row {
+	__u64 pc; /* pc * 2 + return_address; 0: empty */
+	__u32 pid;
+	__u32 generation;
+	struct unwind_row row;
+};
+
+struct unwind_row_cache {
+	struct unwind_cached_row entries[UNWIND_ROW_CACHE_SIZE];
 };
 
 #endif /* KILN_UNWIND_H */

@@ -6,8 +6,8 @@ import re
 from kilntest import check, finish, prog, profile_process
 
 
-def profile_many_stacks(extra_args, name):
-    return profile_process([prog("many_stacks"), "6"],
+def profile_many_stacks(extra_args, name, program="many_stacks"):
+    return profile_process([prog(program), "6"],
                            ["--frequency", "999", "--duration", "3"] + extra_args, name)
 
 
@@ -40,10 +40,9 @@ def test_counts_map_full():
           0 < len(p.samples) <= 64, len(p.samples))
 
 
-def test_deep_stacks_truncated():
-    p, _, _ = profile_many_stacks([], "deep stacks")
-    if not p:
-        return
+def check_deep_stacks(name, p, kept):
+    """Stacks deeper than `kept` frames end in a [truncated: too deep] frame after
+    exactly `kept` frames; the others reach main."""
     truncated = complete = wrong = 0
     examples = []
     for s in p.samples:
@@ -51,10 +50,9 @@ def test_deep_stacks_truncated():
         if not stack or stack[0] != "descend":
             continue
         n = s["values"][0]
-        if stack[-1] == "[truncated]":
-            # All 127 frames a sample can hold, then the marker. A stack of exactly
-            # 127 frames is marked too: it cannot be told from a longer one.
-            if len(stack) == 128:
+        if stack[-1] == "[truncated: too deep]":
+            # A stack of exactly `kept` frames is marked too: it cannot be told apart.
+            if len(stack) == kept + 1:
                 truncated += n
             else:
                 wrong += n
@@ -64,16 +62,29 @@ def test_deep_stacks_truncated():
         else:
             wrong += n
             examples.append(stack)
-    check("deep stacks: stacks past 127 frames end in [truncated]", truncated > 0,
+    check(f"{name}: stacks past {kept} frames end in [truncated: too deep]", truncated > 0,
           f"{truncated} truncated")
-    check("deep stacks: shallower stacks reach main", complete > 0, f"{complete} complete")
-    check("deep stacks: no stack is cut without the marker", wrong == 0,
+    check(f"{name}: shallower stacks reach main", complete > 0, f"{complete} complete")
+    check(f"{name}: no stack is cut without the marker", wrong == 0,
           f"{wrong} samples neither complete nor marked, e.g. "
           f"{[(len(e), [f for f in e if f != 'descend']) for e in examples[:3]]}")
+
+
+def test_deep_stacks_frame_pointers():
+    p, _, _ = profile_many_stacks(["--unwind", "fp"], "deep stacks, frame pointers")
+    if p:
+        check_deep_stacks("deep stacks, frame pointers", p, 127)
+
+
+def test_deep_stacks_dwarf():
+    p, _, _ = profile_many_stacks([], "deep stacks, DWARF", program="many_stacks_nofp")
+    if p:
+        check_deep_stacks("deep stacks, DWARF", p, 256)
 
 
 if __name__ == "__main__":
     test_stacks_map_full()
     test_counts_map_full()
-    test_deep_stacks_truncated()
+    test_deep_stacks_frame_pointers()
+    test_deep_stacks_dwarf()
     finish()

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Ground truth for kiln's limits: burns CPU at the bottom of recursions of
- * every depth from 1 to 200, so it makes hundreds of distinct stacks, and
- * stacks deeper than the 127 frames a sample keeps.
+ * every depth from 0 to 300, so it makes hundreds of distinct stacks, and
+ * stacks deeper than the 127 (frame pointers) or 256 (DWARF) frames a
+ * sample keeps.
  */
 #include <stdlib.h>
 #include <time.h>
@@ -29,7 +30,7 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	do {
 		descend(depth);
-		depth = (depth + 7) % 201;
+		depth = (depth + 7) % 301;
 		clock_gettime(CLOCK_MONOTONIC, &now);
 	} while ((double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9 <
 		 seconds);

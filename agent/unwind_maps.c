@@ -1,0 +1,405 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Unwind tables in BPF maps: built once per file, shared, bounded, evicted LRU. */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <inttypes.h>
+#include <libelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "agent/unwind_maps.h"
+#include "agent/unwind_table.h"
+#include "lib/hashmap.h"
+#include "symbolizer/symbolizer.h"
+
+#define TABLE_ELEMENT_BYTES sizeof(struct unwind_chunk)
+#define MAX_TABLES 8192 /* the BPF outer map's size */
+#define VDSO_KEY "[vdso]"
+
+struct table {
+	char *key; /* build id, or "dev:inode" for files without one */
+	uint32_t id; /* in the BPF outer map; 0 when not loaded */
+	uint32_t users; /* processes mapping it */
+	uint64_t bytes; /* BPF memory while loaded */
+	uint64_t rows;
+	uint64_t last_used; /* a tick: higher is more recent */
+	bool failed; /* no usable CFI: not tried again */
+};
+
+struct process_tables {
+	size_t count;
+	struct table *tables[UNWIND_MAX_MAPPINGS];
+};
+
+struct unwind_maps {
+	int tables_fd;
+	int processes_fd;
+	uint64_t max_bytes;
+	struct symbolizer *symbolizer;
+	struct hashmap *tables; /* key string -> struct table */
+	struct hashmap *processes; /* pid -> struct process_tables */
+	uint32_t next_id;
+	uint32_t generation; /* of process entries, so BPF's cached rows of old ones miss */
+	uint64_t tick;
+	struct unwind_table vdso; /* the kernel's vDSO, the same in every process */
+	uint64_t vdso_vaddr; /* its first PT_LOAD's address */
+	struct unwind_maps_stats stats;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* The vDSO's CFI, read from kiln's own: every process maps the same image. */
+static void load_vdso(struct unwind_maps *maps)
+{
+	struct proc_maps own = {};
+	char *image = NULL;
+	Elf *elf = NULL;
+	GElf_Phdr phdr;
+	int fd = -1;
+
+	if (procmaps__read(getpid(), false, &own))
+		return;
+	for (size_t i = 0; i < own.count; i++) {
+		const struct proc_mapping *m = &own.mappings[i];
+		size_t size = m->end - m->start;
+
+		if (strcmp(m->path, VDSO_KEY))
+			continue;
+		image = malloc(size);
+		fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+		if (!image || fd < 0 || pread(fd, image, size, (off_t)m->start) != (ssize_t)size)
+			break;
+		elf_version(EV_CURRENT);
+		elf = elf_memory(image, size);
+		if (!elf || !gelf_getphdr(elf, 0, &phdr))
+			break;
+		for (size_t p = 0; gelf_getphdr(elf, (int)p, &phdr); p++) {
+			if (phdr.p_type == PT_LOAD) {
+				maps->vdso_vaddr = phdr.p_vaddr;
+				break;
+			}
+		}
+		if (unwind_table__build(elf, NULL, &maps->vdso, NULL))
+			maps->vdso = (struct unwind_table){};
+		break;
+	}
+	elf_end(elf);
+	free(image);
+	if (fd >= 0)
+		close(fd);
+	procmaps__free(&own);
+}
+
+struct unwind_maps *unwind_maps__new(const struct unwind_maps_opts *opts)
+{
+	struct unwind_maps *maps = calloc(1, sizeof(*maps));
+
+	if (!maps)
+		return NULL;
+	maps->tables_fd = opts->tables_fd;
+	maps->processes_fd = opts->processes_fd;
+	maps->max_bytes = opts->max_bytes;
+	maps->symbolizer = opts->symbolizer;
+	maps->next_id = 1;
+	maps->tables = hashmap__new(hashmap_hash_str, hashmap_equal_str, NULL);
+	maps->processes = hashmap__new(hashmap_hash_int, hashmap_equal_int, NULL);
+	if (!maps->tables || !maps->processes) {
+		unwind_maps__free(maps);
+		errno = ENOMEM;
+		return NULL;
+	}
+	load_vdso(maps);
+	return maps;
+}
+
+static void unload_table(struct unwind_maps *maps, struct table *table)
+{
+	if (!table->id)
+		return;
+	bpf_map_delete_elem(maps->tables_fd, &table->id);
+	maps->stats.table_bytes -= table->bytes;
+	maps->stats.table_rows -= table->rows;
+	maps->stats.tables--;
+	table->id = 0;
+}
+
+void unwind_maps__free(struct unwind_maps *maps)
+{
+	struct hashmap_iter iter = HASHMAP_ITER_INIT;
+	void *value;
+
+	if (!maps)
+		return;
+	while (maps->tables && hashmap__next(maps->tables, &iter, NULL, &value)) {
+		struct table *table = value;
+
+		unload_table(maps, table);
+		free(table->key);
+		free(table);
+	}
+	iter = (struct hashmap_iter)HASHMAP_ITER_INIT;
+	while (maps->processes && hashmap__next(maps->processes, &iter, NULL, &value))
+		free(value);
+	hashmap__free(maps->tables);
+	hashmap__free(maps->processes);
+	unwind_table__free(&maps->vdso);
+	free(maps);
+}
+
+/* Drops loaded tables, least recently used first and unused ones before used ones. */
+static void make_room(struct unwind_maps *maps, uint64_t bytes)
+{
+	while (maps->stats.table_bytes + bytes > maps->max_bytes ||
+	       maps->stats.tables >= MAX_TABLES) {
+		struct hashmap_iter iter = HASHMAP_ITER_INIT;
+		struct table *victim = NULL;
+		void *value;
+
+		while (hashmap__next(maps->tables, &iter, NULL, &value)) {
+			struct table *table = value;
+
+			if (!table->id)
+				continue;
+			if (!victim || (table->users == 0) > (victim->users == 0) ||
+			    ((table->users == 0) == (victim->users == 0) &&
+			     table->last_used < victim->last_used))
+				victim = table;
+		}
+		if (!victim)
+			return;
+		maps->stats.tables_evicted++;
+		if (victim->users)
+			maps->stats.tables_evicted_in_use++;
+		unload_table(maps, victim);
+	}
+}
+
+/* Copies rows into a new BPF array map (index, then chunks) and publishes it under an id. */
+static int load_rows(struct unwind_maps *maps, struct table *table,
+		     const struct unwind_table *rows)
+{
+	size_t chunks = (rows->row_count + UNWIND_CHUNK_ROWS - 1) / UNWIND_CHUNK_ROWS;
+	LIBBPF_OPTS(bpf_map_create_opts, create_opts, .map_flags = BPF_F_INNER_MAP);
+	struct unwind_chunk *element = NULL;
+	struct unwind_index *index;
+	uint64_t bytes = (chunks + 1) * TABLE_ELEMENT_BYTES;
+	int fd = -1, err;
+
+	if (!chunks || chunks > UNWIND_MAX_CHUNKS)
+		return -EFBIG;
+	if (bytes > maps->max_bytes)
+		return -E2BIG;
+	make_room(maps, bytes);
+	element = malloc(sizeof(*element));
+	if (!element)
+		return -ENOMEM;
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "kiln_unwind", sizeof(uint32_t),
+			    sizeof(struct unwind_chunk), chunks + 1, &create_opts);
+	if (fd < 0) {
+		err = -errno;
+		goto cleanup;
+	}
+	/* Element 0: the first pc of every chunk, padded so searches run fixed steps. */
+	index = (struct unwind_index *)element;
+	for (size_t i = 0; i < UNWIND_MAX_CHUNKS; i++)
+		index->first_pc[i] = i < chunks ? rows->rows[i * UNWIND_CHUNK_ROWS].pc : UNWIND_PC_PAD;
+	for (uint32_t key = 0; key <= chunks; key++) {
+		if (key > 0) {
+			size_t first = (key - 1) * UNWIND_CHUNK_ROWS;
+			size_t count = rows->row_count - first < UNWIND_CHUNK_ROWS
+					       ? rows->row_count - first
+					       : UNWIND_CHUNK_ROWS;
+
+			memcpy(element->rows, rows->rows + first, count * sizeof(struct unwind_row));
+			for (size_t i = count; i < UNWIND_CHUNK_ROWS; i++)
+				element->rows[i] = (struct unwind_row){ .pc = UNWIND_PC_PAD };
+		}
+		if (bpf_map_update_elem(fd, &key, element, BPF_ANY)) {
+			err = -errno;
+			goto cleanup;
+		}
+	}
+	table->id = maps->next_id++;
+	if (!maps->next_id)
+		maps->next_id = 1;
+	if (bpf_map_update_elem(maps->tables_fd, &table->id, &fd, BPF_ANY)) {
+		err = -errno;
+		table->id = 0;
+		goto cleanup;
+	}
+	table->bytes = bytes;
+	table->rows = rows->row_count;
+	maps->stats.table_bytes += bytes;
+	maps->stats.table_rows += rows->row_count;
+	maps->stats.tables++;
+	err = 0;
+cleanup:
+	/* The outer map holds its own reference to the table. */
+	if (fd >= 0)
+		close(fd);
+	free(element);
+	return err;
+}
+
+static struct table *find_or_add_table(struct unwind_maps *maps, const char *key)
+{
+	struct table *table;
+	void *value;
+
+	if (hashmap__find(maps->tables, (uintptr_t)key, &value))
+		return value;
+	table = calloc(1, sizeof(*table));
+	if (!table)
+		return NULL;
+	table->key = strdup(key);
+	if (!table->key || hashmap__set(maps->tables, (uintptr_t)table->key, table, NULL, NULL)) {
+		free(table->key);
+		free(table);
+		return NULL;
+	}
+	return table;
+}
+
+/* The table for one mapping, built and loaded when needed; sets its load bias. */
+static struct table *table_for_mapping(struct unwind_maps *maps, uint32_t pid,
+				       const struct proc_mapping *mapping, uint64_t *ret_bias)
+{
+	struct symbolizer_file file;
+	struct unwind_table rows = {};
+	struct table *table;
+	char key[160];
+	uint64_t start_ns;
+	bool vdso = !strcmp(mapping->path, VDSO_KEY);
+
+	if (vdso) {
+		if (!maps->vdso.row_count)
+			return NULL;
+		snprintf(key, sizeof(key), "%s", VDSO_KEY);
+		*ret_bias = mapping->start - maps->vdso_vaddr;
+	} else {
+		if (symbolizer__file(maps->symbolizer, (int)pid, mapping, &file))
+			return NULL;
+		if (file.build_id[0])
+			snprintf(key, sizeof(key), "%s", file.build_id);
+		else
+			snprintf(key, sizeof(key), "%u:%u:%" PRIu64, mapping->dev_major,
+				 mapping->dev_minor, mapping->inode);
+		*ret_bias = file.load_bias;
+	}
+	table = find_or_add_table(maps, key);
+	if (!table || table->failed)
+		return NULL;
+	table->last_used = ++maps->tick;
+	if (table->id)
+		return table;
+
+	start_ns = now_ns();
+	if (vdso) {
+		if (load_rows(maps, table, &maps->vdso))
+			table->failed = true;
+	} else if (unwind_table__build(file.elf, file.debug_elf, &rows, NULL) ||
+		   load_rows(maps, table, &rows)) {
+		table->failed = true;
+	}
+	unwind_table__free(&rows);
+	maps->stats.build_ns += now_ns() - start_ns;
+	if (table->failed) {
+		maps->stats.tables_failed++;
+		return NULL;
+	}
+	maps->stats.tables_built++;
+	return table;
+}
+
+static void release(struct process_tables *refs)
+{
+	for (size_t i = 0; i < refs->count; i++)
+		if (refs->tables[i])
+			refs->tables[i]->users--;
+	refs->count = 0;
+}
+
+int unwind_maps__add_process(struct unwind_maps *maps, uint32_t pid,
+			     const struct proc_maps *mappings)
+{
+	struct process_unwind *entry = calloc(1, sizeof(*entry));
+	struct process_tables *refs;
+	void *value;
+	int err;
+
+	if (!entry)
+		return -ENOMEM;
+	if (hashmap__find(maps->processes, pid, &value)) {
+		refs = value;
+		release(refs);
+	} else {
+		refs = calloc(1, sizeof(*refs));
+		if (!refs || hashmap__set(maps->processes, pid, refs, NULL, NULL)) {
+			free(refs);
+			free(entry);
+			return -ENOMEM;
+		}
+		maps->stats.processes++;
+	}
+	for (size_t i = 0; i < mappings->count; i++) {
+		const struct proc_mapping *mapping = &mappings->mappings[i];
+		struct unwind_mapping *out;
+		struct table *table;
+		uint64_t bias = 0;
+
+		if (!(mapping->perms & PROC_MAP_EXEC))
+			continue;
+		if (entry->mapping_count == UNWIND_MAX_MAPPINGS) {
+			maps->stats.mappings_dropped++;
+			continue;
+		}
+		/* Without a table (JIT, anonymous code) the unwinder uses frame pointers. */
+		table = table_for_mapping(maps, pid, mapping, &bias);
+		out = &entry->mappings[entry->mapping_count++];
+		*out = (struct unwind_mapping){
+			.start = mapping->start,
+			.end = mapping->end,
+			.load_bias = bias,
+			.table_id = table ? table->id : 0,
+		};
+		if (table) {
+			table->users++;
+			refs->tables[refs->count++] = table;
+		}
+	}
+	entry->generation = ++maps->generation;
+	err = bpf_map_update_elem(maps->processes_fd, &pid, entry, BPF_ANY) ? -errno : 0;
+	if (err)
+		maps->stats.process_updates_failed++;
+	free(entry);
+	return err;
+}
+
+void unwind_maps__remove_process(struct unwind_maps *maps, uint32_t pid)
+{
+	void *value;
+
+	if (!hashmap__delete(maps->processes, pid, NULL, &value))
+		return;
+	release(value);
+	free(value);
+	maps->stats.processes--;
+	bpf_map_delete_elem(maps->processes_fd, &pid);
+}
+
+void unwind_maps__stats(const struct unwind_maps *maps, struct unwind_maps_stats *ret_stats)
+{
+	*ret_stats = maps->stats;
+}

@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The DWARF CFI unwinder for user stacks: walks frames from the sampled
+ * registers with the tables the agent builds (bpf/unwind.h), in a bpf_loop
+ * of up to UNWIND_MAX_FRAMES steps. Code without a table (JIT, anonymous
+ * memory) is walked with frame pointers.
+ *
+ * Included by BPF programs that need user stacks; they provide count_stat().
+ */
+#ifndef KILN_UNWIND_BPF_H
+#define KILN_UNWIND_BPF_H
+
+#include "bpf/cpu.h"
+
+/* Offsets in the ucontext a signal trampoline's rsp points at (x86-64 sigcontext). */
+#define UCONTEXT_RBP 120
+#define UCONTEXT_RSP 160
+#define UCONTEXT_RIP 168
+/*
+ * The user stack is copied a page at a time, when a frame first needs that
+ * page: one read per page instead of one or two per frame (each
+ * bpf_probe_read_user costs ~175 ns here). Whole pages, because a read that
+ * runs past the stack's end faults, and a fault costs microseconds.
+ */
+#define STACK_COPY_PAGES 4
+#define PAGE_SIZE_BYTES 4096
+#define STACK_COPY_SIZE (STACK_COPY_PAGES * PAGE_SIZE_BYTES)
+/* How often a process may ask the agent to re-read its mappings. */
+#define REFRESH_INTERVAL_NS 1000000000ULL
+
+/* One table: element 0 the chunk index, elements 1.. chunks of rows. Sized by the agent. */
+struct unwind_table_map {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct unwind_chunk);
+};
+
+/* Table id -> table. Memory is the tables' own: rows * 8 bytes plus a 4 KiB index each. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__array(values, struct unwind_table_map);
+} unwind_tables SEC(".maps");
+
+/* pid -> its executable mappings; ~4 KiB a process, allocated as used (--max-processes). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct process_unwind);
+} process_unwind SEC(".maps");
+
+struct user_unwind_state {
+	__u64 pc;
+	__u64 sp;
+	__u64 bp;
+	__u32 pid;
+	__u32 return_address; /* pc is a return address: look it up at pc - 1 */
+	__u32 bp_known; /* false once a frame's CFI could not restore rbp */
+	__u32 pages_copied; /* bit i: page i of stack_copy holds user memory */
+	__u64 stack_base; /* user address of stack_copy[0]: the page of the sampled rsp */
+	struct stack_trace trace;
+	__u8 stack_copy[STACK_COPY_SIZE];
+};
+
+/* 2 KiB of frames: per CPU, not on the 512-byte BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct user_unwind_state);
+} unwind_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct unwind_row_cache);
+} unwind_row_cache SEC(".maps");
+
+struct unwind_loop {
+	struct user_unwind_state *state;
+	struct process_unwind *process;
+	struct unwind_row_cache *cache;
+};
+
+/*
+ * The binary searches are global functions: the verifier checks each once,
+ * on its own, instead of once per path of the caller.
+ */
+__noinline int find_mapping(const struct process_unwind *process, __u64 pc)
+{
+	__u32 lo = 0, hi;
+
+	if (!process)
+		return -1;
+	hi = process->mapping_count;
+	if (hi > UNWIND_MAX_MAPPINGS)
+		hi = UNWIND_MAX_MAPPINGS;
+	/* The last mapping starting at or below pc. */
+	for (int step = 0; step < 8 && lo < hi; step++) {
+		__u32 mid = (lo + hi) / 2;
+
+		if (mid >= UNWIND_MAX_MAPPINGS)
+			return -1;
+		if (process->mappings[mid].start <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0 || lo > UNWIND_MAX_MAPPINGS)
+		return -1;
+	if (pc >= process->mappings[lo - 1].end)
+		return -1;
+	return lo - 1;
+}
+
+/* The last chunk whose first pc <= pc; padded slots hold UNWIND_PC_PAD. */
+__noinline int find_chunk(const struct unwind_index *index, __u32 pc)
+{
+	__u32 lo = 0;
+
+	if (!index || index->first_pc[0] > pc)
+		return -1;
+	for (__u32 step = UNWIND_MAX_CHUNKS / 2; step > 0; step /= 2) {
+		__u32 probe = (lo + step) & (UNWIND_MAX_CHUNKS - 1);
+
+		if (index->first_pc[probe] <= pc)
+			lo = probe;
+	}
+	return lo;
+}
+
+/* The last row whose pc <= pc in a chunk that starts at or below pc. */
+__noinline int find_row(const struct unwind_chunk *chunk, __u32 pc)
+{
+	__u32 lo = 0;
+
+	if (!chunk)
+		return -1;
+	for (__u32 step = UNWIND_CHUNK_ROWS / 2; step > 0; step /= 2) {
+		__u32 probe = (lo + step) & (UNWIND_CHUNK_ROWS - 1);
+
+		if (chunk->rows[probe].pc <= pc)
+			lo = probe;
+	}
+	return lo;
+}
+
+static __always_inline void request_refresh(struct process_unwind *process, __u32 pid)
+{
+	struct process_event *event;
+	__u64 now = bpf_ktime_get_ns();
+
+	if (now - process->refresh_requested_ns < REFRESH_INTERVAL_NS)
+		return;
+	process->refresh_requested_ns = now;
+	event = bpf_ringbuf_reserve(&process_events, sizeof(*event), 0);
+	if (!event)
+		return;
+	event->pid = pid;
+	event->kind = PROCESS_EVENT_MAPPINGS_CHANGED;
+	bpf_ringbuf_submit(event, 0);
+	count_stat(CPU_STAT_UNWIND_REFRESH_REQUESTS);
+}
+
+/* Reads 8 bytes of user stack, through the page copies when it can. */
+static __always_inline long read_stack(struct user_unwind_state *state, __u64 addr, __u64 *value)
+{
+	__u64 offset = addr - state->stack_base;
+	__u32 page = offset / PAGE_SIZE_BYTES;
+
+	if (addr < state->stack_base || offset > STACK_COPY_SIZE - 8 ||
+	    (offset & (PAGE_SIZE_BYTES - 1)) > PAGE_SIZE_BYTES - 8)
+		return bpf_probe_read_user(value, 8, (void *)addr);
+	page &= STACK_COPY_PAGES - 1;
+	if (!(state->pages_copied & (1u << page))) {
+		if (bpf_probe_read_user(&state->stack_copy[page * PAGE_SIZE_BYTES], PAGE_SIZE_BYTES,
+					(void *)(state->stack_base + page * PAGE_SIZE_BYTES)))
+			return -1;
+		state->pages_copied |= 1u << page;
+	}
+	offset &= STACK_COPY_SIZE - 1;
+	if (offset > STACK_COPY_SIZE - 8)
+		return -1;
+	__builtin_memcpy(value, &state->stack_copy[offset], 8);
+	return 0;
+}
+
+/* Ends the walk; returns 1 so bpf_loop stops. */
+static __always_inline long end_walk(struct user_unwind_state *state, __u32 end)
+{
+	state->trace.end = end;
+	if (end != STACK_END_COMPLETE)
+		count_stat(CPU_STAT_UNWIND_END_DEPTH + end - STACK_END_DEPTH);
+	return 1;
+}
+
+/* One frame-pointer step: for code without CFI. */
+static __always_inline long frame_pointer_step(struct user_unwind_state *state)
+{
+	__u64 frame[2]; /* saved rbp, return address */
+
+	count_stat(CPU_STAT_UNWIND_FP_FRAMES);
+	if (!state->bp_known)
+		return end_walk(state, STACK_END_NO_RBP);
+	if (!state->bp)
+		return end_walk(state, STACK_END_COMPLETE);
+	if (read_stack(state, state->bp, &frame[0]) || read_stack(state, state->bp + 8, &frame[1]))
+		return end_walk(state, STACK_END_BAD_READ);
+	state->sp = state->bp + 16;
+	state->bp = frame[0];
+	state->pc = frame[1];
+	state->return_address = 1;
+	return state->pc ? 0 : end_walk(state, STACK_END_COMPLETE);
+}
+
+static long unwind_step(__u32 iteration, void *data)
+{
+	struct unwind_loop *loop = data;
+	struct user_unwind_state *state = loop->state;
+	struct process_unwind *process = loop->process;
+	struct unwind_row_cache *cache = loop->cache;
+	struct unwind_cached_row *cached;
+	const struct unwind_chunk *index, *chunk;
+	const struct unwind_mapping *mapping;
+	struct unwind_row row;
+	__u32 count, zero = 0, chunk_key;
+	__u64 cfa, lookup_pc, key;
+	void *table;
+	int found;
+
+	if (!state || !process || !cache)
+		return 1;
+	count = state->trace.frame_count;
+	if (count >= MAX_USER_STACK_DEPTH)
+		return end_walk(state, STACK_END_DEPTH);
+	state->trace.addresses[count & (MAX_USER_STACK_DEPTH - 1)] = state->pc;
+	state->trace.frame_count = count + 1;
+
+	key = state->pc * 2 + state->return_address;
+	cached = &cache->entries[(key ^ (key >> 11) ^ state->pid) & (UNWIND_ROW_CACHE_SIZE - 1)];
+	if (cached->pc == key && cached->pid == state->pid &&
+	    cached->generation == process->generation) {
+		row = cached->row;
+		goto apply_row;
+	}
+
+	found = find_mapping(process, state->pc);
+	if (found < 0) {
+		request_refresh(process, state->pid);
+		return end_walk(state, STACK_END_NO_MAPPING);
+	}
+	mapping = &process->mappings[found & (UNWIND_MAX_MAPPINGS - 1)];
+	if (!mapping->table_id)
+		return frame_pointer_step(state);
+	table = bpf_map_lookup_elem(&unwind_tables, &mapping->table_id);
+	if (!table) {
+		count_stat(CPU_STAT_UNWIND_TABLE_MISSING);
+		return frame_pointer_step(state);
+	}
+	lookup_pc = state->pc - mapping->load_bias - state->return_address;
+	if (lookup_pc >= UNWIND_PC_PAD)
+		return end_walk(state, STACK_END_NO_CFI);
+	index = bpf_map_lookup_elem(table, &zero);
+	found = find_chunk((const struct unwind_index *)index, lookup_pc);
+	if (found < 0)
+		return end_walk(state, STACK_END_NO_CFI);
+	chunk_key = found + 1;
+	chunk = bpf_map_lookup_elem(table, &chunk_key);
+	found = find_row(chunk, lookup_pc);
+	if (!chunk || found < 0)
+		return end_walk(state, STACK_END_NO_CFI);
+	row = chunk->rows[found & (UNWIND_CHUNK_ROWS - 1)];
+	cached->pc = key;
+	cached->pid = state->pid;
+	cached->generation = process->generation;
+	cached->row = row;
+
+apply_row:
+	switch (row.rules & 0xf) {
+	case UNWIND_CFA_RSP:
+		cfa = state->sp + row.cfa_offset;
+		break;
+	case UNWIND_CFA_RBP:
+		if (!state->bp_known)
+			return end_walk(state, STACK_END_NO_RBP);
+		cfa = state->bp + row.cfa_offset;
+		break;
+	case UNWIND_CFA_PLT:
+		cfa = state->sp + 8 + (((state->pc & 15) >= row.cfa_offset) ? 8 : 0);
+		break;
+	case UNWIND_CFA_SIGNAL: {
+		/* The interrupted context, saved by the kernel in the ucontext at rsp. */
+		__u64 sp = state->sp;
+
+		if (read_stack(state, sp + UCONTEXT_RIP, &state->pc) ||
+		    read_stack(state, sp + UCONTEXT_RBP, &state->bp) ||
+		    read_stack(state, sp + UCONTEXT_RSP, &state->sp))
+			return end_walk(state, STACK_END_BAD_READ);
+		state->return_address = 0; /* an exact pc, not after a call */
+		state->bp_known = 1;
+		return 0;
+	}
+	case UNWIND_CFA_END:
+		return end_walk(state, STACK_END_COMPLETE);
+	case UNWIND_CFA_NONE:
+		return end_walk(state, STACK_END_NO_CFI);
+	default:
+		return end_walk(state, STACK_END_UNSUPPORTED);
+	}
+
+	if (read_stack(state, cfa - 8, &state->pc))
+		return end_walk(state, STACK_END_BAD_READ);
+	switch (row.rules >> 4) {
+	case UNWIND_RBP_OFFSET:
+		if (read_stack(state, cfa + (__s64)row.rbp_offset * 8, &state->bp))
+			return end_walk(state, STACK_END_BAD_READ);
+		state->bp_known = 1;
+		break;
+	case UNWIND_RBP_SAME:
+		break;
+	default:
+		state->bp_known = 0;
+	}
+	state->sp = cfa;
+	state->return_address = 1;
+	return state->pc ? 0 : end_walk(state, STACK_END_COMPLETE);
+}
+
+/*
+ * Unwinds the current task's user stack into the per-CPU scratch trace.
+ * Returns the trace, or NULL when the process has no tables yet (the
+ * caller falls back to frame pointers) or is a kernel thread.
+ */
+static __always_inline struct stack_trace *unwind_user_stack(struct bpf_perf_event_data *ctx,
+							     __u32 pid)
+{
+	struct unwind_loop loop = {};
+	struct user_unwind_state *state;
+	struct task_struct *task;
+	struct pt_regs *regs;
+	__u32 zero = 0;
+
+	loop.process = bpf_map_lookup_elem(&process_unwind, &pid);
+	if (!loop.process) {
+		count_stat(CPU_STAT_UNWIND_NOT_READY);
+		return NULL;
+	}
+	loop.cache = bpf_map_lookup_elem(&unwind_row_cache, &zero);
+	state = loop.state = bpf_map_lookup_elem(&unwind_scratch, &zero);
+	if (!state || !loop.cache)
+		return NULL;
+	if ((__s64)ctx->regs.ip >= 0) {
+		/* A user address (the lower half): sampled in user mode, the registers are the user's. */
+		state->pc = ctx->regs.ip;
+		state->sp = ctx->regs.sp;
+		state->bp = ctx->regs.bp;
+	} else {
+		/* In the kernel: the user registers saved on kernel entry. */
+		task = bpf_get_current_task_btf();
+		if (!task->mm)
+			return NULL;
+		regs = (struct pt_regs *)bpf_task_pt_regs(task);
+		state->pc = BPF_CORE_READ(regs, ip);
+		state->sp = BPF_CORE_READ(regs, sp);
+		state->bp = BPF_CORE_READ(regs, bp);
+	}
+	state->pid = pid;
+	state->return_address = 0;
+	state->bp_known = 1;
+	state->trace.frame_count = 0;
+	state->trace.end = STACK_END_DEPTH;
+	state->stack_base = state->sp & ~(__u64)(PAGE_SIZE_BYTES - 1);
+	state->pages_copied = 0;
+	count_stat(CPU_STAT_UNWIND_SAMPLES);
+	bpf_loop(MAX_USER_STACK_DEPTH + 1, unwind_step, &loop, 0);
+	if (state->trace.end == STACK_END_COMPLETE)
+		count_stat(CPU_STAT_UNWIND_COMPLETE);
+	return &state->trace;
+}
+
+#endif /* KILN_UNWIND_BPF_H */
