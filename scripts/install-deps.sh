@@ -13,6 +13,8 @@ packages=(
 	bpftool
 	golang-go          # go tool pprof: the independent reader in tests
 	binutils           # readelf/objcopy for test fixtures
+	g++                # the C++ ground-truth program
+	elfutils           # eu-stack: the reference unwinder in tests
 	procps             # pgrep/ps in tests
 	python3            # the integration tests
 	util-linux         # setpriv: the unprivileged test

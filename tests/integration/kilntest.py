@@ -113,8 +113,13 @@ class Profile:
         names = []
         for loc in sample["locations"]:
             location = self.locations.get(loc)
-            if location is None or not location["lines"]:
-                names.append("0x%x" % location["address"] if location else "?")
+            if location is None:
+                names.append("?")
+            elif not location["lines"]:
+                # Unsymbolized: named by its file, as pprof's tools show it.
+                mapping = self.mappings.get(location["mapping"], "").split()
+                names.append("[%s]" % os.path.basename(mapping[1]) if len(mapping) > 1
+                             else "0x%x" % location["address"])
             else:
                 names.extend(function for function, _ in location["lines"])
         return names

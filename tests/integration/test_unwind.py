@@ -1,0 +1,186 @@
+# SPDX-License-Identifier: Apache-2.0
+"""DWARF unwinding of programs built as distributions build them (gcc -O2,
+no frame pointers), checked against their known stacks and against
+elfutils' own unwinder (eu-stack) on the same processes."""
+import re
+import subprocess
+import time
+
+from kilntest import check, finish, prog, profile_process, start, stop
+
+# What glibc's startup adds below main.
+START = ["__libc_start_call_main", "__libc_start_main", "_start"]
+
+
+def user_stacks(p):
+    """(count, user stack with version suffixes dropped) per sample."""
+    for s in p.samples:
+        yield s["values"][0], [re.sub(r"@.*$", "", f) for f in p.user_stack(s)]
+
+
+def reaches_main(stack):
+    """The stack goes down to main and ends at _start, with nothing cut."""
+    return "main" in stack and stack[-len(START):] == START
+
+
+def profile(program, name, seconds="6", extra=()):
+    p, pid, err = profile_process([prog(program), seconds],
+                                  ["--frequency", "199", "--duration", "4"] + list(extra), name)
+    return p, pid
+
+
+def check_program(name, program, expected, min_share=0.99):
+    """At least min_share of the samples reach main through exactly the
+    expected frames: expected(stack) says whether a stack is right."""
+    p, _ = profile(program, name)
+    if not p:
+        return None
+    total = good = 0
+    bad = {}
+    for n, stack in user_stacks(p):
+        total += n
+        if reaches_main(stack) and expected(stack):
+            good += n
+        else:
+            bad[tuple(stack)] = bad.get(tuple(stack), 0) + n
+    worst = sorted(bad.items(), key=lambda kv: -kv[1])[:2]
+    check(f"{name}: >= {min_share:.0%} of samples exact down to main",
+          total > 300 and good >= min_share * total,
+          f"{good}/{total}; most common others: {worst}")
+    return p
+
+
+def test_split():
+    def expected(stack):
+        if stack[0] in ("hot_a", "hot_b", "hot_c"):
+            return stack[1:3] == ["run_round", "main"] and stack[3:] == START
+        # The clock_gettime call between rounds, through the vDSO.
+        return stack[stack.index("main"):] == ["main"] + START
+
+    p = check_program("dwarf split", "split_nofp", expected)
+    if not p:
+        return
+    counts = {"hot_a": 0, "hot_b": 0, "hot_c": 0}
+    for n, stack in user_stacks(p):
+        if stack and stack[0] in counts:
+            counts[stack[0]] += n
+    total = sum(counts.values())
+    shares = {k: v / max(total, 1) for k, v in counts.items()}
+    check("dwarf split: 6:3:1 within 5 points", total > 0 and
+          abs(shares["hot_a"] - 0.6) < 0.05 and abs(shares["hot_b"] - 0.3) < 0.05 and
+          abs(shares["hot_c"] - 0.1) < 0.05, shares)
+
+
+def test_qsort_callback():
+    def expected(stack):
+        if stack[0] != "spin":
+            return True  # rand() and the like, still down to main
+        i = 2
+        while i < len(stack) and stack[i].startswith("msort_with_tmp"):
+            i += 1
+        return (stack[1] == "compare_ints" and i > 2 and
+                stack[i] in ("qsort_r", "__qsort_r", "qsort") and
+                stack[i + 1:i + 3] == ["sort_array", "main"])
+
+    check_program("dwarf qsort callback", "qsort_cb_nofp", expected)
+
+
+def test_recursion():
+    def expected(stack):
+        first = stack.index("recurse") if "recurse" in stack else len(stack)
+        recursion = stack[first:first + 120]
+        return recursion == ["recurse"] * 120 and stack[first + 120] == "main"
+
+    check_program("dwarf 120-deep recursion", "recursion_nofp", expected)
+
+
+def test_cplusplus():
+    def expected(stack):
+        return any("Sorter" in f for f in stack[:1]) or "main" in stack
+
+    p = check_program("dwarf C++ templates", "templates_nofp", expected)
+    if p:
+        in_sort = sum(n for n, s in user_stacks(p)
+                      if s and "slow_less" in s[0] and any("introsort" in f or "insertion"
+                                                           in f for f in s))
+        check("dwarf C++ templates: comparator samples pass through std::sort", in_sort > 100,
+              in_sort)
+
+
+def test_signal_frames():
+    def expected(stack):
+        if stack[0] != "handler_spin":
+            return True
+        # handler <- the kernel's signal frame in glibc (__restore_rt) <- interrupted code
+        return (stack[1] == "on_alarm" and stack[2] in ("__restore_rt", "[libc.so.6]") and
+                stack[3:5] == ["interrupted_work", "main"])
+
+    p = check_program("dwarf signal frames", "signal_spin_nofp", expected)
+    if p:
+        handler = sum(n for n, s in user_stacks(p) if s and s[0] == "handler_spin")
+        check("dwarf signal frames: the handler was sampled", handler > 100, handler)
+
+
+def test_frame_pointers_fail_without_them():
+    """The reason for DWARF: --unwind fp on the same binary rarely reaches main."""
+    p, _ = profile("split_nofp", "fp on split_nofp", extra=["--unwind", "fp"])
+    if not p:
+        return
+    total = sum(n for n, _ in user_stacks(p))
+    to_main = sum(n for n, s in user_stacks(p) if s[:3] in (["hot_a", "run_round", "main"],
+                                                            ["hot_b", "run_round", "main"],
+                                                            ["hot_c", "run_round", "main"]))
+    check("fp on split_nofp: frame pointers lose the callers (< 50% exact)",
+          total > 0 and to_main < 0.5 * total, f"{to_main}/{total}")
+
+
+def eu_stack_frames(pid):
+    """Function names of the main thread's stack, leaf first, per elfutils' unwinder."""
+    out = subprocess.run(["eu-stack", "-p", str(pid)], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True, timeout=60).stdout
+    frames = []
+    for line in out.splitlines():
+        match = re.match(r"#\d+\s+0x[0-9a-f]+\s+(\S+)", line)
+        if match:
+            frames.append(re.sub(r"@.*$", "", match.group(1)))
+        elif frames and line.startswith("TID"):
+            break
+    return frames
+
+
+def test_reference_unwinder():
+    """eu-stack (libdw's unwinder, through ptrace) and kiln's BPF walk agree
+    frame for frame, from the first frame both name down to _start."""
+    for program, anchor in (("recursion_nofp", "recurse"), ("qsort_cb_nofp", "compare_ints"),
+                            ("signal_spin_nofp", "interrupted_work")):
+        workload = start([prog(program), "8"])
+        time.sleep(0.5)
+        references = []
+        try:
+            for _ in range(5):
+                frames = eu_stack_frames(workload.pid)
+                if anchor in frames:
+                    references.append(tuple(frames[frames.index(anchor):]))
+                time.sleep(0.2)
+        finally:
+            stop(workload)
+        p, _ = profile(program, f"reference {program}")
+        if not p:
+            continue
+        kiln = {tuple(s[s.index(anchor):]) for _, s in user_stacks(p) if anchor in s}
+        matched = [r for r in references if r in kiln]
+        check(f"reference {program}: eu-stack's stacks from {anchor} are kiln's, frame for frame",
+              references and len(matched) == len(references),
+              f"{len(matched)}/{len(references)} matched; eu-stack {references[:1]} "
+              f"kiln e.g. {sorted(kiln, key=len)[:1]}")
+
+
+if __name__ == "__main__":
+    test_split()
+    test_qsort_callback()
+    test_recursion()
+    test_cplusplus()
+    test_signal_frames()
+    test_frame_pointers_fail_without_them()
+    test_reference_unwinder()
+    finish()
