@@ -41,7 +41,8 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/u
 PROG_SRCS := $(wildcard tests/progs/*.c tests/progs/*.cc)
 PROG_NAMES := $(basename $(notdir $(PROG_SRCS)))
 TEST_PROGS := $(patsubst %,$(BUILD)/tests/progs/%,$(PROG_NAMES)) \
-	      $(patsubst %,$(BUILD)/tests/progs/%_nofp,$(PROG_NAMES))
+	      $(patsubst %,$(BUILD)/tests/progs/%_nofp,$(PROG_NAMES)) \
+	      $(patsubst tests/progs/lib/%.c,$(BUILD)/tests/progs/lib%_nofp.so,$(wildcard tests/progs/lib/*.c))
 
 .PHONY: all deps test check unit-test run bench clean format
 .DELETE_ON_ERROR:
@@ -96,6 +97,10 @@ $(BUILD)/tests/unit/%.o: CFLAGS += -DFIXTURE_DIR='"$(abspath $(BUILD))/tests/fix
 # every function: clang keeps them in leaf functions too, gcc 12 does not.
 PROG_CFLAGS := -O2 -g -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
 NOFP_CFLAGS := -O2 -g -fomit-frame-pointer
+$(BUILD)/tests/progs/lib%_nofp.so: tests/progs/lib/%.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(NOFP_CFLAGS) -shared -fPIC -o $@ $<
 $(BUILD)/tests/progs/%_nofp: tests/progs/%.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)

@@ -6,7 +6,8 @@ import re
 import subprocess
 import time
 
-from kilntest import check, finish, prog, profile_process, start, stop
+from kilntest import (check, finish, prog, profile_process, profiles, read_profile, start,
+                      start_kiln, stop, tmpdir)
 
 # What glibc's startup adds below main.
 START = ["__libc_start_call_main", "__libc_start_main", "_start"]
@@ -134,6 +135,56 @@ def test_frame_pointers_fail_without_them():
           total > 0 and to_main < 0.5 * total, f"{to_main}/{total}")
 
 
+def share_exact(p, pid, leaf, expected):
+    """(exact, total) samples of pid whose leaf is `leaf`."""
+    exact = total = 0
+    for s in p.samples:
+        if s["labels"].get("pid") != [str(pid)]:
+            continue
+        stack = [re.sub(r"@.*$", "", f) for f in p.user_stack(s)]
+        if stack and stack[0] == leaf:
+            total += s["values"][0]
+            exact += s["values"][0] if stack == expected else 0
+    return exact, total
+
+
+def test_dlopen():
+    """A library loaded after kiln read the process: the unwinder asks for the
+    mappings again, and the library's frames unwind from its own table."""
+    library = prog("libspinlib_nofp.so")
+    p, pid, _ = profile_process([prog("dlopen_spin_nofp"), "1.5", library, "3"],
+                                ["--frequency", "199", "--duration", "5"], "dlopen")
+    if not p:
+        return
+    exact, total = share_exact(p, pid, "library_inner",
+                               ["library_inner", "library_spin", "run_library", "main"] + START)
+    # The samples between dlopen and the agent's re-read (milliseconds) may be cut.
+    check("dlopen: >= 95% of the library's samples exact down to _start",
+          total > 300 and exact >= 0.95 * total, f"{exact}/{total}")
+
+
+def test_process_started_later():
+    """Whole host: a process that starts after kiln gets its tables promptly."""
+    out = tmpdir()
+    kiln = start_kiln(["--frequency", "199", "--duration", "5", "--iterations", "1",
+                       "--output-dir", out])
+    time.sleep(1.5)
+    workload = start([prog("split_nofp"), "3"])
+    workload.wait()
+    _, err = kiln.communicate(timeout=60)
+    files = profiles(out)
+    if not check("new process: one profile", kiln.returncode == 0 and len(files) == 1, err):
+        return
+    p = read_profile(files[0])
+    exact = total = 0
+    for leaf in ("hot_a", "hot_b", "hot_c"):
+        e, t = share_exact(p, workload.pid, leaf, [leaf, "run_round", "main"] + START)
+        exact += e
+        total += t
+    check("new process: >= 95% of its samples exact down to _start",
+          total > 300 and exact >= 0.95 * total, f"{exact}/{total}")
+
+
 def eu_stack_frames(pid):
     """Function names of the main thread's stack, leaf first, per elfutils' unwinder."""
     out = subprocess.run(["eu-stack", "-p", str(pid)], stdout=subprocess.PIPE,
@@ -182,5 +233,7 @@ if __name__ == "__main__":
     test_cplusplus()
     test_signal_frames()
     test_frame_pointers_fail_without_them()
+    test_dlopen()
+    test_process_started_later()
     test_reference_unwinder()
     finish()
