@@ -30,6 +30,7 @@ struct agent {
 	struct process_table *processes;
 	struct cpu_profiler *profiler;
 	struct unwind_maps *unwind;
+	uint64_t tables_evicted_reported;
 	uint64_t windows_written;
 };
 
@@ -101,7 +102,7 @@ static void forget_process(void *ctx, uint32_t pid)
 		cpu_profiler__forget_process(agent->profiler, pid);
 }
 
-static void report_window(const struct agent *agent, const char *path,
+static void report_window(struct agent *agent, const char *path,
 			  const struct cpu_window *window, const struct cpu_profile_result *result)
 {
 	const uint64_t *stats = window->stats;
@@ -138,7 +139,8 @@ static void report_window(const struct agent *agent, const char *path,
 		  result->frames, result->frames_without_mapping, result->frames_without_symbol,
 		  sym.elf_files_opened, sym.elf_files_evicted, sym.elf_open_errors);
 	if (agent->unwind) {
-		log_debug("unwind: %" PRIu64 " user stacks from CFI, %" PRIu64 " complete, %" PRIu64
+		/* Every window: how many user stacks were complete, and why the others were cut. */
+		log_info("unwind: %" PRIu64 " user stacks from CFI, %" PRIu64 " complete, %" PRIu64
 			  " before tables were ready, %" PRIu64 " frames by frame pointer, %" PRIu64
 			  " table misses; cut by depth %" PRIu64 ", unknown mapping %" PRIu64
 			  ", no CFI %" PRIu64 ", unsupported CFI %" PRIu64 ", bad read %" PRIu64
@@ -149,13 +151,21 @@ static void report_window(const struct agent *agent, const char *path,
 			  stats[CPU_STAT_UNWIND_END_NO_MAPPING], stats[CPU_STAT_UNWIND_END_NO_CFI],
 			  stats[CPU_STAT_UNWIND_END_UNSUPPORTED], stats[CPU_STAT_UNWIND_END_BAD_READ],
 			  stats[CPU_STAT_UNWIND_END_NO_RBP]);
-		log_debug("unwind tables: %" PRIu64 " loaded, %" PRIu64 " rows in %" PRIu64
+		/* Tables evicted in this window mean the budget is too small: say so. */
+		log_message(unwind.tables_evicted > agent->tables_evicted_reported ? LOG_WARN
+										   : LOG_DEBUG,
+			    "unwind tables: %" PRIu64 " loaded, %" PRIu64 " rows in %" PRIu64
 			  " bytes of BPF maps, %" PRIu64 " built in %" PRIu64 " ms, %" PRIu64
 			  " without usable CFI, %" PRIu64 " evicted (%" PRIu64 " in use), %" PRIu64
-			  " processes",
+			  " reloads deferred, %" PRIu64 " processes",
 			  unwind.tables, unwind.table_rows, unwind.table_bytes, unwind.tables_built,
 			  unwind.build_ns / 1000000, unwind.tables_failed, unwind.tables_evicted,
-			  unwind.tables_evicted_in_use, unwind.processes);
+			  unwind.tables_evicted_in_use, unwind.tables_reload_deferred,
+			  unwind.processes);
+		if (unwind.tables_evicted > agent->tables_evicted_reported)
+			log_warn("unwind tables over --max-unwind-memory: least used tables evicted, "
+				 "their frames fall back to frame pointers");
+		agent->tables_evicted_reported = unwind.tables_evicted;
 	}
 	/* Totals since start; the kernel counts only while kernel.bpf_stats_enabled=1. */
 	if (!cpu_profiler__bpf_run_stats(agent->profiler, &bpf_ns, &bpf_runs) && bpf_runs)
@@ -297,7 +307,7 @@ int main(int argc, char **argv)
 	}
 	if (!agent.opts.unwind_fp) {
 		struct unwind_maps_opts unwind_opts = {
-			.max_bytes = agent.opts.max_unwind_memory_mib << 20,
+			.max_bytes = agent.opts.max_unwind_memory,
 			.symbolizer = agent.symbolizer,
 		};
 

@@ -15,6 +15,7 @@ enum option_kind {
 	OPTION_PID, /* repeatable; the process must exist */
 	OPTION_STRING,
 	OPTION_UNWIND, /* dwarf or fp */
+	OPTION_SIZE, /* bytes: a number with K, M or G (binary); M when bare */
 	OPTION_FLAG,
 	OPTION_HELP,
 	OPTION_VERSION,
@@ -51,8 +52,8 @@ static const struct option_spec option_table[] = {
 	  "processes whose mappings the agent keeps (default 8192)" },
 	{ "unwind", 0, OPTION_UNWIND, FIELD(unwind_fp), 0, 0, "dwarf|fp",
 	  "user stacks from DWARF CFI (default) or frame pointers" },
-	{ "max-unwind-memory", 0, OPTION_UINT, FIELD(max_unwind_memory_mib), 1, 4096, "MIB",
-	  "BPF map memory for unwind tables, least recently used evicted (default 64)" },
+	{ "max-unwind-memory", 0, OPTION_SIZE, FIELD(max_unwind_memory), 64 << 10, 4ULL << 30,
+	  "SIZE", "BPF map memory for unwind tables, LRU evicted (default 64M; K, M, G)" },
 	{ "verbose", 'v', OPTION_FLAG, FIELD(verbose), 0, 0, NULL, "log debugging detail" },
 	{ "help", 'h', OPTION_HELP, 0, 0, 0, NULL, "show this help and exit" },
 	{ "version", 'V', OPTION_VERSION, 0, 0, 0, NULL, "show the version and exit" },
@@ -167,6 +168,30 @@ static int apply_option(const struct option_spec *spec, const char *value,
 			return usage_error("--%s: empty value", spec->name);
 		memcpy(field, &value, sizeof(value));
 		return OPTIONS_RUN;
+	case OPTION_SIZE: {
+		char digits[32];
+		size_t len = strlen(value);
+		uint64_t unit = 1 << 20;
+
+		if (len && len < sizeof(digits) && strchr("KkMmGg", value[len - 1])) {
+			unit = strchr("Kk", value[len - 1])   ? 1 << 10
+			       : strchr("Mm", value[len - 1]) ? 1 << 20
+							      : 1 << 30;
+			len--;
+		}
+		if (len >= sizeof(digits))
+			return usage_error("--%s: '%s' is not a size", spec->name, value);
+		memcpy(digits, value, len);
+		digits[len] = '\0';
+		if (parse_uint(digits, 0, UINT64_MAX / unit, &number))
+			return usage_error("--%s: '%s' is not a size (a number, with K, M or G)",
+					   spec->name, value);
+		number *= unit;
+		if (number < spec->min || number > spec->max)
+			return usage_error("--%s: %s is out of range (64K to 4G)", spec->name, value);
+		memcpy(field, &number, sizeof(number));
+		return OPTIONS_RUN;
+	}
 	case OPTION_UNWIND:
 		if (strcmp(value, "dwarf") && strcmp(value, "fp"))
 			return usage_error("--unwind: '%s' is neither dwarf nor fp", value);
@@ -192,7 +217,7 @@ enum options_result options_parse(int argc, char **argv, struct kiln_options *op
 		.max_stacks = 16384,
 		.max_sample_keys = 16384,
 		.max_processes = 8192,
-		.max_unwind_memory_mib = 64,
+		.max_unwind_memory = 64 << 20,
 	};
 
 	for (int i = 1; i < argc; i++) {

@@ -21,7 +21,7 @@ struct kiln_options {
 	uint64_t max_sample_keys; /* distinct (pid, tid, stacks) per window (BPF) */
 	uint64_t max_processes; /* processes the agent tracks */
 	bool unwind_fp; /* --unwind fp: frame pointers instead of DWARF CFI */
-	uint64_t max_unwind_memory_mib; /* BPF memory for unwind tables */
+	uint64_t max_unwind_memory; /* bytes of BPF memory for unwind tables */
 	bool verbose;
 };
 

@@ -21,6 +21,12 @@
 #define TABLE_ELEMENT_BYTES sizeof(struct unwind_chunk)
 #define MAX_TABLES 8192 /* the BPF outer map's size */
 #define VDSO_KEY "[vdso]"
+/*
+ * A table evicted to make room is not loaded again for this long: when the
+ * budget cannot hold what runs, rebuilding at every process update would
+ * evict another table each time and burn CPU for nothing.
+ */
+#define RELOAD_BACKOFF_NS (60ULL * 1000 * 1000 * 1000)
 
 struct table {
 	char *key; /* build id, or "dev:inode" for files without one */
@@ -29,6 +35,7 @@ struct table {
 	uint64_t bytes; /* BPF memory while loaded */
 	uint64_t rows;
 	uint64_t last_used; /* a tick: higher is more recent */
+	uint64_t evicted_at_ns; /* 0: never evicted */
 	bool failed; /* no usable CFI: not tried again */
 };
 
@@ -158,7 +165,11 @@ void unwind_maps__free(struct unwind_maps *maps)
 	free(maps);
 }
 
-/* Drops loaded tables, least recently used first and unused ones before used ones. */
+/*
+ * Drops loaded tables: those fewest processes use first (unused ones before
+ * all), least recently used among equals. A table every process needs,
+ * like glibc's, goes last.
+ */
 static void make_room(struct unwind_maps *maps, uint64_t bytes)
 {
 	while (maps->stats.table_bytes + bytes > maps->max_bytes ||
@@ -172,9 +183,8 @@ static void make_room(struct unwind_maps *maps, uint64_t bytes)
 
 			if (!table->id)
 				continue;
-			if (!victim || (table->users == 0) > (victim->users == 0) ||
-			    ((table->users == 0) == (victim->users == 0) &&
-			     table->last_used < victim->last_used))
+			if (!victim || table->users < victim->users ||
+			    (table->users == victim->users && table->last_used < victim->last_used))
 				victim = table;
 		}
 		if (!victim)
@@ -182,6 +192,7 @@ static void make_room(struct unwind_maps *maps, uint64_t bytes)
 		maps->stats.tables_evicted++;
 		if (victim->users)
 			maps->stats.tables_evicted_in_use++;
+		victim->evicted_at_ns = now_ns();
 		unload_table(maps, victim);
 	}
 }
@@ -304,6 +315,10 @@ static struct table *table_for_mapping(struct unwind_maps *maps, uint32_t pid,
 	table->last_used = ++maps->tick;
 	if (table->id)
 		return table;
+	if (table->evicted_at_ns && now_ns() - table->evicted_at_ns < RELOAD_BACKOFF_NS) {
+		maps->stats.tables_reload_deferred++;
+		return NULL;
+	}
 
 	start_ns = now_ns();
 	if (vdso) {

@@ -20,7 +20,10 @@ cleanup() {
 old_bpf_stats=$(sysctl -n kernel.bpf_stats_enabled)
 trap cleanup EXIT
 
-make --no-print-directory "$BUILD/kiln" "$BUILD/tests/progs/split" >/dev/null
+make --no-print-directory "$BUILD/kiln" "$BUILD/tests/progs/split" \
+	$(for p in split qsort_cb recursion templates signal_spin; do
+		echo "$BUILD/tests/progs/${p}_nofp"
+	done) >/dev/null
 sysctl -q kernel.bpf_stats_enabled=1
 
 # The load: one CPU-bound process per CPU, running through every measurement.
@@ -105,4 +108,10 @@ Targets (issue 2): total cost below perf's; peak RSS at most 40 MB.
   RSS KiB, perf report user s, sys s, RSS KiB)
 """)
 PY
+# The DWARF unwinder against perf's DWARF mode (issue 3), with the load stopped.
+for pid in "${load_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+load_pids=()
+sleep 1
+BUILD="$BUILD" FREQ="$FREQ" SECONDS_PROFILED="$SECONDS_PROFILED" python3 bench/unwind.py \
+	>>bench/RESULTS.md
 cat bench/RESULTS.md

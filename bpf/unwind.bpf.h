@@ -62,6 +62,8 @@ struct user_unwind_state {
 	__u32 return_address; /* pc is a return address: look it up at pc - 1 */
 	__u32 bp_known; /* false once a frame's CFI could not restore rbp */
 	__u32 pages_copied; /* bit i: page i of stack_copy holds user memory */
+	__u32 pc_trusted; /* pc is the sampled one or came from CFI, not a frame-pointer guess */
+	__u32 padding;
 	__u64 stack_base; /* user address of stack_copy[0]: the page of the sampled rsp */
 	struct stack_trace trace;
 	__u8 stack_copy[STACK_COPY_SIZE];
@@ -216,6 +218,7 @@ static __always_inline long frame_pointer_step(struct user_unwind_state *state)
 	state->bp = frame[0];
 	state->pc = frame[1];
 	state->return_address = 1;
+	state->pc_trusted = 0;
 	return state->pc ? 0 : end_walk(state, STACK_END_COMPLETE);
 }
 
@@ -252,7 +255,9 @@ static long unwind_step(__u32 iteration, void *data)
 
 	found = find_mapping(process, state->pc);
 	if (found < 0) {
-		request_refresh(process, state->pid);
+		/* A library loaded since (dlopen), unless a frame-pointer guess went astray. */
+		if (state->pc_trusted)
+			request_refresh(process, state->pid);
 		return end_walk(state, STACK_END_NO_MAPPING);
 	}
 	mapping = &process->mappings[found & (UNWIND_MAX_MAPPINGS - 1)];
@@ -304,6 +309,7 @@ apply_row:
 			return end_walk(state, STACK_END_BAD_READ);
 		state->return_address = 0; /* an exact pc, not after a call */
 		state->bp_known = 1;
+		state->pc_trusted = 1;
 		return 0;
 	}
 	case UNWIND_CFA_END:
@@ -329,6 +335,7 @@ apply_row:
 	}
 	state->sp = cfa;
 	state->return_address = 1;
+	state->pc_trusted = 1;
 	return state->pc ? 0 : end_walk(state, STACK_END_COMPLETE);
 }
 

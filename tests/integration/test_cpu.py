@@ -171,6 +171,9 @@ def test_command_line():
         (["--pid", "4194300"], "--pid"),
         (["--max-stacks", "1"], "--max-stacks"),
         (["--frequency"], "--frequency"),
+        (["--unwind", "lbr"], "--unwind"),
+        (["--max-unwind-memory", "0"], "--max-unwind-memory"),
+        (["--max-unwind-memory", "5X"], "--max-unwind-memory"),
         (["--bogus"], "--bogus"),
         (["stray"], "stray"),
     ]
@@ -181,7 +184,8 @@ def test_command_line():
     proc = subprocess.run([os.path.join(os.environ.get("BUILD", "build"), "kiln"), "--help"],
                           stdout=subprocess.PIPE, text=True)
     flags = ["--frequency", "--duration", "--iterations", "--pid", "--output-dir",
-             "--max-stacks", "--max-sample-keys", "--max-processes", "--help", "--version"]
+             "--max-stacks", "--max-sample-keys", "--max-processes", "--unwind",
+             "--max-unwind-memory", "--help", "--version"]
     check("cli: --help exits 0 and lists every flag",
           proc.returncode == 0 and all(f in proc.stdout for f in flags), proc.stdout)
     code, _ = run_kiln(["--version"])

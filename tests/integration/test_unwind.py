@@ -185,6 +185,37 @@ def test_process_started_later():
           total > 300 and exact >= 0.95 * total, f"{exact}/{total}")
 
 
+def test_table_budget():
+    """Tables past --max-unwind-memory: the least used are evicted, counted,
+    and their frames marked; the rest still unwind completely."""
+    out = tmpdir()
+    workloads = [start([prog(p), "8"]) for p in ("templates_nofp", "qsort_cb_nofp",
+                                                  "split_nofp", "signal_spin_nofp")]
+    try:
+        time.sleep(0.3)
+        kiln = start_kiln(["--frequency", "99", "--duration", "4", "--iterations", "1",
+                           "--output-dir", out, "--verbose", "--max-unwind-memory", "512K"])
+        _, err = kiln.communicate(timeout=60)
+    finally:
+        for w in workloads:
+            stop(w)
+    evicted = re.search(r"(\d+) evicted \((\d+) in use\)", err)
+    complete = re.search(r"(\d+) user stacks from CFI, (\d+) complete", err)
+    files = profiles(out)
+    check("table budget: kiln exits 0 with a profile", kiln.returncode == 0 and len(files) == 1,
+          err[-2000:])
+    check("table budget: evictions are counted", evicted and int(evicted.group(1)) > 0,
+          evicted and evicted.group(0))
+    check("table budget: stacks still unwind completely, not all dropped",
+          complete and int(complete.group(2)) > 0.2 * int(complete.group(1)),
+          complete and complete.group(0))
+    if files:
+        p = read_profile(files[0])
+        marked = sum(s["values"][0] for s in p.samples
+                     if any(f.startswith("[truncated") for f in p.stack(s)))
+        check("table budget: stacks cut by an evicted table are marked", marked > 0, marked)
+
+
 def eu_stack_frames(pid):
     """Function names of the main thread's stack, leaf first, per elfutils' unwinder."""
     out = subprocess.run(["eu-stack", "-p", str(pid)], stdout=subprocess.PIPE,
@@ -235,5 +266,6 @@ if __name__ == "__main__":
     test_frame_pointers_fail_without_them()
     test_dlopen()
     test_process_started_later()
+    test_table_budget()
     test_reference_unwinder()
     finish()
