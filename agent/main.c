@@ -17,6 +17,7 @@
 #include "agent/options.h"
 #include "agent/process_table.h"
 #include "agent/unwind_maps.h"
+#include "lib/clock.h"
 #include "lib/hashmap.h"
 #include "symbolizer/symbolizer.h"
 
@@ -38,14 +39,6 @@ static void on_signal(int signo)
 {
 	(void)signo;
 	stop_requested = 1;
-}
-
-static int64_t clock_ns(clockid_t clock)
-{
-	struct timespec ts;
-
-	clock_gettime(clock, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* CAP_BPF + CAP_PERFMON, or CAP_SYS_ADMIN, in the effective set. */
@@ -217,7 +210,8 @@ static int run(struct agent *agent)
 	const int64_t window_ns = (int64_t)agent->opts.duration_s * 1000000000;
 
 	for (uint64_t i = 0; !agent->opts.iterations || i < agent->opts.iterations; i++) {
-		int64_t start_mono = clock_ns(CLOCK_MONOTONIC), start_real = clock_ns(CLOCK_REALTIME);
+		int64_t start_mono = (int64_t)clock_ns(CLOCK_MONOTONIC);
+		int64_t start_real = (int64_t)clock_ns(CLOCK_REALTIME);
 		int64_t elapsed = 0;
 		int err;
 
@@ -229,7 +223,7 @@ static int run(struct agent *agent)
 									  : POLL_INTERVAL_MS);
 			if (err && err != -EINTR)
 				log_warn("polling process events: %s", strerror(-err));
-			elapsed = clock_ns(CLOCK_MONOTONIC) - start_mono;
+			elapsed = (int64_t)clock_ns(CLOCK_MONOTONIC) - start_mono;
 		}
 		/* A stop mid-window still writes what was sampled so far. */
 		err = end_window(agent, start_real, elapsed);

@@ -15,6 +15,7 @@
 
 #include "agent/unwind_maps.h"
 #include "agent/unwind_table.h"
+#include "lib/clock.h"
 #include "lib/hashmap.h"
 #include "symbolizer/symbolizer.h"
 
@@ -61,10 +62,7 @@ struct unwind_maps {
 
 static uint64_t now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	return clock_ns(CLOCK_MONOTONIC);
 }
 
 /* The vDSO's CFI, read from kiln's own: every process maps the same image. */

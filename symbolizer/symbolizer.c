@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/hashmap.h"
 #include "symbolizer/elf_file.h"
 #include "symbolizer/ksyms.h"
@@ -81,10 +82,7 @@ struct symbolizer {
 
 static uint64_t now_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	return clock_ns(CLOCK_MONOTONIC);
 }
 
 static void list_init(struct list_node *head)
