@@ -150,10 +150,10 @@ static void report_window(struct agent *agent, const char *path,
 			    "unwind tables: %" PRIu64 " loaded, %" PRIu64 " rows in %" PRIu64
 			  " bytes of BPF maps, %" PRIu64 " built in %" PRIu64 " ms, %" PRIu64
 			  " without usable CFI, %" PRIu64 " evicted (%" PRIu64 " in use), %" PRIu64
-			  " reloads deferred, %" PRIu64 " processes",
+			  " deferred for room, %" PRIu64 " processes",
 			  unwind.tables, unwind.table_rows, unwind.table_bytes, unwind.tables_built,
 			  unwind.build_ns / 1000000, unwind.tables_failed, unwind.tables_evicted,
-			  unwind.tables_evicted_in_use, unwind.tables_reload_deferred,
+			  unwind.tables_evicted_in_use, unwind.tables_deferred,
 			  unwind.processes);
 		if (unwind.tables_evicted > agent->tables_evicted_reported)
 			log_warn("unwind tables over --max-unwind-memory: least used tables evicted, "

@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "agent/process_table.h"
 #include "agent/unwind_maps.h"
@@ -192,6 +194,27 @@ const struct proc_mapping *process_table__find_mapping(struct process_table *tab
 	return procmaps__find(&process->maps, addr);
 }
 
+/* Exited: no such pid, or a zombie whose parent has not reaped it yet. */
+static bool process_gone(uint32_t pid)
+{
+	char path[64], stat[512], *state;
+	FILE *file;
+	size_t len;
+
+	if (kill((pid_t)pid, 0) && errno == ESRCH)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	file = fopen(path, "re");
+	if (!file)
+		return errno == ENOENT;
+	len = fread(stat, 1, sizeof(stat) - 1, file);
+	fclose(file);
+	stat[len] = '\0';
+	/* The state follows the command name, which may itself hold ") ". */
+	state = strrchr(stat, ')');
+	return state && state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X');
+}
+
 void process_table__end_window(struct process_table *table)
 {
 	struct hashmap_iter iter = HASHMAP_ITER_INIT;
@@ -202,7 +225,7 @@ void process_table__end_window(struct process_table *table)
 
 		if (process->last_used_window == table->window)
 			continue;
-		if (kill((pid_t)process->pid, 0) && errno == ESRCH) {
+		if (process_gone(process->pid)) {
 			drop_process(table, process);
 			table->stats.exited++;
 		}

@@ -22,21 +22,15 @@
 #define TABLE_ELEMENT_BYTES sizeof(struct unwind_chunk)
 #define MAX_TABLES 8192 /* the BPF outer map's size */
 #define VDSO_KEY "[vdso]"
-/*
- * A table evicted to make room is not loaded again for this long: when the
- * budget cannot hold what runs, rebuilding at every process update would
- * evict another table each time and burn CPU for nothing.
- */
-#define RELOAD_BACKOFF_NS (60ULL * 1000 * 1000 * 1000)
 
 struct table {
 	char *key; /* build id, or "dev:inode" for files without one */
 	uint32_t id; /* in the BPF outer map; 0 when not loaded */
-	uint32_t users; /* processes mapping it */
+	uint32_t users; /* processes mapping the file, whether the table is loaded or not */
 	uint64_t bytes; /* BPF memory while loaded */
 	uint64_t rows;
 	uint64_t last_used; /* a tick: higher is more recent */
-	uint64_t evicted_at_ns; /* 0: never evicted */
+	uint64_t needed_bytes; /* from the last build: known before building again */
 	bool failed; /* no usable CFI: not tried again */
 };
 
@@ -164,35 +158,63 @@ void unwind_maps__free(struct unwind_maps *maps)
 }
 
 /*
- * Drops loaded tables: those fewest processes use first (unused ones before
- * all), least recently used among equals. A table every process needs,
- * like glibc's, goes last.
+ * The table to evict for one used by `users` processes: the least shared
+ * loaded table, least recently used among equals, and only one that fewer
+ * processes use (or none). So glibc's table is the last to go, and tables
+ * used alike never evict each other back and forth. NULL when none may go.
  */
-static void make_room(struct unwind_maps *maps, uint64_t bytes)
+static struct table *pick_victim(struct unwind_maps *maps, uint32_t users)
 {
+	struct hashmap_iter iter = HASHMAP_ITER_INIT;
+	struct table *victim = NULL;
+	void *value;
+
+	while (hashmap__next(maps->tables, &iter, NULL, &value)) {
+		struct table *table = value;
+
+		if (!table->id || (table->users >= users && table->users))
+			continue;
+		if (!victim || table->users < victim->users ||
+		    (table->users == victim->users && table->last_used < victim->last_used))
+			victim = table;
+	}
+	return victim;
+}
+
+/* Whether evicting less shared tables could free `bytes` for a table `users` processes use. */
+static bool room_possible(struct unwind_maps *maps, uint64_t bytes, uint32_t users)
+{
+	struct hashmap_iter iter = HASHMAP_ITER_INIT;
+	uint64_t freeable = 0;
+	void *value;
+
+	if (bytes > maps->max_bytes)
+		return false;
+	while (hashmap__next(maps->tables, &iter, NULL, &value)) {
+		struct table *table = value;
+
+		if (table->id && (table->users < users || !table->users))
+			freeable += table->bytes;
+	}
+	return maps->stats.table_bytes - freeable + bytes <= maps->max_bytes;
+}
+
+static int make_room(struct unwind_maps *maps, uint64_t bytes, uint32_t users)
+{
+	if (!room_possible(maps, bytes, users))
+		return -ENOSPC;
 	while (maps->stats.table_bytes + bytes > maps->max_bytes ||
 	       maps->stats.tables >= MAX_TABLES) {
-		struct hashmap_iter iter = HASHMAP_ITER_INIT;
-		struct table *victim = NULL;
-		void *value;
+		struct table *victim = pick_victim(maps, users);
 
-		while (hashmap__next(maps->tables, &iter, NULL, &value)) {
-			struct table *table = value;
-
-			if (!table->id)
-				continue;
-			if (!victim || table->users < victim->users ||
-			    (table->users == victim->users && table->last_used < victim->last_used))
-				victim = table;
-		}
 		if (!victim)
-			return;
+			return -ENOSPC;
 		maps->stats.tables_evicted++;
 		if (victim->users)
 			maps->stats.tables_evicted_in_use++;
-		victim->evicted_at_ns = now_ns();
 		unload_table(maps, victim);
 	}
+	return 0;
 }
 
 /* Copies rows into a new BPF array map (index, then chunks) and publishes it under an id. */
@@ -208,9 +230,10 @@ static int load_rows(struct unwind_maps *maps, struct table *table,
 
 	if (!chunks || chunks > UNWIND_MAX_CHUNKS)
 		return -EFBIG;
-	if (bytes > maps->max_bytes)
-		return -E2BIG;
-	make_room(maps, bytes);
+	table->needed_bytes = bytes;
+	err = make_room(maps, bytes, table->users);
+	if (err)
+		return err;
 	element = malloc(sizeof(*element));
 	if (!element)
 		return -ENOMEM;
@@ -281,7 +304,11 @@ static struct table *find_or_add_table(struct unwind_maps *maps, const char *key
 	return table;
 }
 
-/* The table for one mapping, built and loaded when needed; sets its load bias. */
+/*
+ * The table for one mapping (NULL for files with no table to have), loaded
+ * when needed and when the budget allows; sets its load bias. The caller
+ * counts the process as a user first, so the budget weighs how shared it is.
+ */
 static struct table *table_for_mapping(struct unwind_maps *maps, uint32_t pid,
 				       const struct proc_mapping *mapping, uint64_t *ret_bias)
 {
@@ -290,6 +317,7 @@ static struct table *table_for_mapping(struct unwind_maps *maps, uint32_t pid,
 	struct table *table;
 	char key[160];
 	uint64_t start_ns;
+	int err;
 	bool vdso = !strcmp(mapping->path, VDSO_KEY);
 
 	if (vdso) {
@@ -310,29 +338,32 @@ static struct table *table_for_mapping(struct unwind_maps *maps, uint32_t pid,
 	table = find_or_add_table(maps, key);
 	if (!table || table->failed)
 		return NULL;
+	table->users++;
 	table->last_used = ++maps->tick;
 	if (table->id)
 		return table;
-	if (table->evicted_at_ns && now_ns() - table->evicted_at_ns < RELOAD_BACKOFF_NS) {
-		maps->stats.tables_reload_deferred++;
-		return NULL;
+	/* Known too big for what may be evicted: do not build it again for nothing. */
+	if (table->needed_bytes && !room_possible(maps, table->needed_bytes, table->users)) {
+		maps->stats.tables_deferred++;
+		return table;
 	}
 
 	start_ns = now_ns();
-	if (vdso) {
-		if (load_rows(maps, table, &maps->vdso))
-			table->failed = true;
-	} else if (unwind_table__build(file.elf, file.debug_elf, &rows, NULL) ||
-		   load_rows(maps, table, &rows)) {
-		table->failed = true;
-	}
+	err = vdso ? 0 : unwind_table__build(file.elf, file.debug_elf, &rows, NULL);
+	if (!err)
+		err = load_rows(maps, table, vdso ? &maps->vdso : &rows);
 	unwind_table__free(&rows);
 	maps->stats.build_ns += now_ns() - start_ns;
-	if (table->failed) {
+	if (err == -ENOSPC) {
+		maps->stats.tables_deferred++; /* tried again at the next process update */
+	} else if (err) {
+		table->failed = true;
+		table->users--;
 		maps->stats.tables_failed++;
 		return NULL;
+	} else {
+		maps->stats.tables_built++;
 	}
-	maps->stats.tables_built++;
 	return table;
 }
 
@@ -387,10 +418,8 @@ int unwind_maps__add_process(struct unwind_maps *maps, uint32_t pid,
 			.load_bias = bias,
 			.table_id = table ? table->id : 0,
 		};
-		if (table) {
-			table->users++;
+		if (table)
 			refs->tables[refs->count++] = table;
-		}
 	}
 	entry->generation = ++maps->generation;
 	err = bpf_map_update_elem(maps->processes_fd, &pid, entry, BPF_ANY) ? -errno : 0;

@@ -26,7 +26,7 @@ struct unwind_maps_stats {
 	uint64_t tables_failed; /* no CFI, unreadable, too large */
 	uint64_t tables_evicted; /* budget reached: least recently used first */
 	uint64_t tables_evicted_in_use; /* ... while a process still mapped it */
-	uint64_t tables_reload_deferred; /* evicted less than a minute ago: not rebuilt yet */
+	uint64_t tables_deferred; /* no room without evicting more shared tables: tried later */
 	uint64_t table_bytes; /* BPF map memory now used by tables */
 	uint64_t table_rows;
 	uint64_t tables; /* loaded now */

@@ -185,35 +185,56 @@ def test_process_started_later():
           total > 300 and exact >= 0.95 * total, f"{exact}/{total}")
 
 
+def table_bytes(err):
+    found = re.findall(r"rows in (\d+) bytes of BPF maps", err)
+    return int(found[-1]) if found else None
+
+
 def test_table_budget():
-    """Tables past --max-unwind-memory: the least used are evicted, counted,
-    and their frames marked; the rest still unwind completely."""
-    out = tmpdir()
-    workloads = [start([prog(p), "8"]) for p in ("templates_nofp", "qsort_cb_nofp",
-                                                  "split_nofp", "signal_spin_nofp")]
-    try:
-        time.sleep(0.3)
-        kiln = start_kiln(["--frequency", "99", "--duration", "4", "--iterations", "1",
-                           "--output-dir", out, "--verbose", "--max-unwind-memory", "512K"])
-        _, err = kiln.communicate(timeout=60)
-    finally:
-        for w in workloads:
-            stop(w)
-    evicted = re.search(r"(\d+) evicted \((\d+) in use\)", err)
-    complete = re.search(r"(\d+) user stacks from CFI, (\d+) complete", err)
-    files = profiles(out)
-    check("table budget: kiln exits 0 with a profile", kiln.returncode == 0 and len(files) == 1,
-          err[-2000:])
-    check("table budget: evictions are counted", evicted and int(evicted.group(1)) > 0,
-          evicted and evicted.group(0))
-    check("table budget: stacks still unwind completely, not all dropped",
-          complete and int(complete.group(2)) > 0.2 * int(complete.group(1)),
-          complete and complete.group(0))
-    if files:
-        p = read_profile(files[0])
-        marked = sum(s["values"][0] for s in p.samples
-                     if any(f.startswith("[truncated") for f in p.stack(s)))
-        check("table budget: stacks cut by an evicted table are marked", marked > 0, marked)
+    """Tables past --max-unwind-memory: a table no process uses any more is
+    evicted to make room, counted and reported; stacks then unwind completely."""
+    library = prog("libspinlib_nofp.so")
+
+    def run(budget):
+        out = tmpdir()
+        short = start([prog("split_nofp"), "1"])
+        late = start([prog("dlopen_spin_nofp"), "2.5", library, "5"])
+        args = ["--pid", str(short.pid), "--pid", str(late.pid), "--frequency", "99",
+                "--duration", "1", "--iterations", "7", "--output-dir", out, "--verbose"]
+        if budget:
+            args += ["--max-unwind-memory", f"{budget // 1024}K"]
+        try:
+            _, err = start_kiln(args).communicate(timeout=60)
+        finally:
+            stop(short)
+            stop(late)
+        return err, out, late.pid
+
+    # Calibration: what the two processes' tables take before the library loads.
+    err, _, _ = run(None)
+    first = re.search(r"unwind tables: \d+ loaded, \d+ rows in (\d+) bytes", err)
+    if not check("table budget: table memory reported", first, err[-1500:]):
+        return
+    # Room for exactly those, and not for the library's table as well.
+    budget = int(first.group(1)) + 4096
+    err, out, late_pid = run(budget)
+    evicted = re.findall(r"(\d+) evicted \((\d+) in use\)", err)
+    check("table budget: the finished process's table is evicted for the library's",
+          evicted and int(evicted[-1][0]) >= 1, evicted[-1:] if evicted else err[-1500:])
+    check("table budget: the eviction is reported", "over --max-unwind-memory" in err)
+    check("table budget: within the budget", (table_bytes(err) or budget + 1) <= budget,
+          table_bytes(err))
+    # Until the finished process is dropped (at a window's end) and the unwinder
+    # asks again (once a second), the library's frames are cut; the last
+    # windows, seconds later, must be whole.
+    exact = total = 0
+    for path in profiles(out)[-2:]:
+        e, t = share_exact(read_profile(path), late_pid, "library_inner",
+                           ["library_inner", "library_spin", "run_library", "main"] + START)
+        exact += e
+        total += t
+    check("table budget: the library's stacks unwind completely after the eviction",
+          total > 50 and exact >= 0.9 * total, f"{exact}/{total}")
 
 
 def eu_stack_frames(pid):
