@@ -187,7 +187,12 @@ static __always_inline struct stack_trace *get_stack(struct bpf_perf_event_data 
 
 static __always_inline __u64 capture_kernel_stack(struct bpf_perf_event_data *ctx, void *stacks)
 {
-	struct stack_trace *trace = get_stack(ctx, 0, CPU_STAT_KERNEL_STACK_FAILED);
+	struct stack_trace *trace;
+
+	/* Sampled in user mode (a lower-half address): there is no kernel stack to walk. */
+	if ((__s64)ctx->regs.ip >= 0)
+		return STACK_ID_NONE;
+	trace = get_stack(ctx, 0, CPU_STAT_KERNEL_STACK_FAILED);
 
 	return trace ? store_stack(stacks, trace, MAX_STACK_DEPTH) : STACK_ID_CAPTURE_FAILED;
 }
