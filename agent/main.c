@@ -32,6 +32,7 @@ struct agent {
 	struct cpu_profiler *profiler;
 	struct unwind_maps *unwind;
 	uint64_t tables_evicted_reported;
+	uint64_t process_evictions_reported;
 	uint64_t windows_written;
 };
 
@@ -102,6 +103,7 @@ static void report_window(struct agent *agent, const char *path,
 	struct symbolizer_stats sym;
 
 	struct unwind_maps_stats unwind = {};
+	struct process_table_stats procs;
 	uint64_t bpf_ns, bpf_runs;
 
 	symbolizer__stats(agent->symbolizer, &sym);
@@ -131,6 +133,15 @@ static void report_window(struct agent *agent, const char *path,
 		  " unreadable",
 		  result->frames, result->frames_without_mapping, result->frames_without_symbol,
 		  sym.elf_files_opened, sym.elf_files_evicted, sym.elf_open_errors);
+	process_table__stats(agent->processes, &procs);
+	/* A full table drops live processes: worth a warning, as their frames go unnamed. */
+	log_message(procs.evictions > agent->process_evictions_reported ? LOG_WARN : LOG_DEBUG,
+		    "processes: %" PRIu64 " mappings read, %" PRIu64 " gone before they could be, %" PRIu64
+		    " re-read, %" PRIu64 " exited, %" PRIu64 " dropped with the table full (raise "
+		    "--max-processes)",
+		    procs.captures, procs.capture_failures, procs.refreshes, procs.exited,
+		    procs.evictions);
+	agent->process_evictions_reported = procs.evictions;
 	if (agent->unwind) {
 		/* Every window: how many user stacks were complete, and why the others were cut. */
 		log_info("unwind: %" PRIu64 " user stacks from CFI, %" PRIu64 " complete, %" PRIu64

@@ -134,6 +134,20 @@ static void unload_table(struct unwind_maps *maps, struct table *table)
 	table->id = 0;
 }
 
+/*
+ * A table no process maps and that is not loaded is forgotten, so the
+ * bookkeeping is bounded by what runs and by the budget, not by every file
+ * ever seen.
+ */
+static void forget_if_unused(struct unwind_maps *maps, struct table *table)
+{
+	if (table->users || table->id)
+		return;
+	hashmap__delete(maps->tables, (uintptr_t)table->key, NULL, NULL);
+	free(table->key);
+	free(table);
+}
+
 void unwind_maps__free(struct unwind_maps *maps)
 {
 	struct hashmap_iter iter = HASHMAP_ITER_INIT;
@@ -213,6 +227,7 @@ static int make_room(struct unwind_maps *maps, uint64_t bytes, uint32_t users)
 		if (victim->users)
 			maps->stats.tables_evicted_in_use++;
 		unload_table(maps, victim);
+		forget_if_unused(maps, victim);
 	}
 	return 0;
 }
@@ -336,9 +351,11 @@ static struct table *table_for_mapping(struct unwind_maps *maps, uint32_t pid,
 		*ret_bias = file.load_bias;
 	}
 	table = find_or_add_table(maps, key);
-	if (!table || table->failed)
+	if (!table)
 		return NULL;
 	table->users++;
+	if (table->failed)
+		return table;
 	table->last_used = ++maps->tick;
 	if (table->id)
 		return table;
@@ -357,21 +374,22 @@ static struct table *table_for_mapping(struct unwind_maps *maps, uint32_t pid,
 	if (err == -ENOSPC) {
 		maps->stats.tables_deferred++; /* tried again at the next process update */
 	} else if (err) {
+		/* Remembered while a process maps the file, so it is not rebuilt for each. */
 		table->failed = true;
-		table->users--;
 		maps->stats.tables_failed++;
-		return NULL;
+		return table;
 	} else {
 		maps->stats.tables_built++;
 	}
 	return table;
 }
 
-static void release(struct process_tables *refs)
+static void release(struct unwind_maps *maps, struct process_tables *refs)
 {
-	for (size_t i = 0; i < refs->count; i++)
-		if (refs->tables[i])
-			refs->tables[i]->users--;
+	for (size_t i = 0; i < refs->count; i++) {
+		refs->tables[i]->users--;
+		forget_if_unused(maps, refs->tables[i]);
+	}
 	refs->count = 0;
 }
 
@@ -387,7 +405,7 @@ int unwind_maps__add_process(struct unwind_maps *maps, uint32_t pid,
 		return -ENOMEM;
 	if (hashmap__find(maps->processes, pid, &value)) {
 		refs = value;
-		release(refs);
+		release(maps, refs);
 	} else {
 		refs = calloc(1, sizeof(*refs));
 		if (!refs || hashmap__set(maps->processes, pid, refs, NULL, NULL)) {
@@ -435,7 +453,7 @@ void unwind_maps__remove_process(struct unwind_maps *maps, uint32_t pid)
 
 	if (!hashmap__delete(maps->processes, pid, NULL, &value))
 		return;
-	release(value);
+	release(maps, value);
 	free(value);
 	maps->stats.processes--;
 	bpf_map_delete_elem(maps->processes_fd, &pid);
