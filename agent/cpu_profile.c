@@ -274,6 +274,11 @@ int cpu_profile__write(const struct cpu_window *window, struct process_table *pr
 	ctx.builder = pprof_builder__new(&builder_opts);
 	if (!ctx.builder)
 		return -errno;
+	if (meta->comment) {
+		err = pprof_builder__add_comment(ctx.builder, meta->comment);
+		if (err)
+			goto cleanup;
+	}
 	read_kernel_build_id(kernel_build_id, sizeof(kernel_build_id));
 	err = pprof_builder__add_mapping(ctx.builder, KERNEL_MAPPING_START, UINT64_MAX, 0,
 					 KERNEL_MAPPING_NAME, kernel_build_id, true,

@@ -15,6 +15,7 @@ struct cpu_profile_meta {
 	int64_t duration_ns;
 	uint64_t period_ns; /* CPU time one sample stands for */
 	const char *path; /* where the .pb.gz goes */
+	const char *comment; /* provenance, stored in Profile.comment; NULL for none */
 };
 
 struct cpu_profile_result {

@@ -183,7 +183,7 @@ static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns
 {
 	struct cpu_profile_result result = {};
 	struct cpu_window window = {};
-	char path[PATH_MAX], stamp[32];
+	char path[PATH_MAX], stamp[32], comment[128];
 	time_t start_s = start_ns / 1000000000;
 	struct tm tm;
 	int err;
@@ -199,11 +199,15 @@ static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns
 	}
 	/* Announcements made before the swap: capture them before symbolizing. */
 	cpu_profiler__poll(agent->profiler, 0);
+	snprintf(comment, sizeof(comment), "kiln %s: %" PRIu64 " Hz, user stacks by %s",
+		 KILN_VERSION, agent->opts.frequency_hz,
+		 agent->opts.unwind_fp ? "frame pointers" : "DWARF CFI");
 	const struct cpu_profile_meta meta = {
 		.start_ns = start_ns,
 		.duration_ns = duration_ns,
 		.period_ns = 1000000000ULL / agent->opts.frequency_hz,
 		.path = path,
+		.comment = comment,
 	};
 	err = cpu_profile__write(&window, agent->processes, agent->symbolizer, &meta, &result);
 	if (err)

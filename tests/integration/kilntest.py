@@ -106,6 +106,7 @@ class Profile:
         self.samples = []  # dicts: values, locations (ids), labels {key: [str]}, numlabels
         self.locations = {}  # id -> dict(address, mapping, lines [(function, file:line)])
         self.mappings = {}  # id -> line text
+        self.comments = []
         self.raw = ""
 
     def stack(self, sample):
@@ -158,7 +159,9 @@ def parse_raw(text):
     section = None
     current_location = None
     for line in text.splitlines():
-        if line.startswith("PeriodType:"):
+        if line.startswith("Comment:"):
+            profile.comments.append(line.split(":", 1)[1].strip())
+        elif line.startswith("PeriodType:"):
             profile.period_type = line.split(":", 1)[1].strip()
         elif line.startswith("Period:"):
             profile.period = int(line.split(":", 1)[1])

@@ -26,6 +26,8 @@ def test_split_ratio_and_exact_stacks():
     check("split: period type cpu/nanoseconds", p.period_type == "cpu nanoseconds",
           p.period_type)
     check("split: period is 1e9/frequency", p.period == 10**9 // freq, p.period)
+    check("split: the profile says what made it",
+          any(c.startswith("kiln ") and f"{freq} Hz" in c for c in p.comments), p.comments)
     check("split: sample types samples/count and cpu/nanoseconds",
           p.sample_types == ["samples/count", "cpu/nanoseconds"], p.sample_types)
     check("split: cpu/nanoseconds = count * period",
