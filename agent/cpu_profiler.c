@@ -157,6 +157,7 @@ static void read_stats(const struct cpu_profiler *profiler, uint64_t totals[CPU_
 	int fd = bpf_map__fd(profiler->skel->maps.stats);
 	uint64_t per_cpu[profiler->possible_cpus];
 
+	memset(per_cpu, 0, sizeof(per_cpu)); /* filled by the kernel, unseen by valgrind */
 	for (uint32_t stat = 0; stat < CPU_STAT__COUNT; stat++) {
 		totals[stat] = 0;
 		if (bpf_map_lookup_elem(fd, &stat, per_cpu))
@@ -301,8 +302,9 @@ static int drain_map(struct bpf_map *map, drain_fn consume, void *ctx)
 		uint32_t count = batch_size;
 
 		if (!keys) {
-			keys = malloc((size_t)batch_size * key_size);
-			values = malloc((size_t)batch_size * value_size);
+			/* Zeroed: the kernel fills them, which valgrind cannot see. */
+			keys = calloc(batch_size, key_size);
+			values = calloc(batch_size, value_size);
 			if (!keys || !values) {
 				err = -ENOMEM;
 				goto cleanup;

@@ -101,7 +101,6 @@ static void report_window(struct agent *agent, const char *path,
 {
 	const uint64_t *stats = window->stats;
 	struct symbolizer_stats sym;
-
 	struct unwind_maps_stats unwind = {};
 	struct process_table_stats procs;
 	uint64_t bpf_ns, bpf_runs;
