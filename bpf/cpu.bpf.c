@@ -204,7 +204,7 @@ static __always_inline __u64 capture_user_stack(struct bpf_perf_event_data *ctx,
 	struct stack_trace *trace = NULL;
 
 	if (dwarf_unwinding)
-		trace = unwind_user_stack(ctx, pid);
+		trace = unwind_sampled_user_stack(ctx, pid);
 	if (!trace)
 		trace = get_stack(ctx, BPF_F_USER_STACK, CPU_STAT_USER_STACK_FAILED);
 	return trace ? store_stack(stacks, trace, MAX_USER_STACK_DEPTH) : STACK_ID_CAPTURE_FAILED;

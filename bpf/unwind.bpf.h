@@ -340,17 +340,33 @@ apply_row:
 }
 
 /*
- * Unwinds the current task's user stack into the per-CPU scratch trace.
- * Returns the trace, or NULL when the process has no tables yet (the
- * caller falls back to frame pointers) or is a kernel thread.
+ * The current task's user registers as saved on its entry into the kernel.
+ * Returns false for kernel threads, which have no user stack.
  */
-static __always_inline struct stack_trace *unwind_user_stack(struct bpf_perf_event_data *ctx,
-							     __u32 pid)
+static __always_inline bool saved_user_registers(__u64 *pc, __u64 *sp, __u64 *bp)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs;
+
+	if (!task->mm)
+		return false;
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	*pc = BPF_CORE_READ(regs, ip);
+	*sp = BPF_CORE_READ(regs, sp);
+	*bp = BPF_CORE_READ(regs, bp);
+	return true;
+}
+
+/*
+ * Unwinds the current task's user stack from the given registers into the
+ * per-CPU scratch trace. Returns the trace, or NULL when the process has no
+ * tables yet (the caller falls back to frame pointers).
+ */
+static __always_inline struct stack_trace *unwind_user_stack(__u32 pid, __u64 pc, __u64 sp,
+							     __u64 bp)
 {
 	struct unwind_loop loop = {};
 	struct user_unwind_state *state;
-	struct task_struct *task;
-	struct pt_regs *regs;
 	__u32 zero = 0;
 
 	loop.process = bpf_map_lookup_elem(&process_unwind, &pid);
@@ -362,33 +378,39 @@ static __always_inline struct stack_trace *unwind_user_stack(struct bpf_perf_eve
 	state = loop.state = bpf_map_lookup_elem(&unwind_scratch, &zero);
 	if (!state || !loop.cache)
 		return NULL;
-	if ((__s64)ctx->regs.ip >= 0) {
-		/* A user address (the lower half): sampled in user mode, the registers are the user's. */
-		state->pc = ctx->regs.ip;
-		state->sp = ctx->regs.sp;
-		state->bp = ctx->regs.bp;
-	} else {
-		/* In the kernel: the user registers saved on kernel entry. */
-		task = bpf_get_current_task_btf();
-		if (!task->mm)
-			return NULL;
-		regs = (struct pt_regs *)bpf_task_pt_regs(task);
-		state->pc = BPF_CORE_READ(regs, ip);
-		state->sp = BPF_CORE_READ(regs, sp);
-		state->bp = BPF_CORE_READ(regs, bp);
-	}
+	state->pc = pc;
+	state->sp = sp;
+	state->bp = bp;
 	state->pid = pid;
 	state->return_address = 0;
 	state->bp_known = 1;
-	state->trace.frame_count = 0;
-	state->trace.end = STACK_END_DEPTH;
+	state->pc_trusted = 1;
 	state->stack_base = state->sp & ~(__u64)(PAGE_SIZE_BYTES - 1);
 	state->pages_copied = 0;
+	state->trace.frame_count = 0;
+	state->trace.end = STACK_END_DEPTH;
 	count_stat(CPU_STAT_UNWIND_SAMPLES);
 	bpf_loop(MAX_USER_STACK_DEPTH + 1, unwind_step, &loop, 0);
 	if (state->trace.end == STACK_END_COMPLETE)
 		count_stat(CPU_STAT_UNWIND_COMPLETE);
 	return &state->trace;
+}
+
+/* A perf-event sample's user stack: its registers, or the saved ones if it hit the kernel. */
+static __always_inline struct stack_trace *unwind_sampled_user_stack(struct bpf_perf_event_data *ctx,
+								     __u32 pid)
+{
+	__u64 pc, sp, bp;
+
+	if ((__s64)ctx->regs.ip >= 0) {
+		/* A user address (the lower half): the registers are the user's. */
+		pc = ctx->regs.ip;
+		sp = ctx->regs.sp;
+		bp = ctx->regs.bp;
+	} else if (!saved_user_registers(&pc, &sp, &bp)) {
+		return NULL;
+	}
+	return unwind_user_stack(pid, pc, sp, bp);
 }
 
 #endif /* KILN_UNWIND_BPF_H */
