@@ -512,10 +512,27 @@ int symbolizer__prepare_process(struct symbolizer *symbolizer, int pid,
 	return 0;
 }
 
+/*
+ * The display name drops a symbol version ("__libc_start_main@@GLIBC_2.34"
+ * reads as "__libc_start_main"); the raw name stays as system_name. The
+ * copy lives in the location, valid as long as the caller keeps it.
+ */
 static void set_symbol_frame(struct symbolized_location *location, const char *name)
 {
+	const char *version = strchr(name, '@');
+	const char *display = name;
+
+	if (version && version > name) {
+		size_t len = (size_t)(version - name);
+
+		if (len >= sizeof(location->name_buffer))
+			len = sizeof(location->name_buffer) - 1;
+		memcpy(location->name_buffer, name, len);
+		location->name_buffer[len] = '\0';
+		display = location->name_buffer;
+	}
 	location->frames[0] = (struct symbolized_frame){
-		.function = name,
+		.function = display,
 		.system_name = name,
 	};
 	location->frame_count = 1;

@@ -38,6 +38,7 @@ struct symbolized_location {
 	/* Innermost first, as pprof's Location.line wants. */
 	struct symbolized_frame frames[SYMBOLIZER_MAX_FRAMES];
 	size_t frame_count; /* 0: not symbolized (keep the address and mapping) */
+	char name_buffer[256]; /* storage for a display name derived from a raw one */
 };
 
 struct symbolizer_stats {

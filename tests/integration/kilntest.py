@@ -206,8 +206,9 @@ def parse_raw(text):
 
 
 def _parse_line(text):
-    # "function file:line s=start" -> function name may contain spaces (C++), file does not
-    text = re.sub(r"\s+s=\d+$", "", text)
+    # "function file:line s=start[(system name)]": the function name may contain
+    # spaces (C++), the file does not; the system name follows only when it differs.
+    text = re.sub(r"\s+s=\d+(\(.*\))?$", "", text)
     parts = text.rsplit(" ", 1)
     if len(parts) == 2 and re.search(r":-?\d+$", parts[1]):
         return parts[0], parts[1]

@@ -14,9 +14,10 @@ START = ["__libc_start_call_main", "__libc_start_main", "_start"]
 
 
 def user_stacks(p):
-    """(count, user stack with version suffixes dropped) per sample."""
+    """(count, user stack) per sample. kiln shows symbol names without their
+    version ("__libc_start_main", not "__libc_start_main@@GLIBC_2.34")."""
     for s in p.samples:
-        yield s["values"][0], [re.sub(r"@.*$", "", f) for f in p.user_stack(s)]
+        yield s["values"][0], p.user_stack(s)
 
 
 def reaches_main(stack):
@@ -141,7 +142,7 @@ def share_exact(p, pid, leaf, expected):
     for s in p.samples:
         if s["labels"].get("pid") != [str(pid)]:
             continue
-        stack = [re.sub(r"@.*$", "", f) for f in p.user_stack(s)]
+        stack = p.user_stack(s)
         if stack and stack[0] == leaf:
             total += s["values"][0]
             exact += s["values"][0] if stack == expected else 0
