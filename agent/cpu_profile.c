@@ -25,7 +25,6 @@ enum marker_frame {
 	MARKER_MISSING,
 	/* One per way a stack can end early: MARKER_END_FIRST + enum stack_end. */
 	MARKER_END_FIRST = 16,
-	MARKER_END_LAST = MARKER_END_FIRST + STACK_END__COUNT - 1,
 };
 
 static const char *const marker_names[] = {
