@@ -106,8 +106,12 @@ def main():
         load = [subprocess.Popen([prog(p), str(4 * SECONDS + 20)]) for p in programs]
         time.sleep(0.5)
         try:
-            results[load_name] = {mode: [kiln_cost(mode) for _ in range(2)]
-                                  for mode in ("dwarf", "fp")}
+            # Interleaved, so a slow phase of the machine hits both modes alike.
+            runs = {"dwarf": [], "fp": []}
+            for _ in range(3):
+                for mode in ("dwarf", "fp"):
+                    runs[mode].append(kiln_cost(mode))
+            results[load_name] = runs
         finally:
             for proc in load:
                 proc.kill()
@@ -136,8 +140,8 @@ Target: kiln reaches main at least as often as perf's DWARF mode.
 ## Unwinding cost, table memory, RSS
 
 Whole host, both CPUs busy in no-frame-pointer code, {SECONDS} s at {FREQ} Hz,
-two runs per mode, the lower BPF cost kept (this machine's timings vary by
-up to 2x between runs). Typical stacks: the split and qsort programs (5 to
+three runs per mode, interleaved, the lowest BPF cost kept (this machine's
+timings vary by 2-4x from one minute to the next, alike for both modes). Typical stacks: the split and qsort programs (5 to
 12 frames); deep stacks: two copies of the 120-deep recursion (125 frames,
 which frame pointers give up on after one or two).
 
