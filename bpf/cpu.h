@@ -51,16 +51,29 @@ struct kernel_stack_trace {
 	__u64 addresses[MAX_STACK_DEPTH];
 };
 
-/* One entry per distinct (process, thread, user stack, kernel stack). */
+/*
+ * One entry per distinct (process, thread, user stack, kernel stack, state).
+ * CPU samples and off-CPU blocks share the layout; state is 0 for CPU.
+ */
 struct sample_key {
 	__u32 pid; /* thread group id, as user space calls a process id */
 	__u32 tid;
 	__u64 user_stack_id;
 	__u64 kernel_stack_id;
+	__u32 state; /* enum offcpu_state */
+	__u32 padding;
+};
+
+enum offcpu_state {
+	OFFCPU_STATE_SLEEPING, /* waiting, interruptibly (S) */
+	OFFCPU_STATE_UNINTERRUPTIBLE, /* waiting, uninterruptibly (D): disk I/O, some locks */
+	OFFCPU_STATE_PREEMPTED, /* runnable, but another task got the CPU */
+	OFFCPU_STATE__COUNT,
 };
 
 struct sample_value {
-	__u64 count;
+	__u64 count; /* CPU: samples; off-CPU: blocks */
+	__u64 blocked_ns; /* off-CPU: time blocked */
 	char thread_comm[TASK_COMM_LEN];
 	char process_comm[TASK_COMM_LEN]; /* the thread group leader's comm */
 };
