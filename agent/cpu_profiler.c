@@ -152,19 +152,24 @@ static int handle_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-static void read_stats(const struct cpu_profiler *profiler, uint64_t totals[CPU_STAT__COUNT])
+void read_percpu_counters(int fd, uint32_t count, uint64_t *ret_totals)
 {
-	int fd = bpf_map__fd(profiler->skel->maps.stats);
-	uint64_t per_cpu[profiler->possible_cpus];
+	int possible_cpus = libbpf_num_possible_cpus();
+	uint64_t per_cpu[possible_cpus > 0 ? possible_cpus : 1];
 
 	memset(per_cpu, 0, sizeof(per_cpu)); /* filled by the kernel, unseen by valgrind */
-	for (uint32_t stat = 0; stat < CPU_STAT__COUNT; stat++) {
-		totals[stat] = 0;
-		if (bpf_map_lookup_elem(fd, &stat, per_cpu))
+	for (uint32_t stat = 0; stat < count; stat++) {
+		ret_totals[stat] = 0;
+		if (possible_cpus <= 0 || bpf_map_lookup_elem(fd, &stat, per_cpu))
 			continue;
-		for (int cpu = 0; cpu < profiler->possible_cpus; cpu++)
-			totals[stat] += per_cpu[cpu];
+		for (int cpu = 0; cpu < possible_cpus; cpu++)
+			ret_totals[stat] += per_cpu[cpu];
 	}
+}
+
+static void read_stats(const struct cpu_profiler *profiler, uint64_t totals[CPU_STAT__COUNT])
+{
+	read_percpu_counters(bpf_map__fd(profiler->skel->maps.stats), CPU_STAT__COUNT, totals);
 }
 
 /* libbpf's own lines already start with "libbpf: "; verifier logs span many lines. */
@@ -397,11 +402,26 @@ static int consume_sample(void *ctx, const void *key, const void *value)
 	return 0;
 }
 
+int drain_window_buffer(struct bpf_map *user_stacks, struct bpf_map *kernel_stacks,
+			struct bpf_map *counts, struct cpu_window *window)
+{
+	struct stack_drain user = { window, MAX_USER_STACK_DEPTH };
+	struct stack_drain kernel = { window, MAX_STACK_DEPTH };
+	struct sample_array array = { .window = window };
+	int err;
+
+	err = drain_map(user_stacks, consume_stack, &user);
+	if (!err)
+		err = drain_map(kernel_stacks, consume_stack, &kernel);
+	if (!err)
+		err = drain_map(counts, consume_sample, &array);
+	return err;
+}
+
 int cpu_profiler__end_window(struct cpu_profiler *profiler, struct cpu_window *ret_window)
 {
 	struct cpu_bpf *skel = profiler->skel;
 	struct cpu_window window = {};
-	struct sample_array array = { .window = &window };
 	struct timespec grace = { 0, BUFFER_GRACE_NS };
 	uint32_t drained = __atomic_load_n(&skel->bss->active_buffer, __ATOMIC_RELAXED);
 	uint64_t stats_now[CPU_STAT__COUNT];
@@ -413,18 +433,9 @@ int cpu_profiler__end_window(struct cpu_profiler *profiler, struct cpu_window *r
 	__atomic_store_n(&skel->bss->active_buffer, !drained, __ATOMIC_SEQ_CST);
 	nanosleep(&grace, NULL);
 
-	struct stack_drain user = { &window, MAX_USER_STACK_DEPTH };
-	struct stack_drain kernel = { &window, MAX_STACK_DEPTH };
-
-	err = drain_map(drained ? skel->maps.user_stacks_1 : skel->maps.user_stacks_0,
-			consume_stack, &user);
-	if (!err)
-		err = drain_map(drained ? skel->maps.kernel_stacks_1 : skel->maps.kernel_stacks_0,
-				consume_stack, &kernel);
-	if (err)
-		goto fail;
-	err = drain_map(drained ? skel->maps.counts_1 : skel->maps.counts_0, consume_sample,
-			&array);
+	err = drain_window_buffer(drained ? skel->maps.user_stacks_1 : skel->maps.user_stacks_0,
+				  drained ? skel->maps.kernel_stacks_1 : skel->maps.kernel_stacks_0,
+				  drained ? skel->maps.counts_1 : skel->maps.counts_0, &window);
 	if (err)
 		goto fail;
 	read_stats(profiler, stats_now);
@@ -458,6 +469,20 @@ const struct drained_stack *cpu_window__stack(const struct cpu_window *window, u
 	void *stack;
 
 	return hashmap__find(window->stacks, id, &stack) ? stack : NULL;
+}
+
+void cpu_profiler__shared_fds(const struct cpu_profiler *profiler,
+			      struct cpu_profiler_shared_fds *ret_fds)
+{
+	const struct cpu_bpf *skel = profiler->skel;
+
+	*ret_fds = (struct cpu_profiler_shared_fds){
+		.pid_filter = bpf_map__fd(skel->maps.pid_filter),
+		.known_processes = bpf_map__fd(skel->maps.known_processes),
+		.process_events = bpf_map__fd(skel->maps.process_events),
+		.unwind_tables = bpf_map__fd(skel->maps.unwind_tables),
+		.process_unwind = bpf_map__fd(skel->maps.process_unwind),
+	};
 }
 
 void cpu_profiler__unwind_map_fds(const struct cpu_profiler *profiler, int *ret_tables_fd,

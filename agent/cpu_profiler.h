@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <linux/types.h>
 
-#include "bpf/cpu.h"
+#include "bpf/offcpu.h"
 
 struct cpu_profiler;
 struct hashmap;
@@ -44,7 +44,8 @@ struct cpu_window {
 	struct drained_sample *samples;
 	size_t sample_count;
 	struct hashmap *stacks; /* stack id -> struct drained_stack * */
-	uint64_t stats[CPU_STAT__COUNT]; /* increase during the window, all CPUs */
+	/* Increase during the window, all CPUs: CPU_STAT_* and, off-CPU, OFFCPU_STAT_*. */
+	uint64_t stats[OFFCPU_STAT__END];
 };
 
 /*
@@ -77,6 +78,29 @@ const struct drained_stack *cpu_window__stack(const struct cpu_window *window, u
 
 /* The agent forgot this process: the next sample announces it again. */
 void cpu_profiler__forget_process(struct cpu_profiler *profiler, uint32_t pid);
+
+/* Maps the off-CPU program shares with the sampler. */
+struct cpu_profiler_shared_fds {
+	int pid_filter;
+	int known_processes;
+	int process_events;
+	int unwind_tables;
+	int process_unwind;
+};
+
+void cpu_profiler__shared_fds(const struct cpu_profiler *profiler,
+			      struct cpu_profiler_shared_fds *ret_fds);
+
+/*
+ * Drains one buffer (user stacks, kernel stacks, counts) into *window,
+ * whose stacks hashmap the caller created. Returns 0 or a negative errno.
+ */
+struct bpf_map;
+int drain_window_buffer(struct bpf_map *user_stacks, struct bpf_map *kernel_stacks,
+			struct bpf_map *counts, struct cpu_window *window);
+
+/* Sums a per-CPU array of counters; absent entries read as 0. */
+void read_percpu_counters(int fd, uint32_t count, uint64_t *ret_totals);
 
 /* The unwinder's maps, for the agent's unwind_maps. */
 void cpu_profiler__unwind_map_fds(const struct cpu_profiler *profiler, int *ret_tables_fd,

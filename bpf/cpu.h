@@ -19,6 +19,7 @@
 #define STACK_ID_CAPTURE_FAILED 1 /* the stack could not be read */
 #define STACK_ID_MAP_FULL 2 /* the stacks map was full */
 #define STACK_ID_COLLISION 3 /* another stack had the same hash */
+#define STACK_ID_WINDOW_ENDED 4 /* captured into the previous window's buffer */
 #define STACK_ID_FIRST_VALID 16
 
 /*

@@ -72,7 +72,7 @@ static __always_inline __u64 store_stack(void *stacks, struct stack_trace *trace
 }
 
 /* A stack through the kernel's frame-pointer walk (bpf_get_stack), at most 127 frames. */
-static __always_inline struct stack_trace *get_stack(struct bpf_perf_event_data *ctx,
+static __always_inline struct stack_trace *get_stack(void *ctx,
 						     __u64 flags, __u32 failed_stat)
 {
 	__u32 zero = 0;

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Types shared by bpf/offcpu.bpf.c and the agent: per-task blocks, counters. */
+#ifndef KILN_OFFCPU_H
+#define KILN_OFFCPU_H
+
+#include "bpf/cpu.h"
+
+/*
+ * Counters of the off-CPU program, after the CPU_STAT_* ones its stack and
+ * unwinding helpers count into (one stats map holds both).
+ */
+enum offcpu_stat {
+	OFFCPU_STAT_SWITCHES = CPU_STAT__COUNT, /* sched_switch events seen */
+	OFFCPU_STAT_BLOCKS, /* blocks of tracked threads that ended */
+	OFFCPU_STAT_BLOCKED_NS, /* their total length, short ones included */
+	OFFCPU_STAT_SHORT_BLOCKS, /* shorter than --off-cpu-min-block: no stack */
+	OFFCPU_STAT_SHORT_NS,
+	OFFCPU_STAT_RECORDED, /* blocks added to the counts map */
+	OFFCPU_STAT_COUNTS_MAP_FULL, /* block lost entirely */
+	OFFCPU_STAT_WINDOW_ENDED, /* stack stored in the previous window's buffer */
+	OFFCPU_STAT_USER_STACK_UNKNOWN, /* not blocked in a syscall: user stack unknown */
+	OFFCPU_STAT_STORAGE_FAILED, /* no task storage for a thread */
+	OFFCPU_STAT__END,
+};
+
+enum block_flags {
+	BLOCK_CAPTURED = 1 << 0, /* stacks taken when the thread left the CPU */
+	BLOCK_PENDING = 1 << 1, /* ended; the user stack is taken at the syscall's return */
+};
+
+/* One per thread, in task storage: freed with the thread. */
+struct block {
+	__u64 start_ns; /* 0: not blocked */
+	__u64 pending_ns; /* length of an ended block awaiting its user stack */
+	__u64 user_stack_id;
+	__u64 kernel_stack_id;
+	__u64 saved_pc; /* user registers when it left the CPU */
+	__u64 saved_sp;
+	__u32 state; /* enum offcpu_state */
+	__u32 flags; /* enum block_flags */
+	__u32 buffer; /* the buffer its stacks were stored in */
+	__u32 padding;
+};
+
+#endif /* KILN_OFFCPU_H */
