@@ -23,6 +23,7 @@ enum marker_frame {
 	MARKER_MAP_FULL,
 	MARKER_COLLISION,
 	MARKER_MISSING,
+	MARKER_WINDOW_ENDED,
 	/* One per way a stack can end early: MARKER_END_FIRST + enum stack_end. */
 	MARKER_END_FIRST = 16,
 };
@@ -32,6 +33,7 @@ static const char *const marker_names[] = {
 	[MARKER_MAP_FULL] = "[stack lost: stacks map full]",
 	[MARKER_COLLISION] = "[stack lost: hash collision]",
 	[MARKER_MISSING] = "[stack lost: not drained]",
+	[MARKER_WINDOW_ENDED] = "[stack lost: taken in the previous window]",
 	[MARKER_END_FIRST + STACK_END_DEPTH] = "[truncated: too deep]",
 	[MARKER_END_FIRST + STACK_END_NO_MAPPING] = "[truncated: address in no mapping]",
 	[MARKER_END_FIRST + STACK_END_NO_CFI] = "[truncated: no unwind info]",
@@ -176,6 +178,7 @@ static int add_stack(struct profile_context *ctx, uint32_t pid, uint64_t stack_i
 		[STACK_ID_CAPTURE_FAILED] = MARKER_CAPTURE_FAILED,
 		[STACK_ID_MAP_FULL] = MARKER_MAP_FULL,
 		[STACK_ID_COLLISION] = MARKER_COLLISION,
+		[STACK_ID_WINDOW_ENDED] = MARKER_WINDOW_ENDED,
 	};
 	const struct drained_stack *stack;
 	int err;
@@ -184,7 +187,7 @@ static int add_stack(struct profile_context *ctx, uint32_t pid, uint64_t stack_i
 		return count;
 	if (stack_id < STACK_ID_FIRST_VALID) {
 		enum marker_frame marker =
-			stack_id <= STACK_ID_COLLISION ? lost_reason[stack_id] : MARKER_MISSING;
+			stack_id <= STACK_ID_WINDOW_ENDED ? lost_reason[stack_id] : MARKER_MISSING;
 
 		err = add_marker(ctx, marker, &ids[count]);
 		return err ? err : count + 1;
@@ -215,14 +218,21 @@ static int add_stack(struct profile_context *ctx, uint32_t pid, uint64_t stack_i
 	return count;
 }
 
+static const char *const state_names[OFFCPU_STATE__COUNT] = {
+	[OFFCPU_STATE_SLEEPING] = "sleeping",
+	[OFFCPU_STATE_UNINTERRUPTIBLE] = "uninterruptible",
+	[OFFCPU_STATE_PREEMPTED] = "preempted",
+};
+
 static int add_sample(struct profile_context *ctx, const struct drained_sample *sample,
-		      uint64_t period_ns)
+		      const struct cpu_profile_meta *meta)
 {
 	const struct sample_key *key = &sample->key;
 	char thread_name[TASK_COMM_LEN + 1] = {}, process_name[TASK_COMM_LEN + 1] = {};
 	uint64_t ids[MAX_SAMPLE_FRAMES];
 	int64_t values[2] = { (int64_t)sample->value.count,
-			      (int64_t)(sample->value.count * period_ns) };
+			      meta->off_cpu ? (int64_t)sample->value.blocked_ns
+					    : (int64_t)(sample->value.count * meta->period_ns) };
 	int count;
 
 	_Static_assert(MAX_SAMPLE_FRAMES >= MAX_USER_STACK_DEPTH + 1 + MAX_STACK_DEPTH + 1,
@@ -234,6 +244,8 @@ static int add_sample(struct profile_context *ctx, const struct drained_sample *
 		{ .key = "tid", .num = key->tid },
 		{ .key = "comm", .str = process_name },
 		{ .key = "thread_name", .str = thread_name },
+		{ .key = "state",
+		  .str = key->state < OFFCPU_STATE__COUNT ? state_names[key->state] : "unknown" },
 	};
 
 	count = add_stack(ctx, key->pid, key->kernel_stack_id, true, ids, 0);
@@ -242,23 +254,29 @@ static int add_sample(struct profile_context *ctx, const struct drained_sample *
 	if (count < 0)
 		return count;
 	ctx->result.samples += sample->value.count;
+	/* The state label is the last one, for off-CPU profiles only. */
 	return pprof_builder__add_sample(ctx->builder, ids, count, values, labels,
-					 sizeof(labels) / sizeof(labels[0]));
+					 sizeof(labels) / sizeof(labels[0]) - !meta->off_cpu);
 }
 
 int cpu_profile__write(const struct cpu_window *window, struct process_table *processes,
 		       struct symbolizer *symbolizer, const struct cpu_profile_meta *meta,
 		       struct cpu_profile_result *ret_result)
 {
-	static const struct pprof_value_type sample_types[] = {
+	static const struct pprof_value_type cpu_types[] = {
 		{ "samples", "count" },
 		{ "cpu", "nanoseconds" },
 	};
+	/* As Pyroscope names it and the OpenTelemetry profiler emits it. */
+	static const struct pprof_value_type off_cpu_types[] = {
+		{ "samples", "count" },
+		{ "off_cpu", "nanoseconds" },
+	};
 	const struct pprof_builder_opts builder_opts = {
-		.sample_types = sample_types,
+		.sample_types = meta->off_cpu ? off_cpu_types : cpu_types,
 		.sample_type_count = 2,
-		.period_type = { "cpu", "nanoseconds" },
-		.period = (int64_t)meta->period_ns,
+		.period_type = meta->off_cpu ? off_cpu_types[1] : cpu_types[1],
+		.period = meta->off_cpu ? 1 : (int64_t)meta->period_ns,
 		.time_nanos = meta->start_ns,
 		.duration_nanos = meta->duration_ns,
 	};
@@ -285,7 +303,7 @@ int cpu_profile__write(const struct cpu_window *window, struct process_table *pr
 	if (err)
 		goto cleanup;
 	for (size_t i = 0; i < window->sample_count; i++) {
-		err = add_sample(&ctx, &window->samples[i], meta->period_ns);
+		err = add_sample(&ctx, &window->samples[i], meta);
 		if (err)
 			goto cleanup;
 	}

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Turns one drained CPU window into a symbolized pprof file. */
+/* Turns one drained window (CPU samples or off-CPU blocks) into a symbolized pprof file. */
 #ifndef KILN_CPU_PROFILE_H
 #define KILN_CPU_PROFILE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "agent/cpu_profiler.h"
@@ -16,10 +17,11 @@ struct cpu_profile_meta {
 	uint64_t period_ns; /* CPU time one sample stands for */
 	const char *path; /* where the .pb.gz goes */
 	const char *comment; /* provenance, stored in Profile.comment; NULL for none */
+	bool off_cpu; /* blocks: samples/count and off_cpu/nanoseconds, a state label */
 };
 
 struct cpu_profile_result {
-	uint64_t samples; /* sampled events in the profile */
+	uint64_t samples; /* sampled events (CPU) or blocks (off-CPU) in the profile */
 	uint64_t stacks_missing; /* referenced stack not in the drained map */
 	uint64_t frames; /* frames resolved through the symbolizer */
 	uint64_t frames_without_mapping; /* user address in no known mapping */

@@ -14,6 +14,7 @@
 #include "agent/cpu_profile.h"
 #include "agent/cpu_profiler.h"
 #include "agent/log.h"
+#include "agent/offcpu_profiler.h"
 #include "agent/options.h"
 #include "agent/process_table.h"
 #include "agent/unwind_maps.h"
@@ -31,6 +32,7 @@ struct agent {
 	struct process_table *processes;
 	struct cpu_profiler *profiler;
 	struct unwind_maps *unwind;
+	struct offcpu_profiler *offcpu;
 	uint64_t tables_evicted_reported;
 	uint64_t process_evictions_reported;
 	uint64_t windows_written;
@@ -178,43 +180,93 @@ static void report_window(struct agent *agent, const char *path,
 }
 
 /* Drains the window that started at start_ns (Unix) and writes it. */
-static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns)
+static void report_off_cpu_window(const char *path, const struct cpu_window *window,
+				  const struct cpu_profile_result *result)
+{
+	const uint64_t *stats = window->stats;
+
+	log_info("wrote %s: %" PRIu64 " blocks with stacks; all blocks: %" PRIu64 " (%.3f s), "
+		 "%" PRIu64 " shorter than --off-cpu-min-block (%.3f s, counted without stacks)",
+		 path, result->samples, stats[OFFCPU_STAT_BLOCKS],
+		 stats[OFFCPU_STAT_BLOCKED_NS] / 1e9, stats[OFFCPU_STAT_SHORT_BLOCKS],
+		 stats[OFFCPU_STAT_SHORT_NS] / 1e9);
+	if (stats[OFFCPU_STAT_COUNTS_MAP_FULL] || stats[OFFCPU_STAT_STORAGE_FAILED] ||
+	    stats[CPU_STAT_STACK_MAP_FULL])
+		log_warn("off-CPU window lost data: %" PRIu64 " blocks (counts map full, raise "
+			 "--max-sample-keys), %" PRIu64 " stacks (stacks map full, raise "
+			 "--max-stacks), %" PRIu64 " threads without task storage",
+			 stats[OFFCPU_STAT_COUNTS_MAP_FULL], stats[CPU_STAT_STACK_MAP_FULL],
+			 stats[OFFCPU_STAT_STORAGE_FAILED]);
+	log_debug("off-CPU counters: %" PRIu64 " switches, %" PRIu64 " recorded, %" PRIu64
+		  " stacks from the previous window, %" PRIu64 " user stacks unknown (not "
+		  "blocked in a syscall)",
+		  stats[OFFCPU_STAT_SWITCHES], stats[OFFCPU_STAT_RECORDED],
+		  stats[OFFCPU_STAT_WINDOW_ENDED], stats[OFFCPU_STAT_USER_STACK_UNKNOWN]);
+}
+
+/* Drains one kind of window and writes it as PREFIX-<UTC start>.pb.gz. */
+static int write_window(struct agent *agent, bool off_cpu, const char *stamp, int64_t start_ns,
+			int64_t duration_ns)
 {
 	struct cpu_profile_result result = {};
 	struct cpu_window window = {};
-	char path[PATH_MAX], stamp[32], comment[128];
-	time_t start_s = start_ns / 1000000000;
-	struct tm tm;
+	char path[PATH_MAX], comment[160];
 	int err;
 
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&start_s, &tm));
-	if (snprintf(path, sizeof(path), "%s/cpu-%s.pb.gz", agent->opts.output_dir, stamp) >=
-	    (int)sizeof(path))
+	if (snprintf(path, sizeof(path), "%s/%s-%s.pb.gz", agent->opts.output_dir,
+		     off_cpu ? "offcpu" : "cpu", stamp) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
-	err = cpu_profiler__end_window(agent->profiler, &window);
+	err = off_cpu ? offcpu_profiler__end_window(agent->offcpu, &window)
+		      : cpu_profiler__end_window(agent->profiler, &window);
 	if (err) {
-		log_error("draining the window: %s", strerror(-err));
+		log_error("draining the %s window: %s", off_cpu ? "off-CPU" : "CPU", strerror(-err));
 		return err;
 	}
 	/* Announcements made before the swap: capture them before symbolizing. */
 	cpu_profiler__poll(agent->profiler, 0);
-	snprintf(comment, sizeof(comment), "kiln %s: %" PRIu64 " Hz, user stacks by %s",
-		 KILN_VERSION, agent->opts.frequency_hz,
-		 agent->opts.unwind_fp ? "frame pointers" : "DWARF CFI");
+	if (off_cpu)
+		snprintf(comment, sizeof(comment),
+			 "kiln %s: off-CPU blocks of %" PRIu64 " us or more, user stacks by %s",
+			 KILN_VERSION, agent->opts.off_cpu_min_block_us,
+			 agent->opts.unwind_fp ? "frame pointers" : "DWARF CFI");
+	else
+		snprintf(comment, sizeof(comment), "kiln %s: %" PRIu64 " Hz, user stacks by %s",
+			 KILN_VERSION, agent->opts.frequency_hz,
+			 agent->opts.unwind_fp ? "frame pointers" : "DWARF CFI");
 	const struct cpu_profile_meta meta = {
 		.start_ns = start_ns,
 		.duration_ns = duration_ns,
 		.period_ns = 1000000000ULL / agent->opts.frequency_hz,
 		.path = path,
 		.comment = comment,
+		.off_cpu = off_cpu,
 	};
 	err = cpu_profile__write(&window, agent->processes, agent->symbolizer, &meta, &result);
 	if (err)
 		log_error("writing %s: %s", path, strerror(-err));
+	else if (off_cpu)
+		report_off_cpu_window(path, &window, &result);
 	else
 		report_window(agent, path, &window, &result);
 	cpu_window__free(&window);
+	return err;
+}
+
+/* Ends the window that started at start_ns (Unix): writes each enabled profile. */
+static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns)
+{
+	time_t start_s = start_ns / 1000000000;
+	char stamp[32];
+	struct tm tm;
+	int err = 0, off_cpu_err = 0;
+
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&start_s, &tm));
+	if (!agent->opts.no_cpu)
+		err = write_window(agent, false, stamp, start_ns, duration_ns);
+	if (agent->offcpu)
+		off_cpu_err = write_window(agent, true, stamp, start_ns, duration_ns);
 	process_table__end_window(agent->processes);
+	err = err ? err : off_cpu_err;
 	agent->windows_written += !err;
 	return err;
 }
@@ -245,7 +297,7 @@ static int run(struct agent *agent)
 			return err;
 		if (stop_requested)
 			break;
-		err = cpu_profiler__attach_new_cpus(agent->profiler);
+		err = agent->opts.no_cpu ? 0 : cpu_profiler__attach_new_cpus(agent->profiler);
 		if (err > 0)
 			log_info("sampling %d more CPUs that came online", err);
 	}
@@ -335,19 +387,44 @@ int main(int argc, char **argv)
 			log_warn("pid %u: reading its mappings: %s, ignoring", agent.opts.pids[i],
 				 strerror(-err));
 	}
-	err = cpu_profiler__start(agent.profiler);
-	if (err) {
-		log_error("attaching to the CPUs: %s", strerror(-err));
-		goto cleanup;
+	if (agent.opts.off_cpu) {
+		const struct offcpu_profiler_opts offcpu_opts = {
+			.cpu = agent.profiler,
+			.filter_pids = agent.opts.pid_count > 0,
+			.dwarf_unwinding = !agent.opts.unwind_fp,
+			.min_block_ns = agent.opts.off_cpu_min_block_us * 1000,
+			.state_mask = agent.opts.off_cpu_states,
+			.max_stacks = agent.opts.max_stacks,
+			.max_sample_keys = agent.opts.max_sample_keys,
+		};
+
+		agent.offcpu = offcpu_profiler__new(&offcpu_opts);
+		if (!agent.offcpu) {
+			log_error("loading the off-CPU program: %s", strerror(errno));
+			goto cleanup;
+		}
 	}
-	log_info("sampling %u CPUs at %" PRIu64 " Hz, %" PRIu64 " s windows, into %s",
-		 cpu_profiler__cpu_count(agent.profiler), agent.opts.frequency_hz,
-		 agent.opts.duration_s, agent.opts.output_dir);
+	if (!agent.opts.no_cpu) {
+		err = cpu_profiler__start(agent.profiler);
+		if (err) {
+			log_error("attaching to the CPUs: %s", strerror(-err));
+			goto cleanup;
+		}
+	}
+	if (!agent.opts.no_cpu)
+		log_info("sampling %u CPUs at %" PRIu64 " Hz, %" PRIu64 " s windows, into %s",
+			 cpu_profiler__cpu_count(agent.profiler), agent.opts.frequency_hz,
+			 agent.opts.duration_s, agent.opts.output_dir);
+	if (agent.offcpu)
+		log_info("measuring off-CPU time, blocks of %" PRIu64 " us or more with stacks, "
+			 "%" PRIu64 " s windows, into %s",
+			 agent.opts.off_cpu_min_block_us, agent.opts.duration_s, agent.opts.output_dir);
 
 	err = run(&agent);
 	exit_code = err ? 1 : 0;
 	log_info("stopping after %" PRIu64 " windows", agent.windows_written);
 cleanup:
+	offcpu_profiler__free(agent.offcpu);
 	cpu_profiler__free(agent.profiler);
 	agent.profiler = NULL;
 	if (agent.processes)

@@ -16,6 +16,7 @@ enum option_kind {
 	OPTION_STRING,
 	OPTION_UNWIND, /* dwarf or fp */
 	OPTION_SIZE, /* bytes: a number with K, M or G (binary); M when bare */
+	OPTION_STATES, /* a comma list of off-CPU task states */
 	OPTION_FLAG,
 	OPTION_HELP,
 	OPTION_VERSION,
@@ -54,6 +55,14 @@ static const struct option_spec option_table[] = {
 	  "user stacks from DWARF CFI (default) or frame pointers" },
 	{ "max-unwind-memory", 0, OPTION_SIZE, FIELD(max_unwind_memory), 64 << 10, 4ULL << 30,
 	  "SIZE", "BPF map memory for unwind tables, LRU evicted (default 64M; K, M, G)" },
+	{ "off-cpu", 0, OPTION_FLAG, FIELD(off_cpu), 0, 0, NULL,
+	  "also profile off-CPU time: where threads wait (offcpu-*.pb.gz)" },
+	{ "no-cpu", 0, OPTION_FLAG, FIELD(no_cpu), 0, 0, NULL,
+	  "no CPU profile (with --off-cpu: off-CPU only)" },
+	{ "off-cpu-min-block", 0, OPTION_UINT, FIELD(off_cpu_min_block_us), 0, 10000000, "USEC",
+	  "blocks shorter than this get no stack, only totals (default 1000)" },
+	{ "off-cpu-states", 0, OPTION_STATES, FIELD(off_cpu_states), 0, 0, "LIST",
+	  "states that count: sleeping,uninterruptible,preempted (default all)" },
 	{ "verbose", 'v', OPTION_FLAG, FIELD(verbose), 0, 0, NULL, "log debugging detail" },
 	{ "help", 'h', OPTION_HELP, 0, 0, 0, NULL, "show this help and exit" },
 	{ "version", 'V', OPTION_VERSION, 0, 0, 0, NULL, "show the version and exit" },
@@ -192,6 +201,32 @@ static int apply_option(const struct option_spec *spec, const char *value,
 		memcpy(field, &number, sizeof(number));
 		return OPTIONS_RUN;
 	}
+	case OPTION_STATES: {
+		static const char *const names[] = { "sleeping", "uninterruptible", "preempted" };
+		char list[128], *saveptr = NULL;
+		uint32_t mask = 0;
+
+		if (strlen(value) >= sizeof(list))
+			return usage_error("--%s: too long", spec->name);
+		strcpy(list, value);
+		for (char *name = strtok_r(list, ",", &saveptr); name;
+		     name = strtok_r(NULL, ",", &saveptr)) {
+			size_t i;
+
+			for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+				if (!strcmp(name, names[i]))
+					break;
+			if (i == sizeof(names) / sizeof(names[0]))
+				return usage_error("--%s: unknown state '%s' (sleeping, "
+						   "uninterruptible, preempted)",
+						   spec->name, name);
+			mask |= 1u << i;
+		}
+		if (!mask)
+			return usage_error("--%s: no state given", spec->name);
+		memcpy(field, &mask, sizeof(mask));
+		return OPTIONS_RUN;
+	}
 	case OPTION_UNWIND:
 		if (strcmp(value, "dwarf") && strcmp(value, "fp"))
 			return usage_error("--unwind: '%s' is neither dwarf nor fp", value);
@@ -218,6 +253,8 @@ enum options_result options_parse(int argc, char **argv, struct kiln_options *op
 		.max_sample_keys = 16384,
 		.max_processes = 8192,
 		.max_unwind_memory = 64 << 20,
+		.off_cpu_min_block_us = 1000,
+		.off_cpu_states = 0x7,
 	};
 
 	for (int i = 1; i < argc; i++) {
@@ -253,5 +290,7 @@ enum options_result options_parse(int argc, char **argv, struct kiln_options *op
 		if (result != OPTIONS_RUN)
 			return result;
 	}
+	if (opts->no_cpu && !opts->off_cpu)
+		return usage_error("--no-cpu: nothing left to profile without --off-cpu");
 	return OPTIONS_RUN;
 }

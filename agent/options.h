@@ -22,6 +22,10 @@ struct kiln_options {
 	uint64_t max_processes; /* processes the agent tracks */
 	bool unwind_fp; /* --unwind fp: frame pointers instead of DWARF CFI */
 	uint64_t max_unwind_memory; /* bytes of BPF memory for unwind tables */
+	bool off_cpu; /* --off-cpu */
+	bool no_cpu; /* --no-cpu: off-CPU only */
+	uint64_t off_cpu_min_block_us;
+	uint32_t off_cpu_states; /* bit per enum offcpu_state */
 	bool verbose;
 };
 

@@ -49,7 +49,7 @@ def run_kiln(args, timeout=120):
     return proc.returncode, proc.stderr
 
 
-def profile_process(argv, kiln_args, name, others=(), settle=0.3):
+def profile_process(argv, kiln_args, name, others=(), settle=0.3, kind=None):
     """Starts argv (plus the `others`, unfiltered), profiles it with
     `kiln --pid` for one window and reads the profile back. Records a check
     that kiln exited 0 with exactly one profile. Returns (profile or None,
@@ -64,7 +64,8 @@ def profile_process(argv, kiln_args, name, others=(), settle=0.3):
     finally:
         for proc in [workload] + bystanders:
             stop(proc)
-    files = profiles(out)
+    kind = kind or ("offcpu" if "--no-cpu" in kiln_args else "cpu")
+    files = profiles(out, kind)
     if not check(f"{name}: kiln exits 0 and writes one profile", code == 0 and len(files) == 1,
                  f"exit {code}, files {files}, stderr: {err}"):
         return None, workload.pid, err
