@@ -180,10 +180,12 @@ static void report_window(struct agent *agent, const char *path,
 }
 
 /* Drains the window that started at start_ns (Unix) and writes it. */
-static void report_off_cpu_window(const char *path, const struct cpu_window *window,
+static void report_off_cpu_window(const struct agent *agent, const char *path,
+				  const struct cpu_window *window,
 				  const struct cpu_profile_result *result)
 {
 	const uint64_t *stats = window->stats;
+	uint64_t bpf_ns, bpf_runs;
 
 	log_info("wrote %s: %" PRIu64 " blocks with stacks; all blocks: %" PRIu64 " (%.3f s), "
 		 "%" PRIu64 " shorter than --off-cpu-min-block (%.3f s, counted without stacks)",
@@ -199,9 +201,14 @@ static void report_off_cpu_window(const char *path, const struct cpu_window *win
 			 stats[OFFCPU_STAT_STORAGE_FAILED]);
 	log_debug("off-CPU counters: %" PRIu64 " switches, %" PRIu64 " recorded, %" PRIu64
 		  " stacks from the previous window, %" PRIu64 " user stacks unknown (not "
-		  "blocked in a syscall)",
+		  "blocked in a syscall), %.3f s of blocks before the window not charged",
 		  stats[OFFCPU_STAT_SWITCHES], stats[OFFCPU_STAT_RECORDED],
-		  stats[OFFCPU_STAT_WINDOW_ENDED], stats[OFFCPU_STAT_USER_STACK_UNKNOWN]);
+		  stats[OFFCPU_STAT_WINDOW_ENDED], stats[OFFCPU_STAT_USER_STACK_UNKNOWN],
+		  stats[OFFCPU_STAT_EARLIER_NS] / 1e9);
+	if (!offcpu_profiler__bpf_run_stats(agent->offcpu, &bpf_ns, &bpf_runs) && bpf_runs)
+		log_debug("bpf: off-CPU program ran %" PRIu64 " times, %" PRIu64 " ns in all, %" PRIu64
+			  " ns per run",
+			  bpf_runs, bpf_ns, bpf_ns / bpf_runs);
 }
 
 /* Drains one kind of window and writes it as PREFIX-<UTC start>.pb.gz. */
@@ -245,7 +252,7 @@ static int write_window(struct agent *agent, bool off_cpu, const char *stamp, in
 	if (err)
 		log_error("writing %s: %s", path, strerror(-err));
 	else if (off_cpu)
-		report_off_cpu_window(path, &window, &result);
+		report_off_cpu_window(agent, path, &window, &result);
 	else
 		report_window(agent, path, &window, &result);
 	cpu_window__free(&window);

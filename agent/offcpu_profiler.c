@@ -10,6 +10,7 @@
 
 #include "agent/offcpu_profiler.h"
 #include "bpf/offcpu.skel.h"
+#include "lib/clock.h"
 #include "lib/hashmap.h"
 
 /* As for the sampler: longer than any run of the programs. */
@@ -63,6 +64,8 @@ struct offcpu_profiler *offcpu_profiler__new(const struct offcpu_profiler_opts *
 		goto fail;
 	read_percpu_counters(bpf_map__fd(skel->maps.stats), OFFCPU_STAT__END,
 			     profiler->stats_at_window_start);
+	/* Blocks under way at start began before kiln: charged from now on only. */
+	skel->bss->window_start_ns = clock_ns(CLOCK_MONOTONIC);
 	return profiler;
 fail:
 	offcpu_profiler__free(profiler);
@@ -90,6 +93,7 @@ int offcpu_profiler__end_window(struct offcpu_profiler *profiler, struct cpu_win
 	window.stacks = hashmap__new(hashmap_hash_int, hashmap_equal_int, NULL);
 	if (!window.stacks)
 		return -ENOMEM;
+	__atomic_store_n(&skel->bss->window_start_ns, clock_ns(CLOCK_MONOTONIC), __ATOMIC_RELAXED);
 	__atomic_store_n(&skel->bss->active_buffer, !drained, __ATOMIC_SEQ_CST);
 	nanosleep(&grace, NULL);
 	err = drain_window_buffer(drained ? skel->maps.user_stacks_1 : skel->maps.user_stacks_0,

@@ -27,6 +27,12 @@ const volatile __u64 min_block_ns = 1000000;
 const volatile __u32 state_mask = (1 << OFFCPU_STATE__COUNT) - 1;
 
 __u32 active_buffer = 0;
+/*
+ * When the current window began (bpf_ktime_get_ns clock), set by the agent
+ * as it swaps buffers. A block that began earlier is charged only its part
+ * inside this window: earlier windows are already written.
+ */
+__u64 window_start_ns = 0;
 
 struct user_stacks_map {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -269,6 +275,10 @@ static __always_inline void block_ends(struct task_struct *next, __u64 now)
 	if (!block || !block->start_ns)
 		return;
 	length = now - block->start_ns;
+	if (block->start_ns < window_start_ns) {
+		add_stat(OFFCPU_STAT_EARLIER_NS, window_start_ns - block->start_ns);
+		length = now - window_start_ns;
+	}
 	block->start_ns = 0;
 	count_stat(OFFCPU_STAT_BLOCKS);
 	add_stat(OFFCPU_STAT_BLOCKED_NS, length);

@@ -20,6 +20,7 @@ enum offcpu_stat {
 	OFFCPU_STAT_WINDOW_ENDED, /* stack stored in the previous window's buffer */
 	OFFCPU_STAT_USER_STACK_UNKNOWN, /* not blocked in a syscall: user stack unknown */
 	OFFCPU_STAT_STORAGE_FAILED, /* no task storage for a thread */
+	OFFCPU_STAT_EARLIER_NS, /* parts of blocks before the window began: not charged */
 	OFFCPU_STAT__END,
 };
 

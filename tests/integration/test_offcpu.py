@@ -2,8 +2,10 @@
 """Off-CPU profiles: threads whose waiting is known (a sleeper, a pipe reader,
 a spinner) measured by sched_switch and read back with go tool pprof."""
 import re
+import subprocess
 
-from kilntest import (check, finish, prog, profile_process, profiles, run_kiln, tmpdir)
+from kilntest import (check, finish, prog, profile_process, profiles, read_profile, run_kiln,
+                      tmpdir)
 
 WINDOW = 5.0
 
@@ -77,6 +79,25 @@ def test_min_block():
           float(short.group(2)) > 3.0, short and short.group(0))
 
 
+def test_block_longer_than_window():
+    """A 3 s sleep seen through 1 s windows: no window is charged more than its
+    own length (the earlier part of a block is not put into a later window)."""
+    out = tmpdir()
+    # The long sleep begins after kiln does (exec keeps the pid kiln filters on).
+    sleeper = subprocess.Popen(["sh", "-c", "sleep 0.7; exec sleep 3"])
+    code, err = run_kiln(["--off-cpu", "--no-cpu", "--pid", str(sleeper.pid), "--duration",
+                          "1", "--iterations", "5", "--output-dir", out])
+    sleeper.wait()
+    charged = []
+    for path in profiles(out, "offcpu"):
+        p = read_profile(path)
+        charged.append(sum(s["values"][1] for s in p.samples) / 1e9)
+    check("off-CPU long block: every window charged at most its own length",
+          code == 0 and charged and max(charged) <= 1.05, f"exit {code}: {charged}")
+    check("off-CPU long block: the block is charged when it ends",
+          charged and max(charged) > 0.05, charged)
+
+
 def test_cpu_and_off_cpu_together():
     out = tmpdir()
     code, err = run_kiln(["--off-cpu", "--duration", "2", "--iterations", "1", "--output-dir",
@@ -99,5 +120,6 @@ if __name__ == "__main__":
     test_bad_flags()
     test_known_waits()
     test_min_block()
+    test_block_longer_than_window()
     test_cpu_and_off_cpu_together()
     finish()
