@@ -247,11 +247,14 @@ static __always_inline void block_starts(void *ctx, struct task_struct *prev, bo
 	block->saved_pc = BPF_CORE_READ(regs, ip);
 	block->saved_sp = BPF_CORE_READ(regs, sp);
 	/*
-	 * Preemption hits running code, not a syscall that will return: its
-	 * stacks are taken now, while prev is still the current task. Such
-	 * blocks come at most once per scheduler tick.
+	 * Preempted in user mode (entered the kernel through an interrupt, so
+	 * orig_ax is negative), it will not return through a syscall: take its
+	 * stacks now, while prev is still the current task. That happens at
+	 * most once per scheduler tick. Preemption inside a syscall (a wakeup,
+	 * in a context-switch storm at every switch) waits for the syscall's
+	 * return like any other block, so short ones cost nothing.
 	 */
-	if (state == OFFCPU_STATE_PREEMPTED) {
+	if (state == OFFCPU_STATE_PREEMPTED && (__s64)BPF_CORE_READ(regs, orig_ax) < 0) {
 		block->kernel_stack_id = store_kernel_stack(get_stack(ctx, 0, CPU_STAT_KERNEL_STACK_FAILED));
 		block->user_stack_id = current_user_stack(ctx, pid, block->saved_pc, block->saved_sp,
 							  BPF_CORE_READ(regs, bp));

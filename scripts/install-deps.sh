@@ -19,7 +19,7 @@ packages=(
 	python3            # the integration tests
 	util-linux         # setpriv: the unprivileged test
 )
-[ "${1:-}" = "--bench" ] && packages+=(linux-perf time)
+[ "${1:-}" = "--bench" ] && packages+=(linux-perf time libbpf-tools util-linux)
 
 missing=()
 for p in "${packages[@]}"; do
