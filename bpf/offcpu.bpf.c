@@ -34,71 +34,15 @@ __u32 active_buffer = 0;
  */
 __u64 window_start_ns = 0;
 
-struct user_stacks_map {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
-	__type(value, struct stack_trace);
-};
+#include "bpf/maps.bpf.h"
 
-struct kernel_stacks_map {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
-	__type(value, struct kernel_stack_trace);
-};
-
-struct counts_map {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 16384);
-	__type(key, struct sample_key);
-	__type(value, struct sample_value);
-};
-
-struct user_stacks_map user_stacks_0 SEC(".maps");
-struct user_stacks_map user_stacks_1 SEC(".maps");
-struct kernel_stacks_map kernel_stacks_0 SEC(".maps");
-struct kernel_stacks_map kernel_stacks_1 SEC(".maps");
-struct counts_map counts_0 SEC(".maps");
-struct counts_map counts_1 SEC(".maps");
-
-/* Shared with the CPU sampler (the agent passes its file descriptors). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u8);
-} pid_filter SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 32768);
-	__type(key, __u32);
-	__type(value, __u8);
-} known_processes SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
-} process_events SEC(".maps");
-
-/* This program's own. */
+/* Counters per CPU: the shared helpers' CPU_STAT_* first, then OFFCPU_STAT_*. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, OFFCPU_STAT__END);
 	__type(key, __u32);
 	__type(value, __u64);
 } stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct stack_trace);
-} stack_scratch SEC(".maps");
 
 /* The block in progress of each thread; bounded by the threads there are. */
 struct {

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The maps every profiling program has alike: its two buffers of stacks and
+ * counts (the agent drains one while the program fills the other), and those
+ * the agent shares between programs (the --pid filter, the processes already
+ * announced, the ring buffer that announces them). Included once per program.
+ */
+#ifndef KILN_MAPS_BPF_H
+#define KILN_MAPS_BPF_H
+
+#include "bpf/cpu.h"
+
+/*
+ * Stacks, keyed by the hash of their frames. Not preallocated: memory
+ * follows the number of distinct stacks, up to max_entries (--max-stacks):
+ * user stacks ~2 KiB each, kernel stacks ~1 KiB.
+ */
+struct user_stacks_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct stack_trace);
+};
+
+struct kernel_stacks_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct kernel_stack_trace);
+};
+
+/* Sample counts: 16384 entries * (24 + 40 + overhead) ~ 1.5 MiB a buffer. */
+struct counts_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, struct sample_key);
+	__type(value, struct sample_value);
+};
+
+struct user_stacks_map user_stacks_0 SEC(".maps");
+struct user_stacks_map user_stacks_1 SEC(".maps");
+struct kernel_stacks_map kernel_stacks_0 SEC(".maps");
+struct kernel_stacks_map kernel_stacks_1 SEC(".maps");
+struct counts_map counts_0 SEC(".maps");
+struct counts_map counts_1 SEC(".maps");
+
+/* --pid filter: thread group ids; sized by the agent to the number given. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u8);
+} pid_filter SEC(".maps");
+
+/* Processes already announced to the agent; LRU so it can never fill up. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, __u8);
+} known_processes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024); /* 16k events of 16 bytes */
+} process_events SEC(".maps");
+
+/* Scratch space for a stack read with bpf_get_stack: too large for the BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct stack_trace);
+} stack_scratch SEC(".maps");
+
+#endif /* KILN_MAPS_BPF_H */
