@@ -185,6 +185,22 @@ static __always_inline void block_starts(void *ctx, struct task_struct *prev, bo
 		return;
 	}
 	regs = (struct pt_regs *)bpf_task_pt_regs(prev);
+	/*
+	 * Blocking again inside the syscall whose earlier block still awaits
+	 * its user stack (a syscall can wait more than once): prev is current
+	 * with the same saved registers, so take that stack now.
+	 */
+	if (block->flags & BLOCK_PENDING) {
+		__u64 user_stack_id = STACK_ID_CAPTURE_FAILED;
+
+		if (BPF_CORE_READ(regs, ip) == block->saved_pc &&
+		    BPF_CORE_READ(regs, sp) == block->saved_sp)
+			user_stack_id = current_user_stack(ctx, pid, block->saved_pc,
+							   block->saved_sp, BPF_CORE_READ(regs, bp));
+		else
+			count_stat(OFFCPU_STAT_USER_STACK_UNKNOWN);
+		record_block(prev, pid, tid, block, user_stack_id);
+	}
 	block->start_ns = now;
 	block->state = state;
 	block->flags = 0;
