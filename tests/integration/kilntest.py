@@ -229,4 +229,5 @@ def kiln_bpf_programs():
     """Names of loaded BPF programs that are kiln's."""
     out = subprocess.run(["bpftool", "prog", "show"], stdout=subprocess.PIPE, text=True)
     names = re.findall(r"^\d+: \S+\s+name (\S+)", out.stdout, re.M)
-    return [n for n in names if n in ("sample_cpu", "process_exec")]
+    return [n for n in names if n in ("sample_cpu", "process_exec", "sched_switch",
+                                      "syscall_return")]

@@ -2,10 +2,12 @@
 """Off-CPU profiles: threads whose waiting is known (a sleeper, a pipe reader,
 a spinner) measured by sched_switch and read back with go tool pprof."""
 import re
+import signal
 import subprocess
+import time
 
-from kilntest import (check, finish, prog, profile_process, profiles, read_profile, run_kiln,
-                      tmpdir)
+from kilntest import (check, finish, kiln_bpf_programs, prog, profile_process, profiles,
+                      read_profile, run_kiln, start_kiln, tmpdir, wait_for)
 
 WINDOW = 5.0
 
@@ -107,6 +109,21 @@ def test_cpu_and_off_cpu_together():
           f"exit {code}: {err[-800:]}")
 
 
+def test_sigterm():
+    out = tmpdir()
+    kiln = start_kiln(["--off-cpu", "--duration", "60", "--output-dir", out])
+    time.sleep(2.5)
+    loaded = kiln_bpf_programs()
+    kiln.send_signal(signal.SIGTERM)
+    _, err = kiln.communicate(timeout=30)
+    check("off-CPU sigterm: both programs were loaded",
+          "sched_switch" in loaded and "syscall_return" in loaded, loaded)
+    check("off-CPU sigterm: exits 0 and writes the partial window",
+          kiln.returncode == 0 and len(profiles(out, "offcpu")) == 1, err[-500:])
+    check("off-CPU sigterm: no BPF program left",
+          wait_for(lambda: kiln_bpf_programs() == [], 5), kiln_bpf_programs())
+
+
 def test_bad_flags():
     for args, flag in ((["--no-cpu"], "--no-cpu"), (["--off-cpu-states", "running"],
                                                     "--off-cpu-states"),
@@ -122,4 +139,5 @@ if __name__ == "__main__":
     test_min_block()
     test_block_longer_than_window()
     test_cpu_and_off_cpu_together()
+    test_sigterm()
     finish()
