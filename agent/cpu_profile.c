@@ -55,10 +55,11 @@ struct profile_context {
 static void read_kernel_build_id(char *hex, size_t size)
 {
 	unsigned char notes[4096];
-	FILE *file = fopen("/sys/kernel/notes", "re");
+	FILE *file;
 	size_t len, pos = 0;
 
 	hex[0] = '\0';
+	file = fopen("/sys/kernel/notes", "re");
 	if (!file)
 		return;
 	len = fread(notes, 1, sizeof(notes), file);
@@ -285,7 +286,9 @@ int cpu_profile__write(const struct cpu_window *window, struct process_table *pr
 		.symbolizer = symbolizer,
 		.window = window,
 	};
-	char kernel_build_id[128];
+	/* The running kernel does not change: its build id is read once. */
+	static char kernel_build_id[128];
+	static bool kernel_build_id_read;
 	int err;
 
 	ctx.builder = pprof_builder__new(&builder_opts);
@@ -296,7 +299,10 @@ int cpu_profile__write(const struct cpu_window *window, struct process_table *pr
 		if (err)
 			goto cleanup;
 	}
-	read_kernel_build_id(kernel_build_id, sizeof(kernel_build_id));
+	if (!kernel_build_id_read) {
+		read_kernel_build_id(kernel_build_id, sizeof(kernel_build_id));
+		kernel_build_id_read = true;
+	}
 	err = pprof_builder__add_mapping(ctx.builder, KERNEL_MAPPING_START, UINT64_MAX, 0,
 					 KERNEL_MAPPING_NAME, kernel_build_id, true,
 					 &ctx.kernel_mapping_id);

@@ -402,8 +402,8 @@ static int consume_sample(void *ctx, const void *key, const void *value)
 	return 0;
 }
 
-int drain_window_buffer(struct bpf_map *user_stacks, struct bpf_map *kernel_stacks,
-			struct bpf_map *counts, struct cpu_window *window)
+static int drain_window_buffer(struct bpf_map *user_stacks, struct bpf_map *kernel_stacks,
+			       struct bpf_map *counts, struct cpu_window *window)
 {
 	struct stack_drain user = { window, MAX_USER_STACK_DEPTH };
 	struct stack_drain kernel = { window, MAX_STACK_DEPTH };
@@ -418,36 +418,45 @@ int drain_window_buffer(struct bpf_map *user_stacks, struct bpf_map *kernel_stac
 	return err;
 }
 
-int cpu_profiler__end_window(struct cpu_profiler *profiler, struct cpu_window *ret_window)
+int window_buffers__end_window(const struct window_buffers *buffers,
+			       struct cpu_window *ret_window)
 {
-	struct cpu_bpf *skel = profiler->skel;
-	struct cpu_window window = {};
 	struct timespec grace = { 0, BUFFER_GRACE_NS };
-	uint32_t drained = __atomic_load_n(&skel->bss->active_buffer, __ATOMIC_RELAXED);
-	uint64_t stats_now[CPU_STAT__COUNT];
+	uint32_t drained = __atomic_load_n(buffers->active_buffer, __ATOMIC_RELAXED) & 1;
+	uint64_t stats_now[OFFCPU_STAT__END];
+	struct cpu_window window = {};
 	int err;
 
+	if (buffers->stat_count > OFFCPU_STAT__END)
+		return -EINVAL;
 	window.stacks = hashmap__new(hashmap_hash_int, hashmap_equal_int, NULL);
 	if (!window.stacks)
 		return -ENOMEM;
-	__atomic_store_n(&skel->bss->active_buffer, !drained, __ATOMIC_SEQ_CST);
+	__atomic_store_n(buffers->active_buffer, !drained, __ATOMIC_SEQ_CST);
 	nanosleep(&grace, NULL);
 
-	err = drain_window_buffer(drained ? skel->maps.user_stacks_1 : skel->maps.user_stacks_0,
-				  drained ? skel->maps.kernel_stacks_1 : skel->maps.kernel_stacks_0,
-				  drained ? skel->maps.counts_1 : skel->maps.counts_0, &window);
-	if (err)
-		goto fail;
-	read_stats(profiler, stats_now);
-	for (int stat = 0; stat < CPU_STAT__COUNT; stat++) {
-		window.stats[stat] = stats_now[stat] - profiler->stats_at_window_start[stat];
-		profiler->stats_at_window_start[stat] = stats_now[stat];
+	err = drain_window_buffer(buffers->user_stacks[drained], buffers->kernel_stacks[drained],
+				  buffers->counts[drained], &window);
+	if (err) {
+		cpu_window__free(&window);
+		return err;
+	}
+	read_percpu_counters(buffers->stats_fd, buffers->stat_count, stats_now);
+	for (uint32_t stat = 0; stat < buffers->stat_count; stat++) {
+		window.stats[stat] = stats_now[stat] - buffers->stats_at_window_start[stat];
+		buffers->stats_at_window_start[stat] = stats_now[stat];
 	}
 	*ret_window = window;
 	return 0;
-fail:
-	cpu_window__free(&window);
-	return err;
+}
+
+int cpu_profiler__end_window(struct cpu_profiler *profiler, struct cpu_window *ret_window)
+{
+	struct cpu_bpf *skel = profiler->skel;
+	const struct window_buffers buffers =
+		WINDOW_BUFFERS_OF(skel, CPU_STAT__COUNT, profiler->stats_at_window_start);
+
+	return window_buffers__end_window(&buffers, ret_window);
 }
 
 void cpu_window__free(struct cpu_window *window)
@@ -485,25 +494,22 @@ void cpu_profiler__shared_fds(const struct cpu_profiler *profiler,
 	};
 }
 
-void cpu_profiler__unwind_map_fds(const struct cpu_profiler *profiler, int *ret_tables_fd,
-				  int *ret_processes_fd)
+int bpf_program_run_stats(const struct bpf_program *program, uint64_t *ret_run_time_ns,
+			  uint64_t *ret_run_count)
 {
-	*ret_tables_fd = bpf_map__fd(profiler->skel->maps.unwind_tables);
-	*ret_processes_fd = bpf_map__fd(profiler->skel->maps.process_unwind);
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(program), &info, &len))
+		return -errno;
+	*ret_run_time_ns = info.run_time_ns;
+	*ret_run_count = info.run_cnt;
+	return 0;
 }
 
 int cpu_profiler__bpf_run_stats(const struct cpu_profiler *profiler, uint64_t *ret_run_time_ns,
 				uint64_t *ret_run_count)
 {
-	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info);
-	int err;
-
-	err = bpf_obj_get_info_by_fd(bpf_program__fd(profiler->skel->progs.sample_cpu), &info,
-				     &len);
-	if (err)
-		return -errno;
-	*ret_run_time_ns = info.run_time_ns;
-	*ret_run_count = info.run_cnt;
-	return 0;
+	return bpf_program_run_stats(profiler->skel->progs.sample_cpu, ret_run_time_ns,
+				     ret_run_count);
 }

@@ -92,19 +92,49 @@ void cpu_profiler__shared_fds(const struct cpu_profiler *profiler,
 			      struct cpu_profiler_shared_fds *ret_fds);
 
 /*
- * Drains one buffer (user stacks, kernel stacks, counts) into *window,
- * whose stacks hashmap the caller created. Returns 0 or a negative errno.
+ * A program's double buffer, as every profiling program has one: the .bss
+ * global that selects the buffer samples go to, both buffers' maps, and
+ * its per-CPU counters.
  */
 struct bpf_map;
-int drain_window_buffer(struct bpf_map *user_stacks, struct bpf_map *kernel_stacks,
-			struct bpf_map *counts, struct cpu_window *window);
+struct bpf_program;
+struct window_buffers {
+	uint32_t *active_buffer;
+	struct bpf_map *user_stacks[2];
+	struct bpf_map *kernel_stacks[2];
+	struct bpf_map *counts[2];
+	int stats_fd;
+	uint32_t stat_count; /* at most OFFCPU_STAT__END */
+	uint64_t *stats_at_window_start; /* stat_count counters, updated */
+};
+
+/* The double buffer of a skeleton whose maps have the names bpf/maps.bpf.h gives. */
+#define WINDOW_BUFFERS_OF(skel, count, stats_at_start)                                   \
+	((struct window_buffers){                                                        \
+		.active_buffer = &(skel)->bss->active_buffer,                            \
+		.user_stacks = { (skel)->maps.user_stacks_0, (skel)->maps.user_stacks_1 }, \
+		.kernel_stacks = { (skel)->maps.kernel_stacks_0,                         \
+				   (skel)->maps.kernel_stacks_1 },                       \
+		.counts = { (skel)->maps.counts_0, (skel)->maps.counts_1 },              \
+		.stats_fd = bpf_map__fd((skel)->maps.stats),                             \
+		.stat_count = (count),                                                   \
+		.stats_at_window_start = (stats_at_start),                               \
+	})
+
+/*
+ * Ends a window: new data goes to the other buffer, this one is drained
+ * into *ret_window and emptied, and the counters' increase is taken.
+ * Returns 0 or a negative errno.
+ */
+int window_buffers__end_window(const struct window_buffers *buffers,
+			       struct cpu_window *ret_window);
 
 /* Sums a per-CPU array of counters; absent entries read as 0. */
 void read_percpu_counters(int fd, uint32_t count, uint64_t *ret_totals);
 
-/* The unwinder's maps, for the agent's unwind_maps. */
-void cpu_profiler__unwind_map_fds(const struct cpu_profiler *profiler, int *ret_tables_fd,
-				  int *ret_processes_fd);
+/* Run time and count of a BPF program (counted while kernel.bpf_stats_enabled=1). */
+int bpf_program_run_stats(const struct bpf_program *program, uint64_t *ret_run_time_ns,
+			  uint64_t *ret_run_count);
 
 /* BPF run time and run count of the sampling program (needs kernel.bpf_stats_enabled). */
 int cpu_profiler__bpf_run_stats(const struct cpu_profiler *profiler, uint64_t *ret_run_time_ns,

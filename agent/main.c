@@ -373,13 +373,16 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	if (!agent.opts.unwind_fp) {
-		struct unwind_maps_opts unwind_opts = {
+		struct cpu_profiler_shared_fds fds;
+
+		cpu_profiler__shared_fds(agent.profiler, &fds);
+		const struct unwind_maps_opts unwind_opts = {
+			.tables_fd = fds.unwind_tables,
+			.processes_fd = fds.process_unwind,
 			.max_bytes = agent.opts.max_unwind_memory,
 			.symbolizer = agent.symbolizer,
 		};
 
-		cpu_profiler__unwind_map_fds(agent.profiler, &unwind_opts.tables_fd,
-					     &unwind_opts.processes_fd);
 		agent.unwind = unwind_maps__new(&unwind_opts);
 		if (!agent.unwind) {
 			log_error("creating the unwind tables: %s", strerror(errno));

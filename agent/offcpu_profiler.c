@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -11,10 +10,6 @@
 #include "agent/offcpu_profiler.h"
 #include "bpf/offcpu.skel.h"
 #include "lib/clock.h"
-#include "lib/hashmap.h"
-
-/* As for the sampler: longer than any run of the programs. */
-#define BUFFER_GRACE_NS (5 * 1000 * 1000)
 
 struct offcpu_profiler {
 	struct offcpu_bpf *skel;
@@ -84,44 +79,17 @@ void offcpu_profiler__free(struct offcpu_profiler *profiler)
 int offcpu_profiler__end_window(struct offcpu_profiler *profiler, struct cpu_window *ret_window)
 {
 	struct offcpu_bpf *skel = profiler->skel;
-	struct timespec grace = { 0, BUFFER_GRACE_NS };
-	uint32_t drained = __atomic_load_n(&skel->bss->active_buffer, __ATOMIC_RELAXED);
-	uint64_t stats_now[OFFCPU_STAT__END];
-	struct cpu_window window = {};
-	int err;
+	const struct window_buffers buffers =
+		WINDOW_BUFFERS_OF(skel, OFFCPU_STAT__END, profiler->stats_at_window_start);
 
-	window.stacks = hashmap__new(hashmap_hash_int, hashmap_equal_int, NULL);
-	if (!window.stacks)
-		return -ENOMEM;
+	/* Blocks that began before this moment are charged from here on only. */
 	__atomic_store_n(&skel->bss->window_start_ns, clock_ns(CLOCK_MONOTONIC), __ATOMIC_RELAXED);
-	__atomic_store_n(&skel->bss->active_buffer, !drained, __ATOMIC_SEQ_CST);
-	nanosleep(&grace, NULL);
-	err = drain_window_buffer(drained ? skel->maps.user_stacks_1 : skel->maps.user_stacks_0,
-				  drained ? skel->maps.kernel_stacks_1 : skel->maps.kernel_stacks_0,
-				  drained ? skel->maps.counts_1 : skel->maps.counts_0, &window);
-	if (err) {
-		cpu_window__free(&window);
-		return err;
-	}
-	read_percpu_counters(bpf_map__fd(skel->maps.stats), OFFCPU_STAT__END, stats_now);
-	for (int stat = 0; stat < OFFCPU_STAT__END; stat++) {
-		window.stats[stat] = stats_now[stat] - profiler->stats_at_window_start[stat];
-		profiler->stats_at_window_start[stat] = stats_now[stat];
-	}
-	*ret_window = window;
-	return 0;
+	return window_buffers__end_window(&buffers, ret_window);
 }
 
 int offcpu_profiler__bpf_run_stats(const struct offcpu_profiler *profiler,
 				   uint64_t *ret_run_time_ns, uint64_t *ret_run_count)
 {
-	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info);
-
-	if (bpf_obj_get_info_by_fd(bpf_program__fd(profiler->skel->progs.sched_switch), &info,
-				   &len))
-		return -errno;
-	*ret_run_time_ns = info.run_time_ns;
-	*ret_run_count = info.run_cnt;
-	return 0;
+	return bpf_program_run_stats(profiler->skel->progs.sched_switch, ret_run_time_ns,
+				     ret_run_count);
 }

@@ -42,8 +42,8 @@ static __always_inline __u64 capture_kernel_stack(struct bpf_perf_event_data *ct
 {
 	struct stack_trace *trace;
 
-	/* Sampled in user mode (a lower-half address): there is no kernel stack to walk. */
-	if ((__s64)ctx->regs.ip >= 0)
+	/* Sampled in user mode: there is no kernel stack to walk. */
+	if (sampled_in_user_mode(ctx))
 		return STACK_ID_NONE;
 	trace = get_stack(ctx, 0, CPU_STAT_KERNEL_STACK_FAILED);
 

@@ -115,6 +115,12 @@ static __always_inline void announce_process(__u32 pid)
 	count_stat(CPU_STAT_PROCESS_EVENTS);
 }
 
+/* A perf-event sample taken in user mode: its ip is a user (lower-half) address. */
+static __always_inline bool sampled_in_user_mode(const struct bpf_perf_event_data *ctx)
+{
+	return (__s64)ctx->regs.ip >= 0;
+}
+
 #include "bpf/unwind.bpf.h"
 
 #endif /* KILN_STACKS_BPF_H */

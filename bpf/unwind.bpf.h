@@ -402,8 +402,8 @@ static __always_inline struct stack_trace *unwind_sampled_user_stack(struct bpf_
 {
 	__u64 pc, sp, bp;
 
-	if ((__s64)ctx->regs.ip >= 0) {
-		/* A user address (the lower half): the registers are the user's. */
+	if (sampled_in_user_mode(ctx)) {
+		/* The registers are the user's. */
 		pc = ctx->regs.ip;
 		sp = ctx->regs.sp;
 		bp = ctx->regs.bp;
