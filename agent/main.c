@@ -192,13 +192,24 @@ static void report_off_cpu_window(const struct agent *agent, const char *path,
 		 path, result->samples, stats[OFFCPU_STAT_BLOCKS],
 		 stats[OFFCPU_STAT_BLOCKED_NS] / 1e9, stats[OFFCPU_STAT_SHORT_BLOCKS],
 		 stats[OFFCPU_STAT_SHORT_NS] / 1e9);
+	if (stats[OFFCPU_STAT_STILL_BLOCKED])
+		log_info("off-CPU: %" PRIu64 " threads still blocked at the window's end, charged "
+			 "their time so far",
+			 stats[OFFCPU_STAT_STILL_BLOCKED]);
 	if (stats[OFFCPU_STAT_COUNTS_MAP_FULL] || stats[OFFCPU_STAT_STORAGE_FAILED] ||
-	    stats[CPU_STAT_STACK_MAP_FULL])
+	    stats[CPU_STAT_STACK_MAP_FULL] || stats[OFFCPU_STAT_BLOCKS_MAP_FULL])
 		log_warn("off-CPU window lost data: %" PRIu64 " blocks (counts map full, raise "
 			 "--max-sample-keys), %" PRIu64 " stacks (stacks map full, raise "
-			 "--max-stacks), %" PRIu64 " threads without task storage",
+			 "--max-stacks), %" PRIu64 " threads without block storage (%" PRIu64
+			 " of them: %d threads by id already)",
 			 stats[OFFCPU_STAT_COUNTS_MAP_FULL], stats[CPU_STAT_STACK_MAP_FULL],
-			 stats[OFFCPU_STAT_STORAGE_FAILED]);
+			 stats[OFFCPU_STAT_STORAGE_FAILED], stats[OFFCPU_STAT_BLOCKS_MAP_FULL],
+			 OFFCPU_MAX_THREADS);
+	if (stats[OFFCPU_STAT_REQUESTS_FULL] || stats[OFFCPU_STAT_TASK_WORK_FAILED])
+		log_warn("off-CPU user stacks not taken: %" PRIu64 " blocks (%d threads awaiting "
+			 "one already), %" PRIu64 " refused by the kernel's task work",
+			 stats[OFFCPU_STAT_REQUESTS_FULL], OFFCPU_MAX_THREADS,
+			 stats[OFFCPU_STAT_TASK_WORK_FAILED]);
 	log_debug("off-CPU counters: %" PRIu64 " switches, %" PRIu64 " recorded, %" PRIu64
 		  " stacks from the previous window, %" PRIu64 " user stacks unknown (not "
 		  "blocked in a syscall), %.3f s of blocks before the window not charged",
@@ -211,26 +222,17 @@ static void report_off_cpu_window(const struct agent *agent, const char *path,
 			  bpf_runs, bpf_ns, bpf_ns / bpf_runs);
 }
 
-/* Drains one kind of window and writes it as PREFIX-<UTC start>.pb.gz. */
-static int write_window(struct agent *agent, bool off_cpu, const char *stamp, int64_t start_ns,
-			int64_t duration_ns)
+/* Writes a drained window as PREFIX-<UTC start>.pb.gz. */
+static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *window,
+			const char *stamp, int64_t start_ns, int64_t duration_ns)
 {
 	struct cpu_profile_result result = {};
-	struct cpu_window window = {};
 	char path[PATH_MAX], comment[160];
 	int err;
 
 	if (snprintf(path, sizeof(path), "%s/%s-%s.pb.gz", agent->opts.output_dir,
 		     off_cpu ? "offcpu" : "cpu", stamp) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
-	err = off_cpu ? offcpu_profiler__end_window(agent->offcpu, &window)
-		      : cpu_profiler__end_window(agent->profiler, &window);
-	if (err) {
-		log_error("draining the %s window: %s", off_cpu ? "off-CPU" : "CPU", strerror(-err));
-		return err;
-	}
-	/* Announcements made before the swap: capture them before symbolizing. */
-	cpu_profiler__poll(agent->profiler, 0);
 	if (off_cpu)
 		snprintf(comment, sizeof(comment),
 			 "kiln %s: off-CPU blocks of %" PRIu64 " us or more, user stacks by %s",
@@ -248,32 +250,55 @@ static int write_window(struct agent *agent, bool off_cpu, const char *stamp, in
 		.comment = comment,
 		.off_cpu = off_cpu,
 	};
-	err = cpu_profile__write(&window, agent->processes, agent->symbolizer, &meta, &result);
+	err = cpu_profile__write(window, agent->processes, agent->symbolizer, &meta, &result);
 	if (err)
 		log_error("writing %s: %s", path, strerror(-err));
 	else if (off_cpu)
-		report_off_cpu_window(agent, path, &window, &result);
+		report_off_cpu_window(agent, path, window, &result);
 	else
-		report_window(agent, path, &window, &result);
-	cpu_window__free(&window);
+		report_window(agent, path, window, &result);
 	return err;
 }
 
-/* Ends the window that started at start_ns (Unix): writes each enabled profile. */
+/*
+ * Ends the window that started at start_ns (Unix): swaps every program's
+ * buffers first, so the profiles cover the same span, then writes them.
+ */
 static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns)
 {
+	struct cpu_window windows[2] = {};
+	bool drained[2] = {};
 	time_t start_s = start_ns / 1000000000;
 	char stamp[32];
 	struct tm tm;
-	int err = 0, off_cpu_err = 0;
+	int err = 0;
 
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&start_s, &tm));
-	if (!agent->opts.no_cpu)
-		err = write_window(agent, false, stamp, start_ns, duration_ns);
-	if (agent->offcpu)
-		off_cpu_err = write_window(agent, true, stamp, start_ns, duration_ns);
+	for (int off_cpu = 0; off_cpu < 2; off_cpu++) {
+		int drain_err;
+
+		if (off_cpu ? !agent->offcpu : agent->opts.no_cpu)
+			continue;
+		drain_err = off_cpu ? offcpu_profiler__end_window(agent->offcpu, &windows[off_cpu])
+				    : cpu_profiler__end_window(agent->profiler, &windows[off_cpu]);
+		if (drain_err)
+			log_error("draining the %s window: %s", off_cpu ? "off-CPU" : "CPU",
+				  strerror(-drain_err));
+		drained[off_cpu] = !drain_err;
+		err = err ? err : drain_err;
+	}
+	/* Announcements made before the swap: capture them before symbolizing. */
+	cpu_profiler__poll(agent->profiler, 0);
+	for (int off_cpu = 0; off_cpu < 2; off_cpu++) {
+		if (drained[off_cpu]) {
+			int write_err = write_window(agent, off_cpu, &windows[off_cpu], stamp,
+						     start_ns, duration_ns);
+
+			err = err ? err : write_err;
+		}
+		cpu_window__free(&windows[off_cpu]);
+	}
 	process_table__end_window(agent->processes);
-	err = err ? err : off_cpu_err;
 	agent->windows_written += !err;
 	return err;
 }
@@ -281,11 +306,12 @@ static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns
 static int run(struct agent *agent)
 {
 	const int64_t window_ns = (int64_t)agent->opts.duration_s * 1000000000;
+	/* Each window starts where the last ended: writing one takes time from the next. */
+	int64_t start_mono = (int64_t)clock_ns(CLOCK_MONOTONIC);
+	int64_t start_real = (int64_t)clock_ns(CLOCK_REALTIME);
 
 	for (uint64_t i = 0; !agent->opts.iterations || i < agent->opts.iterations; i++) {
-		int64_t start_mono = (int64_t)clock_ns(CLOCK_MONOTONIC);
-		int64_t start_real = (int64_t)clock_ns(CLOCK_REALTIME);
-		int64_t elapsed = 0;
+		int64_t elapsed = (int64_t)clock_ns(CLOCK_MONOTONIC) - start_mono;
 		int err;
 
 		while (!stop_requested && elapsed < window_ns) {
@@ -300,6 +326,8 @@ static int run(struct agent *agent)
 		}
 		/* A stop mid-window still writes what was sampled so far. */
 		err = end_window(agent, start_real, elapsed);
+		start_mono += elapsed;
+		start_real += elapsed;
 		if (err == -ENOSPC || err == -EROFS || err == -EACCES)
 			return err;
 		if (stop_requested)
@@ -406,6 +434,9 @@ int main(int argc, char **argv)
 			.state_mask = agent.opts.off_cpu_states,
 			.max_stacks = agent.opts.max_stacks,
 			.max_sample_keys = agent.opts.max_sample_keys,
+			.hooks = agent.opts.off_cpu_hooks == OFF_CPU_HOOKS_AUTO
+					 ? -1
+					 : (int)agent.opts.off_cpu_hooks - OFF_CPU_HOOKS_TASK_WORK,
 		};
 
 		agent.offcpu = offcpu_profiler__new(&offcpu_opts);
@@ -427,8 +458,9 @@ int main(int argc, char **argv)
 			 agent.opts.duration_s, agent.opts.output_dir);
 	if (agent.offcpu)
 		log_info("measuring off-CPU time, blocks of %" PRIu64 " us or more with stacks, "
-			 "%" PRIu64 " s windows, into %s",
-			 agent.opts.off_cpu_min_block_us, agent.opts.duration_s, agent.opts.output_dir);
+			 "%" PRIu64 " s windows, into %s (%s)",
+			 agent.opts.off_cpu_min_block_us, agent.opts.duration_s, agent.opts.output_dir,
+			 offcpu_hooks__name(offcpu_profiler__hooks(agent.offcpu)));
 
 	err = run(&agent);
 	exit_code = err ? 1 : 0;

@@ -17,6 +17,7 @@ enum option_kind {
 	OPTION_UNWIND, /* dwarf or fp */
 	OPTION_SIZE, /* bytes: a number with K, M or G (binary); M when bare */
 	OPTION_STATES, /* a comma list of off-CPU task states */
+	OPTION_CHOICE, /* one word of spec->choices, stored as its index (uint32_t) */
 	OPTION_FLAG,
 	OPTION_HELP,
 	OPTION_VERSION,
@@ -30,7 +31,14 @@ struct option_spec {
 	uint64_t min, max;
 	const char *arg_name;
 	const char *help;
+	const char *const *choices; /* OPTION_CHOICE: the words, NULL-terminated */
 };
+
+static const char *const off_cpu_hooks_choices[] = { "auto", "task-work", "sys-exit", "raw-tp",
+						      NULL };
+_Static_assert(sizeof(off_cpu_hooks_choices) / sizeof(off_cpu_hooks_choices[0]) ==
+		       OFF_CPU_HOOKS__COUNT + 1,
+	       "one word per enum off_cpu_hooks_choice");
 
 #define FIELD(f) offsetof(struct kiln_options, f)
 
@@ -63,6 +71,10 @@ static const struct option_spec option_table[] = {
 	  "blocks shorter than this get no stack, only totals (default 1000)" },
 	{ "off-cpu-states", 0, OPTION_STATES, FIELD(off_cpu_states), 0, 0, "LIST",
 	  "states that count: sleeping,uninterruptible,preempted (default all)" },
+	{ "off-cpu-hooks", 0, OPTION_CHOICE, FIELD(off_cpu_hooks), 0, 0,
+	  "auto|task-work|sys-exit|raw-tp",
+	  "kernel hooks for off-CPU time; auto picks the best the kernel has",
+	  off_cpu_hooks_choices },
 	{ "verbose", 'v', OPTION_FLAG, FIELD(verbose), 0, 0, NULL, "log debugging detail" },
 	{ "help", 'h', OPTION_HELP, 0, 0, 0, NULL, "show this help and exit" },
 	{ "version", 'V', OPTION_VERSION, 0, 0, 0, NULL, "show the version and exit" },
@@ -226,6 +238,19 @@ static int apply_option(const struct option_spec *spec, const char *value,
 			return usage_error("--%s: no state given", spec->name);
 		memcpy(field, &mask, sizeof(mask));
 		return OPTIONS_RUN;
+	}
+	case OPTION_CHOICE: {
+		char words[128] = "";
+
+		for (uint32_t i = 0; spec->choices[i]; i++) {
+			if (!strcmp(value, spec->choices[i])) {
+				memcpy(field, &i, sizeof(i));
+				return OPTIONS_RUN;
+			}
+			snprintf(words + strlen(words), sizeof(words) - strlen(words), "%s%s",
+				 i ? ", " : "", spec->choices[i]);
+		}
+		return usage_error("--%s: unknown value '%s' (%s)", spec->name, value, words);
 	}
 	case OPTION_UNWIND:
 		if (strcmp(value, "dwarf") && strcmp(value, "fp"))

@@ -10,6 +10,15 @@
 #define KILN_VERSION "0.1.0"
 #define MAX_PID_FILTERS 1024
 
+/* --off-cpu-hooks; the last three follow enum offcpu_hooks (bpf/offcpu.h) plus one. */
+enum off_cpu_hooks_choice {
+	OFF_CPU_HOOKS_AUTO,
+	OFF_CPU_HOOKS_TASK_WORK,
+	OFF_CPU_HOOKS_SYS_EXIT,
+	OFF_CPU_HOOKS_RAW_TP,
+	OFF_CPU_HOOKS__COUNT,
+};
+
 struct kiln_options {
 	uint64_t frequency_hz;
 	uint64_t duration_s;
@@ -26,6 +35,7 @@ struct kiln_options {
 	bool no_cpu; /* --no-cpu: off-CPU only */
 	uint64_t off_cpu_min_block_us;
 	uint32_t off_cpu_states; /* bit per enum offcpu_state */
+	uint32_t off_cpu_hooks; /* enum off_cpu_hooks_choice */
 	bool verbose;
 };
 

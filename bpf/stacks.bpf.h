@@ -71,17 +71,10 @@ static __always_inline __u64 store_stack(void *stacks, struct stack_trace *trace
 	return id;
 }
 
-/* A stack through the kernel's frame-pointer walk (bpf_get_stack), at most 127 frames. */
-static __always_inline struct stack_trace *get_stack(void *ctx,
-						     __u64 flags, __u32 failed_stat)
+/* Fills in a trace the kernel's frame-pointer walk wrote `bytes` of, or counts the failure. */
+static __always_inline struct stack_trace *finish_stack(struct stack_trace *trace, long bytes,
+							__u32 failed_stat)
 {
-	__u32 zero = 0;
-	struct stack_trace *trace = bpf_map_lookup_elem(&stack_scratch, &zero);
-	long bytes;
-
-	if (!trace)
-		return NULL;
-	bytes = bpf_get_stack(ctx, trace->addresses, MAX_STACK_DEPTH * sizeof(__u64), flags);
 	if (bytes < 0) {
 		count_stat(failed_stat);
 		return NULL;
@@ -93,6 +86,35 @@ static __always_inline struct stack_trace *get_stack(void *ctx,
 		count_stat(CPU_STAT_STACK_TRUNCATED);
 	}
 	return trace;
+}
+
+/* A stack through the kernel's frame-pointer walk (bpf_get_stack), at most 127 frames. */
+static __always_inline struct stack_trace *get_stack(void *ctx,
+						     __u64 flags, __u32 failed_stat)
+{
+	__u32 zero = 0;
+	struct stack_trace *trace = bpf_map_lookup_elem(&stack_scratch, &zero);
+
+	if (!trace)
+		return NULL;
+	return finish_stack(trace, bpf_get_stack(ctx, trace->addresses,
+						 MAX_STACK_DEPTH * sizeof(__u64), flags),
+			    failed_stat);
+}
+
+/*
+ * The same for a given task, into trace: its kernel stack, or the user
+ * stack of the current task (the kernel reads no other task's user stack).
+ */
+static __always_inline struct stack_trace *get_task_stack(struct task_struct *task,
+							  struct stack_trace *trace, __u64 flags,
+							  __u32 failed_stat)
+{
+	if (!trace)
+		return NULL;
+	return finish_stack(trace, bpf_get_task_stack(task, trace->addresses,
+						      MAX_STACK_DEPTH * sizeof(__u64), flags),
+			    failed_stat);
 }
 
 static __always_inline void announce_process(__u32 pid)

@@ -86,8 +86,9 @@ struct {
 
 struct unwind_loop {
 	struct user_unwind_state *state;
-	struct process_unwind *process;
-	struct unwind_row_cache *cache;
+	struct process_unwind *process; /* NULL: frame pointers only */
+	struct unwind_row_cache *cache; /* NULL: no cache */
+	struct task_struct *task; /* whose stack; NULL: the current task's */
 };
 
 /*
@@ -170,19 +171,33 @@ static __always_inline void request_refresh(struct process_unwind *process, __u3
 	count_stat(CPU_STAT_UNWIND_REFRESH_REQUESTS);
 }
 
+/*
+ * Another task's memory can only be read by a sleepable program (a task
+ * iterator at the end of a window); for the current task the plain read is
+ * cheaper and allowed everywhere.
+ */
+static __always_inline long read_user(struct task_struct *task, void *dst, __u32 size,
+				      __u64 addr)
+{
+	if (task)
+		return bpf_copy_from_user_task(dst, size, (void *)addr, task, 0);
+	return bpf_probe_read_user(dst, size, (void *)addr);
+}
+
 /* Reads 8 bytes of user stack, through the page copies when it can. */
-static __always_inline long read_stack(struct user_unwind_state *state, __u64 addr, __u64 *value)
+static __always_inline long read_stack(struct user_unwind_state *state, struct task_struct *task,
+				       __u64 addr, __u64 *value)
 {
 	__u64 offset = addr - state->stack_base;
 	__u32 page = offset / PAGE_SIZE_BYTES;
 
 	if (addr < state->stack_base || offset > STACK_COPY_SIZE - 8 ||
 	    (offset & (PAGE_SIZE_BYTES - 1)) > PAGE_SIZE_BYTES - 8)
-		return bpf_probe_read_user(value, 8, (void *)addr);
+		return read_user(task, value, 8, addr);
 	page &= STACK_COPY_PAGES - 1;
 	if (!(state->pages_copied & (1u << page))) {
-		if (bpf_probe_read_user(&state->stack_copy[page * PAGE_SIZE_BYTES], PAGE_SIZE_BYTES,
-					(void *)(state->stack_base + page * PAGE_SIZE_BYTES)))
+		if (read_user(task, &state->stack_copy[page * PAGE_SIZE_BYTES], PAGE_SIZE_BYTES,
+			      state->stack_base + page * PAGE_SIZE_BYTES))
 			return -1;
 		state->pages_copied |= 1u << page;
 	}
@@ -203,7 +218,8 @@ static __always_inline long end_walk(struct user_unwind_state *state, __u32 end)
 }
 
 /* One frame-pointer step: for code without CFI. */
-static __always_inline long frame_pointer_step(struct user_unwind_state *state)
+static __always_inline long frame_pointer_step(struct user_unwind_state *state,
+					       struct task_struct *task)
 {
 	__u64 frame[2]; /* saved rbp, return address */
 
@@ -212,7 +228,8 @@ static __always_inline long frame_pointer_step(struct user_unwind_state *state)
 		return end_walk(state, STACK_END_NO_RBP);
 	if (!state->bp)
 		return end_walk(state, STACK_END_COMPLETE);
-	if (read_stack(state, state->bp, &frame[0]) || read_stack(state, state->bp + 8, &frame[1]))
+	if (read_stack(state, task, state->bp, &frame[0]) ||
+	    read_stack(state, task, state->bp + 8, &frame[1]))
 		return end_walk(state, STACK_END_BAD_READ);
 	state->sp = state->bp + 16;
 	state->bp = frame[0];
@@ -228,7 +245,8 @@ static long unwind_step(__u32 iteration, void *data)
 	struct user_unwind_state *state = loop->state;
 	struct process_unwind *process = loop->process;
 	struct unwind_row_cache *cache = loop->cache;
-	struct unwind_cached_row *cached;
+	struct task_struct *task = loop->task;
+	struct unwind_cached_row *cached = NULL;
 	const struct unwind_chunk *index, *chunk;
 	const struct unwind_mapping *mapping;
 	struct unwind_row row;
@@ -237,20 +255,25 @@ static long unwind_step(__u32 iteration, void *data)
 	void *table;
 	int found;
 
-	if (!state || !process || !cache)
+	if (!state)
 		return 1;
 	count = state->trace.frame_count;
 	if (count >= MAX_USER_STACK_DEPTH)
 		return end_walk(state, STACK_END_DEPTH);
 	state->trace.addresses[count & (MAX_USER_STACK_DEPTH - 1)] = state->pc;
 	state->trace.frame_count = count + 1;
+	if (!process)
+		return frame_pointer_step(state, task);
 
 	key = state->pc * 2 + state->return_address;
-	cached = &cache->entries[(key ^ (key >> 11) ^ state->pid) & (UNWIND_ROW_CACHE_SIZE - 1)];
-	if (cached->pc == key && cached->pid == state->pid &&
-	    cached->generation == process->generation) {
-		row = cached->row;
-		goto apply_row;
+	if (cache) {
+		cached = &cache->entries[(key ^ (key >> 11) ^ state->pid) &
+					 (UNWIND_ROW_CACHE_SIZE - 1)];
+		if (cached->pc == key && cached->pid == state->pid &&
+		    cached->generation == process->generation) {
+			row = cached->row;
+			goto apply_row;
+		}
 	}
 
 	found = find_mapping(process, state->pc);
@@ -262,11 +285,11 @@ static long unwind_step(__u32 iteration, void *data)
 	}
 	mapping = &process->mappings[found & (UNWIND_MAX_MAPPINGS - 1)];
 	if (!mapping->table_id)
-		return frame_pointer_step(state);
+		return frame_pointer_step(state, task);
 	table = bpf_map_lookup_elem(&unwind_tables, &mapping->table_id);
 	if (!table) {
 		count_stat(CPU_STAT_UNWIND_TABLE_MISSING);
-		return frame_pointer_step(state);
+		return frame_pointer_step(state, task);
 	}
 	lookup_pc = state->pc - mapping->load_bias - state->return_address;
 	if (lookup_pc >= UNWIND_PC_PAD)
@@ -281,10 +304,12 @@ static long unwind_step(__u32 iteration, void *data)
 	if (!chunk || found < 0)
 		return end_walk(state, STACK_END_NO_CFI);
 	row = chunk->rows[found & (UNWIND_CHUNK_ROWS - 1)];
-	cached->pc = key;
-	cached->pid = state->pid;
-	cached->generation = process->generation;
-	cached->row = row;
+	if (cached) {
+		cached->pc = key;
+		cached->pid = state->pid;
+		cached->generation = process->generation;
+		cached->row = row;
+	}
 
 apply_row:
 	switch (row.rules & 0xf) {
@@ -303,9 +328,9 @@ apply_row:
 		/* The interrupted context, saved by the kernel in the ucontext at rsp. */
 		__u64 sp = state->sp;
 
-		if (read_stack(state, sp + UCONTEXT_RIP, &state->pc) ||
-		    read_stack(state, sp + UCONTEXT_RBP, &state->bp) ||
-		    read_stack(state, sp + UCONTEXT_RSP, &state->sp))
+		if (read_stack(state, task, sp + UCONTEXT_RIP, &state->pc) ||
+		    read_stack(state, task, sp + UCONTEXT_RBP, &state->bp) ||
+		    read_stack(state, task, sp + UCONTEXT_RSP, &state->sp))
 			return end_walk(state, STACK_END_BAD_READ);
 		state->return_address = 0; /* an exact pc, not after a call */
 		state->bp_known = 1;
@@ -320,11 +345,11 @@ apply_row:
 		return end_walk(state, STACK_END_UNSUPPORTED);
 	}
 
-	if (read_stack(state, cfa - 8, &state->pc))
+	if (read_stack(state, task, cfa - 8, &state->pc))
 		return end_walk(state, STACK_END_BAD_READ);
 	switch (row.rules >> 4) {
 	case UNWIND_RBP_OFFSET:
-		if (read_stack(state, cfa + (__s64)row.rbp_offset * 8, &state->bp))
+		if (read_stack(state, task, cfa + (__s64)row.rbp_offset * 8, &state->bp))
 			return end_walk(state, STACK_END_BAD_READ);
 		state->bp_known = 1;
 		break;
@@ -358,26 +383,25 @@ static __always_inline bool saved_user_registers(__u64 *pc, __u64 *sp, __u64 *bp
 }
 
 /*
- * Unwinds the current task's user stack from the given registers into the
- * per-CPU scratch trace. Returns the trace, or NULL when the process has no
- * tables yet (the caller falls back to frame pointers).
+ * Unwinds a user stack from the given registers into state->trace: the
+ * current task's (task NULL), or, from a sleepable program, another's.
+ * Without the process's tables the current task's walk gives up (NULL: the
+ * caller falls back to the kernel's frame-pointer walk, which is cheaper);
+ * another task's is walked with frame pointers.
  */
-static __always_inline struct stack_trace *unwind_user_stack(__u32 pid, __u64 pc, __u64 sp,
-							     __u64 bp)
+static __always_inline struct stack_trace *unwind_stack_into(struct user_unwind_state *state,
+							     struct unwind_row_cache *cache,
+							     struct task_struct *task, __u32 pid,
+							     __u64 pc, __u64 sp, __u64 bp)
 {
-	struct unwind_loop loop = {};
-	struct user_unwind_state *state;
-	__u32 zero = 0;
+	struct unwind_loop loop = { .state = state, .cache = cache, .task = task };
 
 	loop.process = bpf_map_lookup_elem(&process_unwind, &pid);
 	if (!loop.process) {
 		count_stat(CPU_STAT_UNWIND_NOT_READY);
-		return NULL;
+		if (!task)
+			return NULL;
 	}
-	loop.cache = bpf_map_lookup_elem(&unwind_row_cache, &zero);
-	state = loop.state = bpf_map_lookup_elem(&unwind_scratch, &zero);
-	if (!state || !loop.cache)
-		return NULL;
 	state->pc = pc;
 	state->sp = sp;
 	state->bp = bp;
@@ -394,6 +418,21 @@ static __always_inline struct stack_trace *unwind_user_stack(__u32 pid, __u64 pc
 	if (state->trace.end == STACK_END_COMPLETE)
 		count_stat(CPU_STAT_UNWIND_COMPLETE);
 	return &state->trace;
+}
+
+/* The current task's user stack, in the per-CPU scratch space. */
+static __always_inline struct stack_trace *unwind_user_stack(__u32 pid, __u64 pc, __u64 sp,
+							     __u64 bp)
+{
+	struct user_unwind_state *state;
+	struct unwind_row_cache *cache;
+	__u32 zero = 0;
+
+	cache = bpf_map_lookup_elem(&unwind_row_cache, &zero);
+	state = bpf_map_lookup_elem(&unwind_scratch, &zero);
+	if (!state || !cache)
+		return NULL;
+	return unwind_stack_into(state, cache, NULL, pid, pc, sp, bp);
 }
 
 /* A perf-event sample's user stack: its registers, or the saved ones if it hit the kernel. */

@@ -229,5 +229,7 @@ def kiln_bpf_programs():
     """Names of loaded BPF programs that are kiln's."""
     out = subprocess.run(["bpftool", "prog", "show"], stdout=subprocess.PIPE, text=True)
     names = re.findall(r"^\d+: \S+\s+name (\S+)", out.stdout, re.M)
-    return [n for n in names if n in ("sample_cpu", "process_exec", "sched_switch",
-                                      "syscall_return")]
+    # The kernel keeps 15 characters of a name: sched_switch_sys_exit is sched_switch_sy.
+    kiln = ("sample_cpu", "process_exec", "sched_switch", "syscall_return", "thread_exit",
+            "blocked_tasks")
+    return [n for n in names if n.startswith(kiln)]

@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Off-CPU profiles: threads whose waiting is known (a sleeper, a pipe reader,
 a spinner) measured by sched_switch and read back with go tool pprof."""
+import json
+import os
 import re
 import signal
 import subprocess
@@ -17,6 +19,12 @@ def label(sample, key):
     return values[0] if values else None
 
 
+def seconds(duration):
+    """pprof -raw's printed duration ("2.00", "2.01s", "950ms") in seconds."""
+    m = re.match(r"([\d.]+)(ms|s)?$", duration or "")
+    return float(m.group(1)) / (1000 if m.group(2) == "ms" else 1) if m else 0.0
+
+
 def by_thread(p):
     """thread name -> (off-CPU seconds, samples)"""
     threads = {}
@@ -27,11 +35,24 @@ def by_thread(p):
     return threads
 
 
-def test_known_waits():
+def test_known_waits(hooks=None):
+    extra = ["--off-cpu-hooks", hooks] if hooks else []
+    name = f"off-CPU ({hooks})" if hooks else "off-CPU"
     p, pid, err = profile_process(
         [prog("offcpu_threads_nofp"), "8"],
-        ["--off-cpu", "--no-cpu", "--duration", str(int(WINDOW)), "--verbose"], "off-CPU")
+        ["--off-cpu", "--no-cpu", "--duration", str(int(WINDOW)), "--verbose"] + extra, name)
     if not p:
+        return
+    if hooks:
+        said = {"sys-exit": "(tp_btf sched_switch and sys_exit)",
+                "raw-tp": "(raw_tp sched_switch and sys_exit)"}[hooks]
+        check(f"{name}: kiln says which hooks it uses", said in err, err[:400])
+        for thread, function in (("sleeper", "sleeper_wait"), ("reader", "reader_wait")):
+            seconds, samples = by_thread(p).get(thread, (0.0, []))
+            own = sum(s["values"][1] for s in samples if function in p.user_stack(s)) / 1e9
+            check(f"{name}: {thread} waited the whole window, in {function} (within 10%)",
+                  abs(seconds - WINDOW) <= 0.1 * WINDOW and own >= 0.95 * seconds,
+                  f"{seconds:.3f} s, {own:.3f} s in {function}")
         return
     check("off-CPU: sample types samples/count and off_cpu/nanoseconds",
           p.sample_types == ["samples/count", "off_cpu/nanoseconds"], p.sample_types)
@@ -82,8 +103,9 @@ def test_min_block():
 
 
 def test_block_longer_than_window():
-    """A 3 s sleep seen through 1 s windows: no window is charged more than its
-    own length (the earlier part of a block is not put into a later window)."""
+    """A 3 s sleep seen through 1 s windows: each window is charged its own
+    part of the block, the windows the block spans wholly about their whole
+    length, none more than its length."""
     out = tmpdir()
     # The long sleep begins after kiln does (exec keeps the pid kiln filters on).
     sleeper = subprocess.Popen(["sh", "-c", "sleep 0.7; exec sleep 3"])
@@ -96,8 +118,73 @@ def test_block_longer_than_window():
         charged.append(sum(s["values"][1] for s in p.samples) / 1e9)
     check("off-CPU long block: every window charged at most its own length",
           code == 0 and charged and max(charged) <= 1.05, f"exit {code}: {charged}")
-    check("off-CPU long block: the block is charged when it ends",
-          charged and max(charged) > 0.05, charged)
+    check("off-CPU long block: windows the block spans are charged their whole length",
+          len([c for c in charged if c >= 0.9]) >= 2, charged)
+
+
+def test_asleep_before_kiln():
+    """A thread asleep 100% of the time since before kiln started: every
+    window charges it the window's length, in the function it sleeps in,
+    with the kernel frames below, though kiln never saw it leave the CPU."""
+    out = tmpdir()
+    sleeper = subprocess.Popen([prog("sleep_forever_nofp")])
+    try:
+        time.sleep(0.5)
+        code, err = run_kiln(["--off-cpu", "--no-cpu", "--pid", str(sleeper.pid), "--duration",
+                              "2", "--iterations", "2", "--output-dir", out])
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    files = profiles(out, "offcpu")
+    check("off-CPU asleep: kiln exits 0 and writes two profiles",
+          code == 0 and len(files) == 2, f"exit {code}: {err[-500:]}")
+    for i, path in enumerate(files):
+        p = read_profile(path)
+        total = sum(s["values"][1] for s in p.samples) / 1e9
+        window = seconds(p.duration)
+        stacks = [p.stack(s) for s in p.samples]
+        check(f"off-CPU asleep: window {i + 1} charges the whole window (within 10%)",
+              abs(total - window) <= 0.1 * window, f"{total:.3f} s of {window:.3f} s")
+        # A sleeping task's kernel stack starts below the scheduler's own frames.
+        check(f"off-CPU asleep: window {i + 1} is in the pause syscall under hold_still, main",
+              stacks and all("hold_still" in st and "main" in st and "pause" in st[0] and
+                             "do_syscall_64" in st for st in stacks),
+              stacks[:1])
+
+
+def map_tids(name):
+    """Thread ids kept in one of kiln's BPF maps keyed by thread id."""
+    out = subprocess.run(["bpftool", "-j", "map", "dump", "name", name], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True).stdout
+    entries = json.loads(out or "[]")
+    return [e["key"] for e in entries if isinstance(e.get("key"), int)]
+
+
+def test_thread_churn(hooks, map_name):
+    """300 threads that each block 3 ms and exit: their blocks keep their user
+    stacks, and nothing is left behind by thread id once they are gone."""
+    out = tmpdir()
+    kiln = start_kiln(["--off-cpu", "--no-cpu", "--off-cpu-hooks", hooks, "--duration", "60",
+                       "--output-dir", out])
+    try:
+        time.sleep(2.0)
+        churn = subprocess.run([prog("thread_churn_nofp"), "300"], timeout=60)
+        time.sleep(0.5)
+        left = [tid for tid in map_tids(map_name) if not os.path.exists(f"/proc/{tid}")]
+    finally:
+        kiln.send_signal(signal.SIGTERM)
+        _, err = kiln.communicate(timeout=30)
+    check(f"off-CPU churn ({hooks}): {map_name} keeps no exited thread",
+          churn.returncode == 0 and kiln.returncode == 0 and not left,
+          f"{len(left)} exited threads left: {left[:10]}; {err[-300:]}")
+    files = profiles(out, "offcpu")
+    p = read_profile(files[0]) if files else None
+    waits = [s for s in p.samples if "churn_wait" in p.user_stack(s)] if p else []
+    churned = sum(s["values"][0] for s in waits)
+    check(f"off-CPU churn ({hooks}): the threads' blocks have their user stacks",
+          churned >= 0.9 * 900 and all("main" not in p.user_stack(s) and
+                                       "start_thread" in p.user_stack(s) for s in waits),
+          f"{churned} of 900 blocks in churn_wait")
 
 
 def test_cpu_and_off_cpu_together():
@@ -116,8 +203,8 @@ def test_sigterm():
     loaded = kiln_bpf_programs()
     kiln.send_signal(signal.SIGTERM)
     _, err = kiln.communicate(timeout=30)
-    check("off-CPU sigterm: both programs were loaded",
-          "sched_switch" in loaded and "syscall_return" in loaded, loaded)
+    check("off-CPU sigterm: its programs were loaded (task-work hooks on this kernel)",
+          {"sched_switch", "thread_exit", "blocked_tasks"} <= set(loaded), loaded)
     check("off-CPU sigterm: exits 0 and writes the partial window",
           kiln.returncode == 0 and len(profiles(out, "offcpu")) == 1, err[-500:])
     check("off-CPU sigterm: no BPF program left",
@@ -127,7 +214,8 @@ def test_sigterm():
 def test_bad_flags():
     for args, flag in ((["--no-cpu"], "--no-cpu"), (["--off-cpu-states", "running"],
                                                     "--off-cpu-states"),
-                       (["--off-cpu-min-block", "x"], "--off-cpu-min-block")):
+                       (["--off-cpu-min-block", "x"], "--off-cpu-min-block"),
+                       (["--off-cpu-hooks", "kprobe"], "--off-cpu-hooks")):
         code, err = run_kiln(args)
         check(f"off-CPU cli: {' '.join(args)} exits 2 naming {flag}", code == 2 and flag in err,
               f"exit {code}: {err}")
@@ -136,8 +224,13 @@ def test_bad_flags():
 if __name__ == "__main__":
     test_bad_flags()
     test_known_waits()
+    test_known_waits("sys-exit")
+    test_known_waits("raw-tp")
     test_min_block()
     test_block_longer_than_window()
+    test_asleep_before_kiln()
+    test_thread_churn("task-work", "stack_requests")
+    test_thread_churn("raw-tp", "blocks_by_tid")
     test_cpu_and_off_cpu_together()
     test_sigterm()
     finish()
