@@ -88,12 +88,16 @@ static void print_help(const char *prog)
 	       prog);
 	for (size_t i = 0; i < sizeof(option_table) / sizeof(option_table[0]); i++) {
 		const struct option_spec *spec = &option_table[i];
-		char left[64];
+		char left[96];
 
 		snprintf(left, sizeof(left), "%c%c%s--%s%s%s", spec->short_name ? '-' : ' ',
 			 spec->short_name ? spec->short_name : ' ', spec->short_name ? ", " : "  ",
 			 spec->name, spec->arg_name ? " " : "", spec->arg_name ? spec->arg_name : "");
-		printf("  %-28s %s\n", left, spec->help);
+		/* A long left column puts the help on a line of its own. */
+		if (strlen(left) > 28)
+			printf("  %s\n  %-28s %s\n", left, "", spec->help);
+		else
+			printf("  %-28s %s\n", left, spec->help);
 	}
 	printf("\nProfiles: OUTPUT_DIR/cpu-<UTC start>.pb.gz; view with\n"
 	       "  go tool pprof -http=: profiles/cpu-*.pb.gz\n");
