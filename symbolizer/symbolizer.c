@@ -431,16 +431,41 @@ static int cache_new_file(struct symbolizer *symbolizer, struct elf_file *elf,
 	return 0;
 }
 
-/* The cached file behind a file-backed mapping, opened on first use. */
-static int get_file(struct symbolizer *symbolizer, int pid, const struct proc_mapping *mapping,
-		    struct cached_file **ret_file)
+/*
+ * The same file under another device and inode (a container's copy of a
+ * library): found by build id, so its symbols are not read a second time.
+ */
+static int find_by_build_id(struct symbolizer *symbolizer, const char *build_id,
+			    const struct file_key *key, struct cached_file **ret_file)
+{
+	struct cached_file *file;
+	int err;
+
+	if (!build_id[0] ||
+	    !hashmap__find(symbolizer->by_build_id, (uintptr_t)build_id, (void **)&file))
+		return -ENOENT;
+	err = add_alias(symbolizer, file, key);
+	if (err)
+		return err;
+	touch_file(symbolizer, file);
+	*ret_file = file;
+	return 0;
+}
+
+/*
+ * The cached file behind a file-backed mapping, opened on first use:
+ * through given_fd when the caller opened it while the process lived (it
+ * stays the caller's), else through /proc.
+ */
+static int get_file_from(struct symbolizer *symbolizer, int pid,
+			 const struct proc_mapping *mapping, int given_fd,
+			 struct cached_file **ret_file)
 {
 	struct file_key key = mapping_key(mapping);
-	struct cached_file *file = NULL;
+	char build_id[ELF_FILE_BUILD_ID_SIZE];
 	struct elf_file *elf = NULL;
 	struct file_alias *alias;
 	struct failed_file *failed;
-	const char *build_id;
 	int err, fd = -1;
 
 	if (hashmap__find(symbolizer->by_inode, (uintptr_t)&key, (void **)&alias)) {
@@ -449,12 +474,19 @@ static int get_file(struct symbolizer *symbolizer, int pid, const struct proc_ma
 		return 0;
 	}
 	if (hashmap__find(symbolizer->failures, (uintptr_t)&key, (void **)&failed)) {
-		if (now_ns() - failed->failed_at_ns < RETRY_INTERVAL_NS)
+		/* An open file may succeed where the path failed: try it. */
+		if (given_fd < 0 && now_ns() - failed->failed_at_ns < RETRY_INTERVAL_NS)
 			return failed->error;
 		forget_failure(symbolizer, failed);
 	}
 
-	fd = open_mapping_file(pid, mapping);
+	fd = given_fd >= 0 ? given_fd : open_mapping_file(pid, mapping);
+	if (fd >= 0 && elf_file__read_build_id(fd, build_id, sizeof(build_id)) == 0 &&
+	    find_by_build_id(symbolizer, build_id, &key, ret_file) == 0) {
+		symbolizer->stats.elf_files_shared++;
+		err = 0;
+		goto cleanup;
+	}
 	if (fd < 0) {
 		err = fd;
 	} else {
@@ -468,18 +500,6 @@ static int get_file(struct symbolizer *symbolizer, int pid, const struct proc_ma
 	}
 	symbolizer->stats.elf_files_opened++;
 
-	/* The same file under another inode (a container's copy): keep the one already read. */
-	build_id = elf_file__build_id(elf);
-	if (build_id[0] && hashmap__find(symbolizer->by_build_id, (uintptr_t)build_id,
-					 (void **)&file)) {
-		err = add_alias(symbolizer, file, &key);
-		if (err)
-			goto cleanup;
-		touch_file(symbolizer, file);
-		*ret_file = file;
-		goto cleanup;
-	}
-
 	if (!elf_file__has_symtab(elf))
 		find_debug_file(symbolizer, pid, mapping->path, elf);
 	err = cache_new_file(symbolizer, elf, &key, ret_file);
@@ -488,28 +508,40 @@ static int get_file(struct symbolizer *symbolizer, int pid, const struct proc_ma
 	elf = NULL;
 cleanup:
 	elf_file__free(elf);
-	if (fd >= 0)
+	if (fd >= 0 && fd != given_fd)
 		close(fd);
 	return err;
 }
 
-int symbolizer__prepare_process(struct symbolizer *symbolizer, int pid,
-				const struct proc_maps *maps)
+static int get_file(struct symbolizer *symbolizer, int pid, const struct proc_mapping *mapping,
+		    struct cached_file **ret_file)
+{
+	return get_file_from(symbolizer, pid, mapping, -1, ret_file);
+}
+
+int symbolizer__prepare_process_files(struct symbolizer *symbolizer, int pid,
+				      const struct proc_maps *maps, const int *fds)
 {
 	struct cached_file *file;
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/%d", pid);
-	if (access(path, F_OK) < 0)
+	if (!fds && access(path, F_OK) < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
 	for (size_t i = 0; i < maps->count; i++) {
 		const struct proc_mapping *mapping = &maps->mappings[i];
 
 		/* Failures are counted in elf_open_errors and remembered. */
 		if ((mapping->perms & PROC_MAP_EXEC) && is_file_backed(mapping))
-			get_file(symbolizer, pid, mapping, &file);
+			get_file_from(symbolizer, pid, mapping, fds ? fds[i] : -1, &file);
 	}
 	return 0;
+}
+
+int symbolizer__prepare_process(struct symbolizer *symbolizer, int pid,
+				const struct proc_maps *maps)
+{
+	return symbolizer__prepare_process_files(symbolizer, pid, maps, NULL);
 }
 
 /*

@@ -42,7 +42,8 @@ struct symbolized_location {
 };
 
 struct symbolizer_stats {
-	uint64_t elf_files_opened;
+	uint64_t elf_files_opened; /* read in full: one per distinct build id */
+	uint64_t elf_files_shared; /* another copy of a file already read, found by build id */
 	uint64_t elf_files_evicted; /* cache at its limit */
 	uint64_t elf_open_errors; /* missing, unreadable or corrupt files */
 	uint64_t elf_failures_evicted; /* failed files retried early: negative cache full */
@@ -67,6 +68,15 @@ void symbolizer__free(struct symbolizer *symbolizer);
  */
 int symbolizer__prepare_process(struct symbolizer *symbolizer, int pid,
 				const struct proc_maps *maps);
+
+/*
+ * The same with the files already opened: fds[i] is maps->mappings[i]'s
+ * file, opened while the process lived (or -1), so a process that exited
+ * since, from a deleted file or another mount namespace, is still read.
+ * The fds stay the caller's. Does not fail when the process is gone.
+ */
+int symbolizer__prepare_process_files(struct symbolizer *symbolizer, int pid,
+				      const struct proc_maps *maps, const int *fds);
 
 /*
  * Resolves addr, a user address of process pid inside mapping (from
