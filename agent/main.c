@@ -40,6 +40,7 @@ struct agent {
 	struct offcpu_profiler *offcpu;
 	uint64_t tables_evicted_reported;
 	uint64_t process_evictions_reported;
+	uint64_t perf_map_losses_reported;
 	uint64_t windows_written;
 };
 
@@ -160,6 +161,15 @@ static void report_window(struct agent *agent, const char *path,
 		  result->frames, result->frames_without_mapping, result->frames_without_symbol,
 		  sym.elf_files_opened, sym.elf_files_shared, sym.elf_files_evicted,
 		  sym.elf_open_errors);
+	/* Lines dropped at the limits leave JIT frames unnamed: say so once they happen. */
+	uint64_t perf_map_losses = sym.perf_maps.entries_dropped + sym.perf_maps.maps_evicted;
+	log_message(perf_map_losses > agent->perf_map_losses_reported ? LOG_WARN : LOG_DEBUG,
+		    "perf maps (JIT): %" PRIu64 " reads, %" PRIu64 " lines, %" PRIu64
+		    " lines dropped (malformed or over the limit), %" PRIu64 " maps evicted; %" PRIu64
+		    " lookups, %" PRIu64 " unnamed",
+		    sym.perf_maps.reads, sym.perf_maps.entries_read, sym.perf_maps.entries_dropped,
+		    sym.perf_maps.maps_evicted, sym.perf_maps.lookups, sym.perf_maps.misses);
+	agent->perf_map_losses_reported = perf_map_losses;
 	process_capture__stats(agent->capture, &captures);
 	/* Dropped captures mean the main thread fell behind: short-lived processes go unnamed. */
 	log_message(captures.dropped ? LOG_WARN : LOG_DEBUG,

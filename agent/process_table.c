@@ -69,6 +69,7 @@ void process_table__set_unwind_maps(struct process_table *table, struct unwind_m
 static void drop_process(struct process_table *table, struct process *process)
 {
 	hashmap__delete(table->processes, process->pid, NULL, NULL);
+	symbolizer__forget_process(table->symbolizer, (int)process->pid);
 	if (table->unwind)
 		unwind_maps__remove_process(table->unwind, process->pid);
 	if (table->forget)

@@ -15,6 +15,7 @@
 #include "lib/hashmap.h"
 #include "symbolizer/elf_file.h"
 #include "symbolizer/ksyms.h"
+#include "symbolizer/perf_map.h"
 #include "symbolizer/symbolizer.h"
 
 #define DEFAULT_MAX_ELF_FILES 256
@@ -74,6 +75,7 @@ struct symbolizer {
 	size_t file_count;
 	struct list_node failures_by_age;
 	struct ksyms *ksyms;
+	struct perf_maps *perf_maps; /* names for JIT code */
 	bool ksyms_tried;
 	int ksyms_error; /* why the last load failed */
 	uint64_t ksyms_loaded_at_ns; /* last load attempt */
@@ -160,8 +162,9 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	symbolizer->by_build_id = hashmap__new(hashmap_hash_str, hashmap_equal_str, NULL);
 	symbolizer->by_inode = hashmap__new(hash_file_key, equal_file_key, NULL);
 	symbolizer->failures = hashmap__new(hash_file_key, equal_file_key, NULL);
+	symbolizer->perf_maps = perf_maps__new(NULL);
 	if (!symbolizer->kallsyms_path || !symbolizer->debug_dir || !symbolizer->by_build_id ||
-	    !symbolizer->by_inode || !symbolizer->failures)
+	    !symbolizer->by_inode || !symbolizer->failures || !symbolizer->perf_maps)
 		err = -ENOMEM;
 cleanup:
 	if (err) {
@@ -217,6 +220,7 @@ void symbolizer__free(struct symbolizer *symbolizer)
 	hashmap__free(symbolizer->by_inode);
 	hashmap__free(symbolizer->failures);
 	ksyms__free(symbolizer->ksyms);
+	perf_maps__free(symbolizer->perf_maps);
 	free(symbolizer->kallsyms_path);
 	free(symbolizer->debug_dir);
 	free(symbolizer);
@@ -523,6 +527,7 @@ int symbolizer__prepare_process_files(struct symbolizer *symbolizer, int pid,
 				      const struct proc_maps *maps, const int *fds)
 {
 	struct cached_file *file;
+	bool jit = false;
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/%d", pid);
@@ -531,10 +536,16 @@ int symbolizer__prepare_process_files(struct symbolizer *symbolizer, int pid,
 	for (size_t i = 0; i < maps->count; i++) {
 		const struct proc_mapping *mapping = &maps->mappings[i];
 
+		if (!(mapping->perms & PROC_MAP_EXEC))
+			continue;
+		jit |= perf_maps__may_name(mapping);
 		/* Failures are counted in elf_open_errors and remembered. */
-		if ((mapping->perms & PROC_MAP_EXEC) && is_file_backed(mapping))
+		if (is_file_backed(mapping))
 			get_file_from(symbolizer, pid, mapping, fds ? fds[i] : -1, &file);
 	}
+	/* Where its perf map is can only be asked while it runs; most have none. */
+	if (jit)
+		perf_maps__prepare(symbolizer->perf_maps, pid);
 	return 0;
 }
 
@@ -585,6 +596,21 @@ static void symbolize_vaddr(const struct cached_file *file, uint64_t vaddr,
 		set_symbol_frame(location, name);
 }
 
+/* Code a JIT wrote into anonymous memory or a memfd, named by the process's perf map. */
+static int resolve_jit(struct symbolizer *symbolizer, int pid, const struct proc_mapping *mapping,
+		       uint64_t target, struct symbolized_location *location)
+{
+	const char *name;
+
+	if (!perf_maps__may_name(mapping) ||
+	    perf_maps__lookup(symbolizer->perf_maps, pid, target, &name) < 0)
+		return -ENOENT;
+	/* Taken as written: a JIT's names are not versioned ELF symbols. */
+	location->frames[0] = (struct symbolized_frame){ .function = name, .system_name = name };
+	location->frame_count = 1;
+	return 0;
+}
+
 int symbolizer__resolve_user(struct symbolizer *symbolizer, int pid,
 			     const struct proc_mapping *mapping, uint64_t addr,
 			     bool is_return_address, struct symbolized_location *ret_location)
@@ -594,6 +620,9 @@ int symbolizer__resolve_user(struct symbolizer *symbolizer, int pid,
 	int err;
 
 	symbolizer->stats.user_lookups++;
+	if (target >= mapping->start && target < mapping->end &&
+	    resolve_jit(symbolizer, pid, mapping, target, ret_location) == 0)
+		return 0;
 	/* The vdso has no file to open; its frames keep their address. */
 	if (!is_file_backed(mapping) || target < mapping->start || target >= mapping->end) {
 		symbolizer->stats.user_misses++;
@@ -707,7 +736,13 @@ int symbolizer__resolve_kernel(struct symbolizer *symbolizer, uint64_t addr,
 	return 0;
 }
 
+void symbolizer__forget_process(struct symbolizer *symbolizer, int pid)
+{
+	perf_maps__forget(symbolizer->perf_maps, pid);
+}
+
 void symbolizer__stats(const struct symbolizer *symbolizer, struct symbolizer_stats *ret_stats)
 {
 	*ret_stats = symbolizer->stats;
+	perf_maps__stats(symbolizer->perf_maps, &ret_stats->perf_maps);
 }
