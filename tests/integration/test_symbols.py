@@ -286,8 +286,8 @@ def test_same_binary_two_namespaces():
     second, second_path = start_in_namespace(prog("split_nofp"), 15)
     try:
         time.sleep(0.3)
-        files = {(os.stat(f"/proc/{proc.pid}/exe").st_dev, os.stat(f"/proc/{proc.pid}/exe").st_ino)
-                 for proc in (first, second)}
+        copies = {(os.stat(f"/proc/{proc.pid}/exe").st_dev,
+                   os.stat(f"/proc/{proc.pid}/exe").st_ino) for proc in (first, second)}
         expected = process_build_ids(first.pid) | process_build_ids(second.pid)
         out = tmpdir()
         kiln = start_kiln(["--pid", str(first.pid), "--pid", str(second.pid), "--verbose",
@@ -300,7 +300,7 @@ def test_same_binary_two_namespaces():
     files = profiles(out)
     if not check("two namespaces: one profile", kiln.returncode == 0 and len(files) == 1, err):
         return
-    check("two namespaces: the copies are two files", len(files) == 2, files)
+    check("two namespaces: the copies are two files", len(copies) == 2, copies)
     opened = elf_files_opened(err)
     check(f"two namespaces: ELF files opened == {len(expected)} distinct build ids",
           opened == len(expected), f"opened {opened}; build ids {sorted(expected)}")
