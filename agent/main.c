@@ -165,8 +165,8 @@ static void report_window(struct agent *agent, const char *path,
 	uint64_t perf_map_losses = sym.perf_maps.entries_dropped + sym.perf_maps.maps_evicted;
 	log_message(perf_map_losses > agent->perf_map_losses_reported ? LOG_WARN : LOG_DEBUG,
 		    "perf maps (JIT): %" PRIu64 " reads, %" PRIu64 " lines, %" PRIu64
-		    " lines dropped (malformed or over the limit), %" PRIu64 " maps evicted; %" PRIu64
-		    " lookups, %" PRIu64 " unnamed",
+		    " lines dropped (malformed or over the limit), %" PRIu64
+		    " maps evicted; %" PRIu64 " lookups, %" PRIu64 " unnamed",
 		    sym.perf_maps.reads, sym.perf_maps.entries_read, sym.perf_maps.entries_dropped,
 		    sym.perf_maps.maps_evicted, sym.perf_maps.lookups, sym.perf_maps.misses);
 	agent->perf_map_losses_reported = perf_map_losses;

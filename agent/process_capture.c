@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Process capture: a thread that reads announced processes at once, and a queue for the main one. */
+/* Process capture: a thread reads announced processes at once; the main one takes them. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -185,8 +185,8 @@ static void hold_files(struct process_capture *capture, struct captured_process 
 		const struct proc_mapping *mapping = &process->maps.mappings[i];
 
 		process->fds[i] = -1;
-		if (!(mapping->perms & PROC_MAP_EXEC) || !mapping->inode || mapping->path[0] != '/' ||
-		    see_file(capture, mapping))
+		if (!(mapping->perms & PROC_MAP_EXEC) || !mapping->inode ||
+		    mapping->path[0] != '/' || see_file(capture, mapping))
 			continue;
 		if (capture->held_files >= capture->max_held_files) {
 			capture->stats.files_not_held++;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Perf maps: per process, sorted non-overlapping ranges of JIT code and their names, read as they grow. */
+/* Perf maps: per process, sorted non-overlapping JIT code ranges and names, read as they grow. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -433,7 +433,8 @@ static void heap_pop(uint32_t *heap, size_t *count, const struct sweep_item *ite
 
 		if (child >= *count)
 			break;
-		if (child + 1 < *count && items[heap[child + 1]].priority > items[heap[child]].priority)
+		if (child + 1 < *count &&
+		    items[heap[child + 1]].priority > items[heap[child]].priority)
 			child++;
 		if (items[heap[child]].priority <= items[last].priority)
 			break;
@@ -499,7 +500,8 @@ static int merge_lines(struct perf_maps *maps, struct process_map *map, struct n
 		if (!active)
 			continue;
 		winner = &items[heap[0]];
-		if (out_count && out[out_count - 1].end == from && out[out_count - 1].name == winner->name)
+		if (out_count && out[out_count - 1].end == from &&
+		    out[out_count - 1].name == winner->name)
 			out[out_count - 1].end = to;
 		else
 			out[out_count++] = (struct perf_range){ from, to, winner->name };

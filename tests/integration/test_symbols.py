@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 
-from kilntest import (ROOT, check, finish, prog, profile_process, profiles, read_profile, start,
+from kilntest import (ROOT, check, finish, prog, profiles, read_profile, start,
                       start_kiln, stop, tmpdir, wait_for)
 
 # What glibc's startup adds below main.
@@ -41,6 +41,20 @@ def kiln_wait(kiln, timeout=90):
         _, err = kiln.communicate()
         err = "timeout: " + err
     return err
+
+
+def profile_running(pids, name, seconds="4", extra=()):
+    """Profiles running processes for one window with kiln --pid; returns
+    (profile or None, kiln's stderr)."""
+    out = tmpdir()
+    args = [arg for pid in pids for arg in ("--pid", str(pid))]
+    kiln = start_kiln(args + ["--frequency", "199", "--duration", seconds, "--iterations", "1",
+                              "--output-dir", out] + list(extra))
+    err = kiln_wait(kiln)
+    files = profiles(out)
+    if not check(f"{name}: one profile", kiln.returncode == 0 and len(files) == 1, err):
+        return None, err
+    return read_profile(files[0]), err
 
 
 def split_share(p, pid, name):
@@ -156,8 +170,7 @@ def test_jit_in_container():
     script = f"mount -t tmpfs kiln-tmp /tmp && exec {prog('jit_loop')} 20"
     outer = start(["unshare", "--pid", "--fork", "--mount", "--propagation", "private",
                    "sh", "-c", script])
-    out = tmpdir()
-    pid = None
+    pid = p = None
     try:
         def find_child():
             nonlocal pid
@@ -173,11 +186,9 @@ def test_jit_in_container():
         wait_for(lambda: os.path.exists(inside) and os.path.getsize(inside) > 0, 5)
         entries = perf_map_entries(inside)
         check("jit in a container: its map is /tmp/perf-1.map inside only",
-              not os.path.exists(f"/tmp/perf-1.map") and not os.path.exists(f"/tmp/perf-{pid}.map"),
+              not os.path.exists("/tmp/perf-1.map") and not os.path.exists(f"/tmp/perf-{pid}.map"),
               "a perf map with its pid is visible outside")
-        kiln = start_kiln(["--pid", str(pid), "--frequency", "199", "--duration", "3",
-                           "--iterations", "1", "--output-dir", out])
-        err = kiln_wait(kiln)
+        p, _ = profile_running([pid], "jit in a container", seconds="3")
     finally:
         if pid:
             try:
@@ -185,12 +196,9 @@ def test_jit_in_container():
             except ProcessLookupError:
                 pass
         stop(outer)
-    files = profiles(out)
-    if not check("jit in a container: one profile", kiln.returncode == 0 and len(files) == 1,
-                 err):
-        return
-    check_jit_profile("jit in a container", read_profile(files[0]), "jit_hot_loop",
-                      entries["jit_hot_loop"], lambda total: 0.8 * total)
+    if p:
+        check_jit_profile("jit in a container", p, "jit_hot_loop", entries["jit_hot_loop"],
+                          lambda total: 0.8 * total)
 
 
 def test_jit_frame_pointers():
@@ -209,7 +217,8 @@ def start_in_namespace(program, seconds):
     file does not exist at that path outside. Returns (process, path)."""
     directory = tmpdir("kiln-ns-")
     inside = os.path.join(directory, os.path.basename(program))
-    script = f"mount -t tmpfs kiln-ns {directory} && cp {program} {inside} && exec {inside} {seconds}"
+    script = (f"mount -t tmpfs kiln-ns {directory} && cp {program} {inside} && "
+              f"exec {inside} {seconds}")
     proc = start(["unshare", "--mount", "--propagation", "private", "sh", "-c", script])
     # The pid is the program's once sh has exec'd it.
     wait_for(lambda: os.path.realpath(f"/proc/{proc.pid}/exe").startswith(inside) or
@@ -225,16 +234,11 @@ def test_mount_namespace():
         check("mount namespace: the binary is invisible outside", not os.path.exists(inside),
               inside)
         time.sleep(0.3)
-        out = tmpdir()
-        kiln = start_kiln(["--pid", str(proc.pid), "--frequency", "199", "--duration", "4",
-                           "--iterations", "1", "--output-dir", out])
-        err = kiln_wait(kiln)
+        p, _ = profile_running([proc.pid], "mount namespace")
     finally:
         stop(proc)
-    files = profiles(out)
-    if not check("mount namespace: one profile", kiln.returncode == 0 and len(files) == 1, err):
+    if not p:
         return
-    p = read_profile(files[0])
     split_share(p, proc.pid, "mount namespace")
     mappings = mapping_of(p, inside)
     check("mount namespace: its mapping names the path inside, with its build id",
@@ -250,17 +254,11 @@ def test_deleted_binary():
     try:
         time.sleep(0.3)
         os.unlink(path)
-        out = tmpdir()
-        kiln = start_kiln(["--pid", str(proc.pid), "--frequency", "199", "--duration", "4",
-                           "--iterations", "1", "--output-dir", out])
-        err = kiln_wait(kiln)
+        p, _ = profile_running([proc.pid], "deleted binary")
     finally:
         stop(proc)
-    files = profiles(out)
-    if not check("deleted binary: one profile", kiln.returncode == 0 and len(files) == 1, err):
-        return
-    p = read_profile(files[0])
-    split_share(p, proc.pid, "deleted binary")
+    if p:
+        split_share(p, proc.pid, "deleted binary")
 
 
 def elf_files_opened(err):
@@ -289,22 +287,16 @@ def test_same_binary_two_namespaces():
         copies = {(os.stat(f"/proc/{proc.pid}/exe").st_dev,
                    os.stat(f"/proc/{proc.pid}/exe").st_ino) for proc in (first, second)}
         expected = process_build_ids(first.pid) | process_build_ids(second.pid)
-        out = tmpdir()
-        kiln = start_kiln(["--pid", str(first.pid), "--pid", str(second.pid), "--verbose",
-                           "--frequency", "199", "--duration", "4", "--iterations", "1",
-                           "--output-dir", out])
-        err = kiln_wait(kiln)
+        p, err = profile_running([first.pid, second.pid], "two namespaces", extra=["--verbose"])
     finally:
         stop(first)
         stop(second)
-    files = profiles(out)
-    if not check("two namespaces: one profile", kiln.returncode == 0 and len(files) == 1, err):
+    if not p:
         return
     check("two namespaces: the copies are two files", len(copies) == 2, copies)
     opened = elf_files_opened(err)
     check(f"two namespaces: ELF files opened == {len(expected)} distinct build ids",
           opened == len(expected), f"opened {opened}; build ids {sorted(expected)}")
-    p = read_profile(files[0])
     split_share(p, first.pid, "two namespaces, first")
     split_share(p, second.pid, "two namespaces, second")
 

@@ -238,8 +238,8 @@ static void test_limits(void)
 	CHECK(maps != NULL && child > 0);
 	if (!maps || child <= 0)
 		goto cleanup;
-	CHECK(write_map(pid, "w", "1000 10 a\n2000 10 b\n3000 10 c\n4000 10 d\n5000 10 e\n6000 10 f\n") ==
-	      0);
+	CHECK(write_map(pid, "w",
+			"1000 10 a\n2000 10 b\n3000 10 c\n4000 10 d\n5000 10 e\n6000 10 f\n") == 0);
 	CHECK_STR(name_at(maps, pid, 0x4000), "d");
 	CHECK(name_at(maps, pid, 0x5000) == NULL);
 	perf_maps__stats(maps, &stats);

@@ -515,7 +515,8 @@ cleanup:
 /* Two copies of one binary (two inodes, one build id) are read once. */
 static void test_copies_read_once(void)
 {
-	char source[512], copies[2][32] = { "/tmp/kiln-test-copy-XXXXXX", "/tmp/kiln-test-copy-XXXXXX" };
+	char source[512], copies[2][32] = { "/tmp/kiln-test-copy-XXXXXX",
+					    "/tmp/kiln-test-copy-XXXXXX" };
 	struct symbolizer *symbolizer = symbolizer__new(NULL);
 	struct symbolized_location location;
 	struct symbolizer_stats stats;
@@ -740,7 +741,7 @@ static void test_kernel_real(void)
 }
 
 TEST_MAIN("symbolizer", TEST(test_pie), TEST(test_non_pie), TEST(test_shared_library),
-	  TEST(test_debuglink), TEST(test_build_id_debug_dir), TEST(test_deleted_binary), TEST(test_exited_deleted_with_fds),
-	  TEST(test_copies_read_once), TEST(test_own_libc),
+	  TEST(test_debuglink), TEST(test_build_id_debug_dir), TEST(test_deleted_binary),
+	  TEST(test_exited_deleted_with_fds), TEST(test_copies_read_once), TEST(test_own_libc),
 	  TEST(test_corrupt_files), TEST(test_lru_bound), TEST(test_no_file), TEST(test_kernel),
 	  TEST(test_kernel_real))
