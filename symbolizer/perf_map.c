@@ -152,9 +152,11 @@ static void evict_least_recent(struct perf_maps *maps, const struct process_map 
 	}
 	if (!oldest)
 		return;
+	/* Only a map with lines is a loss; most processes have none. */
+	if (oldest->lines)
+		maps->stats.maps_evicted++;
 	hashmap__delete(maps->processes, oldest->pid, NULL, NULL);
 	free_map(maps, oldest);
-	maps->stats.maps_evicted++;
 }
 
 static struct process_map *get_map(struct perf_maps *maps, int pid)

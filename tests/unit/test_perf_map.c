@@ -263,6 +263,40 @@ cleanup:
 	remove_map(pid);
 }
 
+/* Past max_processes the least recently used goes; counted only when it had lines. */
+static void test_process_limit(void)
+{
+	struct perf_maps_opts opts = { .max_processes = 2, .recheck_interval_ns = 1 };
+	struct perf_maps *maps = perf_maps__new(&opts);
+	struct perf_maps_stats stats;
+	int pid = getpid(), status;
+	pid_t child = fork();
+
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	CHECK(maps != NULL && child > 0);
+	if (!maps || child <= 0)
+		goto cleanup;
+	CHECK(write_map(pid, "w", "1000 10 mine\n") == 0);
+	CHECK(name_at(maps, child, 0x1000) == NULL); /* no map */
+	CHECK_STR(name_at(maps, pid, 0x1000), "mine");
+	CHECK(name_at(maps, 1, 0x1000) == NULL); /* evicts the child's empty entry */
+	perf_maps__stats(maps, &stats);
+	CHECK(stats.maps_evicted == 0);
+	CHECK(name_at(maps, child, 0x1000) == NULL); /* evicts this process's map */
+	perf_maps__stats(maps, &stats);
+	CHECK(stats.maps_evicted == 1);
+cleanup:
+	if (child > 0) {
+		kill(child, SIGKILL);
+		waitpid(child, &status, 0);
+	}
+	perf_maps__free(maps);
+	remove_map(pid);
+}
+
 static void test_may_name(void)
 {
 	struct proc_mapping anonymous = { .path = "" }, named = { .path = "[anon:v8 code]" },
@@ -335,4 +369,4 @@ cleanup:
 
 TEST_MAIN("perf_map", TEST(test_lines), TEST(test_later_lines_win), TEST(test_against_reference),
 	  TEST(test_growth_and_rewrite), TEST(test_recheck_interval), TEST(test_limits),
-	  TEST(test_may_name), TEST(test_symbolizer_jit))
+	  TEST(test_process_limit), TEST(test_may_name), TEST(test_symbolizer_jit))
