@@ -282,6 +282,18 @@ int cpu_profiler__poll(struct cpu_profiler *profiler, int timeout_ms)
 	return err < 0 ? err : 0;
 }
 
+int cpu_profiler__events_fd(const struct cpu_profiler *profiler)
+{
+	return ring_buffer__epoll_fd(profiler->events);
+}
+
+int cpu_profiler__consume(struct cpu_profiler *profiler)
+{
+	int err = ring_buffer__consume(profiler->events);
+
+	return err < 0 ? err : 0;
+}
+
 void cpu_profiler__forget_process(struct cpu_profiler *profiler, uint32_t pid)
 {
 	bpf_map__delete_elem(profiler->skel->maps.known_processes, &pid, sizeof(pid), 0);

@@ -69,6 +69,14 @@ int cpu_profiler__attach_new_cpus(struct cpu_profiler *profiler);
 int cpu_profiler__poll(struct cpu_profiler *profiler, int timeout_ms);
 
 /*
+ * For a consumer on a thread of its own: a descriptor that polls readable
+ * when process events wait, and the call that hands them all to the
+ * callback without waiting. One thread at a time may consume.
+ */
+int cpu_profiler__events_fd(const struct cpu_profiler *profiler);
+int cpu_profiler__consume(struct cpu_profiler *profiler);
+
+/*
  * Ends the current window: new samples go to the other buffer, this one is
  * drained into *ret_window and emptied. Returns 0 or a negative errno.
  */

@@ -16,6 +16,7 @@
 #include "agent/log.h"
 #include "agent/offcpu_profiler.h"
 #include "agent/options.h"
+#include "agent/process_capture.h"
 #include "agent/process_table.h"
 #include "agent/unwind_maps.h"
 #include "lib/clock.h"
@@ -23,6 +24,9 @@
 #include "symbolizer/symbolizer.h"
 
 #define POLL_INTERVAL_MS 200
+/* Captures waiting for the main thread, and the files they hold open. */
+#define MAX_PENDING_CAPTURES 1024
+#define MAX_HELD_FILES 256
 
 static volatile sig_atomic_t stop_requested;
 
@@ -30,11 +34,13 @@ struct agent {
 	struct kiln_options opts;
 	struct symbolizer *symbolizer;
 	struct process_table *processes;
+	struct process_capture *capture;
 	struct cpu_profiler *profiler;
 	struct unwind_maps *unwind;
 	struct offcpu_profiler *offcpu;
 	uint64_t tables_evicted_reported;
 	uint64_t process_evictions_reported;
+	uint64_t perf_map_losses_reported;
 	uint64_t windows_written;
 };
 
@@ -81,13 +87,32 @@ static int make_dirs(const char *path)
 	return access(buf, W_OK) ? -errno : 0;
 }
 
+/* On the capture thread (or the main one, when it drains): reads the process at once. */
 static void on_process_event(void *ctx, const struct process_event *event)
 {
 	struct agent *agent = ctx;
-	int err = process_table__capture(agent->processes, event->pid);
+
+	process_capture__on_event(agent->capture, event);
+}
+
+static void on_captured(void *ctx, struct captured_process *process)
+{
+	struct agent *agent = ctx;
+	int err = process_table__insert(agent->processes, process->pid, &process->maps,
+					process->fds);
 
 	if (err)
-		log_debug("pid %u: reading its mappings: %s, ignoring", event->pid, strerror(-err));
+		log_debug("pid %u: keeping its mappings: %s, ignoring", process->pid,
+			  strerror(-err));
+}
+
+/* Takes what the capture thread read: every process BPF announced so far. */
+static void take_captures(struct agent *agent)
+{
+	int err = process_capture__drain(agent->capture, on_captured, agent);
+
+	if (err && err != -EINTR)
+		log_warn("reading process events: %s", strerror(-err));
 }
 
 static void forget_process(void *ctx, uint32_t pid)
@@ -105,6 +130,7 @@ static void report_window(struct agent *agent, const char *path,
 	struct symbolizer_stats sym;
 	struct unwind_maps_stats unwind = {};
 	struct process_table_stats procs;
+	struct process_capture_stats captures;
 	uint64_t bpf_ns, bpf_runs;
 
 	symbolizer__stats(agent->symbolizer, &sym);
@@ -130,10 +156,28 @@ static void report_window(struct agent *agent, const char *path,
 		  stats[CPU_STAT_USER_STACK_FAILED], stats[CPU_STAT_STACK_TRUNCATED],
 		  stats[CPU_STAT_PROCESS_EVENTS], stats[CPU_STAT_EXECS]);
 	log_debug("symbols: %" PRIu64 " frames, %" PRIu64 " without mapping, %" PRIu64
-		  " without symbol; ELF files %" PRIu64 " opened, %" PRIu64 " evicted, %" PRIu64
-		  " unreadable",
+		  " without symbol; ELF files %" PRIu64 " opened, %" PRIu64
+		  " shared by build id, %" PRIu64 " evicted, %" PRIu64 " unreadable",
 		  result->frames, result->frames_without_mapping, result->frames_without_symbol,
-		  sym.elf_files_opened, sym.elf_files_evicted, sym.elf_open_errors);
+		  sym.elf_files_opened, sym.elf_files_shared, sym.elf_files_evicted,
+		  sym.elf_open_errors);
+	/* Lines dropped at the limits leave JIT frames unnamed: say so once they happen. */
+	uint64_t perf_map_losses = sym.perf_maps.entries_dropped + sym.perf_maps.maps_evicted;
+	log_message(perf_map_losses > agent->perf_map_losses_reported ? LOG_WARN : LOG_DEBUG,
+		    "perf maps (JIT): %" PRIu64 " reads, %" PRIu64 " lines, %" PRIu64
+		    " lines dropped (malformed or over the limit), %" PRIu64
+		    " maps evicted; %" PRIu64 " lookups, %" PRIu64 " unnamed",
+		    sym.perf_maps.reads, sym.perf_maps.entries_read, sym.perf_maps.entries_dropped,
+		    sym.perf_maps.maps_evicted, sym.perf_maps.lookups, sym.perf_maps.misses);
+	agent->perf_map_losses_reported = perf_map_losses;
+	process_capture__stats(agent->capture, &captures);
+	/* Dropped captures mean the main thread fell behind: short-lived processes go unnamed. */
+	log_message(captures.dropped ? LOG_WARN : LOG_DEBUG,
+		    "process capture: %" PRIu64 " read when announced, %" PRIu64
+		    " gone before, %" PRIu64 " dropped with the queue full, %" PRIu64
+		    " files held open, %" PRIu64 " not (limit)",
+		    captures.captures, captures.gone, captures.dropped, captures.files_held,
+		    captures.files_not_held);
 	process_table__stats(agent->processes, &procs);
 	/* A full table drops live processes: worth a warning, as their frames go unnamed. */
 	log_message(procs.evictions > agent->process_evictions_reported ? LOG_WARN : LOG_DEBUG,
@@ -287,8 +331,8 @@ static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns
 		drained[off_cpu] = !drain_err;
 		err = err ? err : drain_err;
 	}
-	/* Announcements made before the swap: capture them before symbolizing. */
-	cpu_profiler__poll(agent->profiler, 0);
+	/* Announcements made before the swap: take them before symbolizing. */
+	take_captures(agent);
 	for (int off_cpu = 0; off_cpu < 2; off_cpu++) {
 		if (drained[off_cpu]) {
 			int write_err = write_window(agent, off_cpu, &windows[off_cpu], stamp,
@@ -317,11 +361,10 @@ static int run(struct agent *agent)
 		while (!stop_requested && elapsed < window_ns) {
 			int64_t left_ms = (window_ns - elapsed + 999999) / 1000000;
 
-			err = cpu_profiler__poll(agent->profiler, left_ms < POLL_INTERVAL_MS
-									  ? (int)left_ms
-									  : POLL_INTERVAL_MS);
-			if (err && err != -EINTR)
-				log_warn("polling process events: %s", strerror(-err));
+			process_capture__wait(agent->capture, left_ms < POLL_INTERVAL_MS
+								      ? (int)left_ms
+								      : POLL_INTERVAL_MS);
+			take_captures(agent);
 			elapsed = (int64_t)clock_ns(CLOCK_MONOTONIC) - start_mono;
 		}
 		/* A stop mid-window still writes what was sampled so far. */
@@ -380,6 +423,16 @@ int main(int argc, char **argv)
 		log_error("creating the process table: %s", strerror(errno));
 		goto cleanup;
 	}
+	const struct process_capture_opts capture_opts = {
+		.max_pending = MAX_PENDING_CAPTURES,
+		.max_held_files = MAX_HELD_FILES,
+	};
+
+	agent.capture = process_capture__new(&capture_opts);
+	if (!agent.capture) {
+		log_error("creating the process capture: %s", strerror(errno));
+		goto cleanup;
+	}
 	const struct cpu_profiler_opts profiler_opts = {
 		.frequency_hz = agent.opts.frequency_hz,
 		.pids = agent.opts.pids,
@@ -398,6 +451,11 @@ int main(int argc, char **argv)
 				  "CAP_BPF and CAP_PERFMON)");
 		else
 			log_error("loading the BPF programs: %s", strerror(errno));
+		goto cleanup;
+	}
+	err = process_capture__start(agent.capture, agent.profiler);
+	if (err) {
+		log_error("starting the process capture thread: %s", strerror(-err));
 		goto cleanup;
 	}
 	if (!agent.opts.unwind_fp) {
@@ -466,6 +524,8 @@ int main(int argc, char **argv)
 	exit_code = err ? 1 : 0;
 	log_info("stopping after %" PRIu64 " windows", agent.windows_written);
 cleanup:
+	/* The capture thread consumes the profiler's events: it stops first. */
+	process_capture__free(agent.capture);
 	offcpu_profiler__free(agent.offcpu);
 	cpu_profiler__free(agent.profiler);
 	agent.profiler = NULL;

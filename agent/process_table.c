@@ -69,6 +69,7 @@ void process_table__set_unwind_maps(struct process_table *table, struct unwind_m
 static void drop_process(struct process_table *table, struct process *process)
 {
 	hashmap__delete(table->processes, process->pid, NULL, NULL);
+	symbolizer__forget_process(table->symbolizer, (int)process->pid);
 	if (table->unwind)
 		unwind_maps__remove_process(table->unwind, process->pid);
 	if (table->forget)
@@ -109,6 +110,42 @@ static void evict_least_recent(struct process_table *table)
 	}
 }
 
+/* Exited: no such pid, or a zombie whose parent has not reaped it yet. */
+static bool process_gone(uint32_t pid)
+{
+	char path[64], stat[512], *state;
+	FILE *file;
+	size_t len;
+
+	if (kill((pid_t)pid, 0) && errno == ESRCH)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	file = fopen(path, "re");
+	if (!file)
+		return errno == ENOENT;
+	len = fread(stat, 1, sizeof(stat) - 1, file);
+	fclose(file);
+	stat[len] = '\0';
+	/* The state follows the command name, which may itself hold ") ". */
+	state = strrchr(stat, ')');
+	return state && state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X');
+}
+
+/* Takes freshly read mappings: opens their files, hands them to the unwinder. */
+static void install_maps(struct process_table *table, struct process *process,
+			 struct proc_maps *maps, const int *fds, bool alive)
+{
+	procmaps__free(&process->maps);
+	process->maps = *maps;
+	*maps = (struct proc_maps){};
+	table->stats.captures++;
+	/* Failures of single files are counted by the symbolizer and the unwinder. */
+	symbolizer__prepare_process_files(table->symbolizer, process->pid, &process->maps, fds);
+	/* A process that exited has no samples left to unwind. */
+	if (table->unwind && alive)
+		unwind_maps__add_process(table->unwind, process->pid, &process->maps);
+}
+
 static int read_maps(struct process_table *table, struct process *process)
 {
 	struct proc_maps maps;
@@ -119,13 +156,7 @@ static int read_maps(struct process_table *table, struct process *process)
 		table->stats.capture_failures++;
 		return err;
 	}
-	procmaps__free(&process->maps);
-	process->maps = maps;
-	table->stats.captures++;
-	/* Failures of single files are counted by the symbolizer and the unwinder. */
-	symbolizer__prepare_process(table->symbolizer, process->pid, &process->maps);
-	if (table->unwind)
-		unwind_maps__add_process(table->unwind, process->pid, &process->maps);
+	install_maps(table, process, &maps, NULL, true);
 	return 0;
 }
 
@@ -136,33 +167,45 @@ static struct process *lookup(struct process_table *table, uint32_t pid)
 	return hashmap__find(table->processes, pid, &process) ? process : NULL;
 }
 
-int process_table__capture(struct process_table *table, uint32_t pid)
+/* Installs maps (or, when NULL, reads them now) for pid, known or new. */
+static int update_process(struct process_table *table, uint32_t pid, struct proc_maps *maps,
+			  const int *fds)
 {
 	struct process *process = lookup(table, pid);
-	int err;
+	bool created = !process;
+	int err = 0;
 
 	if (process) {
-		process->last_used_window = table->window;
 		table->stats.refreshes++;
-		return read_maps(table, process);
+	} else {
+		if (hashmap__size(table->processes) >= table->max_processes)
+			evict_least_recent(table);
+		process = calloc(1, sizeof(*process));
+		if (!process)
+			return -ENOMEM;
+		process->pid = pid;
 	}
-	if (hashmap__size(table->processes) >= table->max_processes)
-		evict_least_recent(table);
-	process = calloc(1, sizeof(*process));
-	if (!process)
-		return -ENOMEM;
-	process->pid = pid;
 	process->last_used_window = table->window;
-	err = read_maps(table, process);
-	if (err)
-		goto fail;
-	err = hashmap__set(table->processes, pid, process, NULL, NULL);
-	if (err)
-		goto fail;
-	return 0;
-fail:
-	process_free(process);
+	if (maps)
+		install_maps(table, process, maps, fds, !process_gone(pid));
+	else
+		err = read_maps(table, process);
+	if (!err && created)
+		err = hashmap__set(table->processes, pid, process, NULL, NULL);
+	if (err && created)
+		process_free(process);
 	return err;
+}
+
+int process_table__capture(struct process_table *table, uint32_t pid)
+{
+	return update_process(table, pid, NULL, NULL);
+}
+
+int process_table__insert(struct process_table *table, uint32_t pid, struct proc_maps *maps,
+			  const int *fds)
+{
+	return update_process(table, pid, maps, fds);
 }
 
 const struct proc_mapping *process_table__find_mapping(struct process_table *table,
@@ -192,27 +235,6 @@ const struct proc_mapping *process_table__find_mapping(struct process_table *tab
 	if (read_maps(table, process))
 		return NULL;
 	return procmaps__find(&process->maps, addr);
-}
-
-/* Exited: no such pid, or a zombie whose parent has not reaped it yet. */
-static bool process_gone(uint32_t pid)
-{
-	char path[64], stat[512], *state;
-	FILE *file;
-	size_t len;
-
-	if (kill((pid_t)pid, 0) && errno == ESRCH)
-		return true;
-	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-	file = fopen(path, "re");
-	if (!file)
-		return errno == ENOENT;
-	len = fread(stat, 1, sizeof(stat) - 1, file);
-	fclose(file);
-	stat[len] = '\0';
-	/* The state follows the command name, which may itself hold ") ". */
-	state = strrchr(stat, ')');
-	return state && state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X');
 }
 
 void process_table__end_window(struct process_table *table)

@@ -41,6 +41,14 @@ void process_table__set_unwind_maps(struct process_table *table, struct unwind_m
 int process_table__capture(struct process_table *table, uint32_t pid);
 
 /*
+ * The same with mappings read earlier (the capture thread's), whose files
+ * fds[i] hold open (or -1), so a process that exited since is still
+ * symbolized. Takes *maps, leaving it zeroed; the fds stay the caller's.
+ */
+int process_table__insert(struct process_table *table, uint32_t pid, struct proc_maps *maps,
+			  const int *fds);
+
+/*
  * The mapping that holds addr in process pid. A miss re-reads the maps once
  * per window (a library loaded since). NULL when unknown.
  */

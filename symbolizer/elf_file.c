@@ -13,6 +13,7 @@
 
 /* GNU build ids are 20 bytes (sha1) in practice; allow up to 64. */
 #define BUILD_ID_MAX_BYTES 64
+_Static_assert(ELF_FILE_BUILD_ID_SIZE == 2 * BUILD_ID_MAX_BYTES + 1, "hex and its NUL");
 
 struct elf_segment {
 	uint64_t offset;
@@ -569,4 +570,21 @@ int elf_file__load_bias(const struct elf_file *elf, uint64_t map_start, uint64_t
 		}
 	}
 	return -ENOENT;
+}
+
+int elf_file__read_build_id(int fd, char *ret_build_id, size_t size)
+{
+	char build_id[ELF_FILE_BUILD_ID_SIZE];
+	Elf *elf = NULL;
+	int err;
+
+	err = open_elf(fd, false, &elf);
+	if (err)
+		return err;
+	read_build_id(elf, build_id);
+	elf_end(elf);
+	if (strlen(build_id) >= size)
+		return -ENOBUFS;
+	memcpy(ret_build_id, build_id, strlen(build_id) + 1);
+	return 0;
 }

@@ -8,6 +8,7 @@
 #define KILN_ELF_FILE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct elf_file;
@@ -54,6 +55,14 @@ struct Elf *elf_file__debug_elf(const struct elf_file *elf);
  */
 int elf_file__load_bias(const struct elf_file *elf, uint64_t map_start, uint64_t map_offset,
 			uint64_t map_size, uint64_t *ret_bias);
+
+/*
+ * Only the GNU build id of the ELF file behind fd, as lowercase hex ("" when
+ * it has none), without loading its symbols: enough to tell that a file is
+ * one already read under another name. Returns 0 or a negative errno.
+ */
+#define ELF_FILE_BUILD_ID_SIZE (2 * 64 + 1) /* the longest id as hex, and its NUL */
+int elf_file__read_build_id(int fd, char *ret_build_id, size_t size);
 
 /* Computes the .gnu_debuglink CRC32 of a whole file. */
 int elf_file__crc32(int fd, uint32_t *ret_crc);

@@ -15,6 +15,7 @@
 #include "lib/hashmap.h"
 #include "symbolizer/elf_file.h"
 #include "symbolizer/ksyms.h"
+#include "symbolizer/perf_map.h"
 #include "symbolizer/symbolizer.h"
 
 #define DEFAULT_MAX_ELF_FILES 256
@@ -74,6 +75,7 @@ struct symbolizer {
 	size_t file_count;
 	struct list_node failures_by_age;
 	struct ksyms *ksyms;
+	struct perf_maps *perf_maps; /* names for JIT code */
 	bool ksyms_tried;
 	int ksyms_error; /* why the last load failed */
 	uint64_t ksyms_loaded_at_ns; /* last load attempt */
@@ -160,8 +162,9 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	symbolizer->by_build_id = hashmap__new(hashmap_hash_str, hashmap_equal_str, NULL);
 	symbolizer->by_inode = hashmap__new(hash_file_key, equal_file_key, NULL);
 	symbolizer->failures = hashmap__new(hash_file_key, equal_file_key, NULL);
+	symbolizer->perf_maps = perf_maps__new(NULL);
 	if (!symbolizer->kallsyms_path || !symbolizer->debug_dir || !symbolizer->by_build_id ||
-	    !symbolizer->by_inode || !symbolizer->failures)
+	    !symbolizer->by_inode || !symbolizer->failures || !symbolizer->perf_maps)
 		err = -ENOMEM;
 cleanup:
 	if (err) {
@@ -217,6 +220,7 @@ void symbolizer__free(struct symbolizer *symbolizer)
 	hashmap__free(symbolizer->by_inode);
 	hashmap__free(symbolizer->failures);
 	ksyms__free(symbolizer->ksyms);
+	perf_maps__free(symbolizer->perf_maps);
 	free(symbolizer->kallsyms_path);
 	free(symbolizer->debug_dir);
 	free(symbolizer);
@@ -431,16 +435,41 @@ static int cache_new_file(struct symbolizer *symbolizer, struct elf_file *elf,
 	return 0;
 }
 
-/* The cached file behind a file-backed mapping, opened on first use. */
-static int get_file(struct symbolizer *symbolizer, int pid, const struct proc_mapping *mapping,
-		    struct cached_file **ret_file)
+/*
+ * The same file under another device and inode (a container's copy of a
+ * library): found by build id, so its symbols are not read a second time.
+ */
+static int find_by_build_id(struct symbolizer *symbolizer, const char *build_id,
+			    const struct file_key *key, struct cached_file **ret_file)
+{
+	struct cached_file *file;
+	int err;
+
+	if (!build_id[0] ||
+	    !hashmap__find(symbolizer->by_build_id, (uintptr_t)build_id, (void **)&file))
+		return -ENOENT;
+	err = add_alias(symbolizer, file, key);
+	if (err)
+		return err;
+	touch_file(symbolizer, file);
+	*ret_file = file;
+	return 0;
+}
+
+/*
+ * The cached file behind a file-backed mapping, opened on first use:
+ * through given_fd when the caller opened it while the process lived (it
+ * stays the caller's), else through /proc.
+ */
+static int get_file_from(struct symbolizer *symbolizer, int pid,
+			 const struct proc_mapping *mapping, int given_fd,
+			 struct cached_file **ret_file)
 {
 	struct file_key key = mapping_key(mapping);
-	struct cached_file *file = NULL;
+	char build_id[ELF_FILE_BUILD_ID_SIZE];
 	struct elf_file *elf = NULL;
 	struct file_alias *alias;
 	struct failed_file *failed;
-	const char *build_id;
 	int err, fd = -1;
 
 	if (hashmap__find(symbolizer->by_inode, (uintptr_t)&key, (void **)&alias)) {
@@ -449,12 +478,19 @@ static int get_file(struct symbolizer *symbolizer, int pid, const struct proc_ma
 		return 0;
 	}
 	if (hashmap__find(symbolizer->failures, (uintptr_t)&key, (void **)&failed)) {
-		if (now_ns() - failed->failed_at_ns < RETRY_INTERVAL_NS)
+		/* An open file may succeed where the path failed: try it. */
+		if (given_fd < 0 && now_ns() - failed->failed_at_ns < RETRY_INTERVAL_NS)
 			return failed->error;
 		forget_failure(symbolizer, failed);
 	}
 
-	fd = open_mapping_file(pid, mapping);
+	fd = given_fd >= 0 ? given_fd : open_mapping_file(pid, mapping);
+	if (fd >= 0 && elf_file__read_build_id(fd, build_id, sizeof(build_id)) == 0 &&
+	    find_by_build_id(symbolizer, build_id, &key, ret_file) == 0) {
+		symbolizer->stats.elf_files_shared++;
+		err = 0;
+		goto cleanup;
+	}
 	if (fd < 0) {
 		err = fd;
 	} else {
@@ -468,18 +504,6 @@ static int get_file(struct symbolizer *symbolizer, int pid, const struct proc_ma
 	}
 	symbolizer->stats.elf_files_opened++;
 
-	/* The same file under another inode (a container's copy): keep the one already read. */
-	build_id = elf_file__build_id(elf);
-	if (build_id[0] && hashmap__find(symbolizer->by_build_id, (uintptr_t)build_id,
-					 (void **)&file)) {
-		err = add_alias(symbolizer, file, &key);
-		if (err)
-			goto cleanup;
-		touch_file(symbolizer, file);
-		*ret_file = file;
-		goto cleanup;
-	}
-
 	if (!elf_file__has_symtab(elf))
 		find_debug_file(symbolizer, pid, mapping->path, elf);
 	err = cache_new_file(symbolizer, elf, &key, ret_file);
@@ -488,28 +512,47 @@ static int get_file(struct symbolizer *symbolizer, int pid, const struct proc_ma
 	elf = NULL;
 cleanup:
 	elf_file__free(elf);
-	if (fd >= 0)
+	if (fd >= 0 && fd != given_fd)
 		close(fd);
 	return err;
+}
+
+static int get_file(struct symbolizer *symbolizer, int pid, const struct proc_mapping *mapping,
+		    struct cached_file **ret_file)
+{
+	return get_file_from(symbolizer, pid, mapping, -1, ret_file);
+}
+
+int symbolizer__prepare_process_files(struct symbolizer *symbolizer, int pid,
+				      const struct proc_maps *maps, const int *fds)
+{
+	struct cached_file *file;
+	bool jit = false;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d", pid);
+	if (!fds && access(path, F_OK) < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	for (size_t i = 0; i < maps->count; i++) {
+		const struct proc_mapping *mapping = &maps->mappings[i];
+
+		if (!(mapping->perms & PROC_MAP_EXEC))
+			continue;
+		jit |= perf_maps__may_name(mapping);
+		/* Failures are counted in elf_open_errors and remembered. */
+		if (is_file_backed(mapping))
+			get_file_from(symbolizer, pid, mapping, fds ? fds[i] : -1, &file);
+	}
+	/* Where its perf map is can only be asked while it runs; most have none. */
+	if (jit)
+		perf_maps__prepare(symbolizer->perf_maps, pid);
+	return 0;
 }
 
 int symbolizer__prepare_process(struct symbolizer *symbolizer, int pid,
 				const struct proc_maps *maps)
 {
-	struct cached_file *file;
-	char path[64];
-
-	snprintf(path, sizeof(path), "/proc/%d", pid);
-	if (access(path, F_OK) < 0)
-		return errno == ENOENT ? -ESRCH : -errno;
-	for (size_t i = 0; i < maps->count; i++) {
-		const struct proc_mapping *mapping = &maps->mappings[i];
-
-		/* Failures are counted in elf_open_errors and remembered. */
-		if ((mapping->perms & PROC_MAP_EXEC) && is_file_backed(mapping))
-			get_file(symbolizer, pid, mapping, &file);
-	}
-	return 0;
+	return symbolizer__prepare_process_files(symbolizer, pid, maps, NULL);
 }
 
 /*
@@ -553,6 +596,21 @@ static void symbolize_vaddr(const struct cached_file *file, uint64_t vaddr,
 		set_symbol_frame(location, name);
 }
 
+/* Code a JIT wrote into anonymous memory or a memfd, named by the process's perf map. */
+static int resolve_jit(struct symbolizer *symbolizer, int pid, const struct proc_mapping *mapping,
+		       uint64_t target, struct symbolized_location *location)
+{
+	const char *name;
+
+	if (!perf_maps__may_name(mapping) ||
+	    perf_maps__lookup(symbolizer->perf_maps, pid, target, &name) < 0)
+		return -ENOENT;
+	/* Taken as written: a JIT's names are not versioned ELF symbols. */
+	location->frames[0] = (struct symbolized_frame){ .function = name, .system_name = name };
+	location->frame_count = 1;
+	return 0;
+}
+
 int symbolizer__resolve_user(struct symbolizer *symbolizer, int pid,
 			     const struct proc_mapping *mapping, uint64_t addr,
 			     bool is_return_address, struct symbolized_location *ret_location)
@@ -562,6 +620,9 @@ int symbolizer__resolve_user(struct symbolizer *symbolizer, int pid,
 	int err;
 
 	symbolizer->stats.user_lookups++;
+	if (target >= mapping->start && target < mapping->end &&
+	    resolve_jit(symbolizer, pid, mapping, target, ret_location) == 0)
+		return 0;
 	/* The vdso has no file to open; its frames keep their address. */
 	if (!is_file_backed(mapping) || target < mapping->start || target >= mapping->end) {
 		symbolizer->stats.user_misses++;
@@ -675,7 +736,13 @@ int symbolizer__resolve_kernel(struct symbolizer *symbolizer, uint64_t addr,
 	return 0;
 }
 
+void symbolizer__forget_process(struct symbolizer *symbolizer, int pid)
+{
+	perf_maps__forget(symbolizer->perf_maps, pid);
+}
+
 void symbolizer__stats(const struct symbolizer *symbolizer, struct symbolizer_stats *ret_stats)
 {
 	*ret_stats = symbolizer->stats;
+	perf_maps__stats(symbolizer->perf_maps, &ret_stats->perf_maps);
 }

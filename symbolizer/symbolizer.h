@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "symbolizer/perf_map.h"
 #include "symbolizer/procmaps.h"
 
 struct symbolizer;
@@ -42,7 +43,8 @@ struct symbolized_location {
 };
 
 struct symbolizer_stats {
-	uint64_t elf_files_opened;
+	uint64_t elf_files_opened; /* read in full: one per distinct build id */
+	uint64_t elf_files_shared; /* another copy of a file already read, found by build id */
 	uint64_t elf_files_evicted; /* cache at its limit */
 	uint64_t elf_open_errors; /* missing, unreadable or corrupt files */
 	uint64_t elf_failures_evicted; /* failed files retried early: negative cache full */
@@ -51,6 +53,7 @@ struct symbolizer_stats {
 	uint64_t kernel_lookups;
 	uint64_t kernel_misses;
 	uint64_t kallsyms_reloads;
+	struct perf_maps_stats perf_maps; /* JIT code named by /tmp/perf-PID.map */
 };
 
 /* NULL with errno set on failure. opts may be NULL. */
@@ -69,8 +72,18 @@ int symbolizer__prepare_process(struct symbolizer *symbolizer, int pid,
 				const struct proc_maps *maps);
 
 /*
+ * The same with the files already opened: fds[i] is maps->mappings[i]'s
+ * file, opened while the process lived (or -1), so a process that exited
+ * since, from a deleted file or another mount namespace, is still read.
+ * The fds stay the caller's. Does not fail when the process is gone.
+ */
+int symbolizer__prepare_process_files(struct symbolizer *symbolizer, int pid,
+				      const struct proc_maps *maps, const int *fds);
+
+/*
  * Resolves addr, a user address of process pid inside mapping (from
- * /proc/PID/maps). A return address (every frame but the sampled leaf) is
+ * /proc/PID/maps). Code in anonymous memory or a memfd (JIT) is named by
+ * the process's perf map, /tmp/perf-PID.map as the process sees it. A return address (every frame but the sampled leaf) is
  * looked up at addr - 1, the call instruction. Strings in *ret_location stay
  * valid until the next call into the symbolizer. Returns 0 (frame_count may
  * still be 0: no symbol) or a negative errno when the file cannot be read.
@@ -108,6 +121,9 @@ int symbolizer__file(struct symbolizer *symbolizer, int pid, const struct proc_m
 /* Kernel address through kallsyms; function and system_name are the symbol's name. */
 int symbolizer__resolve_kernel(struct symbolizer *symbolizer, uint64_t addr,
 			       bool is_return_address, struct symbolized_location *ret_location);
+
+/* Drops what is kept per process (its perf map): it exited and its profiles are written. */
+void symbolizer__forget_process(struct symbolizer *symbolizer, int pid);
 
 void symbolizer__stats(const struct symbolizer *symbolizer, struct symbolizer_stats *ret_stats);
 

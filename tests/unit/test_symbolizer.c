@@ -459,6 +459,99 @@ static int fake_mapping(const char *path, struct proc_mapping *mapping)
 	return 0;
 }
 
+/*
+ * Held open while it lived, a deleted binary of a process that exited since
+ * is still read: the capture thread's descriptors stand in for map_files.
+ */
+static void test_exited_deleted_with_fds(void)
+{
+	char source[512], copy[] = "/tmp/kiln-test-held-XXXXXX", path[128];
+	struct symbolizer *symbolizer = symbolizer__new(NULL);
+	struct fixture_process process;
+	struct symbolizer_stats stats;
+	bool reaped = false;
+	int fds[64], fd;
+
+	snprintf(source, sizeof(source), "%s/fixture_pie", FIXTURE_DIR);
+	fd = mkstemp(copy);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK(copy_file(source, copy, 0755) == 0 && chmod(copy, 0755) == 0);
+	CHECK(start_fixture(copy, &process) == 0);
+	CHECK(symbolizer && process.function_count == 3 && process.maps.count <= 64);
+	if (!symbolizer || process.function_count != 3 || process.maps.count > 64)
+		goto cleanup;
+	for (size_t i = 0; i < process.maps.count; i++) {
+		const struct proc_mapping *mapping = &process.maps.mappings[i];
+
+		snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, process.pid,
+			 mapping->start, mapping->end);
+		fds[i] = strcmp(mapping->path, copy) == 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	}
+	CHECK(unlink(copy) == 0);
+	kill(process.pid, SIGKILL);
+	waitpid(process.pid, NULL, 0);
+	reaped = true;
+	/* Without the descriptors nothing reaches the file any more. */
+	CHECK(symbolizer__prepare_process(symbolizer, process.pid, &process.maps) == -ESRCH);
+	CHECK(symbolizer__prepare_process_files(symbolizer, process.pid, &process.maps, fds) == 0);
+	for (size_t i = 0; i < process.maps.count; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	check_functions(symbolizer, &process, 3);
+	/* Its libraries are still there, by path. */
+	symbolizer__stats(symbolizer, &stats);
+	CHECK(stats.elf_open_errors == 0);
+cleanup:
+	if (reaped) {
+		close(process.stdin_fd);
+		process.pid = 0;
+	}
+	stop_fixture(&process);
+	symbolizer__free(symbolizer);
+	unlink(copy);
+}
+
+/* Two copies of one binary (two inodes, one build id) are read once. */
+static void test_copies_read_once(void)
+{
+	char source[512], copies[2][32] = { "/tmp/kiln-test-copy-XXXXXX",
+					    "/tmp/kiln-test-copy-XXXXXX" };
+	struct symbolizer *symbolizer = symbolizer__new(NULL);
+	struct symbolized_location location;
+	struct symbolizer_stats stats;
+	struct proc_mapping mapping;
+	const char *build_id;
+	char expected[256];
+
+	snprintf(source, sizeof(source), "%s/fixture_pie", FIXTURE_DIR);
+	CHECK(symbolizer && readelf_build_id(source, expected, sizeof(expected)) == 0);
+	for (size_t i = 0; i < 2; i++) {
+		int fd = mkstemp(copies[i]);
+
+		CHECK(fd >= 0);
+		close(fd);
+		CHECK(copy_file(source, copies[i], 0755) == 0);
+	}
+	for (size_t i = 0; symbolizer && i < 2; i++) {
+		CHECK(fake_mapping(copies[i], &mapping) == 0);
+		CHECK(symbolizer__build_id(symbolizer, getpid(), &mapping, &build_id) == 0);
+		CHECK_STR(build_id, expected);
+	}
+	if (symbolizer) {
+		symbolizer__stats(symbolizer, &stats);
+		CHECK(stats.elf_files_opened == 1 && stats.elf_files_shared == 1);
+		/* Known by its inode now: not even its build id is read again. */
+		CHECK(symbolizer__resolve_user(symbolizer, getpid(), &mapping, 0x10010, false,
+					       &location) == 0);
+		symbolizer__stats(symbolizer, &stats);
+		CHECK(stats.elf_files_opened == 1 && stats.elf_files_shared == 1);
+	}
+	unlink(copies[0]);
+	unlink(copies[1]);
+	symbolizer__free(symbolizer);
+}
+
 static void test_corrupt_files(void)
 {
 	static const char *const names[] = { "fixture_truncated", "fixture_garbage",
@@ -648,6 +741,7 @@ static void test_kernel_real(void)
 }
 
 TEST_MAIN("symbolizer", TEST(test_pie), TEST(test_non_pie), TEST(test_shared_library),
-	  TEST(test_debuglink), TEST(test_build_id_debug_dir), TEST(test_deleted_binary), TEST(test_own_libc),
+	  TEST(test_debuglink), TEST(test_build_id_debug_dir), TEST(test_deleted_binary),
+	  TEST(test_exited_deleted_with_fds), TEST(test_copies_read_once), TEST(test_own_libc),
 	  TEST(test_corrupt_files), TEST(test_lru_bound), TEST(test_no_file), TEST(test_kernel),
 	  TEST(test_kernel_real))

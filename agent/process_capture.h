@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Reads a process's mappings the moment BPF announces it, on a thread of
+ * its own, and opens the files behind them through /proc/PID/map_files.
+ * A process that lives 50 ms is read before it exits however long the main
+ * thread spends on unwind tables, and its files stay readable after it
+ * exited, even when deleted or only in its own mount namespace. The main
+ * thread takes the captures from a bounded queue.
+ */
+#ifndef KILN_PROCESS_CAPTURE_H
+#define KILN_PROCESS_CAPTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "symbolizer/procmaps.h"
+
+struct cpu_profiler;
+struct process_capture;
+struct process_event;
+
+struct captured_process {
+	uint32_t pid;
+	struct proc_maps maps; /* executable mappings; the consumer may take them */
+	int *fds; /* per mapping: its file opened while the process lived, or -1 */
+	size_t fd_count; /* maps.count when captured */
+};
+
+struct process_capture_opts {
+	size_t max_pending; /* captures waiting for the main thread */
+	size_t max_held_files; /* descriptors held for them at once */
+};
+
+struct process_capture_stats {
+	uint64_t captures; /* mappings read when announced */
+	uint64_t gone; /* exited before they could be read */
+	uint64_t dropped; /* queue full: the main thread fell behind */
+	uint64_t files_held; /* files opened while their process lived */
+	uint64_t files_not_held; /* descriptor limit reached: read by path later */
+};
+
+/* NULL with errno set. */
+struct process_capture *process_capture__new(const struct process_capture_opts *opts);
+/* Stops the thread, closes what is still queued; accepts NULL. */
+void process_capture__free(struct process_capture *capture);
+
+/*
+ * The profiler's process-event callback: reads the process now. Called by
+ * whichever thread consumes the events (see process_capture__drain).
+ */
+void process_capture__on_event(struct process_capture *capture,
+			       const struct process_event *event);
+
+/* Starts the thread that consumes the profiler's events. 0 or a negative errno. */
+int process_capture__start(struct process_capture *capture, struct cpu_profiler *profiler);
+
+/* Waits up to timeout_ms for a capture to be queued. */
+void process_capture__wait(struct process_capture *capture, int timeout_ms);
+
+/*
+ * Consumes every event BPF submitted so far, then hands each queued
+ * capture to fn, oldest first. fn may take process->maps (leaving it
+ * zeroed); the descriptors are closed after it returns. Returns 0 or the
+ * negative errno of consuming the events.
+ */
+typedef void (*process_capture_fn)(void *ctx, struct captured_process *process);
+int process_capture__drain(struct process_capture *capture, process_capture_fn fn, void *ctx);
+
+void process_capture__stats(struct process_capture *capture,
+			    struct process_capture_stats *ret_stats);
+
+#endif /* KILN_PROCESS_CAPTURE_H */
