@@ -13,11 +13,17 @@
 
 #include "lib/clock.h"
 #include "lib/hashmap.h"
+#include "symbolizer/demangle.h"
+#include "symbolizer/dwarf_info.h"
 #include "symbolizer/elf_file.h"
 #include "symbolizer/ksyms.h"
 #include "symbolizer/symbolizer.h"
 
 #define DEFAULT_MAX_ELF_FILES 256
+/* libdw keeps what it decompresses and parses until the DWARF is closed. */
+#define DEFAULT_MAX_DWARF_FILES 32
+/* 256Ki ranges * 32 bytes = 8 MiB of index per file at most. */
+#define DEFAULT_MAX_DWARF_INDEX_ROWS (256 * 1024)
 #define DEFAULT_DEBUG_DIR "/usr/lib/debug"
 #define DEFAULT_KALLSYMS_PATH "/proc/kallsyms"
 /* How long a failed file or a kallsyms miss waits before it is tried again. */
@@ -52,6 +58,9 @@ struct cached_file {
 	struct list_node lru; /* in symbolizer->lru, most recently used first */
 	struct file_alias *aliases;
 	size_t alias_count;
+	struct dwarf_info *dwarf; /* opened on first lookup; NULL when none or evicted */
+	bool dwarf_tried; /* the file has no readable DWARF: do not look again */
+	struct list_node dwarf_lru; /* in symbolizer->dwarf_lru while dwarf is open */
 };
 
 /* The negative cache: a file that failed is not retried before RETRY_INTERVAL_NS. */
@@ -77,7 +86,15 @@ struct symbolizer {
 	bool ksyms_tried;
 	int ksyms_error; /* why the last load failed */
 	uint64_t ksyms_loaded_at_ns; /* last load attempt */
+	size_t max_dwarf_files;
+	size_t max_dwarf_index_rows;
+	struct list_node dwarf_lru; /* cached files with open DWARF, most recently used first */
+	size_t dwarf_count;
+	struct dwarf_info_stats closed_dwarf_stats; /* of DWARF closed so far */
 	struct symbolizer_stats stats;
+	/* Display names of the last resolved location: SYMBOLIZER_MAX_NAME per frame. */
+	char names[SYMBOLIZER_MAX_FRAMES * SYMBOLIZER_MAX_NAME];
+	size_t names_used;
 };
 
 static uint64_t now_ns(void)
@@ -151,6 +168,12 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	}
 	list_init(&symbolizer->lru);
 	list_init(&symbolizer->failures_by_age);
+	list_init(&symbolizer->dwarf_lru);
+	symbolizer->max_dwarf_files = opts->max_dwarf_files ? opts->max_dwarf_files
+							    : DEFAULT_MAX_DWARF_FILES;
+	symbolizer->max_dwarf_index_rows = opts->max_dwarf_index_rows
+						   ? opts->max_dwarf_index_rows
+						   : DEFAULT_MAX_DWARF_INDEX_ROWS;
 	symbolizer->max_elf_files = opts->max_elf_files ? opts->max_elf_files
 							: DEFAULT_MAX_ELF_FILES;
 	symbolizer->max_failed_files = symbolizer->max_elf_files * FAILED_FILES_PER_ELF_FILE;
@@ -179,6 +202,30 @@ static void drop_alias(struct symbolizer *symbolizer, struct file_alias *alias)
 	free(alias);
 }
 
+static void add_dwarf_stats(struct dwarf_info_stats *total, const struct dwarf_info_stats *more)
+{
+	total->units_indexed += more->units_indexed;
+	total->index_resets += more->index_resets;
+	total->units_not_indexed += more->units_not_indexed;
+	total->chains_truncated += more->chains_truncated;
+}
+
+/* Frees what libdw holds for the file; it is read again on its next lookup. */
+static void close_dwarf(struct symbolizer *symbolizer, struct cached_file *file)
+{
+	struct dwarf_info_stats stats;
+
+	if (!file->dwarf)
+		return;
+	dwarf_info__stats(file->dwarf, &stats);
+	add_dwarf_stats(&symbolizer->closed_dwarf_stats, &stats);
+	dwarf_info__free(file->dwarf);
+	file->dwarf = NULL;
+	file->dwarf_tried = false;
+	list_remove(&file->dwarf_lru);
+	symbolizer->dwarf_count--;
+}
+
 static void evict_file(struct symbolizer *symbolizer, struct cached_file *file)
 {
 	const char *build_id = elf_file__build_id(file->elf);
@@ -193,6 +240,8 @@ static void evict_file(struct symbolizer *symbolizer, struct cached_file *file)
 		hashmap__delete(symbolizer->by_build_id, (uintptr_t)build_id, NULL, NULL);
 	list_remove(&file->lru);
 	symbolizer->file_count--;
+	/* libdw reads from the ELF handles: closed before them. */
+	close_dwarf(symbolizer, file);
 	elf_file__free(file->elf);
 	free(file);
 }
@@ -401,6 +450,7 @@ static int cache_new_file(struct symbolizer *symbolizer, struct elf_file *elf,
 	if (!file)
 		return -ENOMEM;
 	list_init(&file->lru);
+	list_init(&file->dwarf_lru);
 	if (build_id[0]) {
 		err = hashmap__set(symbolizer->by_build_id, (uintptr_t)build_id, file, NULL, NULL);
 		if (err) {
@@ -513,44 +563,158 @@ int symbolizer__prepare_process(struct symbolizer *symbolizer, int pid,
 }
 
 /*
- * The display name drops a symbol version ("__libc_start_main@@GLIBC_2.34"
- * reads as "__libc_start_main"); the raw name stays as system_name. The
- * copy lives in the location, valid as long as the caller keeps it.
+ * Room for one display name in the symbolizer's name storage, which the
+ * location's strings point into until the next call.
  */
-static void set_symbol_frame(struct symbolized_location *location, const char *name)
+static char *name_slot(struct symbolizer *symbolizer, size_t *ret_size)
 {
-	const char *version = strchr(name, '@');
-	const char *display = name;
+	size_t room = sizeof(symbolizer->names) - symbolizer->names_used;
 
-	if (version && version > name) {
-		size_t len = (size_t)(version - name);
+	*ret_size = room < SYMBOLIZER_MAX_NAME ? room : SYMBOLIZER_MAX_NAME;
+	return symbolizer->names + symbolizer->names_used;
+}
 
-		if (len >= sizeof(location->name_buffer))
-			len = sizeof(location->name_buffer) - 1;
-		memcpy(location->name_buffer, name, len);
-		location->name_buffer[len] = '\0';
-		display = location->name_buffer;
+/* Copies up to length bytes of name into a slot, cut with "..." when longer than the slot. */
+static const char *store_name(struct symbolizer *symbolizer, const char *name, size_t length)
+{
+	size_t size;
+	char *slot = name_slot(symbolizer, &size);
+
+	if (size < 4)
+		return NULL;
+	if (length >= size) {
+		length = size - 4;
+		/* Never half a UTF-8 sequence before the ellipsis. */
+		while (length > 0 && ((unsigned char)name[length] & 0xc0) == 0x80)
+			length--;
+		memcpy(slot + length, "...", 4);
+		symbolizer->stats.names_truncated++;
+	} else {
+		slot[length] = '\0';
 	}
-	location->frames[0] = (struct symbolized_frame){
-		.function = display,
-		.system_name = name,
-	};
-	location->frame_count = 1;
+	memcpy(slot, name, length);
+	symbolizer->names_used += strlen(slot) + 1;
+	return slot;
 }
 
 /*
- * Symbol table lookup for an ELF virtual address. DWARF (issue 5) slots in
- * after it: line numbers, inlined frames and demangled names refine the
- * frames found here.
+ * The name people read: demangled (C++, Rust), without a symbol version
+ * ("__libc_start_main@@GLIBC_2.34" reads as "__libc_start_main"). Returns
+ * raw itself when nothing changes.
  */
-static void symbolize_vaddr(const struct cached_file *file, uint64_t vaddr,
-			    struct symbolized_location *location)
+static const char *display_name(struct symbolizer *symbolizer, const char *raw)
 {
-	const char *name;
+	const char *version = strchr(raw, '@');
+	size_t length = version && version > raw ? (size_t)(version - raw) : strlen(raw);
+	char unversioned[DEMANGLE_MAX_MANGLED + 1];
+	const char *mangled = raw;
+	bool truncated = false;
+	size_t size;
+	char *slot;
+
+	if (length != strlen(raw) && length <= DEMANGLE_MAX_MANGLED) {
+		memcpy(unversioned, raw, length);
+		unversioned[length] = '\0';
+		mangled = unversioned;
+	}
+	slot = name_slot(symbolizer, &size);
+	if (size > 4 && demangle__name(mangled, slot, size, &truncated) == 0) {
+		symbolizer->names_used += strlen(slot) + 1;
+		if (truncated)
+			symbolizer->stats.names_truncated++;
+		return slot;
+	}
+	if (length == strlen(raw))
+		return raw;
+	return store_name(symbolizer, raw, length) ?: raw;
+}
+
+static struct symbolized_frame symbol_frame(struct symbolizer *symbolizer, const char *name)
+{
+	return (struct symbolized_frame){
+		.function = display_name(symbolizer, name),
+		.system_name = name,
+	};
+}
+
+/* The file's DWARF, read on first use; NULL when it has none. */
+static struct dwarf_info *file_dwarf(struct symbolizer *symbolizer, struct cached_file *file)
+{
+	struct Elf *candidates[] = { elf_file__debug_elf(file->elf), elf_file__elf(file->elf) };
+
+	if (file->dwarf) {
+		list_remove(&file->dwarf_lru);
+		list_push_front(&symbolizer->dwarf_lru, &file->dwarf_lru);
+		return file->dwarf;
+	}
+	if (file->dwarf_tried)
+		return NULL;
+	file->dwarf_tried = true;
+	/* The separate debug file first: a stripped file keeps at most a few sections. */
+	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]) && !file->dwarf; i++) {
+		if (!candidates[i])
+			continue;
+		file->dwarf = dwarf_info__new(candidates[i], symbolizer->max_dwarf_index_rows);
+		if (!file->dwarf && errno != ENOENT)
+			symbolizer->stats.dwarf_errors++;
+	}
+	if (!file->dwarf)
+		return NULL;
+	if (symbolizer->dwarf_count >= symbolizer->max_dwarf_files) {
+		close_dwarf(symbolizer, container_of(symbolizer->dwarf_lru.prev, struct cached_file,
+						     dwarf_lru));
+		symbolizer->stats.dwarf_files_evicted++;
+	}
+	list_push_front(&symbolizer->dwarf_lru, &file->dwarf_lru);
+	symbolizer->dwarf_count++;
+	symbolizer->stats.dwarf_files_opened++;
+	return file->dwarf;
+}
+
+/*
+ * Symbol table, then DWARF for an ELF virtual address. The function
+ * containing the address is named by its symbol, as llvm-symbolizer and
+ * perf name it (exported aliases, ".cold" and ".constprop" parts kept
+ * apart); DWARF adds lines and the inlined frames, named by their linkage
+ * names.
+ */
+static void symbolize_vaddr(struct symbolizer *symbolizer, struct cached_file *file,
+			    uint64_t vaddr, struct symbolized_location *location)
+{
+	struct dwarf_info_frame frames[SYMBOLIZER_MAX_FRAMES];
+	struct dwarf_info *dwarf = file_dwarf(symbolizer, file);
+	const char *symbol = NULL;
+	size_t count = 0;
 
 	location->frame_count = 0;
-	if (elf_file__find_symbol(file->elf, vaddr, &name) == 0)
-		set_symbol_frame(location, name);
+	elf_file__find_symbol(file->elf, vaddr, &symbol);
+	if (dwarf && dwarf_info__lookup(dwarf, vaddr, frames, SYMBOLIZER_MAX_FRAMES, &count) == 0)
+		symbolizer->stats.dwarf_lookups++;
+	for (size_t i = 0; i < count; i++) {
+		const struct dwarf_info_frame *frame = &frames[i];
+		struct symbolized_frame *out = &location->frames[i];
+		bool outermost = i + 1 == count;
+
+		if (outermost && symbol)
+			*out = symbol_frame(symbolizer, symbol);
+		else if (frame->name)
+			*out = symbol_frame(symbolizer, frame->name);
+		else
+			/* An inlined call whose DWARF names no function: llvm-symbolizer's "??". */
+			*out = (struct symbolized_frame){ .function = outermost ? NULL : "??" };
+		out->file = frame->file;
+		out->line = frame->line;
+		out->start_line = frame->start_line;
+	}
+	/* Lines without any name are no frame pprof can show. */
+	if (count && location->frames[count - 1].function) {
+		location->frame_count = count;
+		return;
+	}
+	if (symbol) {
+		location->frames[0] = symbol_frame(symbolizer, symbol);
+		location->frame_count = 1;
+	}
 }
 
 int symbolizer__resolve_user(struct symbolizer *symbolizer, int pid,
@@ -562,6 +726,7 @@ int symbolizer__resolve_user(struct symbolizer *symbolizer, int pid,
 	int err;
 
 	symbolizer->stats.user_lookups++;
+	symbolizer->names_used = 0;
 	/* The vdso has no file to open; its frames keep their address. */
 	if (!is_file_backed(mapping) || target < mapping->start || target >= mapping->end) {
 		symbolizer->stats.user_misses++;
@@ -575,7 +740,7 @@ int symbolizer__resolve_user(struct symbolizer *symbolizer, int pid,
 				      &vaddr) < 0) {
 		ret_location->frame_count = 0;
 	} else {
-		symbolize_vaddr(file, vaddr, ret_location);
+		symbolize_vaddr(symbolizer, file, vaddr, ret_location);
 	}
 	if (!ret_location->frame_count)
 		symbolizer->stats.user_misses++;
@@ -657,6 +822,7 @@ int symbolizer__resolve_kernel(struct symbolizer *symbolizer, uint64_t addr,
 	int err;
 
 	symbolizer->stats.kernel_lookups++;
+	symbolizer->names_used = 0;
 	if (!symbolizer->ksyms) {
 		err = load_ksyms(symbolizer, false);
 		if (err)
@@ -671,11 +837,23 @@ int symbolizer__resolve_kernel(struct symbolizer *symbolizer, uint64_t addr,
 		ret_location->frame_count = 0;
 		return 0;
 	}
-	set_symbol_frame(ret_location, sym.name);
+	/* Rust code in the kernel has mangled (v0) names too. */
+	ret_location->frames[0] = symbol_frame(symbolizer, sym.name);
+	ret_location->frame_count = 1;
 	return 0;
 }
 
 void symbolizer__stats(const struct symbolizer *symbolizer, struct symbolizer_stats *ret_stats)
 {
+	struct dwarf_info_stats dwarf = symbolizer->closed_dwarf_stats, open;
+
+	for (const struct list_node *node = symbolizer->dwarf_lru.next;
+	     node != &symbolizer->dwarf_lru; node = node->next) {
+		dwarf_info__stats(container_of(node, struct cached_file, dwarf_lru)->dwarf, &open);
+		add_dwarf_stats(&dwarf, &open);
+	}
 	*ret_stats = symbolizer->stats;
+	ret_stats->dwarf_index_resets = dwarf.index_resets;
+	ret_stats->dwarf_units_not_indexed = dwarf.units_not_indexed;
+	ret_stats->inline_chains_truncated = dwarf.chains_truncated;
 }
