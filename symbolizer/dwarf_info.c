@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <gelf.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,8 @@ struct unit {
 	Dwarf_Die die; /* the unit's DIE: lines, files and call_file indices are its own */
 	struct unit_index *index; /* NULL until an address falls into the unit */
 	bool unindexable; /* over max_index_rows alone, or unreadable: lines only */
+	char **paths; /* file names joined to the compilation directory, by file index */
+	size_t path_count;
 };
 
 /* One address range of a unit, for finding the unit of an address. */
@@ -416,6 +419,11 @@ void dwarf_info__free(struct dwarf_info *info)
 		return;
 	if (info->units)
 		drop_indexes(info);
+	for (size_t i = 0; i < info->unit_count; i++) {
+		for (size_t j = 0; j < info->units[i].path_count; j++)
+			free(info->units[i].paths[j]);
+		free(info->units[i].paths);
+	}
 	free(info->units);
 	free(info->unit_rows);
 	dwarf_end(info->dwarf);
@@ -538,6 +546,44 @@ static uint32_t decl_line(Dwarf_Die *die)
 	return dwarf_decl_line(die, &line) == 0 && line > 0 ? (uint32_t)line : 0;
 }
 
+/*
+ * The path of a file in the unit's line table. A relative include directory
+ * is relative to the compilation directory (DWARF 5, 6.2.4), which libdw
+ * does not prepend: "../sysdeps/x.h" in glibc's "./stdlib" reads as
+ * "./stdlib/../sysdeps/x.h", as llvm-symbolizer prints it. Joined paths are
+ * kept with the unit.
+ */
+static const char *unit_file(struct unit *unit, Dwarf_Files *files, size_t file_index)
+{
+	const char *name = dwarf_filesrc(files, file_index, NULL, NULL), *directory;
+	Dwarf_Attribute attr;
+	size_t file_count, length;
+
+	if (!name || name[0] == '/')
+		return name;
+	directory = dwarf_formstring(dwarf_attr(&unit->die, DW_AT_comp_dir, &attr));
+	if (!directory || !directory[0])
+		return name;
+	/* In the compilation directory itself (DWARF 5's directory 0): joined already. */
+	length = strlen(directory);
+	if (strncmp(name, directory, length) == 0 && name[length] == '/')
+		return name;
+	if (!unit->paths) {
+		if (dwarf_getsrcfiles(&unit->die, &files, &file_count) != 0 || !file_count)
+			return name;
+		unit->paths = calloc(file_count, sizeof(*unit->paths));
+		if (!unit->paths)
+			return name;
+		unit->path_count = file_count;
+	}
+	if (file_index >= unit->path_count)
+		return name;
+	if (!unit->paths[file_index] &&
+	    asprintf(&unit->paths[file_index], "%s/%s", directory, name) < 0)
+		unit->paths[file_index] = NULL;
+	return unit->paths[file_index] ?: name;
+}
+
 /* Where the inlined call die was made from: file and line in its caller. */
 static void call_site(struct unit *unit, Dwarf_Die *die, struct dwarf_info_frame *frame)
 {
@@ -552,7 +598,7 @@ static void call_site(struct unit *unit, Dwarf_Die *die, struct dwarf_info_frame
 	/* DWARF 5 numbers files from 0, earlier versions from 1: libdw's table does both. */
 	if (dwarf_formudata(dwarf_attr(die, DW_AT_call_file, &attr), &value) == 0 &&
 	    dwarf_getsrcfiles(&unit->die, &files, &file_count) == 0 && value < file_count)
-		frame->file = dwarf_filesrc(files, value, NULL, NULL);
+		frame->file = unit_file(unit, files, value);
 }
 
 int dwarf_info__lookup(struct dwarf_info *info, uint64_t vaddr, struct dwarf_info_frame *ret_frames,
@@ -587,7 +633,11 @@ int dwarf_info__lookup(struct dwarf_info *info, uint64_t vaddr, struct dwarf_inf
 	}
 	line = dwarf_getsrc_die(&unit->die, vaddr);
 	if (line) {
-		file = dwarf_linesrc(line, NULL, NULL);
+		Dwarf_Files *files;
+		size_t file_index;
+
+		if (dwarf_line_file(line, &files, &file_index) == 0)
+			file = unit_file(unit, files, file_index);
 		if (dwarf_lineno(line, &line_number) != 0 || line_number < 0)
 			line_number = 0;
 	}

@@ -24,6 +24,7 @@ struct elf_symbol {
 	uint64_t addr;
 	uint64_t end; /* one past the last byte */
 	const char *name; /* points into the mmapped string table */
+	bool exported; /* global or weak binding */
 };
 
 struct elf_file {
@@ -366,7 +367,8 @@ static int load_symbols(Elf *elf, Elf_Scn *scn, struct elf_symbol **ret_symbols,
 			if (next < raw_count && raw[next].addr < end)
 				end = raw[next].addr;
 		}
-		symbols[count++] = (struct elf_symbol){ raw[i].addr, end, raw[i].name };
+		symbols[count++] = (struct elf_symbol){ raw[i].addr, end, raw[i].name,
+							raw[i].rank == 0 };
 	}
 	shrunk = reallocarray(symbols, count ? count : 1, sizeof(*symbols));
 	if (shrunk)
@@ -502,7 +504,8 @@ int elf_file__offset_to_vaddr(const struct elf_file *file, uint64_t file_offset,
 	return -ENOENT;
 }
 
-int elf_file__find_symbol(const struct elf_file *file, uint64_t vaddr, const char **ret_name)
+int elf_file__find_symbol(const struct elf_file *file, uint64_t vaddr, const char **ret_name,
+			  bool *ret_exported)
 {
 	size_t low = 0, high = file->symbol_count;
 	const struct elf_symbol *symbol;
@@ -522,6 +525,8 @@ int elf_file__find_symbol(const struct elf_file *file, uint64_t vaddr, const cha
 	if (vaddr >= symbol->end)
 		return -ENOENT;
 	*ret_name = symbol->name;
+	if (ret_exported)
+		*ret_exported = symbol->exported;
 	return 0;
 }
 

@@ -40,8 +40,12 @@ int elf_file__use_debug_file(struct elf_file *elf, int fd);
 int elf_file__offset_to_vaddr(const struct elf_file *elf, uint64_t file_offset,
 			      uint64_t *ret_vaddr);
 
-/* The function symbol containing vaddr; -ENOENT when none does. */
-int elf_file__find_symbol(const struct elf_file *elf, uint64_t vaddr, const char **ret_name);
+/*
+ * The function symbol containing vaddr, and whether it is exported (global
+ * or weak; ret_exported may be NULL). -ENOENT when none does.
+ */
+int elf_file__find_symbol(const struct elf_file *elf, uint64_t vaddr, const char **ret_name,
+			  bool *ret_exported);
 
 /* The libelf handles: the file itself, and its debug file or NULL. */
 struct Elf;

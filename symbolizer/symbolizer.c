@@ -672,11 +672,13 @@ static struct dwarf_info *file_dwarf(struct symbolizer *symbolizer, struct cache
 }
 
 /*
- * Symbol table, then DWARF for an ELF virtual address. The function
- * containing the address is named by its symbol, as llvm-symbolizer and
- * perf name it (exported aliases, ".cold" and ".constprop" parts kept
- * apart); DWARF adds lines and the inlined frames, named by their linkage
- * names.
+ * Symbol table, then DWARF for an ELF virtual address. DWARF gives lines and
+ * the inlined frames. The function containing the address is named by an
+ * exported symbol when one covers it (what callers know: "malloc", not
+ * glibc's "__libc_malloc"), else by DWARF, which names the parts GCC splits
+ * off a function ("f.cold", "f.isra.0", "f.constprop.0") after the function
+ * itself, so their samples add up in one place. Local symbols name what
+ * DWARF does not cover.
  */
 static void symbolize_vaddr(struct symbolizer *symbolizer, struct cached_file *file,
 			    uint64_t vaddr, struct symbolized_location *location)
@@ -684,10 +686,11 @@ static void symbolize_vaddr(struct symbolizer *symbolizer, struct cached_file *f
 	struct dwarf_info_frame frames[SYMBOLIZER_MAX_FRAMES];
 	struct dwarf_info *dwarf = file_dwarf(symbolizer, file);
 	const char *symbol = NULL;
+	bool exported = false;
 	size_t count = 0;
 
 	location->frame_count = 0;
-	elf_file__find_symbol(file->elf, vaddr, &symbol);
+	elf_file__find_symbol(file->elf, vaddr, &symbol, &exported);
 	if (dwarf && dwarf_info__lookup(dwarf, vaddr, frames, SYMBOLIZER_MAX_FRAMES, &count) == 0)
 		symbolizer->stats.dwarf_lookups++;
 	for (size_t i = 0; i < count; i++) {
@@ -695,7 +698,7 @@ static void symbolize_vaddr(struct symbolizer *symbolizer, struct cached_file *f
 		struct symbolized_frame *out = &location->frames[i];
 		bool outermost = i + 1 == count;
 
-		if (outermost && symbol)
+		if (outermost && symbol && (exported || !frame->name))
 			*out = symbol_frame(symbolizer, symbol);
 		else if (frame->name)
 			*out = symbol_frame(symbolizer, frame->name);
