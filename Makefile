@@ -98,7 +98,8 @@ $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/tests/unit/%.o: CFLAGS += -DFIXTURE_DIR='"$(abspath $(BUILD))/tests/fixtures"'
+$(BUILD)/tests/unit/%.o: CFLAGS += -DFIXTURE_DIR='"$(abspath $(BUILD))/tests/fixtures"' \
+	-DFIXTURE_SOURCE_DIR='"$(abspath tests/fixtures)"'
 
 # Ground-truth programs for the integration tests, with frame pointers in
 # every function: clang keeps them in leaf functions too, gcc 12 does not.

@@ -61,8 +61,8 @@ int demangle__name(const char *name, char *buffer, size_t size, bool *ret_trunca
 		out.length = 0;
 		out.truncated = false;
 		buffer[0] = '\0';
-		demangled = cplus_demangle_v3_callback(name, DMGL_PARAMS | DMGL_ANSI, append,
-						       &out);
+		demangled = cplus_demangle_v3_callback(
+			name, DMGL_PARAMS | DMGL_ANSI | DMGL_NO_RECURSE_LIMIT, append, &out);
 	}
 	if (!demangled || out.length == 0) {
 		buffer[0] = '\0';

@@ -9,8 +9,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Longer mangled names are not demangled: the demangler's stack use grows with the length. */
-#define DEMANGLE_MAX_MANGLED 8192
+/*
+ * Longer mangled names are not demangled. libiberty's own limit for C++
+ * is 1024 characters, which template-heavy code exceeds; its stack use
+ * grows with the length (arrays of components, recursion while printing),
+ * to some hundreds of KiB at 4096.
+ */
+#define DEMANGLE_MAX_MANGLED 4096
 
 /*
  * Writes the demangled form of name into buffer (size > 4), NUL-terminated;

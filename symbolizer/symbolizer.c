@@ -850,12 +850,19 @@ void symbolizer__stats(const struct symbolizer *symbolizer, struct symbolizer_st
 {
 	struct dwarf_info_stats dwarf = symbolizer->closed_dwarf_stats, open;
 
+	uint64_t index_rows = 0;
+
 	for (const struct list_node *node = symbolizer->dwarf_lru.next;
 	     node != &symbolizer->dwarf_lru; node = node->next) {
-		dwarf_info__stats(container_of(node, struct cached_file, dwarf_lru)->dwarf, &open);
+		const struct dwarf_info *info =
+			container_of(node, struct cached_file, dwarf_lru)->dwarf;
+
+		dwarf_info__stats(info, &open);
 		add_dwarf_stats(&dwarf, &open);
+		index_rows += dwarf_info__index_rows(info);
 	}
 	*ret_stats = symbolizer->stats;
+	ret_stats->dwarf_index_rows = index_rows;
 	ret_stats->dwarf_index_resets = dwarf.index_resets;
 	ret_stats->dwarf_units_not_indexed = dwarf.units_not_indexed;
 	ret_stats->inline_chains_truncated = dwarf.chains_truncated;

@@ -65,6 +65,7 @@ struct symbolizer_stats {
 	uint64_t dwarf_files_evicted; /* DWARF closed: max_dwarf_files open at once */
 	uint64_t dwarf_errors; /* files with unreadable DWARF: symbols only */
 	uint64_t dwarf_lookups; /* user addresses with DWARF lines */
+	uint64_t dwarf_index_rows; /* address ranges indexed now, 32 bytes each */
 	uint64_t dwarf_index_resets; /* a file's indexes dropped: max_dwarf_index_rows */
 	uint64_t dwarf_units_not_indexed; /* units too large for the index: lines only */
 	uint64_t inline_chains_truncated; /* deeper than SYMBOLIZER_MAX_FRAMES: innermost dropped */
