@@ -8,8 +8,9 @@
  *   symbolize FILE      addresses are ELF virtual addresses of FILE
  *   symbolize --kernel  addresses are kernel addresses (kallsyms)
  *   --passes N          resolve the whole list N times in one symbolizer,
- *                       printing the last pass; times each pass on stderr
- *   --quiet             print nothing but the timings
+ *                       printing the last pass
+ *   --quiet             print no locations
+ *   --time              print each pass's time on stderr
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -122,7 +123,7 @@ int main(int argc, char **argv)
 	size_t mapping_count = 0, address_count = 0, capacity = 0;
 	const char *path = NULL;
 	struct symbolizer *symbolizer;
-	bool kernel = false, quiet = false;
+	bool kernel = false, quiet = false, timed = false;
 	uint64_t *addresses = NULL;
 	char line[128];
 	int passes = 1, err;
@@ -132,6 +133,8 @@ int main(int argc, char **argv)
 			kernel = true;
 		else if (strcmp(argv[i], "--quiet") == 0)
 			quiet = true;
+		else if (strcmp(argv[i], "--time") == 0)
+			timed = true;
 		else if (strcmp(argv[i], "--passes") == 0 && i + 1 < argc)
 			passes = atoi(argv[++i]);
 		else if (argv[i][0] != '-' && !path)
@@ -142,7 +145,8 @@ int main(int argc, char **argv)
 		}
 	}
 	if ((!path && !kernel) || passes < 1) {
-		fprintf(stderr, "usage: symbolize [--passes N] [--quiet] FILE|--kernel <addresses\n");
+		fprintf(stderr, "usage: symbolize [--passes N] [--quiet] [--time] FILE|--kernel "
+				"<addresses\n");
 		return 2;
 	}
 	while (fgets(line, sizeof(line), stdin)) {
@@ -190,8 +194,9 @@ int main(int argc, char **argv)
 			if (print)
 				print_location(addresses[i], &location);
 		}
-		fprintf(stderr, "pass %d: %zu addresses in %.6f s\n", pass + 1, address_count,
-			now_seconds() - start);
+		if (timed)
+			fprintf(stderr, "pass %d: %zu addresses in %.6f s\n", pass + 1,
+				address_count, now_seconds() - start);
 	}
 	symbolizer__free(symbolizer);
 	free(addresses);
