@@ -43,6 +43,22 @@ static void mark_truncated(struct demangle_output *out)
 	memcpy(out->buffer + end, ELLIPSIS, sizeof(ELLIPSIS));
 }
 
+/*
+ * Legacy Rust names are C++ names whose last component is a hash,
+ * "17h" and 16 hex digits: a cheap test that spares most C++ names a full
+ * parse as Rust.
+ */
+static bool has_rust_hash(const char *name)
+{
+	for (const char *hash = strstr(name, "17h"); hash; hash = strstr(hash + 1, "17h")) {
+		size_t digits = strspn(hash + 3, "0123456789abcdef");
+
+		if (digits == 16 && hash[19] == 'E')
+			return true;
+	}
+	return false;
+}
+
 int demangle__name(const char *name, char *buffer, size_t size, bool *ret_truncated)
 {
 	struct demangle_output out = { .buffer = buffer, .size = size };
@@ -55,7 +71,7 @@ int demangle__name(const char *name, char *buffer, size_t size, bool *ret_trunca
 	if (strnlen(name, DEMANGLE_MAX_MANGLED + 1) > DEMANGLE_MAX_MANGLED)
 		return -E2BIG;
 	/* Legacy Rust names are valid C++ names too: Rust first, as libiberty's own dispatch. */
-	if (name[1] == 'R' || name[2] == 'N')
+	if (name[1] == 'R' || (name[2] == 'N' && has_rust_hash(name)))
 		demangled = rust_demangle_callback(name, DMGL_PARAMS | DMGL_ANSI, append, &out);
 	if (!demangled && name[1] == 'Z') {
 		out.length = 0;

@@ -28,6 +28,8 @@
 #define DEFAULT_KALLSYMS_PATH "/proc/kallsyms"
 /* How long a failed file or a kallsyms miss waits before it is tried again. */
 #define RETRY_INTERVAL_NS (60ULL * 1000 * 1000 * 1000)
+/* Display names of one location: a name gets at most SYMBOLIZER_MAX_NAME of it. */
+#define NAME_STORAGE (256 * 1024)
 /* (device, inode) pairs per cached file: copies of one build in many container images. */
 #define MAX_ALIASES_PER_FILE 64
 /* The negative cache holds this many failed files per allowed ELF file. */
@@ -92,8 +94,8 @@ struct symbolizer {
 	size_t dwarf_count;
 	struct dwarf_info_stats closed_dwarf_stats; /* of DWARF closed so far */
 	struct symbolizer_stats stats;
-	/* Display names of the last resolved location: SYMBOLIZER_MAX_NAME per frame. */
-	char names[SYMBOLIZER_MAX_FRAMES * SYMBOLIZER_MAX_NAME];
+	/* Display names of the last resolved location. */
+	char names[NAME_STORAGE];
 	size_t names_used;
 };
 
@@ -629,6 +631,54 @@ static const char *display_name(struct symbolizer *symbolizer, const char *raw)
 	return store_name(symbolizer, raw, length) ?: raw;
 }
 
+static bool is_mangled(const char *name)
+{
+	return name[0] == '_' && (name[1] == 'Z' || name[1] == 'R');
+}
+
+/*
+ * The length of name without the suffixes GCC gives the parts it splits off
+ * or specializes: "f.cold", "f.isra.0", "f.part.1", "f.constprop.0".
+ */
+static size_t unsplit_length(const char *name)
+{
+	static const char *const kinds[] = { "cold", "isra", "part", "constprop", "lto_priv" };
+	size_t length = strlen(name);
+
+	for (;;) {
+		size_t end = length, dot;
+		bool known = false;
+
+		while (end > 0 && name[end - 1] >= '0' && name[end - 1] <= '9')
+			end--;
+		if (end < length && end > 0 && name[end - 1] == '.')
+			end--; /* ".0" of ".isra.0" */
+		for (dot = end; dot > 0 && name[dot - 1] != '.'; dot--)
+			;
+		if (dot == 0)
+			return length;
+		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+			known = known || (end - dot == strlen(kinds[i]) &&
+					  strncmp(name + dot, kinds[i], end - dot) == 0);
+		if (!known)
+			return length;
+		length = dot - 1;
+	}
+}
+
+/* A local C++ symbol named for its function, as DWARF would: "_ZN1f1gEv.isra.0" as f::g(). */
+static const char *unsplit_display_name(struct symbolizer *symbolizer, const char *symbol)
+{
+	size_t length = unsplit_length(symbol);
+	char mangled[DEMANGLE_MAX_MANGLED + 1];
+
+	if (length == strlen(symbol) || length > DEMANGLE_MAX_MANGLED)
+		return display_name(symbolizer, symbol);
+	memcpy(mangled, symbol, length);
+	mangled[length] = '\0';
+	return display_name(symbolizer, mangled);
+}
+
 static struct symbolized_frame symbol_frame(struct symbolizer *symbolizer, const char *name)
 {
 	return (struct symbolized_frame){
@@ -672,14 +722,33 @@ static struct dwarf_info *file_dwarf(struct symbolizer *symbolizer, struct cache
 }
 
 /*
- * Symbol table, then DWARF for an ELF virtual address. DWARF gives lines and
- * the inlined frames. The function containing the address is named by an
- * exported symbol when one covers it (what callers know: "malloc", not
- * glibc's "__libc_malloc"), else by DWARF, which names the parts GCC splits
- * off a function ("f.cold", "f.isra.0", "f.constprop.0") after the function
- * itself, so their samples add up in one place. Local symbols name what
- * DWARF does not cover.
+ * The frame of the function containing the address. An exported symbol
+ * names it as its callers know it ("malloc", not glibc's "__libc_malloc").
+ * Otherwise DWARF does, which names the parts GCC splits off a function
+ * ("f.cold", "f.isra.0", "f.constprop.0") after the function itself, so
+ * their samples add up in one place; but where DWARF has only a plain name
+ * for a local C++ function (GCC gives internal-linkage functions no linkage
+ * name: "_M_invoke"), the symbol's demangled name says more, split-off
+ * suffix dropped. A local symbol names what DWARF does not cover.
  */
+static struct symbolized_frame outer_frame(struct symbolizer *symbolizer, const char *symbol,
+					   bool exported, const char *dwarf_name)
+{
+	struct symbolized_frame frame = {};
+
+	if (symbol && (exported || !dwarf_name))
+		return symbol_frame(symbolizer, symbol);
+	if (!dwarf_name)
+		return frame;
+	if (symbol && !is_mangled(dwarf_name) && is_mangled(symbol)) {
+		frame.function = unsplit_display_name(symbolizer, symbol);
+		frame.system_name = symbol;
+		return frame;
+	}
+	return symbol_frame(symbolizer, dwarf_name);
+}
+
+/* Symbol table and DWARF for an ELF virtual address: lines and inlined frames from DWARF. */
 static void symbolize_vaddr(struct symbolizer *symbolizer, struct cached_file *file,
 			    uint64_t vaddr, struct symbolized_location *location)
 {
@@ -698,13 +767,13 @@ static void symbolize_vaddr(struct symbolizer *symbolizer, struct cached_file *f
 		struct symbolized_frame *out = &location->frames[i];
 		bool outermost = i + 1 == count;
 
-		if (outermost && symbol && (exported || !frame->name))
-			*out = symbol_frame(symbolizer, symbol);
+		if (outermost)
+			*out = outer_frame(symbolizer, symbol, exported, frame->name);
 		else if (frame->name)
 			*out = symbol_frame(symbolizer, frame->name);
 		else
 			/* An inlined call whose DWARF names no function: llvm-symbolizer's "??". */
-			*out = (struct symbolized_frame){ .function = outermost ? NULL : "??" };
+			*out = (struct symbolized_frame){ .function = "??" };
 		out->file = frame->file;
 		out->line = frame->line;
 		out->start_line = frame->start_line;

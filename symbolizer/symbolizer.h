@@ -29,8 +29,11 @@ struct symbolizer_opts {
 
 /* Frames per address: inlined calls and the function containing them. */
 #define SYMBOLIZER_MAX_FRAMES 32
-/* Display names longer than this (NUL included) are cut and end in "...". */
-#define SYMBOLIZER_MAX_NAME 1024
+/*
+ * Display names longer than this (NUL included) are cut and end in "...";
+ * C++ template code has names of several thousand characters.
+ */
+#define SYMBOLIZER_MAX_NAME 16384
 
 struct symbolized_frame {
 	const char *function; /* display name (demangled, no symbol version); NULL when unknown */

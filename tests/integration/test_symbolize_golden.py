@@ -22,7 +22,7 @@ DRIVER = os.path.join(BUILD, "tests", "tools", "symbolize")
 PROGRAMS = ["inline_c_gcc", "inline_c_clang", "inline_cpp_gcc", "inline_cpp_clang"]
 # GCC's names for the parts it splits off or specializes.
 CLONE_SUFFIX = re.compile(r"(\.(cold|isra|part|constprop|lto_priv)(\.\d+)*)+$")
-CPP_CLONE_SUFFIX = re.compile(r"( \(\.(cold|isra|part|constprop|lto_priv)(\.\d+)*\))+$")
+CPP_CLONE_SUFFIX = re.compile(r"( \((\.(cold|isra|part|constprop|lto_priv)(\.\d+)*)+\))+$")
 
 
 def functions(path):

@@ -565,8 +565,12 @@ static void test_demangle_truncates(void)
 	CHECK(demangle__name(mangled, buffer, sizeof(buffer), NULL) == -E2BIG);
 }
 
-/* A long mangled kernel symbol (fake kallsyms): cut to SYMBOLIZER_MAX_NAME and counted. */
-static void test_long_names_truncated(void)
+/*
+ * Names through a fake kallsyms: a long mangled one (1500 characters
+ * demangled, as C++ templates give) comes out whole; a display name longer
+ * than SYMBOLIZER_MAX_NAME is cut, ends in "..." and is counted.
+ */
+static void test_long_names(void)
 {
 	char path[] = "/tmp/kiln-test-kallsyms-XXXXXX", mangled[2048];
 	struct symbolizer_opts opts = { .kallsyms_path = path };
@@ -587,9 +591,12 @@ static void test_long_names_truncated(void)
 	CHECK(file != NULL);
 	if (!file)
 		return;
-	fprintf(file, "ffffffff81000000 T %s\nffffffff81001000 T _RNvCs15kBYyAo9fc_7mycrate7example\n"
-		      "ffffffff81002000 T end_marker\n",
-		mangled);
+	fprintf(file, "ffffffff81000000 T %s\nffffffff81001000 T ", mangled);
+	/* Versioned, so the display name is a copy without the version. */
+	for (size_t i = 0; i < SYMBOLIZER_MAX_NAME + 100; i++)
+		fputc('k', file);
+	fprintf(file, "@@V1\nffffffff81002000 T _RNvCs15kBYyAo9fc_7mycrate7example\n"
+		      "ffffffff81003000 T end_marker\n");
 	fclose(file);
 	symbolizer = symbolizer__new(&opts);
 	CHECK(symbolizer && symbolizer__resolve_kernel(symbolizer, 0xffffffff81000010, false,
@@ -597,12 +604,19 @@ static void test_long_names_truncated(void)
 	CHECK(location.frame_count == 1);
 	if (location.frame_count == 1) {
 		length = strlen(location.frames[0].function);
-		CHECK(length == SYMBOLIZER_MAX_NAME - 1);
+		CHECK(length == 150 * strlen("abcdefghi::") - 2 + strlen("()"));
 		CHECK(strncmp(location.frames[0].function, "abcdefghi::abcdefghi::", 22) == 0);
-		CHECK(strcmp(location.frames[0].function + length - 3, "...") == 0);
+		CHECK(strcmp(location.frames[0].function + length - 11, "abcdefghi()") == 0);
 		CHECK_STR(location.frames[0].system_name, mangled);
 	}
-	CHECK(symbolizer__resolve_kernel(symbolizer, 0xffffffff81001008, false, &location) == 0);
+	CHECK(symbolizer__resolve_kernel(symbolizer, 0xffffffff81001010, false, &location) == 0);
+	if (location.frame_count == 1) {
+		length = strlen(location.frames[0].function);
+		CHECK(length == SYMBOLIZER_MAX_NAME - 1);
+		CHECK(strcmp(location.frames[0].function + length - 4, "k...") == 0);
+		CHECK(strlen(location.frames[0].system_name) == SYMBOLIZER_MAX_NAME + 100 + 4);
+	}
+	CHECK(symbolizer__resolve_kernel(symbolizer, 0xffffffff81002008, false, &location) == 0);
 	CHECK_STR(location.frames[0].function, "mycrate::example");
 	symbolizer__stats(symbolizer, &stats);
 	CHECK(stats.names_truncated == 1);
@@ -614,4 +628,4 @@ TEST_MAIN("dwarf", TEST(test_cpp_gcc), TEST(test_cpp_clang), TEST(test_c_gcc), T
 	  TEST(test_symbols_demangled_without_dwarf), TEST(test_dwarf_file_limit),
 	  TEST(test_index_limit), TEST(test_demangle_cpp), TEST(test_demangle_rust_legacy),
 	  TEST(test_demangle_rust_v0), TEST(test_demangle_rejects), TEST(test_demangle_truncates),
-	  TEST(test_long_names_truncated))
+	  TEST(test_long_names))
