@@ -17,13 +17,13 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from symbolcompare import llvm_notation, nm_functions, undouble, unsplit  # noqa: E402
 BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
 DRIVER = os.path.join(BUILD, "tests", "tools", "symbolize")
 ADDRESSES = int(os.environ.get("SYMBOLIZE_ADDRESSES", "3000"))
 RUNS = int(os.environ.get("ROUNDS", "3"))
 LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
-CLONE_SUFFIX = re.compile(r"(\.(cold|isra|part|constprop|lto_priv)(\.\d+)*)+$")
-CPP_CLONE_SUFFIX = re.compile(r"( \((\.(cold|isra|part|constprop|lto_priv)(\.\d+)*)+\))+$")
 
 
 def run(argv, stdin_text):
@@ -42,18 +42,6 @@ def timings(argv, lines):
     cold = statistics.median(run(argv, once)[0] for _ in range(RUNS))
     thrice = statistics.median(run(argv, once * 3)[0] for _ in range(RUNS))
     return cold, max(thrice - cold, 0.0) / 2
-
-
-def functions(path):
-    """(start, size, name) of every function symbol with a size."""
-    out = subprocess.run(["nm", "-S", "--defined-only", path], stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, text=True).stdout
-    result = []
-    for line in out.splitlines():
-        fields = line.split()
-        if len(fields) == 4 and fields[2] in "tTWi" and int(fields[1], 16) > 0:
-            result.append((int(fields[0], 16), int(fields[1], 16), fields[3]))
-    return result
 
 
 def debug_file(path):
@@ -81,14 +69,6 @@ def aliases_of(symbols):
     for start, _, name in symbols:
         by_name.setdefault(re.sub(r"@.*$", "", name), set()).add(start)
     return by_name
-
-
-def llvm_notation(name):
-    name = re.sub(r"\{lambda\(([^()]*)\)#(\d+)\}",
-                  lambda m: "'lambda%s'(%s)" % ("" if m.group(2) == "1"
-                                                else int(m.group(2)) - 2, m.group(1)), name)
-    name = re.sub(r" \[clone (\.[^\]]+)\]", r" (\1)", name)
-    return name.replace("operator< <", "operator<<")
 
 
 def parse_llvm(out):
@@ -129,14 +109,6 @@ def parse_addr2line(out):
         else:
             i += 1
     return result
-
-
-def undouble(path):
-    return re.sub(r"^(.+?)/\1/", r"\1/", path)
-
-
-def unsplit(name):
-    return CPP_CLONE_SUFFIX.sub("", CLONE_SUFFIX.sub("", name))
 
 
 def compare(llvm_raw, llvm_shown, kiln, by_name):
@@ -195,7 +167,7 @@ def kernel_addresses(count):
 
 
 def bench_file(label, path, seed):
-    symbols = functions(debug_file(path))
+    symbols = nm_functions(debug_file(path))
     addresses = sample_addresses(symbols, ADDRESSES, seed)
     kiln_lines = ["%x\n" % a for a in addresses]
     hex_lines = ["0x%x\n" % a for a in addresses]

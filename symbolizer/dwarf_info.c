@@ -3,13 +3,13 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <errno.h>
-#include <gelf.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "symbolizer/dwarf_info.h"
+#include "symbolizer/elf_file.h"
 
 /* Nesting deeper than this (namespaces, blocks, inlined calls) is not indexed. */
 #define MAX_DIE_NESTING 256
@@ -360,27 +360,6 @@ static int read_units(struct dwarf_info *info)
 	return 0;
 }
 
-/* A .debug_info section with contents (a stripped file keeps it as NOBITS, or not at all). */
-static bool has_debug_info(Elf *elf)
-{
-	size_t names_index;
-	Elf_Scn *scn = NULL;
-	GElf_Shdr shdr;
-
-	if (elf_getshdrstrndx(elf, &names_index) < 0)
-		return false;
-	while ((scn = elf_nextscn(elf, scn))) {
-		const char *name;
-
-		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type == SHT_NOBITS)
-			continue;
-		name = elf_strptr(elf, names_index, shdr.sh_name);
-		if (name && (strcmp(name, ".debug_info") == 0 || strcmp(name, ".zdebug_info") == 0))
-			return true;
-	}
-	return false;
-}
-
 struct dwarf_info *dwarf_info__new(Elf *elf, size_t max_index_rows)
 {
 	struct dwarf_info *info;
@@ -392,7 +371,8 @@ struct dwarf_info *dwarf_info__new(Elf *elf, size_t max_index_rows)
 		goto cleanup;
 	}
 	info->max_index_rows = max_index_rows;
-	if (!has_debug_info(elf)) {
+	/* A stripped file keeps .debug_info as NOBITS, or not at all. */
+	if (!elf_find_section(elf, ".debug_info") && !elf_find_section(elf, ".zdebug_info")) {
 		err = -ENOENT;
 		goto cleanup;
 	}

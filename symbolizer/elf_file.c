@@ -129,7 +129,7 @@ static Elf_Scn *find_section_by_type(Elf *elf, Elf64_Word type)
 	return NULL;
 }
 
-static Elf_Scn *find_section_by_name(Elf *elf, const char *name)
+Elf_Scn *elf_find_section(Elf *elf, const char *name)
 {
 	Elf_Scn *scn = NULL;
 	size_t names_index;
@@ -140,7 +140,7 @@ static Elf_Scn *find_section_by_name(Elf *elf, const char *name)
 	while ((scn = elf_nextscn(elf, scn))) {
 		const char *scn_name;
 
-		if (!gelf_getshdr(scn, &shdr))
+		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type == SHT_NOBITS)
 			continue;
 		scn_name = elf_strptr(elf, names_index, shdr.sh_name);
 		if (scn_name && strcmp(scn_name, name) == 0)
@@ -232,7 +232,7 @@ static int read_segments(struct elf_file *file)
 
 static void read_debuglink(struct elf_file *file)
 {
-	Elf_Scn *scn = find_section_by_name(file->elf, ".gnu_debuglink");
+	Elf_Scn *scn = elf_find_section(file->elf, ".gnu_debuglink");
 	Elf_Data *data = scn ? elf_getdata(scn, NULL) : NULL;
 	size_t name_len, crc_offset;
 	uint32_t crc;

@@ -49,6 +49,7 @@ int elf_file__find_symbol(const struct elf_file *elf, uint64_t vaddr, const char
 
 /* The libelf handles: the file itself, and its debug file or NULL. */
 struct Elf;
+struct Elf_Scn;
 struct Elf *elf_file__elf(const struct elf_file *elf);
 struct Elf *elf_file__debug_elf(const struct elf_file *elf);
 
@@ -58,6 +59,9 @@ struct Elf *elf_file__debug_elf(const struct elf_file *elf);
  */
 int elf_file__load_bias(const struct elf_file *elf, uint64_t map_start, uint64_t map_offset,
 			uint64_t map_size, uint64_t *ret_bias);
+
+/* The section called name that has contents in the file (not NOBITS); NULL when none. */
+struct Elf_Scn *elf_find_section(struct Elf *elf, const char *name);
 
 /* Computes the .gnu_debuglink CRC32 of a whole file. */
 int elf_file__crc32(int fd, uint32_t *ret_crc);

@@ -12,27 +12,14 @@ inline chain must agree. What may differ, and only that:
     after its function by kiln, after its local symbol by llvm-symbolizer."""
 import json
 import os
-import re
 import subprocess
 
 from kilntest import BUILD, check, finish
+from symbolcompare import llvm_notation, nm_functions, unsplit
 
 FIXTURES = os.path.join(BUILD, "tests", "fixtures")
 DRIVER = os.path.join(BUILD, "tests", "tools", "symbolize")
 PROGRAMS = ["inline_c_gcc", "inline_c_clang", "inline_cpp_gcc", "inline_cpp_clang"]
-# GCC's names for the parts it splits off or specializes.
-CLONE_SUFFIX = re.compile(r"(\.(cold|isra|part|constprop|lto_priv)(\.\d+)*)+$")
-CPP_CLONE_SUFFIX = re.compile(r"( \((\.(cold|isra|part|constprop|lto_priv)(\.\d+)*)+\))+$")
-
-
-def functions(path):
-    """(start, size) of every defined function with a size, as nm lists them."""
-    out = subprocess.run(["nm", "-S", "--defined-only", path], stdout=subprocess.PIPE,
-                         text=True, check=True).stdout
-    for line in out.splitlines():
-        fields = line.split()
-        if len(fields) == 4 and fields[2] in "tTW" and int(fields[1], 16) > 0:
-            yield int(fields[0], 16), int(fields[1], 16)
 
 
 def llvm_frames(path, addresses):
@@ -54,14 +41,6 @@ def kiln_frames(path, addresses):
     return [json.loads(line)["frames"] for line in out.splitlines()]
 
 
-def llvm_notation(name):
-    name = re.sub(r"\{lambda\(([^()]*)\)#(\d+)\}",
-                  lambda m: "'lambda%s'(%s)" % ("" if m.group(2) == "1"
-                                                else int(m.group(2)) - 2, m.group(1)), name)
-    name = re.sub(r" \[clone (\.[^\]]+)\]", r" (\1)", name)
-    return name.replace("operator< <", "operator<<")
-
-
 def comparable(llvm, kiln):
     """Both chains as tuples, with the allowed differences taken out."""
     ours = []
@@ -74,15 +53,14 @@ def comparable(llvm, kiln):
     theirs = [(f["function"], f["file"], f["line"], f["start_line"]) for f in llvm]
     if theirs:
         outer = theirs[-1][0]
-        unsplit = CPP_CLONE_SUFFIX.sub("", CLONE_SUFFIX.sub("", outer))
-        if ours and ours[-1][0] == unsplit:
-            theirs[-1] = (unsplit,) + theirs[-1][1:]
+        if ours and ours[-1][0] == unsplit(outer):
+            theirs[-1] = (unsplit(outer),) + theirs[-1][1:]
     return theirs, ours
 
 
 def test_program(program):
     path = os.path.join(FIXTURES, program)
-    addresses = [a for start, size in functions(path) for a in range(start, start + size)]
+    addresses = [a for start, size, _ in nm_functions(path) for a in range(start, start + size)]
     llvm = llvm_frames(path, addresses)
     kiln = kiln_frames(path, addresses)
     differ = []
