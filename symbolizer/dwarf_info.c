@@ -411,17 +411,17 @@ void dwarf_info__free(struct dwarf_info *info)
 }
 
 /* Index of the first row with low > vaddr, in rows sorted by low. */
-#define UPPER_BOUND(rows, count, vaddr)                                  \
-	({                                                               \
-		size_t _low = 0, _high = (count);                        \
-		while (_low < _high) {                                   \
-			size_t _mid = _low + (_high - _low) / 2;          \
-			if ((rows)[_mid].low <= (vaddr))                  \
-				_low = _mid + 1;                          \
-			else                                              \
-				_high = _mid;                             \
-		}                                                        \
-		_low;                                                    \
+#define UPPER_BOUND(rows, count, vaddr)                                                            \
+	({                                                                                         \
+		size_t _low = 0, _high = (count);                                                  \
+		while (_low < _high) {                                                             \
+			size_t _mid = _low + (_high - _low) / 2;                                   \
+			if ((rows)[_mid].low <= (vaddr))                                           \
+				_low = _mid + 1;                                                   \
+			else                                                                       \
+				_high = _mid;                                                      \
+		}                                                                                  \
+		_low;                                                                              \
 	})
 
 static struct unit *find_unit_by_range(struct dwarf_info *info, uint64_t vaddr)
