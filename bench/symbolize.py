@@ -212,7 +212,7 @@ def bench_kernel():
 
 
 def ms(seconds):
-    return f"{seconds * 1000:.1f}"
+    return f"{seconds * 1000:.1f}" if seconds >= 0.00005 else "< 0.1"
 
 
 def main():
