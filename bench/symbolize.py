@@ -36,12 +36,12 @@ def run(argv, stdin_text):
 
 def timings(argv, lines):
     """Median cold seconds (the list once, fresh process) and warm seconds per
-    pass (from the list three times: (t3 - t1) / 2), page cache warm."""
+    pass (from the list five times: (t5 - t1) / 4), page cache warm."""
     once = "".join(lines)
     run(argv, once)  # page cache
     cold = statistics.median(run(argv, once)[0] for _ in range(RUNS))
-    thrice = statistics.median(run(argv, once * 3)[0] for _ in range(RUNS))
-    return cold, max(thrice - cold, 0.0) / 2
+    five = statistics.median(run(argv, once * 5)[0] for _ in range(RUNS))
+    return cold, max(five - cold, 0.0) / 4
 
 
 def debug_file(path):
@@ -239,7 +239,7 @@ llvm-symbolizer {llvm_version.group(1) if llvm_version else ""} (`--output-style
 {a2l_version} (`addr2line -a -i -f -C`). All three give inlined frames, files and lines.
 Cold: a fresh process resolving the list once (opening the file and its
 debug file, reading DWARF); warm: one more pass over the list in the same
-process (from runs with the list once and three times). Page cache warm,
+process (from runs with the list once and five times). Page cache warm,
 medians of {RUNS} runs, wall time in ms. kiln's driver runs with `--quiet`
 (resolving only, as the agent uses the library); the other two write their
 text, which the kiln driver's JSON costs it in addition:
