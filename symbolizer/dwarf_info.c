@@ -3,10 +3,12 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "symbolizer/dwarf_info.h"
 #include "symbolizer/elf_file.h"
@@ -56,6 +58,7 @@ struct unit_row {
 };
 
 struct dwarf_info {
+	Elf *own_elf; /* the file opened again, or NULL: reading through the caller's handle */
 	Dwarf *dwarf;
 	struct unit *units; /* in .debug_info order */
 	size_t unit_count;
@@ -360,6 +363,39 @@ static int read_units(struct dwarf_info *info)
 	return 0;
 }
 
+/*
+ * A handle of our own on the file the caller mapped, through
+ * /proc/self/map_files. libelf keeps the sections libdw decompresses
+ * (distributions compress debug files) with the handle until elf_end, so on
+ * the caller's they would outlive the DWARF. NULL when the file is not
+ * mapped or map_files is not open to us (it wants CAP_SYS_ADMIN).
+ */
+static Elf *reopen_mapped(Elf *elf)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	char path[64];
+	size_t size;
+	char *image = elf_rawfile(elf, &size);
+	Elf *own;
+	int fd;
+
+	if (!image || !size || page <= 0)
+		return NULL;
+	/* libelf maps the whole file from offset 0: one mapping, image to the page after size. */
+	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", (unsigned long)image,
+		 ((unsigned long)image + size + page - 1) & ~((unsigned long)page - 1));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	own = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (own && (elf_kind(own) != ELF_K_ELF || elf_cntl(own, ELF_C_FDREAD) < 0)) {
+		elf_end(own);
+		own = NULL;
+	}
+	close(fd);
+	return own;
+}
+
 struct dwarf_info *dwarf_info__new(Elf *elf, size_t max_index_rows)
 {
 	struct dwarf_info *info;
@@ -376,7 +412,8 @@ struct dwarf_info *dwarf_info__new(Elf *elf, size_t max_index_rows)
 		err = -ENOENT;
 		goto cleanup;
 	}
-	info->dwarf = dwarf_begin_elf(elf, DWARF_C_READ, NULL);
+	info->own_elf = reopen_mapped(elf);
+	info->dwarf = dwarf_begin_elf(info->own_elf ?: elf, DWARF_C_READ, NULL);
 	if (!info->dwarf) {
 		err = -EINVAL;
 		goto cleanup;
@@ -407,6 +444,7 @@ void dwarf_info__free(struct dwarf_info *info)
 	free(info->units);
 	free(info->unit_rows);
 	dwarf_end(info->dwarf);
+	elf_end(info->own_elf);
 	free(info);
 }
 

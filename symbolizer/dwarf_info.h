@@ -29,10 +29,12 @@ struct dwarf_info_stats {
 };
 
 /*
- * Reads the DWARF of elf, an ELF handle the caller keeps open (and mapped)
- * for the life of the result. Indexes hold at most max_index_rows address
- * ranges in all; past that they are dropped and rebuilt on demand. NULL
- * with errno set: ENOENT when elf has no DWARF, EINVAL when it is corrupt.
+ * Reads the DWARF of elf, an ELF handle the caller keeps open for the life
+ * of the result. When elf maps its file, the file is read through a handle
+ * of the result's own, so that what libdw decompresses and parses is freed
+ * with the result. Indexes hold at most max_index_rows address ranges in
+ * all; past that they are dropped and rebuilt on demand. NULL with errno
+ * set: ENOENT when elf has no DWARF, EINVAL when it is corrupt.
  */
 struct dwarf_info *dwarf_info__new(struct Elf *elf, size_t max_index_rows);
 void dwarf_info__free(struct dwarf_info *info);
