@@ -44,6 +44,15 @@ def timings(argv, lines):
     return cold, max(five - cold, 0.0) / 4
 
 
+def peak_rss_mib(argv, lines):
+    """Peak RSS of one cold run, by GNU time."""
+    with tempfile.NamedTemporaryFile(mode="r") as out:
+        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out.name] + argv,
+                       input="".join(lines), stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, text=True, check=True)
+        return int(out.read().split()[-1]) / 1024
+
+
 def debug_file(path):
     """The separate debug file of path by build id, or path itself."""
     out = subprocess.run(["readelf", "-n", path], stdout=subprocess.PIPE,
@@ -180,6 +189,8 @@ def bench_file(label, path, seed):
         "llvm": timings(llvm_argv, hex_lines),
         "a2l": timings(a2l_argv, hex_lines),
     }
+    rss = (peak_rss_mib(kiln_argv + ["--quiet"], kiln_lines), peak_rss_mib(llvm_argv, hex_lines),
+           peak_rss_mib(a2l_argv, hex_lines))
     kiln = parse_kiln(run(kiln_argv, "".join(kiln_lines))[1])
     llvm = parse_llvm(run(llvm_argv, "".join(hex_lines))[1])
     llvm_raw = parse_llvm(run(llvm_argv + ["--functions=linkage", "--no-demangle"],
@@ -195,7 +206,7 @@ def bench_file(label, path, seed):
     inlined = sum(len(f) > 1 for f in llvm)
     unnamed = sum(1 for theirs, ours in zip(llvm_raw, kiln)
                   if theirs and not theirs[-1][0] and ours and ours[-1][0])
-    return dict(label=label, count=len(addresses), times=times, agreement=agreement,
+    return dict(label=label, count=len(addresses), times=times, rss=rss, agreement=agreement,
                 a2l_agreement=a2l_agreement, inlined=inlined, unnamed=unnamed,
                 complete=len(kiln) == len(llvm) == len(addresses))
 
@@ -205,10 +216,11 @@ def bench_kernel():
     lines = ["%x\n" % a for a in addresses]
     argv = [DRIVER, "--kernel"]
     cold, warm = timings(argv + ["--quiet"], lines)
+    rss = peak_rss_mib(argv + ["--quiet"], lines)
     kiln = parse_kiln(run(argv, "".join(lines))[1])
     truth = kernel_truth(addresses)
     agree = sum(1 for frames, names in zip(kiln, truth) if frames and frames[-1][3] in names)
-    return dict(count=len(addresses), cold=cold, warm=warm, agree=agree)
+    return dict(count=len(addresses), cold=cold, warm=warm, rss=rss, agree=agree)
 
 
 def ms(seconds):
@@ -245,17 +257,19 @@ medians of {RUNS} runs, wall time in ms. kiln's driver runs with `--quiet`
 text, which the kiln driver's JSON costs it in addition:
 {", ".join(f"{ms(r['times']['kiln_printing'][0] - r['times']['kiln'][0])} ms cold for {r['label'].split(' ')[0]}" for r in results).replace("C++", "the C++ program")}.
 
-| file | addresses (with inlined frames) | kiln cold | kiln warm | llvm-symbolizer cold | llvm-symbolizer warm | addr2line cold | addr2line warm | kiln cold / llvm cold | kiln warm / llvm warm |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |""")
+| file | addresses (with inlined frames) | kiln cold | kiln warm | llvm-symbolizer cold | llvm-symbolizer warm | addr2line cold | addr2line warm | kiln cold / llvm cold | kiln warm / llvm warm | peak RSS MiB: kiln / llvm / addr2line |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |""")
     for r in results:
         t = r["times"]
         print(f"| {r['label']} | {r['count']} ({r['inlined']}) | {ms(t['kiln'][0])} | "
               f"{ms(t['kiln'][1])} | {ms(t['llvm'][0])} | {ms(t['llvm'][1])} | "
               f"{ms(t['a2l'][0])} | {ms(t['a2l'][1])} | "
               f"{t['kiln'][0] / t['llvm'][0]:.2f} | "
-              f"{t['kiln'][1] / max(t['llvm'][1], 1e-9):.2f} |")
+              f"{t['kiln'][1] / max(t['llvm'][1], 1e-9):.2f} | "
+              f"{r['rss'][0]:.1f} / {r['rss'][1]:.1f} / {r['rss'][2]:.1f} |")
     print(f"| kernel (kallsyms) | {kernel['count']} | {ms(kernel['cold'])} | "
-          f"{ms(kernel['warm'])} | (needs vmlinux with DWARF) | | (same) | | | |")
+          f"{ms(kernel['warm'])} | (needs vmlinux with DWARF) | | (same) | | | | "
+          f"{kernel['rss']:.1f} / / |")
     print("""
 Agreement with llvm-symbolizer, per address, over the whole chain (inlined
 frames, then the function). Raw: the linkage (mangled) names, as
