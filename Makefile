@@ -23,7 +23,8 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -l
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	  -D_GNU_SOURCE -I. -I$(BUILD) $(PKG_CFLAGS) -MMD -MP
-LDLIBS += $(PKG_LIBS) -lpthread
+# libiberty (static only): the C++ and Rust demanglers binutils and gdb use.
+LDLIBS += $(PKG_LIBS) -liberty -lpthread
 BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -I.
 
 BPF_PROGS := cpu offcpu
@@ -36,6 +37,8 @@ LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS)) $(PROTO_GEN:.c=.o)
 KILN := $(BUILD)/kiln
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))
+# Test-only drivers of library parts (the symbolizer alone), for tests and bench/.
+TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
 # Every ground-truth program twice: with frame pointers, and as distributions
 # build code (gcc -O2, no frame pointers) for the DWARF unwinder: NAME_nofp.
 PROG_SRCS := $(wildcard tests/progs/*.c tests/progs/*.cc)
@@ -91,7 +94,12 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/tests/unit/%.o: CFLAGS += -DFIXTURE_DIR='"$(abspath $(BUILD))/tests/fixtures"'
+$(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/unit/%.o: CFLAGS += -DFIXTURE_DIR='"$(abspath $(BUILD))/tests/fixtures"' \
+	-DFIXTURE_SOURCE_DIR='"$(abspath tests/fixtures)"'
 
 # Ground-truth programs for the integration tests, with frame pointers in
 # every function: clang keeps them in leaf functions too, gcc 12 does not.
@@ -124,10 +132,10 @@ test:
 	$(Q)scripts/install-deps.sh
 	$(Q)$(MAKE) --no-print-directory check
 
-check: $(KILN) $(UNIT_TESTS) $(TEST_PROGS)
+check: $(KILN) $(UNIT_TESTS) $(TEST_TOOLS) $(TEST_PROGS)
 	$(Q)BUILD=$(BUILD) tests/run.sh
 
-unit-test: $(UNIT_TESTS)
+unit-test: $(UNIT_TESTS) $(TEST_TOOLS)
 	$(Q)BUILD=$(BUILD) tests/run.sh --unit-only
 
 run:

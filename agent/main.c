@@ -178,6 +178,14 @@ static void report_window(struct agent *agent, const char *path,
 		    " files held open, %" PRIu64 " not (limit)",
 		    captures.captures, captures.gone, captures.dropped, captures.files_held,
 		    captures.files_not_held);
+	/* Limits here cost time (files read again) or detail (lines only), never samples. */
+	log_debug("DWARF: %" PRIu64 " files read, %" PRIu64 " closed at the open-file limit, %" PRIu64
+		  " unreadable; %" PRIu64 " lookups; index %" PRIu64 " ranges, %" PRIu64
+		  " resets, %" PRIu64 " units too large; %" PRIu64 " inline chains and %" PRIu64
+		  " names cut",
+		  sym.dwarf_files_opened, sym.dwarf_files_evicted, sym.dwarf_errors,
+		  sym.dwarf_lookups, sym.dwarf_index_rows, sym.dwarf_index_resets,
+		  sym.dwarf_units_not_indexed, sym.inline_chains_truncated, sym.names_truncated);
 	process_table__stats(agent->processes, &procs);
 	/* A full table drops live processes: worth a warning, as their frames go unnamed. */
 	log_message(procs.evictions > agent->process_evictions_reported ? LOG_WARN : LOG_DEBUG,

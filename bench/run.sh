@@ -118,4 +118,7 @@ BUILD="$BUILD" FREQ="$FREQ" SECONDS_PROFILED="$SECONDS_PROFILED" python3 bench/u
 # it slows every BPF program it measures.
 sysctl -q kernel.bpf_stats_enabled="$old_bpf_stats"
 BUILD="$BUILD" ROUNDS="$ROUNDS" python3 bench/offcpu.py >>bench/RESULTS.md
+# Symbolization alone (issue 5): kiln's symbolizer against llvm-symbolizer and addr2line.
+make --no-print-directory "$BUILD/tests/tools/symbolize" >/dev/null
+BUILD="$BUILD" ROUNDS="$ROUNDS" python3 bench/symbolize.py >>bench/RESULTS.md
 cat bench/RESULTS.md

@@ -9,17 +9,20 @@ set -euo pipefail
 packages=(
 	make gcc clang pkg-config
 	libbpf-dev libelf-dev libdw-dev zlib1g-dev
+	libiberty-dev      # the C++ and Rust demanglers binutils and gdb use
 	protobuf-c-compiler libprotobuf-c-dev
 	bpftool
 	golang-go          # go tool pprof: the independent reader in tests
 	binutils           # readelf/objcopy for test fixtures
 	g++                # the C++ ground-truth program
 	elfutils           # eu-stack: the reference unwinder in tests
+	llvm               # llvm-symbolizer: the reference symbolizer in tests
 	procps             # pgrep/ps in tests
 	python3            # the integration tests
 	util-linux         # setpriv: the unprivileged test
 )
-[ "${1:-}" = "--bench" ] && packages+=(linux-perf time libbpf-tools util-linux)
+# libc6-dbg: glibc's DWARF, for the symbolization bench.
+[ "${1:-}" = "--bench" ] && packages+=(linux-perf time libbpf-tools util-linux libc6-dbg)
 
 missing=()
 for p in "${packages[@]}"; do

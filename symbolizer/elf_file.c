@@ -25,6 +25,7 @@ struct elf_symbol {
 	uint64_t addr;
 	uint64_t end; /* one past the last byte */
 	const char *name; /* points into the mmapped string table */
+	bool exported; /* global or weak binding */
 };
 
 struct elf_file {
@@ -129,7 +130,7 @@ static Elf_Scn *find_section_by_type(Elf *elf, Elf64_Word type)
 	return NULL;
 }
 
-static Elf_Scn *find_section_by_name(Elf *elf, const char *name)
+Elf_Scn *elf_find_section(Elf *elf, const char *name)
 {
 	Elf_Scn *scn = NULL;
 	size_t names_index;
@@ -140,7 +141,7 @@ static Elf_Scn *find_section_by_name(Elf *elf, const char *name)
 	while ((scn = elf_nextscn(elf, scn))) {
 		const char *scn_name;
 
-		if (!gelf_getshdr(scn, &shdr))
+		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type == SHT_NOBITS)
 			continue;
 		scn_name = elf_strptr(elf, names_index, shdr.sh_name);
 		if (scn_name && strcmp(scn_name, name) == 0)
@@ -232,7 +233,7 @@ static int read_segments(struct elf_file *file)
 
 static void read_debuglink(struct elf_file *file)
 {
-	Elf_Scn *scn = find_section_by_name(file->elf, ".gnu_debuglink");
+	Elf_Scn *scn = elf_find_section(file->elf, ".gnu_debuglink");
 	Elf_Data *data = scn ? elf_getdata(scn, NULL) : NULL;
 	size_t name_len, crc_offset;
 	uint32_t crc;
@@ -367,7 +368,8 @@ static int load_symbols(Elf *elf, Elf_Scn *scn, struct elf_symbol **ret_symbols,
 			if (next < raw_count && raw[next].addr < end)
 				end = raw[next].addr;
 		}
-		symbols[count++] = (struct elf_symbol){ raw[i].addr, end, raw[i].name };
+		symbols[count++] = (struct elf_symbol){ raw[i].addr, end, raw[i].name,
+							raw[i].rank == 0 };
 	}
 	shrunk = reallocarray(symbols, count ? count : 1, sizeof(*symbols));
 	if (shrunk)
@@ -503,7 +505,8 @@ int elf_file__offset_to_vaddr(const struct elf_file *file, uint64_t file_offset,
 	return -ENOENT;
 }
 
-int elf_file__find_symbol(const struct elf_file *file, uint64_t vaddr, const char **ret_name)
+int elf_file__find_symbol(const struct elf_file *file, uint64_t vaddr, const char **ret_name,
+			  bool *ret_exported)
 {
 	size_t low = 0, high = file->symbol_count;
 	const struct elf_symbol *symbol;
@@ -523,6 +526,8 @@ int elf_file__find_symbol(const struct elf_file *file, uint64_t vaddr, const cha
 	if (vaddr >= symbol->end)
 		return -ENOENT;
 	*ret_name = symbol->name;
+	if (ret_exported)
+		*ret_exported = symbol->exported;
 	return 0;
 }
 

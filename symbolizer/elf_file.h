@@ -41,11 +41,16 @@ int elf_file__use_debug_file(struct elf_file *elf, int fd);
 int elf_file__offset_to_vaddr(const struct elf_file *elf, uint64_t file_offset,
 			      uint64_t *ret_vaddr);
 
-/* The function symbol containing vaddr; -ENOENT when none does. */
-int elf_file__find_symbol(const struct elf_file *elf, uint64_t vaddr, const char **ret_name);
+/*
+ * The function symbol containing vaddr, and whether it is exported (global
+ * or weak; ret_exported may be NULL). -ENOENT when none does.
+ */
+int elf_file__find_symbol(const struct elf_file *elf, uint64_t vaddr, const char **ret_name,
+			  bool *ret_exported);
 
 /* The libelf handles: the file itself, and its debug file or NULL. */
 struct Elf;
+struct Elf_Scn;
 struct Elf *elf_file__elf(const struct elf_file *elf);
 struct Elf *elf_file__debug_elf(const struct elf_file *elf);
 
@@ -63,6 +68,8 @@ int elf_file__load_bias(const struct elf_file *elf, uint64_t map_start, uint64_t
  */
 #define ELF_FILE_BUILD_ID_SIZE (2 * 64 + 1) /* the longest id as hex, and its NUL */
 int elf_file__read_build_id(int fd, char *ret_build_id, size_t size);
+/* The section called name that has contents in the file (not NOBITS); NULL when none. */
+struct Elf_Scn *elf_find_section(struct Elf *elf, const char *name);
 
 /* Computes the .gnu_debuglink CRC32 of a whole file. */
 int elf_file__crc32(int fd, uint32_t *ret_crc);

@@ -13,16 +13,24 @@
 
 #include "lib/clock.h"
 #include "lib/hashmap.h"
+#include "symbolizer/demangle.h"
+#include "symbolizer/dwarf_info.h"
 #include "symbolizer/elf_file.h"
 #include "symbolizer/ksyms.h"
 #include "symbolizer/perf_map.h"
 #include "symbolizer/symbolizer.h"
 
 #define DEFAULT_MAX_ELF_FILES 256
+/* libdw keeps what it decompresses and parses until the DWARF is closed. */
+#define DEFAULT_MAX_DWARF_FILES 32
+/* 256Ki ranges * 32 bytes = 8 MiB of index per file at most. */
+#define DEFAULT_MAX_DWARF_INDEX_ROWS (256 * 1024)
 #define DEFAULT_DEBUG_DIR "/usr/lib/debug"
 #define DEFAULT_KALLSYMS_PATH "/proc/kallsyms"
 /* How long a failed file or a kallsyms miss waits before it is tried again. */
 #define RETRY_INTERVAL_NS (60ULL * 1000 * 1000 * 1000)
+/* Display names of one location: a name gets at most SYMBOLIZER_MAX_NAME of it. */
+#define NAME_STORAGE (256 * 1024)
 /* (device, inode) pairs per cached file: copies of one build in many container images. */
 #define MAX_ALIASES_PER_FILE 64
 /* The negative cache holds this many failed files per allowed ELF file. */
@@ -53,6 +61,9 @@ struct cached_file {
 	struct list_node lru; /* in symbolizer->lru, most recently used first */
 	struct file_alias *aliases;
 	size_t alias_count;
+	struct dwarf_info *dwarf; /* opened on first lookup; NULL when none or evicted */
+	bool dwarf_tried; /* the file has no readable DWARF: do not look again */
+	struct list_node dwarf_lru; /* in symbolizer->dwarf_lru while dwarf is open */
 };
 
 /* The negative cache: a file that failed is not retried before RETRY_INTERVAL_NS. */
@@ -79,7 +90,15 @@ struct symbolizer {
 	bool ksyms_tried;
 	int ksyms_error; /* why the last load failed */
 	uint64_t ksyms_loaded_at_ns; /* last load attempt */
+	size_t max_dwarf_files;
+	size_t max_dwarf_index_rows;
+	struct list_node dwarf_lru; /* cached files with open DWARF, most recently used first */
+	size_t dwarf_count;
+	struct dwarf_info_stats closed_dwarf_stats; /* of DWARF closed so far */
 	struct symbolizer_stats stats;
+	/* Display names of the last resolved location. */
+	char names[NAME_STORAGE];
+	size_t names_used;
 };
 
 static uint64_t now_ns(void)
@@ -153,6 +172,12 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	}
 	list_init(&symbolizer->lru);
 	list_init(&symbolizer->failures_by_age);
+	list_init(&symbolizer->dwarf_lru);
+	symbolizer->max_dwarf_files = opts->max_dwarf_files ? opts->max_dwarf_files
+							    : DEFAULT_MAX_DWARF_FILES;
+	symbolizer->max_dwarf_index_rows = opts->max_dwarf_index_rows
+						   ? opts->max_dwarf_index_rows
+						   : DEFAULT_MAX_DWARF_INDEX_ROWS;
 	symbolizer->max_elf_files = opts->max_elf_files ? opts->max_elf_files
 							: DEFAULT_MAX_ELF_FILES;
 	symbolizer->max_failed_files = symbolizer->max_elf_files * FAILED_FILES_PER_ELF_FILE;
@@ -182,6 +207,30 @@ static void drop_alias(struct symbolizer *symbolizer, struct file_alias *alias)
 	free(alias);
 }
 
+static void add_dwarf_stats(struct dwarf_info_stats *total, const struct dwarf_info_stats *more)
+{
+	total->units_indexed += more->units_indexed;
+	total->index_resets += more->index_resets;
+	total->units_not_indexed += more->units_not_indexed;
+	total->chains_truncated += more->chains_truncated;
+}
+
+/* Frees what libdw holds for the file; it is read again on its next lookup. */
+static void close_dwarf(struct symbolizer *symbolizer, struct cached_file *file)
+{
+	struct dwarf_info_stats stats;
+
+	if (!file->dwarf)
+		return;
+	dwarf_info__stats(file->dwarf, &stats);
+	add_dwarf_stats(&symbolizer->closed_dwarf_stats, &stats);
+	dwarf_info__free(file->dwarf);
+	file->dwarf = NULL;
+	file->dwarf_tried = false;
+	list_remove(&file->dwarf_lru);
+	symbolizer->dwarf_count--;
+}
+
 static void evict_file(struct symbolizer *symbolizer, struct cached_file *file)
 {
 	const char *build_id = elf_file__build_id(file->elf);
@@ -196,6 +245,8 @@ static void evict_file(struct symbolizer *symbolizer, struct cached_file *file)
 		hashmap__delete(symbolizer->by_build_id, (uintptr_t)build_id, NULL, NULL);
 	list_remove(&file->lru);
 	symbolizer->file_count--;
+	/* libdw reads from the ELF handles: closed before them. */
+	close_dwarf(symbolizer, file);
 	elf_file__free(file->elf);
 	free(file);
 }
@@ -405,6 +456,7 @@ static int cache_new_file(struct symbolizer *symbolizer, struct elf_file *elf,
 	if (!file)
 		return -ENOMEM;
 	list_init(&file->lru);
+	list_init(&file->dwarf_lru);
 	if (build_id[0]) {
 		err = hashmap__set(symbolizer->by_build_id, (uintptr_t)build_id, file, NULL, NULL);
 		if (err) {
@@ -556,44 +608,228 @@ int symbolizer__prepare_process(struct symbolizer *symbolizer, int pid,
 }
 
 /*
- * The display name drops a symbol version ("__libc_start_main@@GLIBC_2.34"
- * reads as "__libc_start_main"); the raw name stays as system_name. The
- * copy lives in the location, valid as long as the caller keeps it.
+ * Room for one display name in the symbolizer's name storage, which the
+ * location's strings point into until the next call.
  */
-static void set_symbol_frame(struct symbolized_location *location, const char *name)
+static char *name_slot(struct symbolizer *symbolizer, size_t *ret_size)
 {
-	const char *version = strchr(name, '@');
-	const char *display = name;
+	size_t room = sizeof(symbolizer->names) - symbolizer->names_used;
 
-	if (version && version > name) {
-		size_t len = (size_t)(version - name);
+	*ret_size = room < SYMBOLIZER_MAX_NAME ? room : SYMBOLIZER_MAX_NAME;
+	return symbolizer->names + symbolizer->names_used;
+}
 
-		if (len >= sizeof(location->name_buffer))
-			len = sizeof(location->name_buffer) - 1;
-		memcpy(location->name_buffer, name, len);
-		location->name_buffer[len] = '\0';
-		display = location->name_buffer;
+/* Copies up to length bytes of name into a slot, cut with "..." when longer than the slot. */
+static const char *store_name(struct symbolizer *symbolizer, const char *name, size_t length)
+{
+	size_t size;
+	char *slot = name_slot(symbolizer, &size);
+
+	if (size < 4)
+		return NULL;
+	if (length >= size) {
+		length = size - 4;
+		/* Never half a UTF-8 sequence before the ellipsis. */
+		while (length > 0 && ((unsigned char)name[length] & 0xc0) == 0x80)
+			length--;
+		memcpy(slot + length, "...", 4);
+		symbolizer->stats.names_truncated++;
+	} else {
+		slot[length] = '\0';
 	}
-	location->frames[0] = (struct symbolized_frame){
-		.function = display,
-		.system_name = name,
-	};
-	location->frame_count = 1;
+	memcpy(slot, name, length);
+	symbolizer->names_used += strlen(slot) + 1;
+	return slot;
 }
 
 /*
- * Symbol table lookup for an ELF virtual address. DWARF (issue 5) slots in
- * after it: line numbers, inlined frames and demangled names refine the
- * frames found here.
+ * The name people read: demangled (C++, Rust), without a symbol version
+ * ("__libc_start_main@@GLIBC_2.34" reads as "__libc_start_main"). Returns
+ * raw itself when nothing changes.
  */
-static void symbolize_vaddr(const struct cached_file *file, uint64_t vaddr,
-			    struct symbolized_location *location)
+static const char *display_name(struct symbolizer *symbolizer, const char *raw)
 {
-	const char *name;
+	const char *version = strchr(raw, '@');
+	size_t length = version && version > raw ? (size_t)(version - raw) : strlen(raw);
+	char unversioned[DEMANGLE_MAX_MANGLED + 1];
+	const char *mangled = raw;
+	bool truncated = false;
+	size_t size;
+	char *slot;
+
+	if (length != strlen(raw) && length <= DEMANGLE_MAX_MANGLED) {
+		memcpy(unversioned, raw, length);
+		unversioned[length] = '\0';
+		mangled = unversioned;
+	}
+	slot = name_slot(symbolizer, &size);
+	if (size > 4 && demangle__name(mangled, slot, size, &truncated) == 0) {
+		symbolizer->names_used += strlen(slot) + 1;
+		if (truncated)
+			symbolizer->stats.names_truncated++;
+		return slot;
+	}
+	if (length == strlen(raw))
+		return raw;
+	return store_name(symbolizer, raw, length) ?: raw;
+}
+
+static bool is_mangled(const char *name)
+{
+	return name[0] == '_' && (name[1] == 'Z' || name[1] == 'R');
+}
+
+/*
+ * The length of name without the suffixes GCC gives the parts it splits off
+ * or specializes: "f.cold", "f.isra.0", "f.part.1", "f.constprop.0".
+ */
+static size_t unsplit_length(const char *name)
+{
+	static const char *const kinds[] = { "cold", "isra", "part", "constprop", "lto_priv" };
+	size_t length = strlen(name);
+
+	for (;;) {
+		size_t end = length, dot;
+		bool known = false;
+
+		while (end > 0 && name[end - 1] >= '0' && name[end - 1] <= '9')
+			end--;
+		if (end < length && end > 0 && name[end - 1] == '.')
+			end--; /* ".0" of ".isra.0" */
+		for (dot = end; dot > 0 && name[dot - 1] != '.'; dot--)
+			;
+		if (dot == 0)
+			return length;
+		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+			known = known || (end - dot == strlen(kinds[i]) &&
+					  strncmp(name + dot, kinds[i], end - dot) == 0);
+		if (!known)
+			return length;
+		length = dot - 1;
+	}
+}
+
+/* A local C++ symbol named for its function, as DWARF would: "_ZN1f1gEv.isra.0" as f::g(). */
+static const char *unsplit_display_name(struct symbolizer *symbolizer, const char *symbol)
+{
+	size_t length = unsplit_length(symbol);
+	char mangled[DEMANGLE_MAX_MANGLED + 1];
+
+	if (length == strlen(symbol) || length > DEMANGLE_MAX_MANGLED)
+		return display_name(symbolizer, symbol);
+	memcpy(mangled, symbol, length);
+	mangled[length] = '\0';
+	return display_name(symbolizer, mangled);
+}
+
+static struct symbolized_frame symbol_frame(struct symbolizer *symbolizer, const char *name)
+{
+	return (struct symbolized_frame){
+		.function = display_name(symbolizer, name),
+		.system_name = name,
+	};
+}
+
+/* The file's DWARF, read on first use; NULL when it has none. */
+static struct dwarf_info *file_dwarf(struct symbolizer *symbolizer, struct cached_file *file)
+{
+	struct Elf *candidates[] = { elf_file__debug_elf(file->elf), elf_file__elf(file->elf) };
+
+	if (file->dwarf) {
+		list_remove(&file->dwarf_lru);
+		list_push_front(&symbolizer->dwarf_lru, &file->dwarf_lru);
+		return file->dwarf;
+	}
+	if (file->dwarf_tried)
+		return NULL;
+	file->dwarf_tried = true;
+	/* The separate debug file first: a stripped file keeps at most a few sections. */
+	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]) && !file->dwarf; i++) {
+		if (!candidates[i])
+			continue;
+		file->dwarf = dwarf_info__new(candidates[i], symbolizer->max_dwarf_index_rows);
+		if (!file->dwarf && errno != ENOENT)
+			symbolizer->stats.dwarf_errors++;
+	}
+	if (!file->dwarf)
+		return NULL;
+	if (symbolizer->dwarf_count >= symbolizer->max_dwarf_files) {
+		close_dwarf(symbolizer, container_of(symbolizer->dwarf_lru.prev, struct cached_file,
+						     dwarf_lru));
+		symbolizer->stats.dwarf_files_evicted++;
+	}
+	list_push_front(&symbolizer->dwarf_lru, &file->dwarf_lru);
+	symbolizer->dwarf_count++;
+	symbolizer->stats.dwarf_files_opened++;
+	return file->dwarf;
+}
+
+/*
+ * The frame of the function containing the address. An exported symbol
+ * names it as its callers know it ("malloc", not glibc's "__libc_malloc").
+ * Otherwise DWARF does, which names the parts GCC splits off a function
+ * ("f.cold", "f.isra.0", "f.constprop.0") after the function itself, so
+ * their samples add up in one place; but where DWARF has only a plain name
+ * for a local C++ function (GCC gives internal-linkage functions no linkage
+ * name: "_M_invoke"), the symbol's demangled name says more, split-off
+ * suffix dropped. A local symbol names what DWARF does not cover.
+ */
+static struct symbolized_frame outer_frame(struct symbolizer *symbolizer, const char *symbol,
+					   bool exported, const char *dwarf_name)
+{
+	struct symbolized_frame frame = {};
+
+	if (symbol && (exported || !dwarf_name))
+		return symbol_frame(symbolizer, symbol);
+	if (!dwarf_name)
+		return frame;
+	if (symbol && !is_mangled(dwarf_name) && is_mangled(symbol)) {
+		frame.function = unsplit_display_name(symbolizer, symbol);
+		frame.system_name = symbol;
+		return frame;
+	}
+	return symbol_frame(symbolizer, dwarf_name);
+}
+
+/* Symbol table and DWARF for an ELF virtual address: lines and inlined frames from DWARF. */
+static void symbolize_vaddr(struct symbolizer *symbolizer, struct cached_file *file,
+			    uint64_t vaddr, struct symbolized_location *location)
+{
+	struct dwarf_info_frame frames[SYMBOLIZER_MAX_FRAMES];
+	struct dwarf_info *dwarf = file_dwarf(symbolizer, file);
+	const char *symbol = NULL;
+	bool exported = false;
+	size_t count = 0;
 
 	location->frame_count = 0;
-	if (elf_file__find_symbol(file->elf, vaddr, &name) == 0)
-		set_symbol_frame(location, name);
+	elf_file__find_symbol(file->elf, vaddr, &symbol, &exported);
+	if (dwarf && dwarf_info__lookup(dwarf, vaddr, frames, SYMBOLIZER_MAX_FRAMES, &count) == 0)
+		symbolizer->stats.dwarf_lookups++;
+	for (size_t i = 0; i < count; i++) {
+		const struct dwarf_info_frame *frame = &frames[i];
+		struct symbolized_frame *out = &location->frames[i];
+		bool outermost = i + 1 == count;
+
+		if (outermost)
+			*out = outer_frame(symbolizer, symbol, exported, frame->name);
+		else if (frame->name)
+			*out = symbol_frame(symbolizer, frame->name);
+		else
+			/* An inlined call whose DWARF names no function: llvm-symbolizer's "??". */
+			*out = (struct symbolized_frame){ .function = "??" };
+		out->file = frame->file;
+		out->line = frame->line;
+		out->start_line = frame->start_line;
+	}
+	/* Lines without any name are no frame pprof can show. */
+	if (count && location->frames[count - 1].function) {
+		location->frame_count = count;
+		return;
+	}
+	if (symbol) {
+		location->frames[0] = symbol_frame(symbolizer, symbol);
+		location->frame_count = 1;
+	}
 }
 
 /* Code a JIT wrote into anonymous memory or a memfd, named by the process's perf map. */
@@ -620,6 +856,7 @@ int symbolizer__resolve_user(struct symbolizer *symbolizer, int pid,
 	int err;
 
 	symbolizer->stats.user_lookups++;
+	symbolizer->names_used = 0;
 	if (target >= mapping->start && target < mapping->end &&
 	    resolve_jit(symbolizer, pid, mapping, target, ret_location) == 0)
 		return 0;
@@ -636,7 +873,7 @@ int symbolizer__resolve_user(struct symbolizer *symbolizer, int pid,
 				      &vaddr) < 0) {
 		ret_location->frame_count = 0;
 	} else {
-		symbolize_vaddr(file, vaddr, ret_location);
+		symbolize_vaddr(symbolizer, file, vaddr, ret_location);
 	}
 	if (!ret_location->frame_count)
 		symbolizer->stats.user_misses++;
@@ -718,6 +955,7 @@ int symbolizer__resolve_kernel(struct symbolizer *symbolizer, uint64_t addr,
 	int err;
 
 	symbolizer->stats.kernel_lookups++;
+	symbolizer->names_used = 0;
 	if (!symbolizer->ksyms) {
 		err = load_ksyms(symbolizer, false);
 		if (err)
@@ -732,7 +970,9 @@ int symbolizer__resolve_kernel(struct symbolizer *symbolizer, uint64_t addr,
 		ret_location->frame_count = 0;
 		return 0;
 	}
-	set_symbol_frame(ret_location, sym.name);
+	/* Rust code in the kernel has mangled (v0) names too. */
+	ret_location->frames[0] = symbol_frame(symbolizer, sym.name);
+	ret_location->frame_count = 1;
 	return 0;
 }
 
@@ -743,6 +983,23 @@ void symbolizer__forget_process(struct symbolizer *symbolizer, int pid)
 
 void symbolizer__stats(const struct symbolizer *symbolizer, struct symbolizer_stats *ret_stats)
 {
+	struct dwarf_info_stats dwarf = symbolizer->closed_dwarf_stats, open;
+
+	uint64_t index_rows = 0;
+
+	for (const struct list_node *node = symbolizer->dwarf_lru.next;
+	     node != &symbolizer->dwarf_lru; node = node->next) {
+		const struct dwarf_info *info =
+			container_of(node, struct cached_file, dwarf_lru)->dwarf;
+
+		dwarf_info__stats(info, &open);
+		add_dwarf_stats(&dwarf, &open);
+		index_rows += dwarf_info__index_rows(info);
+	}
 	*ret_stats = symbolizer->stats;
 	perf_maps__stats(symbolizer->perf_maps, &ret_stats->perf_maps);
+	ret_stats->dwarf_index_rows = index_rows;
+	ret_stats->dwarf_index_resets = dwarf.index_resets;
+	ret_stats->dwarf_units_not_indexed = dwarf.units_not_indexed;
+	ret_stats->inline_chains_truncated = dwarf.chains_truncated;
 }

@@ -20,26 +20,39 @@ struct symbolizer;
 
 struct symbolizer_opts {
 	size_t max_elf_files; /* cached ELF files; 0 means the default (256) */
+	/* Cached files whose DWARF is open at once; 0 means the default (32). */
+	size_t max_dwarf_files;
+	/* Address ranges indexed per DWARF file (32 bytes each); 0 means the default (256Ki). */
+	size_t max_dwarf_index_rows;
 	const char *kallsyms_path; /* NULL means /proc/kallsyms */
 	const char *debug_dir; /* NULL means /usr/lib/debug */
 };
 
-/* Up to this many frames per address once inlined frames are resolved (issue 5). */
-#define SYMBOLIZER_MAX_FRAMES 16
+/* Frames per address: inlined calls and the function containing them. */
+#define SYMBOLIZER_MAX_FRAMES 32
+/*
+ * Display names longer than this (NUL included) are cut and end in "...";
+ * C++ template code has names of several thousand characters.
+ */
+#define SYMBOLIZER_MAX_NAME 16384
 
 struct symbolized_frame {
-	const char *function; /* display name; NULL when unknown */
-	const char *system_name; /* raw (mangled) symbol name; NULL when unknown */
+	const char *function; /* display name (demangled, no symbol version); NULL when unknown */
+	const char *system_name; /* raw (mangled) name; NULL when unknown */
 	const char *file; /* source file; NULL when unknown */
-	uint32_t line; /* 0 when unknown */
-	uint32_t start_line; /* 0 when unknown */
+	uint32_t line; /* the line inside this frame; 0 when unknown */
+	uint32_t start_line; /* the function's declaration line; 0 when unknown */
 };
 
+/*
+ * Innermost first, as pprof's Location.line wants: for code inlined into
+ * other code, the inlined function, then its callers (each at its call
+ * site's line), ending with the function the address is in. Without
+ * DWARF, one frame from the symbol table.
+ */
 struct symbolized_location {
-	/* Innermost first, as pprof's Location.line wants. */
 	struct symbolized_frame frames[SYMBOLIZER_MAX_FRAMES];
 	size_t frame_count; /* 0: not symbolized (keep the address and mapping) */
-	char name_buffer[256]; /* storage for a display name derived from a raw one */
 };
 
 struct symbolizer_stats {
@@ -54,6 +67,15 @@ struct symbolizer_stats {
 	uint64_t kernel_misses;
 	uint64_t kallsyms_reloads;
 	struct perf_maps_stats perf_maps; /* JIT code named by /tmp/perf-PID.map */
+	uint64_t dwarf_files_opened; /* files whose DWARF was read (again after eviction) */
+	uint64_t dwarf_files_evicted; /* DWARF closed: max_dwarf_files open at once */
+	uint64_t dwarf_errors; /* files with unreadable DWARF: symbols only */
+	uint64_t dwarf_lookups; /* user addresses with DWARF lines */
+	uint64_t dwarf_index_rows; /* address ranges indexed now, 32 bytes each */
+	uint64_t dwarf_index_resets; /* a file's indexes dropped: max_dwarf_index_rows */
+	uint64_t dwarf_units_not_indexed; /* units too large for the index: lines only */
+	uint64_t inline_chains_truncated; /* deeper than SYMBOLIZER_MAX_FRAMES: innermost dropped */
+	uint64_t names_truncated; /* longer than SYMBOLIZER_MAX_NAME */
 };
 
 /* NULL with errno set on failure. opts may be NULL. */

@@ -127,6 +127,19 @@ class Profile:
         return names
 
 
+    def user_frames(self, sample):
+        """One name per unwound user frame, leaf first: the function the
+        address is in (a location's outermost line), its inlined calls left out."""
+        kernel = self.kernel_mapping_ids()
+        names = []
+        for loc in sample["locations"]:
+            location = self.locations.get(loc)
+            if location is not None and location["mapping"] in kernel:
+                continue
+            single = dict(sample, locations=[loc])
+            names.append(self.stack(single)[-1])
+        return names
+
     def kernel_mapping_ids(self):
         return {i for i, text in self.mappings.items() if "[kernel.kallsyms]" in text}
 

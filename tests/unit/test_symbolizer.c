@@ -139,21 +139,27 @@ static int nm_address(const char *path, const char *name, uint64_t *ret_addr)
 	return err;
 }
 
-/* Resolves addr and returns the function name, or NULL for no symbol or an error. */
+/*
+ * Resolves addr and returns the name of the function containing it (the
+ * outermost frame: inlined ones come first), or NULL for no symbol or an
+ * error. Lines are test_dwarf's subject.
+ */
 static const char *resolve(struct symbolizer *symbolizer, int pid, const struct proc_maps *maps,
 			   uint64_t addr, bool is_return_address)
 {
 	const struct proc_mapping *mapping = procmaps__find(maps, addr);
 	struct symbolized_location location = {};
+	const struct symbolized_frame *frame;
 
 	if (!mapping || symbolizer__resolve_user(symbolizer, pid, mapping, addr,
 						 is_return_address, &location) < 0)
 		return NULL;
-	if (location.frame_count != 1)
+	if (location.frame_count == 0)
 		return NULL;
-	CHECK(location.frames[0].system_name == location.frames[0].function);
-	CHECK(location.frames[0].file == NULL && location.frames[0].line == 0);
-	return location.frames[0].function;
+	frame = &location.frames[location.frame_count - 1];
+	/* C names: nothing to demangle, so the display name is the raw one. */
+	CHECK_STR(frame->system_name, frame->function);
+	return frame->function;
 }
 
 /* Every printed function resolves at its start, inside, and as a return address. */

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Source lines and inlined frames of one ELF file's DWARF, through libdw
+ * (internal to the symbolizer). Units are found through a sorted table of
+ * their address ranges; a unit's functions and inlined calls are indexed
+ * the first time an address falls into it. Library code: never prints.
+ */
+#ifndef KILN_DWARF_INFO_H
+#define KILN_DWARF_INFO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct dwarf_info;
+struct Elf;
+
+struct dwarf_info_frame {
+	const char *name; /* linkage (mangled) name, else the plain name; NULL when unknown */
+	const char *file; /* source file; NULL when unknown */
+	uint32_t line; /* 0 when unknown */
+	uint32_t start_line; /* the function's declaration line; 0 when unknown */
+};
+
+struct dwarf_info_stats {
+	uint64_t units_indexed; /* unit indexes built, rebuilt ones included */
+	uint64_t index_resets; /* indexes dropped to stay under max_index_rows */
+	uint64_t units_not_indexed; /* over max_index_rows alone, or unreadable: lines only */
+	uint64_t chains_truncated; /* inline chains deeper than the caller's room */
+};
+
+/*
+ * Reads the DWARF of elf, an ELF handle the caller keeps open for the life
+ * of the result. When elf maps its file, the file is read through a handle
+ * of the result's own, so that what libdw decompresses and parses is freed
+ * with the result. Indexes hold at most max_index_rows address ranges in
+ * all; past that they are dropped and rebuilt on demand. NULL with errno
+ * set: ENOENT when elf has no DWARF, EINVAL when it is corrupt.
+ */
+struct dwarf_info *dwarf_info__new(struct Elf *elf, size_t max_index_rows);
+void dwarf_info__free(struct dwarf_info *info);
+
+/*
+ * The frames at vaddr (an ELF virtual address), innermost first: inlined
+ * callees, then their callers, ending with the function that contains
+ * vaddr. Each frame's line is the line inside that frame: for the innermost
+ * the line table's, for a caller its call site. A chain deeper than
+ * max_frames keeps its outermost frames. When DWARF has lines but no
+ * function for vaddr, one frame with name NULL. Strings stay valid until
+ * dwarf_info__free. Returns 0 (*ret_count >= 1) or -ENOENT when no debug
+ * information covers vaddr.
+ */
+int dwarf_info__lookup(struct dwarf_info *info, uint64_t vaddr, struct dwarf_info_frame *ret_frames,
+		       size_t max_frames, size_t *ret_count);
+
+/* Address ranges held in unit indexes now, at 32 bytes each. */
+size_t dwarf_info__index_rows(const struct dwarf_info *info);
+
+void dwarf_info__stats(const struct dwarf_info *info, struct dwarf_info_stats *ret_stats);
+
+#endif /* KILN_DWARF_INFO_H */
