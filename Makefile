@@ -47,7 +47,7 @@ TEST_PROGS := $(patsubst %,$(BUILD)/tests/progs/%,$(PROG_NAMES)) \
 	      $(patsubst %,$(BUILD)/tests/progs/%_nofp,$(PROG_NAMES)) \
 	      $(patsubst tests/progs/lib/%.c,$(BUILD)/tests/progs/lib%_nofp.so,$(wildcard tests/progs/lib/*.c))
 
-.PHONY: all deps test check unit-test run bench clean format
+.PHONY: all deps test test-build check unit-test run bench clean format
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -132,7 +132,10 @@ test:
 	$(Q)scripts/install-deps.sh
 	$(Q)$(MAKE) --no-print-directory check
 
-check: $(KILN) $(UNIT_TESTS) $(TEST_TOOLS) $(TEST_PROGS)
+# Everything the tests run, built without running them.
+test-build: $(KILN) $(UNIT_TESTS) $(TEST_TOOLS) $(TEST_PROGS)
+
+check: test-build
 	$(Q)BUILD=$(BUILD) tests/run.sh
 
 unit-test: $(UNIT_TESTS) $(TEST_TOOLS)
