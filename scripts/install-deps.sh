@@ -10,6 +10,7 @@ packages=(
 	make gcc clang pkg-config
 	libbpf-dev libelf-dev libdw-dev zlib1g-dev
 	protobuf-c-compiler libprotobuf-c-dev
+	libcurl4-openssl-dev  # pushing profiles (HTTP/1.1, HTTP/2 with nghttp2, TLS)
 	bpftool
 	golang-go          # go tool pprof: the independent reader in tests
 	binutils           # readelf/objcopy for test fixtures
@@ -18,6 +19,7 @@ packages=(
 	procps             # pgrep/ps in tests
 	python3            # the integration tests
 	util-linux         # setpriv: the unprivileged test
+	python3-grpcio     # the gRPC server standing in for Parca in tests
 )
 [ "${1:-}" = "--bench" ] && packages+=(linux-perf time libbpf-tools util-linux)
 
