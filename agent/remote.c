@@ -186,6 +186,15 @@ struct remote *remote__new(const struct remote_opts *opts)
 	curl_easy_setopt(remote->curl, CURLOPT_XFERINFODATA, remote);
 	/* Only the scheme given: a redirect must not turn https into http. */
 	curl_easy_setopt(remote->curl, CURLOPT_PROTOCOLS_STR, remote->https ? "https" : "http");
+	/*
+	 * libcurl before 7.89 fails ("Error in the HTTP2 framing layer") when it
+	 * reuses an HTTP/2 prior-knowledge connection (curl issue 10634, fixed by
+	 * pull request 10643); Debian 12 ships 7.88.1. h2c gets a fresh
+	 * connection per request there: one more TCP handshake per profile.
+	 */
+	if (opts->protocol == REMOTE_PARCA && !remote->https &&
+	    curl_version_info(CURLVERSION_NOW)->version_num < 0x075900)
+		curl_easy_setopt(remote->curl, CURLOPT_FORBID_REUSE, 1L);
 	if (opts->tls_ca)
 		curl_easy_setopt(remote->curl, CURLOPT_CAINFO, opts->tls_ca);
 	if (opts->tls_cert) {
