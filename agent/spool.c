@@ -43,6 +43,7 @@ struct spool {
 	uint64_t head; /* lowest sequence number that may still be on disk */
 	uint64_t next; /* sequence number of the next record */
 	uint64_t claimed; /* 0: none */
+	uint64_t claimed_size;
 	struct spool_stats stats;
 };
 
@@ -298,14 +299,17 @@ int spool__put(struct spool *spool, const char *meta, const void *payload, size_
 	if (meta_size > UINT32_MAX || payload_size > UINT32_MAX)
 		return -EFBIG;
 	pthread_mutex_lock(&spool->lock);
-	while (spool->stats.files + 1 > spool->max_files ||
-	       spool->stats.bytes + size > spool->max_bytes) {
-		if (drop_oldest(spool))
-			break;
+	/* Unless it could fit beside the claimed record, dropping others would not help. */
+	if (spool->claimed_size + size <= spool->max_bytes && spool->max_files > !!spool->claimed) {
+		while (spool->stats.files + 1 > spool->max_files ||
+		       spool->stats.bytes + size > spool->max_bytes) {
+			if (drop_oldest(spool))
+				break;
+		}
 	}
 	if (spool->stats.files + 1 > spool->max_files ||
 	    spool->stats.bytes + size > spool->max_bytes) {
-		/* Only the claimed record is left, or this one alone is too big. */
+		/* Too big for the bound, even with nothing else but the claimed record. */
 		spool->stats.dropped++;
 		spool->stats.dropped_bytes += size;
 		err = -EFBIG;
@@ -403,6 +407,7 @@ int spool__claim(struct spool *spool, struct spool_item *ret_item)
 		err = read_record(spool, seq, ret_item, &file_size);
 		if (!err) {
 			spool->claimed = seq;
+			spool->claimed_size = file_size;
 			break;
 		}
 		if (err == -ENOENT) {
@@ -432,6 +437,7 @@ void spool__release(struct spool *spool, struct spool_item *item, bool remove)
 		if (remove)
 			remove_record(spool, item->seq, item->file_size);
 		spool->claimed = 0;
+		spool->claimed_size = 0;
 	}
 	pthread_mutex_unlock(&spool->lock);
 	free(item->meta);
