@@ -581,7 +581,11 @@ cleanup:
 	process_table__free(agent.processes);
 	symbolizer__free(agent.symbolizer);
 	/* Sampling has stopped: what is spooled gets a bounded time to leave. */
-	uploader__free(agent.uploader, agent.opts.remote_drain_timeout_s * 1000);
+	if (agent.uploader) {
+		uploader__stop(agent.uploader, agent.opts.remote_drain_timeout_s * 1000);
+		report_uploads(&agent);
+	}
+	uploader__free(agent.uploader);
 	curl_global_cleanup();
 	return exit_code;
 }

@@ -98,82 +98,87 @@ static void describe(const struct remote_profile *profile, char *out, size_t siz
 		 profile->off_cpu ? "off-CPU" : "CPU", profile->pid, profile->comm, stamp);
 }
 
-/* Delivers one claimed record, retrying until it is delivered, rejected, or time is up. */
-static bool upload(struct uploader *uploader, struct spool_item *item)
+/*
+ * Sends one claimed record once and releases it: removed when delivered or
+ * rejected, kept for later otherwise. Returns true when it should be retried.
+ */
+static bool upload(struct uploader *uploader, struct spool_item *item, uint64_t *ret_retry_after_ms)
 {
+	struct remote_result result = {};
 	struct remote_profile profile;
 	char what[128];
-	unsigned int attempt = 0;
+	int err;
 
 	if (remote_profile__parse(item->meta, &profile)) {
 		log_warn("spool record %" PRIu64 ": unreadable labels, dropping it", item->seq);
 		count(uploader, &uploader->counts.failed, 1);
 		spool__release(uploader->spool, item, true);
-		return true;
+		return false;
 	}
 	describe(&profile, what, sizeof(what));
-	for (;;) {
-		struct remote_result result = {};
-		uint64_t delay;
-		int err;
-
-		err = remote__send(uploader->remote, &profile, item->payload, item->payload_size,
-				   &result);
-		if (err) {
-			result.outcome = REMOTE_RETRY;
-			snprintf(result.message, sizeof(result.message), "building the request: %s",
-				 strerror(-err));
-		}
-		if (result.outcome == REMOTE_DELIVERED) {
-			pthread_mutex_lock(&uploader->lock);
-			uploader->counts.sent++;
-			uploader->counts.sent_bytes += item->payload_size;
-			pthread_mutex_unlock(&uploader->lock);
-			if (uploader->failing)
-				log_info("pushing to %s works again", uploader->url);
-			uploader->failing = false;
-			spool__release(uploader->spool, item, true);
-			return true;
-		}
-		if (result.outcome == REMOTE_REJECTED) {
-			count(uploader, &uploader->counts.failed, 1);
-			log_warn("%s rejected the %s (HTTP %ld), not retrying: %s", uploader->url,
-				 what, result.http_status, result.message);
-			spool__release(uploader->spool, item, true);
-			return true;
-		}
-		if (deadline_passed(uploader)) {
-			spool__release(uploader->spool, item, false);
-			return false;
-		}
-		count(uploader, &uploader->counts.retried, 1);
-		attempt++;
-		delay = backoff_delay_ms(&uploader->backoff, attempt,
-					 backoff_random(&uploader->random_state));
-		if (result.retry_after_ms > delay)
-			delay = result.retry_after_ms < RETRY_AFTER_MAX_MS ? result.retry_after_ms
-									   : RETRY_AFTER_MAX_MS;
-		log_message(uploader->failing ? LOG_DEBUG : LOG_WARN,
-			    "pushing the %s to %s failed: %s; retrying in %" PRIu64
-			    " ms, profiles wait in the spool",
-			    what, uploader->url, result.message, delay);
-		uploader->failing = true;
-		wait_for(uploader, delay, false);
+	err = remote__send(uploader->remote, &profile, item->payload, item->payload_size, &result);
+	if (err) {
+		result.outcome = REMOTE_RETRY;
+		snprintf(result.message, sizeof(result.message), "building the request: %s",
+			 strerror(-err));
 	}
+	switch (result.outcome) {
+	case REMOTE_DELIVERED:
+		pthread_mutex_lock(&uploader->lock);
+		uploader->counts.sent++;
+		uploader->counts.sent_bytes += item->payload_size;
+		pthread_mutex_unlock(&uploader->lock);
+		if (uploader->failing)
+			log_info("pushing to %s works again", uploader->url);
+		uploader->failing = false;
+		spool__release(uploader->spool, item, true);
+		return false;
+	case REMOTE_REJECTED:
+		count(uploader, &uploader->counts.failed, 1);
+		log_warn("%s rejected the %s (HTTP %ld), not retrying: %s", uploader->url, what,
+			 result.http_status, result.message);
+		spool__release(uploader->spool, item, true);
+		return false;
+	case REMOTE_RETRY:
+		break;
+	}
+	/* Unclaimed while waiting: if the spool fills up meanwhile, this one may go first. */
+	spool__release(uploader->spool, item, false);
+	log_message(uploader->failing ? LOG_DEBUG : LOG_WARN,
+		    "pushing the %s to %s failed: %s; retrying with backoff, profiles wait in the "
+		    "spool",
+		    what, uploader->url, result.message);
+	uploader->failing = true;
+	*ret_retry_after_ms = result.retry_after_ms;
+	return true;
 }
 
 static void *run(void *ctx)
 {
 	struct uploader *uploader = ctx;
+	unsigned int attempt = 0; /* failed attempts in a row, whichever the record */
 
 	while (!deadline_passed(uploader)) {
 		struct spool_item item = {};
+		uint64_t retry_after_ms = 0, delay;
 		bool stopping;
 		int err = spool__claim(uploader->spool, &item);
 
 		if (!err) {
-			if (!upload(uploader, &item))
-				break;
+			if (!upload(uploader, &item, &retry_after_ms)) {
+				attempt = 0;
+				continue;
+			}
+			if (deadline_passed(uploader))
+				break; /* aborted at the deadline: it stays spooled, not a retry */
+			count(uploader, &uploader->counts.retried, 1);
+			delay = backoff_delay_ms(&uploader->backoff, ++attempt,
+						 backoff_random(&uploader->random_state));
+			if (retry_after_ms > delay)
+				delay = retry_after_ms < RETRY_AFTER_MAX_MS ? retry_after_ms
+									    : RETRY_AFTER_MAX_MS;
+			log_debug("next upload attempt in %" PRIu64 " ms", delay);
+			wait_for(uploader, delay, false);
 			continue;
 		}
 		pthread_mutex_lock(&uploader->lock);
@@ -241,7 +246,7 @@ struct uploader *uploader__new(const struct uploader_opts *opts)
 	return uploader;
 
 cleanup:
-	uploader__free(uploader, 0);
+	uploader__free(uploader);
 	errno = -err;
 	return NULL;
 }
@@ -282,12 +287,10 @@ void uploader__stats(struct uploader *uploader, struct uploader_stats *ret_stats
 	*ret_stats = stats;
 }
 
-void uploader__free(struct uploader *uploader, uint64_t drain_ms)
+void uploader__stop(struct uploader *uploader, uint64_t drain_ms)
 {
 	struct uploader_stats stats;
 
-	if (!uploader)
-		return;
 	if (uploader->thread_started) {
 		uploader__stats(uploader, &stats);
 		if (stats.pending)
@@ -305,7 +308,15 @@ void uploader__free(struct uploader *uploader, uint64_t drain_ms)
 			log_info("%" PRIu64 " profiles (%" PRIu64 " bytes) stay in the spool %s for "
 				 "the next start",
 				 stats.pending, stats.pending_bytes, uploader->spool_dir);
+		uploader->thread_started = false;
 	}
+}
+
+void uploader__free(struct uploader *uploader)
+{
+	if (!uploader)
+		return;
+	uploader__stop(uploader, 0);
 	spool__close(uploader->spool);
 	remote__free(uploader->remote);
 	pthread_cond_destroy(&uploader->wake);

@@ -49,8 +49,11 @@ void uploader__stats(struct uploader *uploader, struct uploader_stats *ret_stats
 /*
  * Keeps uploading until the spool is empty or drain_ms have passed, then
  * aborts the upload in flight and stops the thread. What is left stays in
- * the spool for the next start. NULL is accepted.
+ * the spool for the next start. Counters stay readable.
  */
-void uploader__free(struct uploader *uploader, uint64_t drain_ms);
+void uploader__stop(struct uploader *uploader, uint64_t drain_ms);
+
+/* Stops at once if still running, and frees. NULL is accepted. */
+void uploader__free(struct uploader *uploader);
 
 #endif /* KILN_UPLOADER_H */
