@@ -10,9 +10,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <curl/curl.h>
 
 #include "agent/cpu_profile.h"
+#include "agent/curl_api.h"
 #include "agent/cpu_profiler.h"
 #include "agent/log.h"
 #include "agent/offcpu_profiler.h"
@@ -427,58 +427,11 @@ int main(int argc, char **argv)
 		 agent.opts.remote_store ? agent.opts.remote_store : "");
 	if (gethostname(agent.hostname, sizeof(agent.hostname) - 1))
 		snprintf(agent.hostname, sizeof(agent.hostname), "unknown");
-	/* Before any thread: libcurl's global state (TLS libraries) is not thread-safe to set up. */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		log_error("initializing libcurl failed");
-		return 1;
-	}
 
 	sigaction(SIGINT, &action, NULL);
 	sigaction(SIGTERM, &action, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (agent.opts.remote_store) {
-		const struct remote_opts remote_opts = {
-			.url = agent.opts.remote_store,
-			.protocol = agent.opts.remote_parca ? REMOTE_PARCA : REMOTE_PYROSCOPE,
-			.bearer_token_file = agent.opts.bearer_token_file,
-			.basic_auth_file = agent.opts.basic_auth_file,
-			.headers = agent.opts.headers,
-			.header_count = agent.opts.header_count,
-			.tls_ca = agent.opts.tls_ca,
-			.tls_cert = agent.opts.tls_cert,
-			.tls_key = agent.opts.tls_key,
-			.tls_insecure_skip_verify = agent.opts.tls_insecure_skip_verify,
-			.connect_timeout_ms = agent.opts.remote_connect_timeout_s * 1000,
-			.timeout_ms = agent.opts.remote_timeout_s * 1000,
-		};
-		const struct uploader_opts uploader_opts = {
-			.remote = &remote_opts,
-			.spool_dir = agent.opts.spool_dir,
-			.spool_max_bytes = agent.opts.spool_max_bytes,
-			.spool_max_files = SPOOL_MAX_FILES,
-		};
-		struct uploader_stats stats;
-
-		agent.uploader = uploader__new(&uploader_opts);
-		if (!agent.uploader) {
-			if (errno == EBUSY)
-				log_error("spool %s: in use by another kiln", agent.opts.spool_dir);
-			else
-				log_error("starting the uploader (spool %s): %s", agent.opts.spool_dir,
-					  strerror(errno));
-			goto cleanup;
-		}
-		uploader__stats(agent.uploader, &stats);
-		log_info("pushing to %s (%s), spooling in %s (at most %" PRIu64 " bytes)",
-			 agent.opts.remote_store, agent.opts.remote_parca ? "Parca" : "Pyroscope",
-			 agent.opts.spool_dir, agent.opts.spool_max_bytes);
-		if (stats.recovered)
-			log_info("%" PRIu64 " profiles (%" PRIu64 " bytes) from an earlier run wait "
-				 "in the spool",
-				 stats.recovered, stats.pending_bytes);
-		agent.uploads_dropped_reported = stats.dropped;
-	}
 	agent.symbolizer = symbolizer__new(NULL);
 	if (!agent.symbolizer) {
 		log_error("creating the symbolizer: %s", strerror(errno));
@@ -552,6 +505,62 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 	}
+	/*
+	 * After the BPF programs are loaded, so that libcurl's and the TLS
+	 * library's start-up memory does not add to libbpf's (kernel BTF) at
+	 * the peak; before any thread, as curl_global_init wants.
+	 */
+	if (agent.opts.remote_store) {
+		char curl_error[256];
+
+		err = curl_api_load(curl_error, sizeof(curl_error));
+		if (err) {
+			log_error("loading libcurl, needed by --remote-store: %s (Debian: apt-get "
+				  "install libcurl4)",
+				  curl_error);
+			goto cleanup;
+		}
+		const struct remote_opts remote_opts = {
+			.url = agent.opts.remote_store,
+			.protocol = agent.opts.remote_parca ? REMOTE_PARCA : REMOTE_PYROSCOPE,
+			.bearer_token_file = agent.opts.bearer_token_file,
+			.basic_auth_file = agent.opts.basic_auth_file,
+			.headers = agent.opts.headers,
+			.header_count = agent.opts.header_count,
+			.tls_ca = agent.opts.tls_ca,
+			.tls_cert = agent.opts.tls_cert,
+			.tls_key = agent.opts.tls_key,
+			.tls_insecure_skip_verify = agent.opts.tls_insecure_skip_verify,
+			.connect_timeout_ms = agent.opts.remote_connect_timeout_s * 1000,
+			.timeout_ms = agent.opts.remote_timeout_s * 1000,
+		};
+		const struct uploader_opts uploader_opts = {
+			.remote = &remote_opts,
+			.spool_dir = agent.opts.spool_dir,
+			.spool_max_bytes = agent.opts.spool_max_bytes,
+			.spool_max_files = SPOOL_MAX_FILES,
+		};
+		struct uploader_stats stats;
+
+		agent.uploader = uploader__new(&uploader_opts);
+		if (!agent.uploader) {
+			if (errno == EBUSY)
+				log_error("spool %s: in use by another kiln", agent.opts.spool_dir);
+			else
+				log_error("starting the uploader (spool %s): %s", agent.opts.spool_dir,
+					  strerror(errno));
+			goto cleanup;
+		}
+		uploader__stats(agent.uploader, &stats);
+		log_info("pushing to %s (%s), spooling in %s (at most %" PRIu64 " bytes)",
+			 agent.opts.remote_store, agent.opts.remote_parca ? "Parca" : "Pyroscope",
+			 agent.opts.spool_dir, agent.opts.spool_max_bytes);
+		if (stats.recovered)
+			log_info("%" PRIu64 " profiles (%" PRIu64 " bytes) from an earlier run wait "
+				 "in the spool",
+				 stats.recovered, stats.pending_bytes);
+		agent.uploads_dropped_reported = stats.dropped;
+	}
 	if (!agent.opts.no_cpu) {
 		err = cpu_profiler__start(agent.profiler);
 		if (err) {
@@ -586,6 +595,6 @@ cleanup:
 		report_uploads(&agent);
 	}
 	uploader__free(agent.uploader);
-	curl_global_cleanup();
+	curl_api_unload();
 	return exit_code;
 }

@@ -160,13 +160,18 @@ struct remote *remote__new(const struct remote_opts *opts)
 		errno = EINVAL;
 		return NULL;
 	}
+	if (!curl_api_get()) {
+		errno = ENOPKG; /* curl_api_load first */
+		return NULL;
+	}
 	remote = calloc(1, sizeof(*remote));
 	if (!remote)
 		return NULL;
+	remote->curl_api = curl_api_get();
 	remote->opts = *opts;
 	remote->https = !strncmp(opts->url, "https://", 8);
 	remote->base_url = strdup(opts->url);
-	remote->curl = curl_easy_init();
+	remote->curl = remote->curl_api->easy_init();
 	if (!remote->base_url || !remote->curl) {
 		remote__free(remote);
 		errno = ENOMEM;
@@ -176,16 +181,16 @@ struct remote *remote__new(const struct remote_opts *opts)
 	while (len > 8 && remote->base_url[len - 1] == '/')
 		remote->base_url[--len] = '\0';
 
-	curl_easy_setopt(remote->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(remote->curl, CURLOPT_ERRORBUFFER, remote->curl_error);
-	curl_easy_setopt(remote->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)opts->connect_timeout_ms);
-	curl_easy_setopt(remote->curl, CURLOPT_TIMEOUT_MS, (long)opts->timeout_ms);
-	curl_easy_setopt(remote->curl, CURLOPT_USERAGENT, "kiln/" KILN_VERSION);
-	curl_easy_setopt(remote->curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(remote->curl, CURLOPT_XFERINFOFUNCTION, progress_callback);
-	curl_easy_setopt(remote->curl, CURLOPT_XFERINFODATA, remote);
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_NOSIGNAL, 1L);
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_ERRORBUFFER, remote->curl_error);
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)opts->connect_timeout_ms);
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_TIMEOUT_MS, (long)opts->timeout_ms);
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_USERAGENT, "kiln/" KILN_VERSION);
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_NOPROGRESS, 0L);
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_XFERINFOFUNCTION, progress_callback);
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_XFERINFODATA, remote);
 	/* Only the scheme given: a redirect must not turn https into http. */
-	curl_easy_setopt(remote->curl, CURLOPT_PROTOCOLS_STR, remote->https ? "https" : "http");
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_PROTOCOLS_STR, remote->https ? "https" : "http");
 	/*
 	 * libcurl before 7.89 fails ("Error in the HTTP2 framing layer") when it
 	 * reuses an HTTP/2 prior-knowledge connection (curl issue 10634, fixed by
@@ -193,17 +198,17 @@ struct remote *remote__new(const struct remote_opts *opts)
 	 * connection per request there: one more TCP handshake per profile.
 	 */
 	if (opts->protocol == REMOTE_PARCA && !remote->https &&
-	    curl_version_info(CURLVERSION_NOW)->version_num < 0x075900)
-		curl_easy_setopt(remote->curl, CURLOPT_FORBID_REUSE, 1L);
+	    remote->curl_api->version_info(CURLVERSION_NOW)->version_num < 0x075900)
+		remote->curl_api->easy_setopt(remote->curl, CURLOPT_FORBID_REUSE, 1L);
 	if (opts->tls_ca)
-		curl_easy_setopt(remote->curl, CURLOPT_CAINFO, opts->tls_ca);
+		remote->curl_api->easy_setopt(remote->curl, CURLOPT_CAINFO, opts->tls_ca);
 	if (opts->tls_cert) {
-		curl_easy_setopt(remote->curl, CURLOPT_SSLCERT, opts->tls_cert);
-		curl_easy_setopt(remote->curl, CURLOPT_SSLKEY, opts->tls_key);
+		remote->curl_api->easy_setopt(remote->curl, CURLOPT_SSLCERT, opts->tls_cert);
+		remote->curl_api->easy_setopt(remote->curl, CURLOPT_SSLKEY, opts->tls_key);
 	}
 	if (opts->tls_insecure_skip_verify) {
-		curl_easy_setopt(remote->curl, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(remote->curl, CURLOPT_SSL_VERIFYHOST, 0L);
+		remote->curl_api->easy_setopt(remote->curl, CURLOPT_SSL_VERIFYPEER, 0L);
+		remote->curl_api->easy_setopt(remote->curl, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
 	return remote;
 }
@@ -213,7 +218,7 @@ void remote__free(struct remote *remote)
 	if (!remote)
 		return;
 	if (remote->curl)
-		curl_easy_cleanup(remote->curl);
+		remote->curl_api->easy_cleanup(remote->curl);
 	free(remote->base_url);
 	free(remote);
 }
@@ -336,13 +341,13 @@ int remote_http_post(struct remote *remote, const char *url, struct curl_slist *
 			goto cleanup;
 		}
 		snprintf(header, sizeof(header), "Authorization: Bearer %s", credential);
-		headers = curl_slist_append(headers, header);
+		headers = remote->curl_api->slist_append(headers, header);
 		if (!headers) {
 			err = -ENOMEM;
 			goto cleanup;
 		}
 	}
-	curl_easy_setopt(remote->curl, CURLOPT_USERPWD, NULL);
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_USERPWD, NULL);
 	if (remote->opts.basic_auth_file) {
 		err = read_credential(remote->opts.basic_auth_file, credential,
 				      sizeof(credential));
@@ -354,11 +359,11 @@ int remote_http_post(struct remote *remote, const char *url, struct curl_slist *
 				 err == -EINVAL ? "not user:password" : strerror(-err));
 			goto cleanup;
 		}
-		curl_easy_setopt(remote->curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(remote->curl, CURLOPT_USERPWD, credential);
+		remote->curl_api->easy_setopt(remote->curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		remote->curl_api->easy_setopt(remote->curl, CURLOPT_USERPWD, credential);
 	}
 	for (size_t i = 0; i < remote->opts.header_count; i++) {
-		grown = curl_slist_append(headers, remote->opts.headers[i]);
+		grown = remote->curl_api->slist_append(headers, remote->opts.headers[i]);
 		if (!grown) {
 			err = -ENOMEM;
 			goto cleanup;
@@ -366,7 +371,7 @@ int remote_http_post(struct remote *remote, const char *url, struct curl_slist *
 		headers = grown;
 	}
 	for (struct curl_slist *item = extra; item; item = item->next) {
-		grown = curl_slist_append(headers, item->data);
+		grown = remote->curl_api->slist_append(headers, item->data);
 		if (!grown) {
 			err = -ENOMEM;
 			goto cleanup;
@@ -374,7 +379,7 @@ int remote_http_post(struct remote *remote, const char *url, struct curl_slist *
 		headers = grown;
 	}
 	/* No "Expect: 100-continue" round trip before large bodies. */
-	grown = curl_slist_append(headers, "Expect:");
+	grown = remote->curl_api->slist_append(headers, "Expect:");
 	if (!grown) {
 		err = -ENOMEM;
 		goto cleanup;
@@ -382,31 +387,31 @@ int remote_http_post(struct remote *remote, const char *url, struct curl_slist *
 	headers = grown;
 
 	remote->curl_error[0] = '\0';
-	curl_easy_setopt(remote->curl, CURLOPT_URL, url);
-	curl_easy_setopt(remote->curl, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(remote->curl, CURLOPT_POST, 1L);
-	curl_easy_setopt(remote->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)size);
-	curl_easy_setopt(remote->curl, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(remote->curl, CURLOPT_HTTP_VERSION,
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_URL, url);
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_HTTPHEADER, headers);
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_POST, 1L);
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)size);
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_POSTFIELDS, body);
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_HTTP_VERSION,
 			 !http2		 ? (long)CURL_HTTP_VERSION_NONE
 			 : remote->https ? (long)CURL_HTTP_VERSION_2TLS
 					 : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-	curl_easy_setopt(remote->curl, CURLOPT_WRITEFUNCTION, body_callback);
-	curl_easy_setopt(remote->curl, CURLOPT_WRITEDATA, &response);
-	curl_easy_setopt(remote->curl, CURLOPT_HEADERFUNCTION, header_callback);
-	curl_easy_setopt(remote->curl, CURLOPT_HEADERDATA, &response);
-	response.code = curl_easy_perform(remote->curl);
-	curl_easy_getinfo(remote->curl, CURLINFO_RESPONSE_CODE, &response.status);
-	curl_easy_getinfo(remote->curl, CURLINFO_HTTP_VERSION, &response.http_version);
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_WRITEFUNCTION, body_callback);
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_WRITEDATA, &response);
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_HEADERFUNCTION, header_callback);
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_HEADERDATA, &response);
+	response.code = remote->curl_api->easy_perform(remote->curl);
+	remote->curl_api->easy_getinfo(remote->curl, CURLINFO_RESPONSE_CODE, &response.status);
+	remote->curl_api->easy_getinfo(remote->curl, CURLINFO_HTTP_VERSION, &response.http_version);
 	/* The list is freed below: the handle must not keep pointing at it. */
-	curl_easy_setopt(remote->curl, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(remote->curl, CURLOPT_USERPWD, NULL);
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_HTTPHEADER, NULL);
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_USERPWD, NULL);
 	*ret_response = response;
 
 cleanup:
 	explicit_bzero(credential, sizeof(credential));
 	explicit_bzero(header, sizeof(header));
-	curl_slist_free_all(headers);
+	remote->curl_api->slist_free_all(headers);
 	return err;
 }
 
@@ -428,7 +433,7 @@ void remote_describe_failure(const struct remote *remote, const struct http_resp
 	if (response->code != CURLE_OK) {
 		snprintf(result->message, sizeof(result->message), "%s",
 			 remote->curl_error[0] ? remote->curl_error
-					       : curl_easy_strerror(response->code));
+					       : remote->curl_api->easy_strerror(response->code));
 		return;
 	}
 	text = response->grpc_message[0] ? response->grpc_message : response->body;

@@ -3,11 +3,12 @@
 #ifndef KILN_REMOTE_INTERNAL_H
 #define KILN_REMOTE_INTERNAL_H
 
-#include <curl/curl.h>
+#include "agent/curl_api.h"
 
 #include "agent/remote.h"
 
 struct remote {
+	const struct curl_api *curl_api; /* libcurl, loaded at run time */
 	struct remote_opts opts;
 	char *base_url; /* without a trailing '/' */
 	bool https;

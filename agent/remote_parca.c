@@ -172,7 +172,7 @@ int remote_parca_send(struct remote *remote, const struct remote_profile *profil
 	const char *headers[] = { "Content-Type: application/grpc", "TE: trailers", timeout };
 
 	for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
-		grown = curl_slist_append(extra, headers[i]);
+		grown = remote->curl_api->slist_append(extra, headers[i]);
 		if (!grown) {
 			err = -ENOMEM;
 			goto cleanup;
@@ -190,7 +190,7 @@ int remote_parca_send(struct remote *remote, const struct remote_profile *profil
 	*ret_result = result;
 
 cleanup:
-	curl_slist_free_all(extra);
+	remote->curl_api->slist_free_all(extra);
 	free(body);
 	return err;
 }

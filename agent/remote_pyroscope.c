@@ -46,7 +46,7 @@ int remote_pyroscope_send(struct remote *remote, const struct remote_profile *pr
 		until = from + 1;
 	snprintf(name, sizeof(name), "%s{service_name=%s,hostname=%s,pid=%" PRIu32 ",comm=%s}",
 		 service, service, host, profile->pid, comm);
-	escaped = curl_easy_escape(remote->curl, name, 0);
+	escaped = remote->curl_api->easy_escape(remote->curl, name, 0);
 	if (!escaped)
 		return -ENOMEM;
 	if (snprintf(url, sizeof(url),
@@ -56,7 +56,7 @@ int remote_pyroscope_send(struct remote *remote, const struct remote_profile *pr
 		err = -ENAMETOOLONG;
 		goto cleanup;
 	}
-	extra = curl_slist_append(NULL, "Content-Type: application/octet-stream");
+	extra = remote->curl_api->slist_append(NULL, "Content-Type: application/octet-stream");
 	if (!extra) {
 		err = -ENOMEM;
 		goto cleanup;
@@ -79,7 +79,7 @@ int remote_pyroscope_send(struct remote *remote, const struct remote_profile *pr
 	*ret_result = result;
 
 cleanup:
-	curl_slist_free_all(extra);
-	curl_free(escaped);
+	remote->curl_api->slist_free_all(extra);
+	remote->curl_api->free(escaped);
 	return err;
 }
