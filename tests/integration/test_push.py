@@ -39,7 +39,8 @@ class Server:
         if len(line) != 2 or line[0] != "listening":
             raise RuntimeError(f"{kind} server did not start: {line}")
         self.port = int(line[1])
-        self.url = f"http://127.0.0.1:{self.port}"
+        tls = "--tls-cert" in args
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
 
     def stats(self):
         try:
@@ -467,6 +468,70 @@ def test_spool_bound():
         read_profile(path)
 
 
+def make_certificates():
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, by openssl."""
+    d = tmpdir("kiln-push-tls-")
+    path = lambda name: os.path.join(d, name)  # noqa: E731
+
+    def openssl(*args):
+        subprocess.run(["openssl"] + list(args), check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", path("ca.key"),
+            "-out", path("ca.pem"), "-days", "2", "-subj", "/CN=kiln test CA")
+    for name, cn, ext in (("server", "127.0.0.1", "subjectAltName=IP:127.0.0.1"),
+                          ("client", "kiln-client", "extendedKeyUsage=clientAuth")):
+        with open(path(name + ".ext"), "w") as f:
+            f.write(ext + "\n")
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", path(name + ".key"),
+                "-out", path(name + ".csr"), "-subj", "/CN=" + cn)
+        openssl("x509", "-req", "-in", path(name + ".csr"), "-CA", path("ca.pem"), "-CAkey",
+                path("ca.key"), "-CAcreateserial", "-out", path(name + ".pem"), "-days", "2",
+                "-extfile", path(name + ".ext"))
+    return path
+
+
+def test_tls():
+    """HTTPS with a private CA and a client certificate; Parca's gRPC over TLS (ALPN h2)."""
+    cert = make_certificates()
+    client = ["--tls-cert", cert("client.pem"), "--tls-key", cert("client.key")]
+    server = Server("pyroscope", 0, "--tls-cert", cert("server.pem"), "--tls-key",
+                    cert("server.key"), "--client-ca", cert("ca.pem"))
+    spool = tmpdir()
+    try:
+        code, log, out, _, pid = run_split(server.url, ["--tls-ca", cert("ca.pem")] + client, 2,
+                                           spool=spool)
+        received = server.received()
+        check("tls: verified server, client certificate: every window delivered",
+              code == 0 and len(received) == len(local_windows(out)) == 2 and
+              all(m["client_cert"] == "kiln-client" for m, _ in received),
+              (code, [m.get("client_cert") for m, _ in received], log[-1500:]))
+        # Without the CA the server is not trusted: nothing is sent, all stays spooled.
+        code, log, out, _, _ = run_split(server.url, client + ["--remote-drain-timeout", "1"],
+                                         1, spool=spool)
+        check("tls: an untrusted server certificate is retried, the profile kept",
+              code == 0 and len(server.received()) == 2 and
+              re.search(r"failed: .*(certificate|issuer)", log) and
+              len(spool_files(spool)) == 1, (len(server.received()), log[-1500:]))
+        code, log, out, _, _ = run_split(server.url, client + ["--tls-insecure-skip-verify"], 1,
+                                         spool=spool)
+        check("tls: --tls-insecure-skip-verify delivers, the kept profile first",
+              code == 0 and len(server.received()) == 4 and spool_files(spool) == [],
+              (len(server.received()), log[-1500:]))
+    finally:
+        server.stop()
+    server = Server("parca", 0, "--tls-cert", cert("server.pem"), "--tls-key",
+                    cert("server.key"))
+    try:
+        code, log, out, spool, pid = run_split(server.url, ["--tls-ca", cert("ca.pem")], 3,
+                                               protocol="parca")
+    finally:
+        server.stop()
+    check("tls: Parca's gRPC over TLS (ALPN h2): every window delivered",
+          code == 0 and len(server.received()) == len(local_windows(out)) == 3 and
+          upload_counters(log).get("retried") == 0, (server.stats(), log[-1500:]))
+
+
 def test_bad_flags():
     cases = [
         (["--remote-store", "ftp://x"], "--remote-store"),
@@ -496,4 +561,5 @@ if __name__ == "__main__":
     test_400_not_retried()
     test_sigterm_during_outage_then_restart()
     test_spool_bound()
+    test_tls()
     finish()

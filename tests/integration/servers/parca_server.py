@@ -8,7 +8,7 @@ Checks as Parca's NormalizeWriteRawRequest and ValidatePprofProfile do: a
 __name__ label, valid and unique label names, a readable pprof. Each series
 is saved as N.pb.gz with N.json (labels, metadata); stats.json counts calls.
 Faults: --fail-first N --fail-code UNAVAILABLE, --reject-code INVALID_ARGUMENT,
---discard (bench: count only). Prints "listening PORT" once ready."""
+--discard (bench: count only); TLS (ALPN h2) with --tls-cert/--tls-key. Prints "listening PORT" once ready."""
 import argparse
 import json
 import os
@@ -127,6 +127,8 @@ def main():
     parser.add_argument("--fail-code", default="UNAVAILABLE")
     parser.add_argument("--reject-code", default="")
     parser.add_argument("--discard", action="store_true")
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     store = Store(args)
@@ -137,7 +139,12 @@ def main():
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
                          options=[("grpc.max_receive_message_length", 64 << 20)])
     server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port(f"127.0.0.1:{args.port}")
+    if args.tls_cert:
+        with open(args.tls_key, "rb") as key, open(args.tls_cert, "rb") as cert:
+            credentials = grpc.ssl_server_credentials([(key.read(), cert.read())])
+        port = server.add_secure_port(f"127.0.0.1:{args.port}", credentials)
+    else:
+        port = server.add_insecure_port(f"127.0.0.1:{args.port}")
     server.start()
     print("listening", port, flush=True)
     done = threading.Event()

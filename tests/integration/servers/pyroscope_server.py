@@ -10,11 +10,13 @@ headers); stats.json counts requests. Faults on request:
   --hang-first N                   the first N requests get no answer at all
   --reject-status S                every request gets status S
   --discard                        count only (bench): no validation, no files
-Prints "listening PORT" once ready."""
+HTTPS with --tls-cert/--tls-key, requiring client certificates signed by
+--client-ca when given. Prints "listening PORT" once ready."""
 import argparse
 import json
 import os
 import re
+import ssl
 import sys
 import threading
 import time
@@ -81,6 +83,15 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def client_cert_cn(self):
+        getpeercert = getattr(self.connection, "getpeercert", None)
+        cert = getpeercert() if getpeercert else None
+        for field in (cert or {}).get("subject", ()):
+            for key, value in field:
+                if key == "commonName":
+                    return value
+        return None
+
     def do_POST(self):
         state = self.server.state
         args = state.args
@@ -134,6 +145,7 @@ class Handler(BaseHTTPRequestHandler):
                 json.dump({"labels": labels, "from": window[0], "until": window[1],
                            "spy": query.get("spyName", [""])[0],
                            "headers": {k.lower(): v for k, v in self.headers.items()},
+                           "client_cert": self.client_cert_cn(),
                            "received": time.time()}, f)
             state.save_stats()
         self.reply(200, "")
@@ -148,9 +160,19 @@ def main():
     parser.add_argument("--hang-first", type=int, default=0)
     parser.add_argument("--reject-status", type=int, default=0)
     parser.add_argument("--discard", action="store_true")
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
+    parser.add_argument("--client-ca")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.client_ca:
+            context.load_verify_locations(args.client_ca)
+            context.verify_mode = ssl.CERT_REQUIRED
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     server.daemon_threads = True
     server.state = State(args)
     server.state.save_stats()
