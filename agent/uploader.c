@@ -135,8 +135,12 @@ static bool upload(struct uploader *uploader, struct spool_item *item, uint64_t 
 		return false;
 	case REMOTE_REJECTED:
 		count(uploader, &uploader->counts.failed, 1);
-		log_warn("%s rejected the %s (HTTP %ld), not retrying: %s", uploader->url, what,
-			 result.http_status, result.message);
+		if (result.grpc_status >= 0)
+			log_warn("%s rejected the %s, not retrying: %s", uploader->url, what,
+				 result.message);
+		else
+			log_warn("%s rejected the %s (HTTP %ld), not retrying: %s", uploader->url,
+				 what, result.http_status, result.message);
 		spool__release(uploader->spool, item, true);
 		return false;
 	case REMOTE_RETRY:
