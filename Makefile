@@ -16,20 +16,23 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-PKGS := libbpf libelf libdw libprotobuf-c zlib
+PKGS := libbpf libelf libdw libprotobuf-c zlib libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lbpf -lelf -ldw -lprotobuf-c -lz)
+# libcurl: its headers only; kiln dlopen()s it when pushing (agent/curl_api.c).
+PKG_LIBS := $(filter-out -lcurl,$(shell pkg-config --libs $(PKGS) 2>/dev/null || \
+	    echo -lbpf -lelf -ldw -lprotobuf-c -lz))
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	  -D_GNU_SOURCE -I. -I$(BUILD) $(PKG_CFLAGS) -MMD -MP
 # libiberty (static only): the C++ and Rust demanglers binutils and gdb use.
-LDLIBS += $(PKG_LIBS) -liberty -lpthread
+# libcurl is dlopen()ed, only when pushing (agent/curl_api.c).
+LDLIBS += $(PKG_LIBS) -liberty -lpthread -ldl
 BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -I.
 
 BPF_PROGS := cpu offcpu
 BPF_SKELS := $(patsubst %,$(BUILD)/bpf/%.skel.h,$(BPF_PROGS))
-PROTO_GEN := $(BUILD)/proto/profile.pb-c.c
+PROTO_GEN := $(patsubst proto/%.proto,$(BUILD)/proto/%.pb-c.c,$(wildcard proto/*.proto))
 
 LIB_SRCS := $(wildcard lib/*.c) $(wildcard proto/*.c) $(wildcard symbolizer/*.c) \
 	    $(filter-out agent/main.c,$(wildcard agent/*.c))
@@ -81,7 +84,7 @@ $(BUILD)/%.o: %.c | $(BPF_SKELS) $(PROTO_GEN)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/proto/profile.pb-c.o: $(BUILD)/proto/profile.pb-c.c
+$(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Wno-unused-parameter -c $< -o $@
 

@@ -2,6 +2,7 @@
 /* One CPU window -> pprof: stacks to locations, symbolized, with per-thread labels. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agent/cpu_profile.h"
@@ -260,9 +261,8 @@ static int add_sample(struct profile_context *ctx, const struct drained_sample *
 					 sizeof(labels) / sizeof(labels[0]) - !meta->off_cpu);
 }
 
-int cpu_profile__write(const struct cpu_window *window, struct process_table *processes,
-		       struct symbolizer *symbolizer, const struct cpu_profile_meta *meta,
-		       struct cpu_profile_result *ret_result)
+/* A new builder with the window's sample types, comment and kernel mapping. */
+static int start_profile(struct profile_context *ctx, const struct cpu_profile_meta *meta)
 {
 	static const struct pprof_value_type cpu_types[] = {
 		{ "samples", "count" },
@@ -281,31 +281,40 @@ int cpu_profile__write(const struct cpu_window *window, struct process_table *pr
 		.time_nanos = meta->start_ns,
 		.duration_nanos = meta->duration_ns,
 	};
-	struct profile_context ctx = {
-		.processes = processes,
-		.symbolizer = symbolizer,
-		.window = window,
-	};
 	/* The running kernel does not change: its build id is read once. */
 	static char kernel_build_id[128];
 	static bool kernel_build_id_read;
 	int err;
 
-	ctx.builder = pprof_builder__new(&builder_opts);
-	if (!ctx.builder)
+	ctx->builder = pprof_builder__new(&builder_opts);
+	if (!ctx->builder)
 		return -errno;
 	if (meta->comment) {
-		err = pprof_builder__add_comment(ctx.builder, meta->comment);
+		err = pprof_builder__add_comment(ctx->builder, meta->comment);
 		if (err)
-			goto cleanup;
+			return err;
 	}
 	if (!kernel_build_id_read) {
 		read_kernel_build_id(kernel_build_id, sizeof(kernel_build_id));
 		kernel_build_id_read = true;
 	}
-	err = pprof_builder__add_mapping(ctx.builder, KERNEL_MAPPING_START, UINT64_MAX, 0,
-					 KERNEL_MAPPING_NAME, kernel_build_id, true,
-					 &ctx.kernel_mapping_id);
+	return pprof_builder__add_mapping(ctx->builder, KERNEL_MAPPING_START, UINT64_MAX, 0,
+					  KERNEL_MAPPING_NAME, kernel_build_id, true,
+					  &ctx->kernel_mapping_id);
+}
+
+int cpu_profile__write(const struct cpu_window *window, struct process_table *processes,
+		       struct symbolizer *symbolizer, const struct cpu_profile_meta *meta,
+		       struct cpu_profile_result *ret_result)
+{
+	struct profile_context ctx = {
+		.processes = processes,
+		.symbolizer = symbolizer,
+		.window = window,
+	};
+	int err;
+
+	err = start_profile(&ctx, meta);
 	if (err)
 		goto cleanup;
 	for (size_t i = 0; i < window->sample_count; i++) {
@@ -319,5 +328,76 @@ int cpu_profile__write(const struct cpu_window *window, struct process_table *pr
 	*ret_result = ctx.result;
 cleanup:
 	pprof_builder__free(ctx.builder);
+	return err;
+}
+
+static int compare_by_pid(const void *a, const void *b)
+{
+	const struct drained_sample *x = *(const struct drained_sample *const *)a;
+	const struct drained_sample *y = *(const struct drained_sample *const *)b;
+
+	if (x->key.pid != y->key.pid)
+		return x->key.pid < y->key.pid ? -1 : 1;
+	/* Keep the window's order within a process, so profiles come out the same every time. */
+	return x < y ? -1 : x > y;
+}
+
+int cpu_profile__for_each_process(const struct cpu_window *window,
+				  struct process_table *processes, struct symbolizer *symbolizer,
+				  const struct cpu_profile_meta *meta, cpu_profile_process_fn fn,
+				  void *fn_ctx, struct cpu_profile_result *ret_result)
+{
+	struct cpu_profile_result result = {};
+	const struct drained_sample **order;
+	int err = 0;
+
+	if (!window->sample_count) {
+		*ret_result = result;
+		return 0;
+	}
+	order = malloc(window->sample_count * sizeof(*order));
+	if (!order)
+		return -ENOMEM;
+	for (size_t i = 0; i < window->sample_count; i++)
+		order[i] = &window->samples[i];
+	qsort(order, window->sample_count, sizeof(*order), compare_by_pid);
+
+	for (size_t first = 0, end; first < window->sample_count; first = end) {
+		struct profile_context ctx = {
+			.processes = processes,
+			.symbolizer = symbolizer,
+			.window = window,
+		};
+		char comm[TASK_COMM_LEN + 1] = {};
+		uint8_t *data = NULL;
+		size_t size;
+
+		for (end = first; end < window->sample_count &&
+				  order[end]->key.pid == order[first]->key.pid;
+		     end++)
+			;
+		err = start_profile(&ctx, meta);
+		for (size_t i = first; !err && i < end; i++)
+			err = add_sample(&ctx, order[i], meta);
+		if (!err)
+			err = pprof_builder__encode_gzip(ctx.builder, &data, &size);
+		pprof_builder__free(ctx.builder);
+		if (err)
+			goto cleanup;
+		memcpy(comm, order[first]->value.process_comm, TASK_COMM_LEN);
+		err = fn(fn_ctx, order[first]->key.pid, comm, data, size);
+		free(data);
+		if (err)
+			goto cleanup;
+		result.samples += ctx.result.samples;
+		result.stacks_missing += ctx.result.stacks_missing;
+		result.frames += ctx.result.frames;
+		result.frames_without_mapping += ctx.result.frames_without_mapping;
+		result.frames_without_symbol += ctx.result.frames_without_symbol;
+		result.profiles++;
+	}
+	*ret_result = result;
+cleanup:
+	free(order);
 	return err;
 }

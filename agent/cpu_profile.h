@@ -4,6 +4,7 @@
 #define KILN_CPU_PROFILE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "agent/cpu_profiler.h"
@@ -26,11 +27,26 @@ struct cpu_profile_result {
 	uint64_t frames; /* frames resolved through the symbolizer */
 	uint64_t frames_without_mapping; /* user address in no known mapping */
 	uint64_t frames_without_symbol;
+	uint64_t profiles; /* processes, by cpu_profile__for_each_process */
 };
 
 /* Builds the profile and writes it atomically. Returns 0 or a negative errno. */
 int cpu_profile__write(const struct cpu_window *window, struct process_table *processes,
 		       struct symbolizer *symbolizer, const struct cpu_profile_meta *meta,
 		       struct cpu_profile_result *ret_result);
+
+/* Called with one process's gzip-compressed profile; non-zero stops the walk. */
+typedef int (*cpu_profile_process_fn)(void *ctx, uint32_t pid, const char *comm,
+				      const uint8_t *data, size_t size);
+
+/*
+ * Builds one profile per process in the window (what Pyroscope and Parca
+ * store as a series) and hands each to fn. One builder lives at a time.
+ * meta->path is not used. Returns 0, fn's error, or a negative errno.
+ */
+int cpu_profile__for_each_process(const struct cpu_window *window,
+				  struct process_table *processes, struct symbolizer *symbolizer,
+				  const struct cpu_profile_meta *meta, cpu_profile_process_fn fn,
+				  void *fn_ctx, struct cpu_profile_result *ret_result);
 
 #endif /* KILN_CPU_PROFILE_H */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent/cpu_profile.h"
+#include "agent/curl_api.h"
 #include "agent/cpu_profiler.h"
 #include "agent/log.h"
 #include "agent/offcpu_profiler.h"
@@ -19,7 +20,9 @@
 #include "agent/process_capture.h"
 #include "agent/process_table.h"
 #include "agent/unwind_maps.h"
+#include "agent/uploader.h"
 #include "lib/clock.h"
+#include "lib/fs.h"
 #include "lib/hashmap.h"
 #include "symbolizer/symbolizer.h"
 
@@ -27,6 +30,8 @@
 /* Captures waiting for the main thread, and the files they hold open. */
 #define MAX_PENDING_CAPTURES 1024
 #define MAX_HELD_FILES 256
+/* Hard limit on spool files, whatever --spool-max-bytes allows (inodes, directory size). */
+#define SPOOL_MAX_FILES 100000
 
 static volatile sig_atomic_t stop_requested;
 
@@ -38,6 +43,10 @@ struct agent {
 	struct cpu_profiler *profiler;
 	struct unwind_maps *unwind;
 	struct offcpu_profiler *offcpu;
+	struct uploader *uploader; /* NULL: no --remote-store */
+	char hostname[256];
+	char destination[PATH_MAX]; /* where profiles go, for messages */
+	uint64_t uploads_dropped_reported;
 	uint64_t tables_evicted_reported;
 	uint64_t process_evictions_reported;
 	uint64_t perf_map_losses_reported;
@@ -64,27 +73,6 @@ static bool has_privileges(void)
 			break;
 	fclose(status);
 	return (caps & (1ULL << 21)) || ((caps & (1ULL << 38)) && (caps & (1ULL << 39)));
-}
-
-static int make_dirs(const char *path)
-{
-	char buf[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) && errno != EEXIST)
-		return -errno;
-	return access(buf, W_OK) ? -errno : 0;
 }
 
 /* On the capture thread (or the main one, when it drains): reads the process at once. */
@@ -123,7 +111,7 @@ static void forget_process(void *ctx, uint32_t pid)
 		cpu_profiler__forget_process(agent->profiler, pid);
 }
 
-static void report_window(struct agent *agent, const char *path,
+static void report_window(struct agent *agent, const char *what,
 			  const struct cpu_window *window, const struct cpu_profile_result *result)
 {
 	const uint64_t *stats = window->stats;
@@ -136,7 +124,7 @@ static void report_window(struct agent *agent, const char *path,
 	symbolizer__stats(agent->symbolizer, &sym);
 	if (agent->unwind)
 		unwind_maps__stats(agent->unwind, &unwind);
-	log_info("wrote %s: %" PRIu64 " samples, %zu stacks, %zu processes tracked", path,
+	log_info("%s: %" PRIu64 " samples, %zu stacks, %zu processes tracked", what,
 		 result->samples, hashmap__size(window->stacks),
 		 process_table__size(agent->processes));
 	if (stats[CPU_STAT_COUNTS_MAP_FULL] || stats[CPU_STAT_STACK_MAP_FULL] ||
@@ -232,16 +220,16 @@ static void report_window(struct agent *agent, const char *path,
 }
 
 /* Drains the window that started at start_ns (Unix) and writes it. */
-static void report_off_cpu_window(const struct agent *agent, const char *path,
+static void report_off_cpu_window(const struct agent *agent, const char *what,
 				  const struct cpu_window *window,
 				  const struct cpu_profile_result *result)
 {
 	const uint64_t *stats = window->stats;
 	uint64_t bpf_ns, bpf_runs;
 
-	log_info("wrote %s: %" PRIu64 " blocks with stacks; all blocks: %" PRIu64 " (%.3f s), "
+	log_info("%s: %" PRIu64 " blocks with stacks; all blocks: %" PRIu64 " (%.3f s), "
 		 "%" PRIu64 " shorter than --off-cpu-min-block (%.3f s, counted without stacks)",
-		 path, result->samples, stats[OFFCPU_STAT_BLOCKS],
+		 what, result->samples, stats[OFFCPU_STAT_BLOCKS],
 		 stats[OFFCPU_STAT_BLOCKED_NS] / 1e9, stats[OFFCPU_STAT_SHORT_BLOCKS],
 		 stats[OFFCPU_STAT_SHORT_NS] / 1e9);
 	if (stats[OFFCPU_STAT_STILL_BLOCKED])
@@ -274,15 +262,58 @@ static void report_off_cpu_window(const struct agent *agent, const char *path,
 			  bpf_runs, bpf_ns, bpf_ns / bpf_runs);
 }
 
-/* Writes a drained window as PREFIX-<UTC start>.pb.gz. */
+struct push_context {
+	struct agent *agent;
+	const struct cpu_profile_meta *meta;
+	uint64_t spooled;
+	int first_error;
+	uint64_t errors;
+};
+
+/* Hands one process's profile to the uploader (its spool, on disk). */
+static int push_process(void *ctx, uint32_t pid, const char *comm, const uint8_t *data,
+			size_t size)
+{
+	struct push_context *push = ctx;
+	const struct kiln_options *opts = &push->agent->opts;
+	struct remote_profile profile = {
+		.off_cpu = push->meta->off_cpu,
+		.pid = pid,
+		.start_ns = push->meta->start_ns,
+		.duration_ns = push->meta->duration_ns,
+	};
+	int err;
+
+	snprintf(profile.comm, sizeof(profile.comm), "%s", comm);
+	snprintf(profile.service_name, sizeof(profile.service_name), "%s",
+		 opts->service_name ? opts->service_name : comm);
+	snprintf(profile.hostname, sizeof(profile.hostname), "%s", push->agent->hostname);
+	err = uploader__push(push->agent->uploader, &profile, data, size);
+	if (!err) {
+		push->spooled++;
+	} else if (err != -EFBIG) {
+		/* EFBIG is the spool's bound, counted there; anything else is the disk's. */
+		if (!push->errors++)
+			push->first_error = err;
+	}
+	/* Keep going: the other processes may still fit. */
+	return 0;
+}
+
+/*
+ * Writes a drained window as PREFIX-<UTC start>.pb.gz when writing locally,
+ * and spools one profile per process when pushing.
+ */
 static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *window,
 			const char *stamp, int64_t start_ns, int64_t duration_ns)
 {
-	struct cpu_profile_result result = {};
-	char path[PATH_MAX], comment[160];
+	struct cpu_profile_result result = {}, push_result = {};
+	char path[PATH_MAX] = "", comment[160], what[PATH_MAX + 64];
+	const char *kind = off_cpu ? "off-CPU" : "CPU";
 	int err;
 
-	if (snprintf(path, sizeof(path), "%s/%s-%s.pb.gz", agent->opts.output_dir,
+	if (agent->opts.output_dir &&
+	    snprintf(path, sizeof(path), "%s/%s-%s.pb.gz", agent->opts.output_dir,
 		     off_cpu ? "offcpu" : "cpu", stamp) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
 	if (off_cpu)
@@ -302,14 +333,63 @@ static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *wi
 		.comment = comment,
 		.off_cpu = off_cpu,
 	};
-	err = cpu_profile__write(window, agent->processes, agent->symbolizer, &meta, &result);
-	if (err)
-		log_error("writing %s: %s", path, strerror(-err));
-	else if (off_cpu)
-		report_off_cpu_window(agent, path, window, &result);
+	if (agent->opts.output_dir) {
+		err = cpu_profile__write(window, agent->processes, agent->symbolizer, &meta,
+					 &result);
+		if (err) {
+			log_error("writing %s: %s", path, strerror(-err));
+			return err;
+		}
+	}
+	if (agent->uploader) {
+		struct push_context push = { .agent = agent, .meta = &meta };
+
+		err = cpu_profile__for_each_process(window, agent->processes, agent->symbolizer,
+						    &meta, push_process, &push, &push_result);
+		if (push.errors)
+			log_warn("%s window: %" PRIu64 " process profiles could not be spooled: %s",
+				 kind, push.errors, strerror(-push.first_error));
+		if (err) {
+			log_error("building the %s profiles to push: %s", kind, strerror(-err));
+			return err;
+		}
+		if (!agent->opts.output_dir)
+			result = push_result;
+		if (path[0])
+			snprintf(what, sizeof(what), "wrote %s, spooled %" PRIu64 " process profiles",
+				 path, push.spooled);
+		else
+			snprintf(what, sizeof(what), "%s window, spooled %" PRIu64 " process profiles",
+				 kind, push.spooled);
+	} else {
+		snprintf(what, sizeof(what), "wrote %s", path);
+	}
+	if (off_cpu)
+		report_off_cpu_window(agent, what, window, &result);
 	else
-		report_window(agent, path, window, &result);
+		report_window(agent, what, window, &result);
 	return err;
+}
+
+/* Upload counters since start, each window. */
+static void report_uploads(struct agent *agent)
+{
+	struct uploader_stats stats;
+
+	uploader__stats(agent->uploader, &stats);
+	log_info("uploads to %s: %" PRIu64 " sent (%" PRIu64 " bytes), %" PRIu64 " failed, %" PRIu64
+		 " retried, %" PRIu64 " dropped; %" PRIu64 " waiting in the spool (%" PRIu64
+		 " bytes)",
+		 agent->opts.remote_store, stats.sent, stats.sent_bytes, stats.failed,
+		 stats.retried, stats.dropped, stats.pending, stats.pending_bytes);
+	if (stats.dropped > agent->uploads_dropped_reported)
+		log_warn("spool full (--spool-max-bytes): %" PRIu64 " oldest profiles dropped "
+			 "unsent (%" PRIu64 " since start, %" PRIu64 " bytes)",
+			 stats.dropped - agent->uploads_dropped_reported, stats.dropped,
+			 stats.dropped_bytes);
+	if (stats.corrupt)
+		log_debug("spool: %" PRIu64 " damaged files removed", stats.corrupt);
+	agent->uploads_dropped_reported = stats.dropped;
 }
 
 /*
@@ -351,6 +431,8 @@ static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns
 		cpu_window__free(&windows[off_cpu]);
 	}
 	process_table__end_window(agent->processes);
+	if (agent->uploader)
+		report_uploads(agent);
 	agent->windows_written += !err;
 	return err;
 }
@@ -410,11 +492,19 @@ int main(int argc, char **argv)
 			  "(and CAP_SYS_PTRACE to read other processes' mappings)");
 		return 1;
 	}
-	err = make_dirs(agent.opts.output_dir);
-	if (err) {
-		log_error("output directory %s: %s", agent.opts.output_dir, strerror(-err));
-		return 1;
+	if (agent.opts.output_dir) {
+		err = fs_make_dirs(agent.opts.output_dir);
+		if (err) {
+			log_error("output directory %s: %s", agent.opts.output_dir, strerror(-err));
+			return 1;
+		}
 	}
+	snprintf(agent.destination, sizeof(agent.destination), "%s%s%s",
+		 agent.opts.output_dir ? agent.opts.output_dir : "",
+		 agent.opts.output_dir && agent.opts.remote_store ? " and " : "",
+		 agent.opts.remote_store ? agent.opts.remote_store : "");
+	if (gethostname(agent.hostname, sizeof(agent.hostname) - 1))
+		snprintf(agent.hostname, sizeof(agent.hostname), "unknown");
 
 	sigaction(SIGINT, &action, NULL);
 	sigaction(SIGTERM, &action, NULL);
@@ -511,6 +601,62 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 	}
+	/*
+	 * After the BPF programs are loaded, so that libcurl's and the TLS
+	 * library's start-up memory does not add to libbpf's (kernel BTF) at
+	 * the peak; before any thread, as curl_global_init wants.
+	 */
+	if (agent.opts.remote_store) {
+		char curl_error[256];
+
+		err = curl_api_load(curl_error, sizeof(curl_error));
+		if (err) {
+			log_error("loading libcurl, needed by --remote-store: %s (Debian: apt-get "
+				  "install libcurl4)",
+				  curl_error);
+			goto cleanup;
+		}
+		const struct remote_opts remote_opts = {
+			.url = agent.opts.remote_store,
+			.protocol = agent.opts.remote_parca ? REMOTE_PARCA : REMOTE_PYROSCOPE,
+			.bearer_token_file = agent.opts.bearer_token_file,
+			.basic_auth_file = agent.opts.basic_auth_file,
+			.headers = agent.opts.headers,
+			.header_count = agent.opts.header_count,
+			.tls_ca = agent.opts.tls_ca,
+			.tls_cert = agent.opts.tls_cert,
+			.tls_key = agent.opts.tls_key,
+			.tls_insecure_skip_verify = agent.opts.tls_insecure_skip_verify,
+			.connect_timeout_ms = agent.opts.remote_connect_timeout_s * 1000,
+			.timeout_ms = agent.opts.remote_timeout_s * 1000,
+		};
+		const struct uploader_opts uploader_opts = {
+			.remote = &remote_opts,
+			.spool_dir = agent.opts.spool_dir,
+			.spool_max_bytes = agent.opts.spool_max_bytes,
+			.spool_max_files = SPOOL_MAX_FILES,
+		};
+		struct uploader_stats stats;
+
+		agent.uploader = uploader__new(&uploader_opts);
+		if (!agent.uploader) {
+			if (errno == EBUSY)
+				log_error("spool %s: in use by another kiln", agent.opts.spool_dir);
+			else
+				log_error("starting the uploader (spool %s): %s", agent.opts.spool_dir,
+					  strerror(errno));
+			goto cleanup;
+		}
+		uploader__stats(agent.uploader, &stats);
+		log_info("pushing to %s (%s), spooling in %s (at most %" PRIu64 " bytes)",
+			 agent.opts.remote_store, agent.opts.remote_parca ? "Parca" : "Pyroscope",
+			 agent.opts.spool_dir, agent.opts.spool_max_bytes);
+		if (stats.recovered)
+			log_info("%" PRIu64 " profiles (%" PRIu64 " bytes) from an earlier run wait "
+				 "in the spool",
+				 stats.recovered, stats.pending_bytes);
+		agent.uploads_dropped_reported = stats.dropped;
+	}
 	if (!agent.opts.no_cpu) {
 		err = cpu_profiler__start(agent.profiler);
 		if (err) {
@@ -521,11 +667,11 @@ int main(int argc, char **argv)
 	if (!agent.opts.no_cpu)
 		log_info("sampling %u CPUs at %" PRIu64 " Hz, %" PRIu64 " s windows, into %s",
 			 cpu_profiler__cpu_count(agent.profiler), agent.opts.frequency_hz,
-			 agent.opts.duration_s, agent.opts.output_dir);
+			 agent.opts.duration_s, agent.destination);
 	if (agent.offcpu)
 		log_info("measuring off-CPU time, blocks of %" PRIu64 " us or more with stacks, "
 			 "%" PRIu64 " s windows, into %s (%s)",
-			 agent.opts.off_cpu_min_block_us, agent.opts.duration_s, agent.opts.output_dir,
+			 agent.opts.off_cpu_min_block_us, agent.opts.duration_s, agent.destination,
 			 offcpu_hooks__name(offcpu_profiler__hooks(agent.offcpu)));
 
 	err = run(&agent);
@@ -542,5 +688,12 @@ cleanup:
 	unwind_maps__free(agent.unwind);
 	process_table__free(agent.processes);
 	symbolizer__free(agent.symbolizer);
+	/* Sampling has stopped: what is spooled gets a bounded time to leave. */
+	if (agent.uploader) {
+		uploader__stop(agent.uploader, agent.opts.remote_drain_timeout_s * 1000);
+		report_uploads(&agent);
+	}
+	uploader__free(agent.uploader);
+	curl_api_unload();
 	return exit_code;
 }

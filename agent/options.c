@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/options.h"
 
@@ -19,6 +20,7 @@ enum option_kind {
 	OPTION_STATES, /* a comma list of off-CPU task states */
 	OPTION_CHOICE, /* one word of spec->choices, stored as its index (uint32_t) */
 	OPTION_FLAG,
+	OPTION_HEADER, /* repeatable "Name: value" */
 	OPTION_HELP,
 	OPTION_VERSION,
 };
@@ -52,7 +54,7 @@ static const struct option_spec option_table[] = {
 	{ "pid", 'p', OPTION_PID, 0, 1, 4194304, "PID",
 	  "profile only this process and its threads (repeatable)" },
 	{ "output-dir", 'o', OPTION_STRING, FIELD(output_dir), 0, 0, "DIR",
-	  "where profiles are written (default ./profiles)" },
+	  "where profiles are written (default ./profiles; none with --remote-store)" },
 	{ "max-stacks", 0, OPTION_UINT, FIELD(max_stacks), 64, 1 << 22, "N",
 	  "distinct stacks kept in BPF per window (default 16384)" },
 	{ "max-sample-keys", 0, OPTION_UINT, FIELD(max_sample_keys), 64, 1 << 22, "N",
@@ -75,6 +77,35 @@ static const struct option_spec option_table[] = {
 	  "auto|task-work|sys-exit|raw-tp",
 	  "kernel hooks for off-CPU time; auto picks the best the kernel has",
 	  off_cpu_hooks_choices },
+	{ "remote-store", 0, OPTION_STRING, FIELD(remote_store), 0, 0, "URL",
+	  "push profiles to this Pyroscope or Parca (http:// or https://)" },
+	{ "remote-protocol", 0, OPTION_STRING, FIELD(remote_protocol), 0, 0, "pyroscope|parca",
+	  "how to push: Pyroscope's /ingest or Parca's gRPC WriteRaw (default pyroscope)" },
+	{ "service-name", 0, OPTION_STRING, FIELD(service_name), 0, 0, "NAME",
+	  "service_name label of every pushed profile (default: the process name)" },
+	{ "bearer-token-file", 0, OPTION_STRING, FIELD(bearer_token_file), 0, 0, "FILE",
+	  "send 'Authorization: Bearer' with the token in FILE (re-read per request)" },
+	{ "basic-auth-file", 0, OPTION_STRING, FIELD(basic_auth_file), 0, 0, "FILE",
+	  "HTTP basic authentication, FILE holding user:password" },
+	{ "header", 0, OPTION_HEADER, 0, 0, 0, "'NAME: VALUE'",
+	  "extra request header, e.g. 'X-Scope-OrgID: team' (repeatable)" },
+	{ "tls-ca", 0, OPTION_STRING, FIELD(tls_ca), 0, 0, "FILE",
+	  "CA certificates to verify the backend with (default: the system's)" },
+	{ "tls-cert", 0, OPTION_STRING, FIELD(tls_cert), 0, 0, "FILE",
+	  "client certificate (PEM), with --tls-key" },
+	{ "tls-key", 0, OPTION_STRING, FIELD(tls_key), 0, 0, "FILE", "client key (PEM)" },
+	{ "tls-insecure-skip-verify", 0, OPTION_FLAG, FIELD(tls_insecure_skip_verify), 0, 0, NULL,
+	  "do not verify the backend's certificate (testing only)" },
+	{ "remote-connect-timeout", 0, OPTION_UINT, FIELD(remote_connect_timeout_s), 1, 600,
+	  "SECONDS", "give up connecting after this (default 5)" },
+	{ "remote-timeout", 0, OPTION_UINT, FIELD(remote_timeout_s), 1, 3600, "SECONDS",
+	  "give up on one upload after this, then retry (default 30)" },
+	{ "remote-drain-timeout", 0, OPTION_UINT, FIELD(remote_drain_timeout_s), 0, 3600,
+	  "SECONDS", "on exit, keep pushing spooled profiles this long (default 10)" },
+	{ "spool-dir", 0, OPTION_STRING, FIELD(spool_dir), 0, 0, "DIR",
+	  "profiles wait here until delivered (default /var/lib/kiln/spool)" },
+	{ "spool-max-bytes", 0, OPTION_SIZE, FIELD(spool_max_bytes), 64 << 10, 1ULL << 40, "SIZE",
+	  "spool bound; the oldest profiles are dropped past it (default 256M)" },
 	{ "verbose", 'v', OPTION_FLAG, FIELD(verbose), 0, 0, NULL, "log debugging detail" },
 	{ "help", 'h', OPTION_HELP, 0, 0, 0, NULL, "show this help and exit" },
 	{ "version", 'V', OPTION_VERSION, 0, 0, 0, NULL, "show the version and exit" },
@@ -161,6 +192,111 @@ static const struct option_spec *find_option(const char *arg, const char **ret_i
 	return NULL;
 }
 
+/* Options for pushing to a backend (--remote-store and what goes with it). */
+
+/* "64K", "4G": a limit as the user would write it. */
+static void size_text(uint64_t bytes, char *out, size_t size)
+{
+	static const char units[] = "KMGT";
+	int unit = -1;
+
+	while (unit < 3 && bytes >= 1024 && bytes % 1024 == 0) {
+		bytes /= 1024;
+		unit++;
+	}
+	if (unit < 0)
+		snprintf(out, size, "%" PRIu64, bytes);
+	else
+		snprintf(out, size, "%" PRIu64 "%c", bytes, units[unit]);
+}
+
+/* RFC 9110 token characters, what a header name is made of. */
+static bool is_token_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static int add_header(const char *value, struct kiln_options *opts)
+{
+	const char *colon = strchr(value, ':');
+
+	if (!colon || colon == value)
+		return usage_error("--header: '%s' is not 'Name: value'", value);
+	for (const char *c = value; c < colon; c++)
+		if (!is_token_char(*c))
+			return usage_error("--header: '%s': the name has a character headers "
+					   "may not have",
+					   value);
+	if (strpbrk(value, "\r\n"))
+		return usage_error("--header: a line break in '%s'", value);
+	if (opts->header_count == MAX_REMOTE_HEADERS)
+		return usage_error("--header: at most %d headers", MAX_REMOTE_HEADERS);
+	opts->headers[opts->header_count++] = value;
+	return OPTIONS_RUN;
+}
+
+/* Settings that need each other, and files that must be readable. */
+static int check_remote_options(struct kiln_options *opts)
+{
+	const struct {
+		const char *name;
+		const char *value;
+	} files[] = {
+		{ "bearer-token-file", opts->bearer_token_file },
+		{ "basic-auth-file", opts->basic_auth_file },
+		{ "tls-ca", opts->tls_ca },
+		{ "tls-cert", opts->tls_cert },
+		{ "tls-key", opts->tls_key },
+	};
+	const char *needs_store = opts->remote_protocol	      ? "remote-protocol"
+				  : opts->service_name	      ? "service-name"
+				  : opts->bearer_token_file   ? "bearer-token-file"
+				  : opts->basic_auth_file     ? "basic-auth-file"
+				  : opts->header_count	      ? "header"
+				  : opts->tls_ca	      ? "tls-ca"
+				  : opts->tls_cert	      ? "tls-cert"
+				  : opts->tls_key	      ? "tls-key"
+				  : opts->tls_insecure_skip_verify ? "tls-insecure-skip-verify"
+				  : opts->spool_dir	      ? "spool-dir"
+							      : NULL;
+
+	if (!opts->remote_store) {
+		if (needs_store)
+			return usage_error("--%s: only with --remote-store", needs_store);
+		if (!opts->output_dir)
+			opts->output_dir = "./profiles";
+		return OPTIONS_RUN;
+	}
+	if ((strncmp(opts->remote_store, "http://", 7) || !opts->remote_store[7]) &&
+	    (strncmp(opts->remote_store, "https://", 8) || !opts->remote_store[8]))
+		return usage_error("--remote-store: '%s' is not an http:// or https:// URL",
+				   opts->remote_store);
+	if (opts->remote_protocol && strcmp(opts->remote_protocol, "pyroscope") &&
+	    strcmp(opts->remote_protocol, "parca"))
+		return usage_error("--remote-protocol: '%s' is neither pyroscope nor parca",
+				   opts->remote_protocol);
+	opts->remote_parca = opts->remote_protocol && !strcmp(opts->remote_protocol, "parca");
+	/* Pyroscope's rule for service names. */
+	if (opts->service_name &&
+	    opts->service_name[strspn(opts->service_name, "abcdefghijklmnopqrstuvwxyz"
+							  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/")])
+		return usage_error("--service-name: '%s' may hold only letters, digits and _ . - /",
+				   opts->service_name);
+	if (opts->bearer_token_file && opts->basic_auth_file)
+		return usage_error("--bearer-token-file and --basic-auth-file: choose one");
+	if (!opts->tls_cert != !opts->tls_key)
+		return usage_error("--%s: needs --%s too", opts->tls_cert ? "tls-cert" : "tls-key",
+				   opts->tls_cert ? "tls-key" : "tls-cert");
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		if (files[i].value && access(files[i].value, R_OK))
+			return usage_error("--%s: cannot read %s: %s", files[i].name,
+					   files[i].value, strerror(errno));
+	if (!opts->spool_dir)
+		opts->spool_dir = "/var/lib/kiln/spool";
+	return OPTIONS_RUN;
+}
+
 static int apply_option(const struct option_spec *spec, const char *value,
 			struct kiln_options *opts)
 {
@@ -212,8 +348,14 @@ static int apply_option(const struct option_spec *spec, const char *value,
 			return usage_error("--%s: '%s' is not a size (a number, with K, M or G)",
 					   spec->name, value);
 		number *= unit;
-		if (number < spec->min || number > spec->max)
-			return usage_error("--%s: %s is out of range (64K to 4G)", spec->name, value);
+		if (number < spec->min || number > spec->max) {
+			char min[24], max[24];
+
+			size_text(spec->min, min, sizeof(min));
+			size_text(spec->max, max, sizeof(max));
+			return usage_error("--%s: %s is out of range (%s to %s)", spec->name, value,
+					   min, max);
+		}
 		memcpy(field, &number, sizeof(number));
 		return OPTIONS_RUN;
 	}
@@ -264,6 +406,8 @@ static int apply_option(const struct option_spec *spec, const char *value,
 	case OPTION_FLAG:
 		*(bool *)field = true;
 		return OPTIONS_RUN;
+	case OPTION_HEADER:
+		return add_header(value, opts);
 	case OPTION_HELP:
 	case OPTION_VERSION:
 		break;
@@ -277,13 +421,16 @@ enum options_result options_parse(int argc, char **argv, struct kiln_options *op
 		.frequency_hz = 19,
 		.duration_s = 10,
 		.iterations = 0,
-		.output_dir = "./profiles",
 		.max_stacks = 16384,
 		.max_sample_keys = 16384,
 		.max_processes = 8192,
 		.max_unwind_memory = 64 << 20,
 		.off_cpu_min_block_us = 1000,
 		.off_cpu_states = 0x7,
+		.remote_connect_timeout_s = 5,
+		.remote_timeout_s = 30,
+		.remote_drain_timeout_s = 10,
+		.spool_max_bytes = 256 << 20,
 	};
 
 	for (int i = 1; i < argc; i++) {
@@ -321,5 +468,5 @@ enum options_result options_parse(int argc, char **argv, struct kiln_options *op
 	}
 	if (opts->no_cpu && !opts->off_cpu)
 		return usage_error("--no-cpu: nothing left to profile without --off-cpu");
-	return OPTIONS_RUN;
+	return check_remote_options(opts);
 }

@@ -9,6 +9,7 @@
 
 #define KILN_VERSION "0.1.0"
 #define MAX_PID_FILTERS 1024
+#define MAX_REMOTE_HEADERS 32
 
 /* --off-cpu-hooks; the last three follow enum offcpu_hooks (bpf/offcpu.h) plus one. */
 enum off_cpu_hooks_choice {
@@ -37,6 +38,24 @@ struct kiln_options {
 	uint32_t off_cpu_states; /* bit per enum offcpu_state */
 	uint32_t off_cpu_hooks; /* enum off_cpu_hooks_choice */
 	bool verbose;
+	/* Pushing to a backend (--remote-store and the flags after it). */
+	const char *remote_store; /* URL; NULL: local files only */
+	bool remote_parca; /* --remote-protocol parca (default pyroscope) */
+	const char *remote_protocol;
+	const char *service_name; /* NULL: each process's name */
+	const char *bearer_token_file;
+	const char *basic_auth_file;
+	const char *headers[MAX_REMOTE_HEADERS]; /* "Name: value" */
+	size_t header_count;
+	const char *tls_ca;
+	const char *tls_cert;
+	const char *tls_key;
+	bool tls_insecure_skip_verify;
+	uint64_t remote_connect_timeout_s;
+	uint64_t remote_timeout_s;
+	uint64_t remote_drain_timeout_s; /* on SIGTERM, for what is still spooled */
+	const char *spool_dir;
+	uint64_t spool_max_bytes;
 };
 
 enum options_result {

@@ -11,6 +11,7 @@ packages=(
 	libbpf-dev libelf-dev libdw-dev zlib1g-dev
 	libiberty-dev      # the C++ and Rust demanglers binutils and gdb use
 	protobuf-c-compiler libprotobuf-c-dev
+	libcurl4-openssl-dev  # pushing profiles (HTTP/1.1, HTTP/2 with nghttp2, TLS)
 	bpftool
 	golang-go          # go tool pprof: the independent reader in tests
 	binutils           # readelf/objcopy for test fixtures
@@ -20,6 +21,7 @@ packages=(
 	procps             # pgrep/ps in tests
 	python3            # the integration tests
 	util-linux         # setpriv: the unprivileged test
+	python3-grpcio     # the gRPC server standing in for Parca in tests
 )
 # libc6-dbg: glibc's DWARF, for the symbolization bench.
 [ "${1:-}" = "--bench" ] && packages+=(linux-perf time libbpf-tools util-linux libc6-dbg)
