@@ -18,7 +18,12 @@ status=0
 run() {
 	echo "== $*"
 	"$@" 2>&1 | tee -a "$log"
-	[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+	local code=${PIPESTATUS[0]}
+	if [ "$code" -ne 0 ]; then
+		status=1
+		# A crash (a traceback) fails no check by name: make it one.
+		echo "FAIL $* exited $code" | tee -a "$log"
+	fi
 }
 
 if ! tests/fixtures/build.sh "$BUILD/tests/fixtures" >"$BUILD/fixtures.log" 2>&1; then
