@@ -17,6 +17,7 @@ enum option_kind {
 	OPTION_UNWIND, /* dwarf or fp */
 	OPTION_SIZE, /* bytes: a number with K, M or G (binary); M when bare */
 	OPTION_STATES, /* a comma list of off-CPU task states */
+	OPTION_URLS, /* space-separated http(s):// or file:// URLs; "" for none */
 	OPTION_FLAG,
 	OPTION_HELP,
 	OPTION_VERSION,
@@ -63,6 +64,9 @@ static const struct option_spec option_table[] = {
 	  "blocks shorter than this get no stack, only totals (default 1000)" },
 	{ "off-cpu-states", 0, OPTION_STATES, FIELD(off_cpu_states), 0, 0, "LIST",
 	  "states that count: sleeping,uninterruptible,preempted (default all)" },
+	{ "debuginfod-urls", 0, OPTION_URLS, FIELD(debuginfod_urls), 0, 0, "URLS",
+	  "debuginfod servers for missing debug files, space-separated; \"\" for none "
+	  "(default $DEBUGINFOD_URLS)" },
 	{ "verbose", 'v', OPTION_FLAG, FIELD(verbose), 0, 0, NULL, "log debugging detail" },
 	{ "help", 'h', OPTION_HELP, 0, 0, 0, NULL, "show this help and exit" },
 	{ "version", 'V', OPTION_VERSION, 0, 0, 0, NULL, "show the version and exit" },
@@ -225,6 +229,23 @@ static int apply_option(const struct option_spec *spec, const char *value,
 		if (!mask)
 			return usage_error("--%s: no state given", spec->name);
 		memcpy(field, &mask, sizeof(mask));
+		return OPTIONS_RUN;
+	}
+	case OPTION_URLS: {
+		char list[4096], *saveptr = NULL;
+
+		if (strlen(value) >= sizeof(list))
+			return usage_error("--%s: too long", spec->name);
+		strcpy(list, value);
+		for (char *url = strtok_r(list, " ", &saveptr); url;
+		     url = strtok_r(NULL, " ", &saveptr)) {
+			if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8) &&
+			    strncmp(url, "file://", 7))
+				return usage_error("--%s: '%s' is not an http://, https:// or "
+						   "file:// URL",
+						   spec->name, url);
+		}
+		memcpy(field, &value, sizeof(value));
 		return OPTIONS_RUN;
 	}
 	case OPTION_UNWIND:

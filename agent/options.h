@@ -26,6 +26,7 @@ struct kiln_options {
 	bool no_cpu; /* --no-cpu: off-CPU only */
 	uint64_t off_cpu_min_block_us;
 	uint32_t off_cpu_states; /* bit per enum offcpu_state */
+	const char *debuginfod_urls; /* --debuginfod-urls; NULL: $DEBUGINFOD_URLS */
 	bool verbose;
 };
 

@@ -5,7 +5,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,6 +70,7 @@ struct debuginfod_fetcher {
 	/* The fetch thread only. */
 	debuginfod_client *client;
 	uint64_t deadline_ns; /* of the fetch under way */
+	bool abandoned; /* by on_progress: timed out or stopping */
 	bool timed_out;
 
 	pthread_t thread;
@@ -85,22 +89,65 @@ static int on_progress(debuginfod_client *client, long done, long total)
 
 	(void)done;
 	(void)total;
-	if (__atomic_load_n(&fetcher->stop, __ATOMIC_ACQUIRE))
+	if (__atomic_load_n(&fetcher->stop, __ATOMIC_ACQUIRE)) {
+		fetcher->abandoned = true;
 		return 1;
+	}
 	if (now_ns() >= fetcher->deadline_ns) {
-		fetcher->timed_out = true;
+		fetcher->abandoned = fetcher->timed_out = true;
 		return 1;
 	}
 	return 0;
 }
 
+/* libdebuginfod's cache directory, found as it finds it; -ENOENT when there is none yet. */
+static int client_cache_dir(char *dir, size_t size)
+{
+	const char *cache = getenv(DEBUGINFOD_CACHE_PATH_ENV_VAR);
+	const char *home = getenv("HOME"), *xdg = getenv("XDG_CACHE_HOME");
+	struct stat st;
+
+	if (!home)
+		home = "/";
+	if (cache && *cache)
+		snprintf(dir, size, "%s", cache);
+	else if (snprintf(dir, size, "%s/.debuginfod_client_cache", home) > 0 &&
+		 stat(dir, &st) == 0)
+		;
+	else if (xdg && *xdg)
+		snprintf(dir, size, "%s/debuginfod_client", xdg);
+	else
+		snprintf(dir, size, "%s/.cache/debuginfod_client", home);
+	return stat(dir, &st) == 0 ? 0 : -ENOENT;
+}
+
+/*
+ * libdebuginfod 0.188 records an abandoned fetch as a miss (an empty file
+ * it trusts for ten minutes), as if the server had said "not found". A fetch
+ * abandoned for shutdown or a timeout said nothing of the sort: remove the
+ * empty file it made, so the next kiln (or gdb) asks again.
+ */
+static void forget_abandoned_miss(const char *build_id, time_t started)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 200];
+	struct stat st;
+
+	if (client_cache_dir(dir, sizeof(dir)) < 0)
+		return;
+	snprintf(path, sizeof(path), "%s/%s/debuginfo", dir, build_id);
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0 &&
+	    st.st_mtime >= started)
+		unlink(path);
+}
+
 static void fetch_one(struct debuginfod_fetcher *fetcher, struct fetch_result *result)
 {
+	time_t started = time(NULL);
 	char *path = NULL;
 	int fd;
 
 	fetcher->deadline_ns = now_ns() + fetcher->timeout_ns;
-	fetcher->timed_out = false;
+	fetcher->abandoned = fetcher->timed_out = false;
 	/* Length 0: the build id is given as hex. */
 	fd = debuginfod_find_debuginfo(fetcher->client, (const unsigned char *)result->build_id, 0,
 				       &path);
@@ -110,6 +157,8 @@ static void fetch_one(struct debuginfod_fetcher *fetcher, struct fetch_result *r
 	}
 	if (fd < 0) {
 		free(path);
+		if (fetcher->abandoned)
+			forget_abandoned_miss(result->build_id, started);
 		/* An abandoned fetch reports whatever libdebuginfod made of it; say why. */
 		result->error = fetcher->timed_out ? -ETIMEDOUT : fd;
 		result->fd = -1;
