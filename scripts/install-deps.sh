@@ -9,10 +9,14 @@ set -euo pipefail
 packages=(
 	make gcc clang pkg-config
 	libbpf-dev libelf-dev libdw-dev zlib1g-dev
+	liblzma-dev        # MiniDebugInfo (.gnu_debugdata) is xz-compressed
+	libdebuginfod-dev  # debug files fetched from debuginfod servers
 	protobuf-c-compiler libprotobuf-c-dev
 	bpftool
 	golang-go          # go tool pprof: the independent reader in tests
 	binutils           # readelf/objcopy for test fixtures
+	xz-utils           # MiniDebugInfo test fixtures
+	debuginfod         # the real server the debuginfod tests fetch from
 	g++                # the C++ ground-truth program
 	elfutils           # eu-stack: the reference unwinder in tests
 	procps             # pgrep/ps in tests
