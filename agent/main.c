@@ -194,9 +194,10 @@ static void report_debuginfod(const struct agent *agent)
 	reason = sym.debuginfod_last_error == -ENOENT ? "not on the servers"
 						      : strerror(-sym.debuginfod_last_error);
 	log_info("debuginfod: %" PRIu64 " fetches requested, %" PRIu64 " succeeded, %" PRIu64
-		 " failed, %" PRIu64 " dropped with the queue full, %" PRIu64 " under way%s%s",
+		 " failed, %" PRIu64 " dropped with the queue full, %" PRIu64 " under way, %" PRIu64
+		 " forgotten%s%s",
 		 sym.debuginfod_requested, sym.debuginfod_succeeded, sym.debuginfod_failed,
-		 sym.debuginfod_queue_full, sym.debuginfod_pending,
+		 sym.debuginfod_queue_full, sym.debuginfod_pending, sym.debuginfod_forgotten,
 		 sym.debuginfod_failed ? "; last failure: " : "",
 		 sym.debuginfod_failed ? reason : "");
 }

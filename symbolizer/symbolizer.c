@@ -853,5 +853,6 @@ void symbolizer__stats(const struct symbolizer *symbolizer, struct symbolizer_st
 	ret_stats->debuginfod_failed = fetches.failed;
 	ret_stats->debuginfod_queue_full = fetches.queue_full;
 	ret_stats->debuginfod_pending = fetches.pending;
+	ret_stats->debuginfod_forgotten = fetches.forgotten;
 	ret_stats->debuginfod_last_error = fetches.last_error;
 }

@@ -85,6 +85,7 @@ struct symbolizer_stats {
 	uint64_t debuginfod_failed; /* not found, unreachable, timed out or unusable */
 	uint64_t debuginfod_queue_full; /* requests dropped, retried once there is room */
 	uint64_t debuginfod_pending; /* queued or under way now */
+	uint64_t debuginfod_forgotten; /* fetched or failed build ids dropped for room */
 	int debuginfod_last_error; /* negative errno of the latest failure, 0 if none */
 };
 

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "lib/clock.h"
+#include "symbolizer/debuginfod_fetcher.h"
 #include "symbolizer/symbolizer.h"
 #include "tests/unit/fixture_process.h"
 #include "tests/unit/testing.h"
@@ -536,6 +537,82 @@ static void test_shutdown_abandons_fetch(void)
 	remove_dir(cache);
 }
 
-TEST_MAIN("debuginfod", TEST(test_fetch_in_background), TEST(test_fetch_replaces_minidebuginfo),
+/* Takes finished fetches until `count` have come back. */
+static bool take_results(struct debuginfod_fetcher *fetcher, size_t count)
+{
+	uint64_t deadline = now_ns() + PATIENCE_NS;
+	struct debuginfod_result result;
+
+	while (count) {
+		if (debuginfod_fetcher__take_result(fetcher, &result) == 0) {
+			CHECK(result.fd < 0 && result.error == -ECONNREFUSED);
+			count--;
+		} else if (now_ns() > deadline) {
+			return false;
+		} else {
+			sleep_ms(10);
+		}
+	}
+	return true;
+}
+
+/*
+ * The fetcher's own bounds: malformed build ids refused, one fetch per build
+ * id, failures remembered, and past max_known the build id that finished
+ * longest ago forgotten (counted), so it is fetched again when asked for.
+ */
+static void test_fetcher_limits(void)
+{
+	static const char *const ids[] = {
+		"aa00000000000000000000000000000000000001",
+		"aa00000000000000000000000000000000000002",
+		"aa00000000000000000000000000000000000003",
+	};
+	struct debuginfod_fetcher_opts opts = { .max_queued = 1, .max_known = 2 };
+	struct debuginfod_fetcher_stats stats;
+	struct debuginfod_fetcher *fetcher;
+	char cache[64], urls[64];
+	const char *path = NULL;
+
+	fresh_client_cache(cache, sizeof(cache));
+	snprintf(urls, sizeof(urls), "http://127.0.0.1:%d", closed_port());
+	opts.urls = urls;
+	CHECK(debuginfod_fetcher__new(&(struct debuginfod_fetcher_opts){ .urls = " " }) == NULL &&
+	      errno == EINVAL);
+	fetcher = debuginfod_fetcher__new(&opts);
+	CHECK(fetcher != NULL);
+	if (!fetcher)
+		goto cleanup;
+	CHECK(debuginfod_fetcher__find(fetcher, "xyz", &path) == -EINVAL);
+	CHECK(debuginfod_fetcher__find(fetcher, "ABCD", &path) == -EINVAL);
+	for (size_t i = 0; i < 3; i++) {
+		CHECK(debuginfod_fetcher__find(fetcher, ids[i], &path) == -EINPROGRESS);
+		/* Asked again while under way: no second fetch, and the queue of one is full. */
+		CHECK(debuginfod_fetcher__find(fetcher, ids[i], &path) == -EINPROGRESS);
+		CHECK(!debuginfod_fetcher__has_room(fetcher));
+		CHECK(debuginfod_fetcher__find(fetcher, "bb", &path) == -ENOSPC);
+		CHECK(take_results(fetcher, 1));
+		/* Remembered: not fetched again. */
+		CHECK(debuginfod_fetcher__find(fetcher, ids[i], &path) == -ECONNREFUSED);
+	}
+	debuginfod_fetcher__stats(fetcher, &stats);
+	CHECK(stats.requested == 3 && stats.failed == 3 && stats.succeeded == 0);
+	CHECK(stats.queue_full == 3 && stats.pending == 0);
+	/* Two remembered at most: the first was forgotten for the third. */
+	CHECK(stats.forgotten == 1);
+	CHECK(debuginfod_fetcher__find(fetcher, ids[0], &path) == -EINPROGRESS);
+	/* That forgot the second; the third is still remembered, queue full or not. */
+	CHECK(debuginfod_fetcher__find(fetcher, ids[2], &path) == -ECONNREFUSED);
+	CHECK(debuginfod_fetcher__find(fetcher, ids[1], &path) == -ENOSPC);
+	CHECK(take_results(fetcher, 1));
+	debuginfod_fetcher__stats(fetcher, &stats);
+	CHECK(stats.requested == 4 && stats.forgotten == 2 && stats.queue_full == 4);
+	CHECK(path == NULL);
+cleanup:
+	debuginfod_fetcher__free(fetcher);
+	remove_dir(cache);
+}
+
+TEST_MAIN("debuginfod", TEST(test_fetcher_limits), TEST(test_fetch_in_background), TEST(test_fetch_replaces_minidebuginfo),
 	  TEST(test_server_down), TEST(test_hung_server_timeout_and_full_queue),
 	  TEST(test_shutdown_abandons_fetch))
