@@ -16,11 +16,11 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-PKGS := libbpf libelf libdw libprotobuf-c zlib libcurl
+PKGS := libbpf libelf libdw libprotobuf-c zlib liblzma libdebuginfod libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libcurl: its headers only; kiln dlopen()s it when pushing (agent/curl_api.c).
 PKG_LIBS := $(filter-out -lcurl,$(shell pkg-config --libs $(PKGS) 2>/dev/null || \
-	    echo -lbpf -lelf -ldw -lprotobuf-c -lz))
+	    echo -lbpf -lelf -ldw -lprotobuf-c -lz -llzma -ldebuginfod))
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \

@@ -174,6 +174,10 @@ static void report_window(struct agent *agent, const char *what,
 		  sym.dwarf_files_opened, sym.dwarf_files_evicted, sym.dwarf_errors,
 		  sym.dwarf_lookups, sym.dwarf_index_rows, sym.dwarf_index_resets,
 		  sym.dwarf_units_not_indexed, sym.inline_chains_truncated, sym.names_truncated);
+	log_debug("debug files: %" PRIu64 " by build id, %" PRIu64 " by debuglink, %" PRIu64
+		  " MiniDebugInfo, %" PRIu64 " from debuginfod",
+		  sym.debug_files_build_id, sym.debug_files_debuglink, sym.debug_files_minidebuginfo,
+		  sym.debug_files_debuginfod);
 	process_table__stats(agent->processes, &procs);
 	/* A full table drops live processes: worth a warning, as their frames go unnamed. */
 	log_message(procs.evictions > agent->process_evictions_reported ? LOG_WARN : LOG_DEBUG,
@@ -217,6 +221,26 @@ static void report_window(struct agent *agent, const char *what,
 		log_debug("bpf: sampler ran %" PRIu64 " times, %" PRIu64 " ns in all, %" PRIu64
 			  " ns per run",
 			  bpf_runs, bpf_ns, bpf_ns / bpf_runs);
+}
+
+/* Every window with debuginfod on: what was fetched, and why fetches failed. */
+static void report_debuginfod(const struct agent *agent)
+{
+	struct symbolizer_stats sym;
+	const char *reason;
+
+	symbolizer__stats(agent->symbolizer, &sym);
+	if (!sym.debuginfod_enabled)
+		return;
+	reason = sym.debuginfod_last_error == -ENOENT ? "not on the servers"
+						      : strerror(-sym.debuginfod_last_error);
+	log_info("debuginfod: %" PRIu64 " fetches requested, %" PRIu64 " succeeded, %" PRIu64
+		 " failed, %" PRIu64 " dropped with the queue full, %" PRIu64 " under way, %" PRIu64
+		 " forgotten%s%s",
+		 sym.debuginfod_requested, sym.debuginfod_succeeded, sym.debuginfod_failed,
+		 sym.debuginfod_queue_full, sym.debuginfod_pending, sym.debuginfod_forgotten,
+		 sym.debuginfod_failed ? "; last failure: " : "",
+		 sym.debuginfod_failed ? reason : "");
 }
 
 /* Drains the window that started at start_ns (Unix) and writes it. */
@@ -430,6 +454,7 @@ static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns
 		}
 		cpu_window__free(&windows[off_cpu]);
 	}
+	report_debuginfod(agent);
 	process_table__end_window(agent->processes);
 	if (agent->uploader)
 		report_uploads(agent);
@@ -510,11 +535,20 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &action, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	agent.symbolizer = symbolizer__new(NULL);
+	/* Before any other thread exists: the symbolizer may set DEBUGINFOD_URLS. */
+	const struct symbolizer_opts symbolizer_opts = {
+		.debuginfod_urls = agent.opts.debuginfod_urls ? agent.opts.debuginfod_urls
+							      : getenv("DEBUGINFOD_URLS"),
+	};
+	agent.symbolizer = symbolizer__new(&symbolizer_opts);
 	if (!agent.symbolizer) {
 		log_error("creating the symbolizer: %s", strerror(errno));
 		goto cleanup;
 	}
+	if (symbolizer_opts.debuginfod_urls &&
+	    symbolizer_opts.debuginfod_urls[strspn(symbolizer_opts.debuginfod_urls, " ")])
+		log_info("debuginfod: missing debug files are fetched in the background from %s",
+			 symbolizer_opts.debuginfod_urls);
 	agent.processes = process_table__new(agent.opts.max_processes, agent.symbolizer,
 					     forget_process, &agent);
 	if (!agent.processes) {

@@ -19,6 +19,7 @@ enum option_kind {
 	OPTION_SIZE, /* bytes: a number with K, M or G (binary); M when bare */
 	OPTION_STATES, /* a comma list of off-CPU task states */
 	OPTION_CHOICE, /* one word of spec->choices, stored as its index (uint32_t) */
+	OPTION_URLS, /* space-separated http(s):// or file:// URLs; "" for none */
 	OPTION_FLAG,
 	OPTION_HEADER, /* repeatable "Name: value" */
 	OPTION_HELP,
@@ -106,6 +107,9 @@ static const struct option_spec option_table[] = {
 	  "profiles wait here until delivered (default /var/lib/kiln/spool)" },
 	{ "spool-max-bytes", 0, OPTION_SIZE, FIELD(spool_max_bytes), 64 << 10, 1ULL << 40, "SIZE",
 	  "spool bound; the oldest profiles are dropped past it (default 256M)" },
+	{ "debuginfod-urls", 0, OPTION_URLS, FIELD(debuginfod_urls), 0, 0, "URLS",
+	  "debuginfod servers for missing debug files, space-separated; \"\" for none "
+	  "(default $DEBUGINFOD_URLS)" },
 	{ "verbose", 'v', OPTION_FLAG, FIELD(verbose), 0, 0, NULL, "log debugging detail" },
 	{ "help", 'h', OPTION_HELP, 0, 0, 0, NULL, "show this help and exit" },
 	{ "version", 'V', OPTION_VERSION, 0, 0, 0, NULL, "show the version and exit" },
@@ -397,6 +401,23 @@ static int apply_option(const struct option_spec *spec, const char *value,
 				 i ? ", " : "", spec->choices[i]);
 		}
 		return usage_error("--%s: unknown value '%s' (%s)", spec->name, value, words);
+	}
+	case OPTION_URLS: {
+		char list[4096], *saveptr = NULL;
+
+		if (strlen(value) >= sizeof(list))
+			return usage_error("--%s: too long", spec->name);
+		strcpy(list, value);
+		for (char *url = strtok_r(list, " ", &saveptr); url;
+		     url = strtok_r(NULL, " ", &saveptr)) {
+			if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8) &&
+			    strncmp(url, "file://", 7))
+				return usage_error("--%s: '%s' is not an http://, https:// or "
+						   "file:// URL",
+						   spec->name, url);
+		}
+		memcpy(field, &value, sizeof(value));
+		return OPTIONS_RUN;
 	}
 	case OPTION_UNWIND:
 		if (strcmp(value, "dwarf") && strcmp(value, "fp"))

@@ -37,6 +37,7 @@ struct kiln_options {
 	uint64_t off_cpu_min_block_us;
 	uint32_t off_cpu_states; /* bit per enum offcpu_state */
 	uint32_t off_cpu_hooks; /* enum off_cpu_hooks_choice */
+	const char *debuginfod_urls; /* --debuginfod-urls; NULL: $DEBUGINFOD_URLS */
 	bool verbose;
 	/* Pushing to a backend (--remote-store and the flags after it). */
 	const char *remote_store; /* URL; NULL: local files only */

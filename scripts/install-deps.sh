@@ -10,11 +10,15 @@ packages=(
 	make gcc clang pkg-config
 	libbpf-dev libelf-dev libdw-dev zlib1g-dev
 	libiberty-dev      # the C++ and Rust demanglers binutils and gdb use
+	liblzma-dev        # MiniDebugInfo (.gnu_debugdata) is xz-compressed
+	libdebuginfod-dev  # debug files fetched from debuginfod servers
 	protobuf-c-compiler libprotobuf-c-dev
 	libcurl4-openssl-dev  # pushing profiles (HTTP/1.1, HTTP/2 with nghttp2, TLS)
 	bpftool
 	golang-go          # go tool pprof: the independent reader in tests
 	binutils           # readelf/objcopy for test fixtures
+	xz-utils           # MiniDebugInfo test fixtures
+	debuginfod         # the real server the debuginfod tests fetch from
 	g++                # the C++ ground-truth program
 	elfutils           # eu-stack: the reference unwinder in tests
 	llvm               # llvm-symbolizer: the reference symbolizer in tests

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <lzma.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,6 +15,12 @@
 /* GNU build ids are 20 bytes (sha1) in practice; allow up to 64. */
 #define BUILD_ID_MAX_BYTES 64
 _Static_assert(ELF_FILE_BUILD_ID_SIZE == 2 * BUILD_ID_MAX_BYTES + 1, "hex and its NUL");
+/*
+ * MiniDebugInfo is a symbol table only, a few MiB for the largest libraries;
+ * past these the section is refused rather than decompressed.
+ */
+#define MINIDEBUGINFO_MAX_BYTES (64ULL << 20)
+#define MINIDEBUGINFO_DECODER_MEMORY (128ULL << 20)
 
 struct elf_segment {
 	uint64_t offset;
@@ -31,11 +38,14 @@ struct elf_symbol {
 struct elf_file {
 	Elf *elf;
 	Elf *debug_elf; /* separate debug file the symbols come from, or NULL */
+	void *debug_image; /* decompressed MiniDebugInfo behind debug_elf, or NULL */
 	struct elf_segment *segments; /* executable PT_LOAD segments */
 	size_t segment_count;
 	struct elf_symbol *symbols; /* sorted by addr, one per address */
 	size_t symbol_count;
 	bool has_symtab;
+	bool has_debug_info; /* the file's own .debug_info */
+	bool debug_has_debug_info; /* debug_elf's .debug_info */
 	const char *debuglink; /* .gnu_debuglink file name, or NULL */
 	uint32_t debuglink_crc;
 	char build_id[2 * BUILD_ID_MAX_BYTES + 1];
@@ -50,24 +60,50 @@ struct raw_symbol {
 	int rank; /* preferred name among aliases at one address: lower wins */
 };
 
-static bool within_file(uint64_t offset, uint64_t size, const struct stat *st)
+static bool within_file(uint64_t offset, uint64_t size, uint64_t file_size)
 {
-	return offset <= (uint64_t)st->st_size && size <= (uint64_t)st->st_size - offset;
+	return offset <= file_size && size <= file_size - offset;
 }
 
 /*
- * Opens fd with mmap and checks that every section and (for files that are
- * executed rather than debug-only) every loadable segment lies inside the
- * file, so a truncated file fails here instead of faulting later.
+ * Checks that every section and (for files that are executed rather than
+ * debug-only) every loadable segment lies inside the file's size, so a
+ * truncated file fails here instead of faulting later.
  */
-static int open_elf(int fd, bool check_segments, Elf **ret_elf)
+static int check_elf(Elf *elf, uint64_t size, bool check_segments)
 {
 	size_t section_count, segment_count;
 	Elf_Scn *scn = NULL;
 	GElf_Ehdr ehdr;
+
+	if (elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &ehdr) ||
+	    elf_getshdrnum(elf, &section_count) < 0 || elf_getphdrnum(elf, &segment_count) < 0)
+		return -EINVAL;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr shdr;
+
+		if (!gelf_getshdr(scn, &shdr))
+			return -EINVAL;
+		if (shdr.sh_type != SHT_NOBITS && !within_file(shdr.sh_offset, shdr.sh_size, size))
+			return -EINVAL;
+	}
+	for (size_t i = 0; i < segment_count && check_segments; i++) {
+		GElf_Phdr phdr;
+
+		if (!gelf_getphdr(elf, i, &phdr))
+			return -EINVAL;
+		if (phdr.p_type == PT_LOAD && !within_file(phdr.p_offset, phdr.p_filesz, size))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* Opens fd with mmap and checks it (check_elf); fd is free again on return. */
+static int open_elf(int fd, bool check_segments, Elf **ret_elf)
+{
 	struct stat st;
 	Elf *elf;
-	int err = 0;
+	int err;
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
@@ -78,35 +114,9 @@ static int open_elf(int fd, bool check_segments, Elf **ret_elf)
 	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	if (!elf)
 		return -EINVAL;
-	if (elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &ehdr) ||
-	    elf_getshdrnum(elf, &section_count) < 0 || elf_getphdrnum(elf, &segment_count) < 0) {
-		err = -EINVAL;
+	err = check_elf(elf, (uint64_t)st.st_size, check_segments);
+	if (err)
 		goto cleanup;
-	}
-	while ((scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr shdr;
-
-		if (!gelf_getshdr(scn, &shdr)) {
-			err = -EINVAL;
-			goto cleanup;
-		}
-		if (shdr.sh_type != SHT_NOBITS && !within_file(shdr.sh_offset, shdr.sh_size, &st)) {
-			err = -EINVAL;
-			goto cleanup;
-		}
-	}
-	for (size_t i = 0; i < segment_count && check_segments; i++) {
-		GElf_Phdr phdr;
-
-		if (!gelf_getphdr(elf, i, &phdr)) {
-			err = -EINVAL;
-			goto cleanup;
-		}
-		if (phdr.p_type == PT_LOAD && !within_file(phdr.p_offset, phdr.p_filesz, &st)) {
-			err = -EINVAL;
-			goto cleanup;
-		}
-	}
 	/* Mapped: nothing more to read. Not mapped: read it all now. Either way fd is free. */
 	if (elf_cntl(elf, ELF_C_FDREAD) < 0) {
 		err = -EIO;
@@ -275,24 +285,41 @@ static int compare_raw_symbols(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-static int collect_symbols(Elf *elf, Elf_Scn *scn, struct raw_symbol **ret_raw,
-			   size_t *ret_count)
-{
-	size_t sym_size = gelf_fsize(elf, ELF_T_SYM, 1, EV_CURRENT), count = 0, total;
-	struct raw_symbol *raw = NULL;
-	Elf_Data *data;
-	GElf_Shdr shdr;
-	int err = 0;
+/* One symbol table to read; MiniDebugInfo pairs the file's .dynsym with its own .symtab. */
+struct symbol_table {
+	Elf *elf;
+	Elf_Scn *scn;
+};
 
-	if (!gelf_getshdr(scn, &shdr) || !sym_size)
+static int symbol_table_data(const struct symbol_table *table, GElf_Shdr *ret_shdr,
+			     Elf_Data **ret_data, size_t *ret_total)
+{
+	size_t sym_size = gelf_fsize(table->elf, ELF_T_SYM, 1, EV_CURRENT);
+	Elf_Data *data;
+
+	if (!gelf_getshdr(table->scn, ret_shdr) || !sym_size)
 		return -EINVAL;
-	data = elf_getdata(scn, NULL);
+	data = elf_getdata(table->scn, NULL);
 	if (!data)
 		return -EINVAL;
-	total = data->d_size / sym_size;
-	raw = calloc(total ? total : 1, sizeof(*raw));
-	if (!raw)
-		return -ENOMEM;
+	*ret_data = data;
+	*ret_total = data->d_size / sym_size;
+	return 0;
+}
+
+/* Appends the FUNC symbols of one table to raw, which has room for all of them. */
+static int collect_symbols(const struct symbol_table *table, struct raw_symbol *raw,
+			   size_t *count)
+{
+	Elf *elf = table->elf;
+	Elf_Data *data;
+	GElf_Shdr shdr;
+	size_t total;
+	int err;
+
+	err = symbol_table_data(table, &shdr, &data, &total);
+	if (err)
+		return err;
 	for (size_t i = 0; i < total; i++) {
 		unsigned char type;
 		const char *name;
@@ -300,10 +327,8 @@ static int collect_symbols(Elf *elf, Elf_Scn *scn, struct raw_symbol **ret_raw,
 		GElf_Shdr home_shdr;
 		GElf_Sym sym;
 
-		if (!gelf_getsym(data, i, &sym)) {
-			err = -EINVAL;
-			goto cleanup;
-		}
+		if (!gelf_getsym(data, i, &sym))
+			return -EINVAL;
 		type = GELF_ST_TYPE(sym.st_info);
 		if ((type != STT_FUNC && type != STT_GNU_IFUNC) || !sym.st_value ||
 		    sym.st_shndx == SHN_UNDEF)
@@ -311,7 +336,7 @@ static int collect_symbols(Elf *elf, Elf_Scn *scn, struct raw_symbol **ret_raw,
 		name = elf_strptr(elf, shdr.sh_link, sym.st_name);
 		if (!name || !*name)
 			continue;
-		raw[count] = (struct raw_symbol){
+		raw[*count] = (struct raw_symbol){
 			.addr = sym.st_value,
 			.size = sym.st_size,
 			.section_end = UINT64_MAX,
@@ -321,32 +346,42 @@ static int collect_symbols(Elf *elf, Elf_Scn *scn, struct raw_symbol **ret_raw,
 		home = sym.st_shndx < SHN_LORESERVE ? elf_getscn(elf, sym.st_shndx) : NULL;
 		if (home && gelf_getshdr(home, &home_shdr) &&
 		    home_shdr.sh_addr + home_shdr.sh_size > sym.st_value)
-			raw[count].section_end = home_shdr.sh_addr + home_shdr.sh_size;
-		count++;
+			raw[*count].section_end = home_shdr.sh_addr + home_shdr.sh_size;
+		(*count)++;
 	}
-	*ret_raw = raw;
-	*ret_count = count;
-	raw = NULL;
-cleanup:
-	free(raw);
-	return err;
+	return 0;
 }
 
 /*
- * Reads the FUNC symbols of one symbol table, keeps one name per address
+ * Reads the FUNC symbols of the given tables, keeps one name per address
  * and gives symbols without a size the room up to the next symbol.
  */
-static int load_symbols(Elf *elf, Elf_Scn *scn, struct elf_symbol **ret_symbols,
-			size_t *ret_count)
+static int load_symbols(const struct symbol_table *tables, size_t table_count,
+			struct elf_symbol **ret_symbols, size_t *ret_count)
 {
 	struct elf_symbol *symbols = NULL, *shrunk;
 	struct raw_symbol *raw = NULL;
-	size_t raw_count = 0, count = 0;
-	int err;
+	size_t raw_count = 0, capacity = 0, count = 0;
+	int err = 0;
 
-	err = collect_symbols(elf, scn, &raw, &raw_count);
-	if (err)
-		return err;
+	for (size_t i = 0; i < table_count; i++) {
+		Elf_Data *data;
+		GElf_Shdr shdr;
+		size_t total;
+
+		err = symbol_table_data(&tables[i], &shdr, &data, &total);
+		if (err)
+			return err;
+		capacity += total;
+	}
+	raw = calloc(capacity ? capacity : 1, sizeof(*raw));
+	if (!raw)
+		return -ENOMEM;
+	for (size_t i = 0; i < table_count; i++) {
+		err = collect_symbols(&tables[i], raw, &raw_count);
+		if (err)
+			goto cleanup;
+	}
 	qsort(raw, raw_count, sizeof(*raw), compare_raw_symbols);
 	symbols = calloc(raw_count ? raw_count : 1, sizeof(*symbols));
 	if (!symbols) {
@@ -383,6 +418,21 @@ cleanup:
 	return err;
 }
 
+/* A .debug_info with contents (compressed or not): the file carries DWARF. */
+static bool has_debug_info(Elf *elf)
+{
+	static const char *const names[] = { ".debug_info", ".zdebug_info" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		Elf_Scn *scn = elf_find_section(elf, names[i]);
+		GElf_Shdr shdr;
+
+		if (scn && gelf_getshdr(scn, &shdr) && shdr.sh_type != SHT_NOBITS && shdr.sh_size)
+			return true;
+	}
+	return false;
+}
+
 struct elf_file *elf_file__open_fd(int fd)
 {
 	struct elf_file *file;
@@ -402,13 +452,16 @@ struct elf_file *elf_file__open_fd(int fd)
 		goto cleanup;
 	read_build_id(file->elf, file->build_id);
 	read_debuglink(file);
+	file->has_debug_info = has_debug_info(file->elf);
 	scn = find_section_by_type(file->elf, SHT_SYMTAB);
 	file->has_symtab = scn != NULL;
 	if (!scn)
 		scn = find_section_by_type(file->elf, SHT_DYNSYM);
 	/* A file without any symbol table is still usable: a debug file may follow. */
 	if (scn) {
-		err = load_symbols(file->elf, scn, &file->symbols, &file->symbol_count);
+		const struct symbol_table table = { file->elf, scn };
+
+		err = load_symbols(&table, 1, &file->symbols, &file->symbol_count);
 		if (err)
 			goto cleanup;
 	}
@@ -428,6 +481,7 @@ void elf_file__free(struct elf_file *file)
 	free(file->symbols);
 	free(file->segments);
 	elf_end(file->debug_elf);
+	free(file->debug_image);
 	elf_end(file->elf);
 	free(file);
 }
@@ -442,6 +496,11 @@ bool elf_file__has_symtab(const struct elf_file *file)
 	return file->has_symtab;
 }
 
+bool elf_file__has_debug_info(const struct elf_file *file)
+{
+	return file->has_debug_info || file->debug_has_debug_info;
+}
+
 int elf_file__debuglink(const struct elf_file *file, const char **ret_name, uint32_t *ret_crc)
 {
 	if (!file->debuglink)
@@ -451,42 +510,145 @@ int elf_file__debuglink(const struct elf_file *file, const char **ret_name, uint
 	return 0;
 }
 
-int elf_file__use_debug_file(struct elf_file *file, int fd)
+/*
+ * Makes debug_elf (and image, the memory behind it, if any) the file's debug
+ * file: symbols from its .symtab, plus those of own_table when given.
+ * Takes both on success only.
+ */
+static int adopt_debug_elf(struct elf_file *file, Elf *debug_elf, void *image,
+			   Elf_Scn *own_table)
 {
 	char build_id[sizeof(file->build_id)];
+	struct symbol_table tables[2];
 	struct elf_symbol *symbols = NULL;
-	size_t symbol_count = 0;
-	Elf *debug_elf = NULL;
+	size_t symbol_count = 0, table_count = 0;
 	Elf_Scn *scn;
+	int err;
+
+	read_build_id(debug_elf, build_id);
+	if (build_id[0] && file->build_id[0] && strcmp(build_id, file->build_id) != 0)
+		return -ESTALE;
+	scn = find_section_by_type(debug_elf, SHT_SYMTAB);
+	if (!scn)
+		return -ENOENT;
+	if (own_table)
+		tables[table_count++] = (struct symbol_table){ file->elf, own_table };
+	tables[table_count++] = (struct symbol_table){ debug_elf, scn };
+	err = load_symbols(tables, table_count, &symbols, &symbol_count);
+	if (err)
+		return err;
+	free(file->symbols);
+	elf_end(file->debug_elf);
+	free(file->debug_image);
+	file->symbols = symbols;
+	file->symbol_count = symbol_count;
+	file->debug_elf = debug_elf;
+	file->debug_image = image;
+	file->debug_has_debug_info = has_debug_info(debug_elf);
+	file->has_symtab = true;
+	return 0;
+}
+
+int elf_file__use_debug_file(struct elf_file *file, int fd)
+{
+	Elf *debug_elf = NULL;
 	int err;
 
 	err = open_elf(fd, false, &debug_elf);
 	if (err)
-		goto cleanup;
-	read_build_id(debug_elf, build_id);
-	if (build_id[0] && file->build_id[0] && strcmp(build_id, file->build_id) != 0) {
-		err = -ESTALE;
+		return err;
+	err = adopt_debug_elf(file, debug_elf, NULL, NULL);
+	if (err)
+		elf_end(debug_elf);
+	return err;
+}
+
+/* Decompresses an .xz stream into a new buffer of at most MINIDEBUGINFO_MAX_BYTES. */
+static int xz_decompress(const void *in, size_t in_size, void **ret_out, size_t *ret_size)
+{
+	lzma_stream stream = LZMA_STREAM_INIT;
+	unsigned char *out = NULL, *grown;
+	size_t capacity = 0;
+	lzma_ret ret;
+	int err = 0;
+
+	if (lzma_stream_decoder(&stream, MINIDEBUGINFO_DECODER_MEMORY, 0) != LZMA_OK)
+		return -ENOMEM;
+	stream.next_in = in;
+	stream.avail_in = in_size;
+	for (;;) {
+		if (stream.avail_out == 0) {
+			if (capacity >= MINIDEBUGINFO_MAX_BYTES) {
+				err = -EFBIG;
+				goto cleanup;
+			}
+			capacity = capacity ? capacity * 2 : 4 * in_size + 4096;
+			if (capacity > MINIDEBUGINFO_MAX_BYTES)
+				capacity = MINIDEBUGINFO_MAX_BYTES;
+			grown = realloc(out, capacity);
+			if (!grown) {
+				err = -ENOMEM;
+				goto cleanup;
+			}
+			out = grown;
+			stream.next_out = out + stream.total_out;
+			stream.avail_out = capacity - stream.total_out;
+		}
+		ret = lzma_code(&stream, LZMA_FINISH);
+		if (ret == LZMA_STREAM_END)
+			break;
+		if (ret != LZMA_OK) {
+			err = ret == LZMA_MEM_ERROR || ret == LZMA_MEMLIMIT_ERROR ? -ENOMEM : -EINVAL;
+			goto cleanup;
+		}
+	}
+	*ret_out = out;
+	*ret_size = stream.total_out;
+	out = NULL;
+cleanup:
+	lzma_end(&stream);
+	free(out);
+	return err;
+}
+
+int elf_file__use_minidebuginfo(struct elf_file *file)
+{
+	Elf_Scn *scn = elf_find_section(file->elf, ".gnu_debugdata");
+	Elf_Scn *own_table = find_section_by_type(file->elf, SHT_SYMTAB);
+	Elf *debug_elf = NULL;
+	void *image = NULL;
+	size_t image_size;
+	Elf_Data *data;
+	GElf_Shdr shdr;
+	int err;
+
+	if (!scn || !gelf_getshdr(scn, &shdr) || shdr.sh_type == SHT_NOBITS)
+		return -ENOENT;
+	data = elf_rawdata(scn, NULL);
+	if (!data || !data->d_buf || !data->d_size)
+		return -EINVAL;
+	err = xz_decompress(data->d_buf, data->d_size, &image, &image_size);
+	if (err)
+		return err;
+	debug_elf = elf_memory(image, image_size);
+	if (!debug_elf) {
+		err = -EINVAL;
 		goto cleanup;
 	}
-	scn = find_section_by_type(debug_elf, SHT_SYMTAB);
-	if (!scn) {
-		err = -ENOENT;
-		goto cleanup;
-	}
-	err = load_symbols(debug_elf, scn, &symbols, &symbol_count);
+	err = check_elf(debug_elf, image_size, false);
 	if (err)
 		goto cleanup;
-	free(file->symbols);
-	elf_end(file->debug_elf);
-	file->symbols = symbols;
-	file->symbol_count = symbol_count;
-	file->debug_elf = debug_elf;
-	file->has_symtab = true;
-	symbols = NULL;
+	/* Fedora leaves out what .dynsym already names: both tables together name everything. */
+	if (!own_table)
+		own_table = find_section_by_type(file->elf, SHT_DYNSYM);
+	err = adopt_debug_elf(file, debug_elf, image, own_table);
+	if (err)
+		goto cleanup;
 	debug_elf = NULL;
+	image = NULL;
 cleanup:
-	free(symbols);
 	elf_end(debug_elf);
+	free(image);
 	return err;
 }
 
@@ -559,6 +721,13 @@ Elf *elf_file__elf(const struct elf_file *elf)
 Elf *elf_file__debug_elf(const struct elf_file *elf)
 {
 	return elf->debug_elf;
+}
+
+Elf *elf_file__dwarf_elf(const struct elf_file *elf)
+{
+	if (elf->debug_has_debug_info)
+		return elf->debug_elf;
+	return elf->has_debug_info ? elf->elf : NULL;
 }
 
 int elf_file__load_bias(const struct elf_file *elf, uint64_t map_start, uint64_t map_offset,

@@ -2,7 +2,8 @@
 /*
  * One opened ELF file (internal to the symbolizer): its loadable segments,
  * GNU build id and function symbols, optionally taken from a separate debug
- * file. Files are mmapped; symbol names point into the mapping.
+ * file or from its MiniDebugInfo. Files are mmapped; symbol names point into
+ * the mapping.
  */
 #ifndef KILN_ELF_FILE_H
 #define KILN_ELF_FILE_H
@@ -27,15 +28,28 @@ const char *elf_file__build_id(const struct elf_file *elf);
 /* True once symbols come from a full .symtab (the file's own or a debug file's). */
 bool elf_file__has_symtab(const struct elf_file *elf);
 
+/* True when the file or its debug file has DWARF (.debug_info): no better file to look for. */
+bool elf_file__has_debug_info(const struct elf_file *elf);
+
 /* The .gnu_debuglink file name and CRC32; -ENOENT when the file has none. */
 int elf_file__debuglink(const struct elf_file *elf, const char **ret_name, uint32_t *ret_crc);
 
 /*
- * Takes symbols from a separate debug file (fd kept by the caller). The
- * debug file must have a .symtab and, when both have one, the same build id.
- * Returns 0 or a negative errno; the current symbols stay on failure.
+ * Takes symbols from a separate debug file (fd kept by the caller), which
+ * replaces any debug file taken before. The debug file must have a .symtab
+ * and, when both have one, the same build id. Returns 0 or a negative
+ * errno; the current symbols and debug file stay on failure.
  */
 int elf_file__use_debug_file(struct elf_file *elf, int fd);
+
+/*
+ * Takes symbols from the file's .gnu_debugdata (MiniDebugInfo, as Fedora
+ * ships: an xz-compressed ELF with a .symtab of what .dynsym leaves out),
+ * merged with the file's own table. Like a debug file, it becomes
+ * elf_file__debug_elf (without DWARF). -ENOENT when the file has none,
+ * -EINVAL when it is corrupt, -EFBIG when it would decompress too large.
+ */
+int elf_file__use_minidebuginfo(struct elf_file *elf);
 
 /* Maps a file offset inside an executable PT_LOAD segment to its ELF virtual address. */
 int elf_file__offset_to_vaddr(const struct elf_file *elf, uint64_t file_offset,
@@ -53,6 +67,13 @@ struct Elf;
 struct Elf_Scn;
 struct Elf *elf_file__elf(const struct elf_file *elf);
 struct Elf *elf_file__debug_elf(const struct elf_file *elf);
+
+/*
+ * The Elf that holds the file's DWARF: the debug file when it has
+ * .debug_info, else the file itself when it does, else NULL. It changes
+ * when a better debug file arrives (elf_file__use_debug_file).
+ */
+struct Elf *elf_file__dwarf_elf(const struct elf_file *elf);
 
 /*
  * The load bias of a mapping of this file: process address minus ELF

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Addresses to names: a bounded LRU cache of ELF files plus the kernel's kallsyms. */
+/* Addresses to names: a bounded LRU cache of ELF files, their debug files, and kallsyms. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -15,6 +15,7 @@
 #include "lib/hashmap.h"
 #include "symbolizer/demangle.h"
 #include "symbolizer/dwarf_info.h"
+#include "symbolizer/debuginfod_fetcher.h"
 #include "symbolizer/elf_file.h"
 #include "symbolizer/ksyms.h"
 #include "symbolizer/perf_map.h"
@@ -35,6 +36,9 @@
 #define MAX_ALIASES_PER_FILE 64
 /* The negative cache holds this many failed files per allowed ELF file. */
 #define FAILED_FILES_PER_ELF_FILE 4
+#define DEFAULT_DEBUGINFOD_RETRY_NS (600ULL * 1000 * 1000 * 1000)
+/* A cached file's debuginfod fetch is under way: wait for its result. */
+#define DEBUGINFOD_WAITING UINT64_MAX
 
 struct list_node {
 	struct list_node *prev, *next;
@@ -64,6 +68,12 @@ struct cached_file {
 	struct dwarf_info *dwarf; /* opened on first lookup; NULL when none or evicted */
 	bool dwarf_tried; /* the file has no readable DWARF: do not look again */
 	struct list_node dwarf_lru; /* in symbolizer->dwarf_lru while dwarf is open */
+	/*
+	 * When to ask debuginfod for this file's debug file: 0 never (it has
+	 * DWARF, no build id, or no servers), DEBUGINFOD_WAITING while a fetch
+	 * is under way, else a monotonic time (after a failure or a full queue).
+	 */
+	uint64_t debuginfod_at_ns;
 };
 
 /* The negative cache: a file that failed is not retried before RETRY_INTERVAL_NS. */
@@ -85,6 +95,8 @@ struct symbolizer {
 	struct list_node lru;
 	size_t file_count;
 	struct list_node failures_by_age;
+	struct debuginfod_fetcher *debuginfod; /* NULL without servers */
+	uint64_t debuginfod_retry_ns;
 	struct ksyms *ksyms;
 	struct perf_maps *perf_maps; /* names for JIT code */
 	bool ksyms_tried;
@@ -189,8 +201,25 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	symbolizer->failures = hashmap__new(hash_file_key, equal_file_key, NULL);
 	symbolizer->perf_maps = perf_maps__new(NULL);
 	if (!symbolizer->kallsyms_path || !symbolizer->debug_dir || !symbolizer->by_build_id ||
-	    !symbolizer->by_inode || !symbolizer->failures || !symbolizer->perf_maps)
+	    !symbolizer->by_inode || !symbolizer->failures || !symbolizer->perf_maps) {
 		err = -ENOMEM;
+		goto cleanup;
+	}
+	symbolizer->debuginfod_retry_ns = opts->debuginfod_retry_ms
+						  ? opts->debuginfod_retry_ms * 1000000
+						  : DEFAULT_DEBUGINFOD_RETRY_NS;
+	if (opts->debuginfod_urls && opts->debuginfod_urls[strspn(opts->debuginfod_urls, " ")]) {
+		const struct debuginfod_fetcher_opts fetcher_opts = {
+			.urls = opts->debuginfod_urls,
+			.max_queued = opts->debuginfod_max_queued,
+			.timeout_ns = opts->debuginfod_timeout_ms * 1000000,
+			.retry_ns = symbolizer->debuginfod_retry_ns,
+		};
+
+		symbolizer->debuginfod = debuginfod_fetcher__new(&fetcher_opts);
+		if (!symbolizer->debuginfod)
+			err = -errno;
+	}
 cleanup:
 	if (err) {
 		symbolizer__free(symbolizer);
@@ -262,6 +291,8 @@ void symbolizer__free(struct symbolizer *symbolizer)
 {
 	if (!symbolizer)
 		return;
+	/* First: a fetch under way is abandoned, its thread joined. */
+	debuginfod_fetcher__free(symbolizer->debuginfod);
 	while (symbolizer->lru.next != &symbolizer->lru)
 		evict_file(symbolizer, container_of(symbolizer->lru.next, struct cached_file, lru));
 	while (symbolizer->failures_by_age.next != &symbolizer->failures_by_age)
@@ -389,53 +420,183 @@ static int try_debug_file(struct elf_file *elf, const char *path, bool check_crc
 	return err;
 }
 
+/* By build id under the debug directories, the host's and the process's. */
+static int find_debug_by_build_id(const struct symbolizer *symbolizer, int pid, struct elf_file *elf)
+{
+	const char *build_id = elf_file__build_id(elf);
+	char path[PATH_MAX], root_debug_dir[64];
+
+	if (strlen(build_id) <= 2)
+		return -ENOENT;
+	snprintf(root_debug_dir, sizeof(root_debug_dir), "/proc/%d/root%s", pid,
+		 DEFAULT_DEBUG_DIR);
+	const char *debug_dirs[] = { symbolizer->debug_dir, root_debug_dir };
+
+	for (size_t i = 0; i < sizeof(debug_dirs) / sizeof(debug_dirs[0]); i++) {
+		if (snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug", debug_dirs[i],
+			     build_id, build_id + 2) < (int)sizeof(path) &&
+		    try_debug_file(elf, path, false, 0) == 0)
+			return 0;
+	}
+	return -ENOENT;
+}
+
 /*
- * Looks for a separate debug file with the .symtab the file lacks, as gdb
- * does: by build id under the debug directories, then by .gnu_debuglink
- * next to the file, in its .debug/ and under the debug directories. Not
- * finding one is normal (.dynsym still names exported functions).
+ * By .gnu_debuglink, as gdb does: next to the file, in .debug/ next to it,
+ * and under the debug directories followed by the file's directory. The
+ * file's own directory is read through the process's root.
+ */
+static int find_by_debuglink(const struct symbolizer *symbolizer, int pid, const char *file_path,
+			     struct elf_file *elf)
+{
+	char path[PATH_MAX], dir[PATH_MAX], root[32], root_debug_dir[64];
+	const char *link, *slash;
+	uint32_t crc;
+
+	if (elf_file__debuglink(elf, &link, &crc) < 0 || strchr(link, '/'))
+		return -ENOENT;
+	slash = strrchr(file_path, '/');
+	if (!slash || slash - file_path >= (int)sizeof(dir))
+		return -ENOENT;
+	/* The file's directory, without the trailing slash. */
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - file_path), file_path);
+	snprintf(root, sizeof(root), "/proc/%d/root", pid);
+	snprintf(root_debug_dir, sizeof(root_debug_dir), "%s%s", root, DEFAULT_DEBUG_DIR);
+	/* prefix + dir + subdir + "/" + link */
+	const char *candidates[][2] = {
+		{ root, "" },
+		{ root, "/.debug" },
+		{ symbolizer->debug_dir, "" },
+		{ root_debug_dir, "" },
+	};
+
+	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+		if (snprintf(path, sizeof(path), "%s%s%s/%s", candidates[i][0], dir,
+			     candidates[i][1], link) < (int)sizeof(path) &&
+		    try_debug_file(elf, path, true, crc) == 0)
+			return 0;
+	}
+	return -ENOENT;
+}
+
+/*
+ * Gives a newly opened file the best debug file found without waiting (the
+ * search order is in symbolizer.h); debuginfod comes later, in the
+ * background. Not finding one is normal (.dynsym still names exported
+ * functions).
  */
 static void find_debug_file(struct symbolizer *symbolizer, int pid, const char *file_path,
 			    struct elf_file *elf)
 {
-	const char *build_id = elf_file__build_id(elf), *link, *slash;
-	char path[PATH_MAX], dir[PATH_MAX], root[64], root_debug_dir[128];
-	uint32_t crc;
+	if (elf_file__has_debug_info(elf))
+		return;
+	if (find_debug_by_build_id(symbolizer, pid, elf) == 0)
+		symbolizer->stats.debug_files_build_id++;
+	else if (find_by_debuglink(symbolizer, pid, file_path, elf) == 0)
+		symbolizer->stats.debug_files_debuglink++;
+	else if (!elf_file__has_symtab(elf) && elf_file__use_minidebuginfo(elf) == 0)
+		symbolizer->stats.debug_files_minidebuginfo++;
+}
 
-	snprintf(root, sizeof(root), "/proc/%d/root", pid);
-	snprintf(root_debug_dir, sizeof(root_debug_dir), "%s%s", root, DEFAULT_DEBUG_DIR);
-	if (strlen(build_id) > 2) {
-		const char *debug_dirs[] = { symbolizer->debug_dir, root_debug_dir };
+/*
+ * A better debug file just replaced the file's (debuginfod): whatever was
+ * derived from the old debug Elf must be dropped here.
+ */
+static void debug_file_changed(struct cached_file *file)
+{
+	(void)file;
+}
 
-		for (size_t i = 0; i < sizeof(debug_dirs) / sizeof(debug_dirs[0]); i++) {
-			if (snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug",
-				     debug_dirs[i], build_id, build_id + 2) < (int)sizeof(path) &&
-			    try_debug_file(elf, path, false, 0) == 0)
+/* Takes a debug file debuginfod fetched: 0, or why it cannot be used. */
+static int attach_fetched(struct symbolizer *symbolizer, struct cached_file *file, int fd)
+{
+	int err = elf_file__use_debug_file(file->elf, fd);
+
+	if (err)
+		return err;
+	symbolizer->stats.debug_files_debuginfod++;
+	file->debuginfod_at_ns = 0;
+	debug_file_changed(file);
+	return 0;
+}
+
+/*
+ * Asks debuginfod for a cached file's debug file. One fetched earlier (the
+ * file was evicted and opened again) is taken at once; otherwise the file
+ * waits for the result, or tries again after a failure or a full queue.
+ */
+static void request_debug_file(struct symbolizer *symbolizer, struct cached_file *file)
+{
+	const char *build_id = elf_file__build_id(file->elf), *path;
+	int err, fd;
+
+	err = debuginfod_fetcher__find(symbolizer->debuginfod, build_id, &path);
+	if (err == 0) {
+		fd = open_readonly(path);
+		if (fd >= 0) {
+			err = attach_fetched(symbolizer, file, fd);
+			close(fd);
+			if (err)
+				debuginfod_fetcher__reject(symbolizer->debuginfod, build_id, err);
+			else
 				return;
+		} else {
+			/* Cleaned out of libdebuginfod's cache: fetch it again. */
+			debuginfod_fetcher__forget(symbolizer->debuginfod, build_id);
+			err = debuginfod_fetcher__find(symbolizer->debuginfod, build_id, &path);
 		}
 	}
-	if (elf_file__debuglink(elf, &link, &crc) < 0 || strchr(link, '/'))
-		return;
-	slash = strrchr(file_path, '/');
-	if (!slash || slash - file_path >= (int)sizeof(dir))
-		return;
-	/* The file's directory, without the trailing slash. */
-	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - file_path), file_path);
-	{
-		/* prefix + dir + subdir + "/" + link */
-		const char *candidates[][2] = {
-			{ root, "" },
-			{ root, "/.debug" },
-			{ symbolizer->debug_dir, "" },
-			{ root_debug_dir, "" },
-		};
+	if (err == -EINPROGRESS)
+		file->debuginfod_at_ns = DEBUGINFOD_WAITING;
+	else if (err == -ENOSPC)
+		file->debuginfod_at_ns = now_ns(); /* as soon as there is room */
+	else if (err == -EINVAL)
+		file->debuginfod_at_ns = 0;
+	else
+		file->debuginfod_at_ns = now_ns() + symbolizer->debuginfod_retry_ns;
+}
 
-		for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
-			if (snprintf(path, sizeof(path), "%s%s%s/%s", candidates[i][0], dir,
-				     candidates[i][1], link) < (int)sizeof(path) &&
-			    try_debug_file(elf, path, true, crc) == 0)
-				return;
+/* Files that still lack DWARF and have a build id are worth asking debuginfod for. */
+static void want_debug_file(struct symbolizer *symbolizer, struct cached_file *file)
+{
+	if (symbolizer->debuginfod && !elf_file__has_debug_info(file->elf) &&
+	    elf_file__build_id(file->elf)[0])
+		request_debug_file(symbolizer, file);
+}
+
+/* Asks again for a file whose last request failed or found the queue full, when due. */
+static void retry_debug_file(struct symbolizer *symbolizer, struct cached_file *file)
+{
+	if (file->debuginfod_at_ns == 0 || file->debuginfod_at_ns == DEBUGINFOD_WAITING ||
+	    now_ns() < file->debuginfod_at_ns ||
+	    !debuginfod_fetcher__has_room(symbolizer->debuginfod))
+		return;
+	request_debug_file(symbolizer, file);
+}
+
+/* Hands finished fetches to their cached files (a file evicted meanwhile gets it when reopened). */
+static void take_fetched_files(struct symbolizer *symbolizer)
+{
+	struct debuginfod_result result;
+	struct cached_file *file;
+	int err;
+
+	if (!symbolizer->debuginfod)
+		return;
+	while (debuginfod_fetcher__take_result(symbolizer->debuginfod, &result) == 0) {
+		if (!hashmap__find(symbolizer->by_build_id, (uintptr_t)result.build_id,
+				   (void **)&file))
+			file = NULL;
+		err = result.error;
+		if (result.fd >= 0) {
+			err = file ? attach_fetched(symbolizer, file, result.fd) : 0;
+			close(result.fd);
+			if (err)
+				debuginfod_fetcher__reject(symbolizer->debuginfod, result.build_id,
+							   err);
 		}
+		if (err && file)
+			file->debuginfod_at_ns = now_ns() + symbolizer->debuginfod_retry_ns;
 	}
 }
 
@@ -524,8 +685,11 @@ static int get_file_from(struct symbolizer *symbolizer, int pid,
 	struct failed_file *failed;
 	int err, fd = -1;
 
+	take_fetched_files(symbolizer);
 	if (hashmap__find(symbolizer->by_inode, (uintptr_t)&key, (void **)&alias)) {
 		touch_file(symbolizer, alias->file);
+		if (alias->file->debuginfod_at_ns)
+			retry_debug_file(symbolizer, alias->file);
 		*ret_file = alias->file;
 		return 0;
 	}
@@ -556,12 +720,12 @@ static int get_file_from(struct symbolizer *symbolizer, int pid,
 	}
 	symbolizer->stats.elf_files_opened++;
 
-	if (!elf_file__has_symtab(elf))
-		find_debug_file(symbolizer, pid, mapping->path, elf);
+	find_debug_file(symbolizer, pid, mapping->path, elf);
 	err = cache_new_file(symbolizer, elf, &key, ret_file);
 	if (err)
 		goto cleanup;
 	elf = NULL;
+	want_debug_file(symbolizer, *ret_file);
 cleanup:
 	elf_file__free(elf);
 	if (fd >= 0 && fd != given_fd)
@@ -983,6 +1147,7 @@ void symbolizer__forget_process(struct symbolizer *symbolizer, int pid)
 
 void symbolizer__stats(const struct symbolizer *symbolizer, struct symbolizer_stats *ret_stats)
 {
+	struct debuginfod_fetcher_stats fetches;
 	struct dwarf_info_stats dwarf = symbolizer->closed_dwarf_stats, open;
 
 	uint64_t index_rows = 0;
@@ -1002,4 +1167,15 @@ void symbolizer__stats(const struct symbolizer *symbolizer, struct symbolizer_st
 	ret_stats->dwarf_index_resets = dwarf.index_resets;
 	ret_stats->dwarf_units_not_indexed = dwarf.units_not_indexed;
 	ret_stats->inline_chains_truncated = dwarf.chains_truncated;
+	if (!symbolizer->debuginfod)
+		return;
+	debuginfod_fetcher__stats(symbolizer->debuginfod, &fetches);
+	ret_stats->debuginfod_enabled = true;
+	ret_stats->debuginfod_requested = fetches.requested;
+	ret_stats->debuginfod_succeeded = fetches.succeeded;
+	ret_stats->debuginfod_failed = fetches.failed;
+	ret_stats->debuginfod_queue_full = fetches.queue_full;
+	ret_stats->debuginfod_pending = fetches.pending;
+	ret_stats->debuginfod_forgotten = fetches.forgotten;
+	ret_stats->debuginfod_last_error = fetches.last_error;
 }

@@ -4,6 +4,20 @@
  * files keyed by build id (and by device+inode, so a file shared by many
  * processes is opened once) and the kernel's symbol table.
  *
+ * Debug information for a file is looked for in this order, stopping once
+ * a file with DWARF (.debug_info) is found:
+ *   1. the file itself;
+ *   2. DEBUG_DIR/.build-id/xx/yyyy.debug, on the host and in the process's
+ *      root (/proc/PID/root), DEBUG_DIR being /usr/lib/debug;
+ *   3. .gnu_debuglink's name, with its CRC checked: next to the file, in
+ *      .debug/ next to it, under DEBUG_DIR followed by the file's directory;
+ *   4. .gnu_debugdata (MiniDebugInfo: symbols only), when no .symtab yet;
+ *   5. debuginfod, by build id, when servers are configured: fetched in the
+ *      background, so lookups use what 1-4 gave until the file arrives.
+ *
+ * The symbolizer is used from one thread; debuginfod's fetch thread is
+ * internal and hands its results back at later calls.
+ *
  * Library code: it never prints, it returns 0 or a negative errno.
  */
 #ifndef KILN_SYMBOLIZER_H
@@ -26,6 +40,15 @@ struct symbolizer_opts {
 	size_t max_dwarf_index_rows;
 	const char *kallsyms_path; /* NULL means /proc/kallsyms */
 	const char *debug_dir; /* NULL means /usr/lib/debug */
+	/*
+	 * debuginfod servers, space-separated as in DEBUGINFOD_URLS (which
+	 * symbolizer__new then sets: libdebuginfod reads only the
+	 * environment); NULL or "": no debuginfod.
+	 */
+	const char *debuginfod_urls;
+	size_t debuginfod_max_queued; /* fetches waiting or under way; 0: 64 */
+	uint64_t debuginfod_timeout_ms; /* one whole fetch; 0: 120 s */
+	uint64_t debuginfod_retry_ms; /* a failed build id is not asked again before; 0: 10 min */
 };
 
 /* Frames per address: inlined calls and the function containing them. */
@@ -76,6 +99,19 @@ struct symbolizer_stats {
 	uint64_t dwarf_units_not_indexed; /* units too large for the index: lines only */
 	uint64_t inline_chains_truncated; /* deeper than SYMBOLIZER_MAX_FRAMES: innermost dropped */
 	uint64_t names_truncated; /* longer than SYMBOLIZER_MAX_NAME */
+	/* Debug files found, by where (see the search order above). */
+	uint64_t debug_files_build_id;
+	uint64_t debug_files_debuglink;
+	uint64_t debug_files_minidebuginfo;
+	uint64_t debug_files_debuginfod;
+	bool debuginfod_enabled;
+	uint64_t debuginfod_requested; /* fetches queued */
+	uint64_t debuginfod_succeeded; /* a server sent a usable file */
+	uint64_t debuginfod_failed; /* not found, unreachable, timed out or unusable */
+	uint64_t debuginfod_queue_full; /* requests dropped, retried once there is room */
+	uint64_t debuginfod_pending; /* queued or under way now */
+	uint64_t debuginfod_forgotten; /* fetched or failed build ids dropped for room */
+	int debuginfod_last_error; /* negative errno of the latest failure, 0 if none */
 };
 
 /* NULL with errno set on failure. opts may be NULL. */
@@ -127,7 +163,7 @@ struct Elf;
 /* The opened file behind a mapping, for readers other than the symbolizer (unwind tables). */
 struct symbolizer_file {
 	struct Elf *elf; /* the mapped file itself */
-	struct Elf *debug_elf; /* its separate debug file, or NULL */
+	struct Elf *debug_elf; /* its separate debug file (or MiniDebugInfo), or NULL */
 	const char *build_id; /* lowercase hex, "" when none */
 	uint64_t load_bias; /* process address minus ELF virtual address in this mapping */
 };

@@ -42,10 +42,10 @@ def tmpdir(prefix="kiln-test-"):
     return tempfile.mkdtemp(prefix=prefix)
 
 
-def run_kiln(args, timeout=120):
+def run_kiln(args, timeout=120, env=None):
     """Runs kiln to completion; returns (exit code, stderr)."""
     proc = subprocess.run([KILN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, env=env)
     return proc.returncode, proc.stderr
 
 
@@ -72,9 +72,9 @@ def profile_process(argv, kiln_args, name, others=(), settle=0.3, kind=None):
     return read_profile(files[0]), workload.pid, err
 
 
-def start_kiln(args):
+def start_kiln(args, env=None):
     return subprocess.Popen([KILN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, env=env)
 
 
 def start(argv, **kwargs):
