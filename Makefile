@@ -18,9 +18,10 @@ endif
 
 PKGS := libbpf libelf libdw libprotobuf-c zlib liblzma libdebuginfod libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# libcurl: its headers only; kiln dlopen()s it when pushing (agent/curl_api.c).
-PKG_LIBS := $(filter-out -lcurl,$(shell pkg-config --libs $(PKGS) 2>/dev/null || \
-	    echo -lbpf -lelf -ldw -lprotobuf-c -lz -llzma -ldebuginfod))
+# libcurl and libdebuginfod: headers only; kiln dlopen()s them when pushing
+# (agent/curl_api.c) or fetching debug files (symbolizer/debuginfod_fetcher.c).
+PKG_LIBS := $(filter-out -lcurl -ldebuginfod,$(shell pkg-config --libs $(PKGS) 2>/dev/null || \
+	    echo -lbpf -lelf -ldw -lprotobuf-c -lz -llzma))
 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \

@@ -536,11 +536,18 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	/* Before any other thread exists: the symbolizer may set DEBUGINFOD_URLS. */
-	const struct symbolizer_opts symbolizer_opts = {
+	struct symbolizer_opts symbolizer_opts = {
 		.debuginfod_urls = agent.opts.debuginfod_urls ? agent.opts.debuginfod_urls
 							      : getenv("DEBUGINFOD_URLS"),
 	};
 	agent.symbolizer = symbolizer__new(&symbolizer_opts);
+	if (!agent.symbolizer && errno == ENOENT && symbolizer_opts.debuginfod_urls) {
+		/* DEBUGINFOD_URLS set by a login profile must not stop a host without the library. */
+		log_warn("debuginfod: cannot load libdebuginfod.so.1 (install libdebuginfod1), "
+			 "continuing without fetching debug files");
+		symbolizer_opts.debuginfod_urls = NULL;
+		agent.symbolizer = symbolizer__new(&symbolizer_opts);
+	}
 	if (!agent.symbolizer) {
 		log_error("creating the symbolizer: %s", strerror(errno));
 		goto cleanup;

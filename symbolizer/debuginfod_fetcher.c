@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Debug files from debuginfod, fetched on one background thread; lookups never wait. */
+#include <dlfcn.h>
 #include <elfutils/debuginfod.h>
 #include <errno.h>
 #include <pthread.h>
@@ -15,6 +16,50 @@
 #include "lib/clock.h"
 #include "lib/hashmap.h"
 #include "symbolizer/debuginfod_fetcher.h"
+
+/*
+ * libdebuginfod through dlopen(), as libdw itself loads it: linked, it
+ * would bring libcurl and some thirty libraries (about 6 MiB resident)
+ * into every kiln, fetching or not.
+ */
+#define LIBDEBUGINFOD_SONAME "libdebuginfod.so.1"
+
+static struct {
+	__typeof__(debuginfod_begin) *begin;
+	__typeof__(debuginfod_end) *end;
+	__typeof__(debuginfod_find_debuginfo) *find_debuginfo;
+	__typeof__(debuginfod_set_user_data) *set_user_data;
+	__typeof__(debuginfod_get_user_data) *get_user_data;
+	__typeof__(debuginfod_set_progressfn) *set_progressfn;
+} lib;
+
+static int lib_status = -ENOENT; /* 0 once every function is there */
+
+static void load_once(void)
+{
+	void *handle = dlopen(LIBDEBUGINFOD_SONAME, RTLD_NOW | RTLD_LOCAL);
+
+	if (!handle)
+		return;
+	lib.begin = dlsym(handle, "debuginfod_begin");
+	lib.end = dlsym(handle, "debuginfod_end");
+	lib.find_debuginfo = dlsym(handle, "debuginfod_find_debuginfo");
+	lib.set_user_data = dlsym(handle, "debuginfod_set_user_data");
+	lib.get_user_data = dlsym(handle, "debuginfod_get_user_data");
+	lib.set_progressfn = dlsym(handle, "debuginfod_set_progressfn");
+	if (lib.begin && lib.end && lib.find_debuginfo && lib.set_user_data &&
+	    lib.get_user_data && lib.set_progressfn)
+		lib_status = 0;
+}
+
+/* Loads the library once; 0, or -ENOENT when it or one of its functions is missing. */
+static int load_libdebuginfod(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, load_once);
+	return lib_status;
+}
 
 #define DEFAULT_MAX_QUEUED 64
 #define DEFAULT_MAX_KNOWN 4096
@@ -85,7 +130,7 @@ static uint64_t now_ns(void)
 /* Called by libdebuginfod about once a second while it waits: nonzero abandons the fetch. */
 static int on_progress(debuginfod_client *client, long done, long total)
 {
-	struct debuginfod_fetcher *fetcher = debuginfod_get_user_data(client);
+	struct debuginfod_fetcher *fetcher = lib.get_user_data(client);
 
 	(void)done;
 	(void)total;
@@ -149,7 +194,7 @@ static void fetch_one(struct debuginfod_fetcher *fetcher, struct fetch_result *r
 	fetcher->deadline_ns = now_ns() + fetcher->timeout_ns;
 	fetcher->abandoned = fetcher->timed_out = false;
 	/* Length 0: the build id is given as hex. */
-	fd = debuginfod_find_debuginfo(fetcher->client, (const unsigned char *)result->build_id, 0,
+	fd = lib.find_debuginfo(fetcher->client, (const unsigned char *)result->build_id, 0,
 				       &path);
 	if (fd >= 0 && !path) {
 		close(fd);
@@ -253,13 +298,16 @@ struct debuginfod_fetcher *debuginfod_fetcher__new(const struct debuginfod_fetch
 		err = -errno;
 		goto cleanup;
 	}
-	fetcher->client = debuginfod_begin();
+	err = load_libdebuginfod();
+	if (err)
+		goto cleanup;
+	fetcher->client = lib.begin();
 	if (!fetcher->client) {
 		err = errno ? -errno : -ENOMEM;
 		goto cleanup;
 	}
-	debuginfod_set_user_data(fetcher->client, fetcher);
-	debuginfod_set_progressfn(fetcher->client, on_progress);
+	lib.set_user_data(fetcher->client, fetcher);
+	lib.set_progressfn(fetcher->client, on_progress);
 	err = start_thread(fetcher);
 cleanup:
 	if (err) {
@@ -308,7 +356,7 @@ void debuginfod_fetcher__free(struct debuginfod_fetcher *fetcher)
 	}
 	hashmap__free(fetcher->known);
 	if (fetcher->client)
-		debuginfod_end(fetcher->client);
+		lib.end(fetcher->client);
 	free(fetcher->requests);
 	free(fetcher->results);
 	pthread_cond_destroy(&fetcher->wake);
