@@ -499,24 +499,27 @@ static void find_debug_file(struct symbolizer *symbolizer, int pid, const char *
 }
 
 /*
- * A better debug file just replaced the file's (debuginfod): whatever was
- * derived from the old debug Elf must be dropped here.
+ * A better debug file is about to replace the file's (debuginfod): DWARF
+ * read from the old one is closed first (it may point into it), and the
+ * next lookup reads the new one, even if the old one had none.
  */
-static void debug_file_changed(struct cached_file *file)
+static void debug_file_changing(struct symbolizer *symbolizer, struct cached_file *file)
 {
-	(void)file;
+	close_dwarf(symbolizer, file);
+	file->dwarf_tried = false;
 }
 
 /* Takes a debug file debuginfod fetched: 0, or why it cannot be used. */
 static int attach_fetched(struct symbolizer *symbolizer, struct cached_file *file, int fd)
 {
-	int err = elf_file__use_debug_file(file->elf, fd);
+	int err;
 
+	debug_file_changing(symbolizer, file);
+	err = elf_file__use_debug_file(file->elf, fd);
 	if (err)
 		return err;
 	symbolizer->stats.debug_files_debuginfod++;
 	file->debuginfod_at_ns = 0;
-	debug_file_changed(file);
 	return 0;
 }
 
