@@ -15,7 +15,6 @@ enum option_kind {
 	OPTION_UINT, /* a decimal number within [min, max] */
 	OPTION_PID, /* repeatable; the process must exist */
 	OPTION_STRING,
-	OPTION_UNWIND, /* dwarf or fp */
 	OPTION_SIZE, /* bytes: a number with K, M or G (binary); M when bare */
 	OPTION_STATES, /* a comma list of off-CPU task states */
 	OPTION_CHOICE, /* one word of spec->choices, stored as its index (uint32_t) */
@@ -35,7 +34,11 @@ struct option_spec {
 	const char *arg_name;
 	const char *help;
 	const char *const *choices; /* OPTION_CHOICE: the words, NULL-terminated */
+	bool remote_only; /* meaningless without --remote-store: an error then */
 };
+
+static const char *const unwind_choices[] = { "dwarf", "fp", NULL };
+static const char *const remote_protocol_choices[] = { "pyroscope", "parca", NULL };
 
 static const char *const off_cpu_hooks_choices[] = { "auto", "task-work", "sys-exit", "raw-tp",
 						      NULL };
@@ -62,8 +65,8 @@ static const struct option_spec option_table[] = {
 	  "distinct (pid, tid, stack) counts kept in BPF per window (default 16384)" },
 	{ "max-processes", 0, OPTION_UINT, FIELD(max_processes), 16, 1 << 22, "N",
 	  "processes whose mappings the agent keeps (default 8192)" },
-	{ "unwind", 0, OPTION_UNWIND, FIELD(unwind_fp), 0, 0, "dwarf|fp",
-	  "user stacks from DWARF CFI (default) or frame pointers" },
+	{ "unwind", 0, OPTION_CHOICE, FIELD(unwind_fp), 0, 0, "dwarf|fp",
+	  "user stacks from DWARF CFI (default) or frame pointers", unwind_choices },
 	{ "max-unwind-memory", 0, OPTION_SIZE, FIELD(max_unwind_memory), 64 << 10, 4ULL << 30,
 	  "SIZE", "BPF map memory for unwind tables, LRU evicted (default 64M; K, M, G)" },
 	{ "off-cpu", 0, OPTION_FLAG, FIELD(off_cpu), 0, 0, NULL,
@@ -80,23 +83,24 @@ static const struct option_spec option_table[] = {
 	  off_cpu_hooks_choices },
 	{ "remote-store", 0, OPTION_STRING, FIELD(remote_store), 0, 0, "URL",
 	  "push profiles to this Pyroscope or Parca (http:// or https://)" },
-	{ "remote-protocol", 0, OPTION_STRING, FIELD(remote_protocol), 0, 0, "pyroscope|parca",
-	  "how to push: Pyroscope's /ingest or Parca's gRPC WriteRaw (default pyroscope)" },
+	{ "remote-protocol", 0, OPTION_CHOICE, FIELD(remote_parca), 0, 0, "pyroscope|parca",
+	  "how to push: Pyroscope's /ingest or Parca's gRPC WriteRaw (default pyroscope)",
+	  remote_protocol_choices, .remote_only = true },
 	{ "service-name", 0, OPTION_STRING, FIELD(service_name), 0, 0, "NAME",
-	  "service_name label of every pushed profile (default: the process name)" },
+	  "service_name label of every pushed profile (default: the process name)" , .remote_only = true },
 	{ "bearer-token-file", 0, OPTION_STRING, FIELD(bearer_token_file), 0, 0, "FILE",
-	  "send 'Authorization: Bearer' with the token in FILE (re-read per request)" },
+	  "send 'Authorization: Bearer' with the token in FILE (re-read per request)" , .remote_only = true },
 	{ "basic-auth-file", 0, OPTION_STRING, FIELD(basic_auth_file), 0, 0, "FILE",
-	  "HTTP basic authentication, FILE holding user:password" },
+	  "HTTP basic authentication, FILE holding user:password" , .remote_only = true },
 	{ "header", 0, OPTION_HEADER, 0, 0, 0, "'NAME: VALUE'",
-	  "extra request header, e.g. 'X-Scope-OrgID: team' (repeatable)" },
+	  "extra request header, e.g. 'X-Scope-OrgID: team' (repeatable)" , .remote_only = true },
 	{ "tls-ca", 0, OPTION_STRING, FIELD(tls_ca), 0, 0, "FILE",
-	  "CA certificates to verify the backend with (default: the system's)" },
+	  "CA certificates to verify the backend with (default: the system's)" , .remote_only = true },
 	{ "tls-cert", 0, OPTION_STRING, FIELD(tls_cert), 0, 0, "FILE",
-	  "client certificate (PEM), with --tls-key" },
-	{ "tls-key", 0, OPTION_STRING, FIELD(tls_key), 0, 0, "FILE", "client key (PEM)" },
+	  "client certificate (PEM), with --tls-key" , .remote_only = true },
+	{ "tls-key", 0, OPTION_STRING, FIELD(tls_key), 0, 0, "FILE", "client key (PEM)" , .remote_only = true },
 	{ "tls-insecure-skip-verify", 0, OPTION_FLAG, FIELD(tls_insecure_skip_verify), 0, 0, NULL,
-	  "do not verify the backend's certificate (testing only)" },
+	  "do not verify the backend's certificate (testing only)" , .remote_only = true },
 	{ "remote-connect-timeout", 0, OPTION_UINT, FIELD(remote_connect_timeout_s), 1, 600,
 	  "SECONDS", "give up connecting after this (default 5)" },
 	{ "remote-timeout", 0, OPTION_UINT, FIELD(remote_timeout_s), 1, 3600, "SECONDS",
@@ -104,7 +108,7 @@ static const struct option_spec option_table[] = {
 	{ "remote-drain-timeout", 0, OPTION_UINT, FIELD(remote_drain_timeout_s), 0, 3600,
 	  "SECONDS", "on exit, keep pushing spooled profiles this long (default 10)" },
 	{ "spool-dir", 0, OPTION_STRING, FIELD(spool_dir), 0, 0, "DIR",
-	  "profiles wait here until delivered (default /var/lib/kiln/spool)" },
+	  "profiles wait here until delivered (default /var/lib/kiln/spool)" , .remote_only = true },
 	{ "spool-max-bytes", 0, OPTION_SIZE, FIELD(spool_max_bytes), 64 << 10, 1ULL << 40, "SIZE",
 	  "spool bound; the oldest profiles are dropped past it (default 256M)" },
 	{ "debuginfod-urls", 0, OPTION_URLS, FIELD(debuginfod_urls), 0, 0, "URLS",
@@ -115,13 +119,15 @@ static const struct option_spec option_table[] = {
 	{ "version", 'V', OPTION_VERSION, 0, 0, 0, NULL, "show the version and exit" },
 };
 
+#define OPTION_COUNT (sizeof(option_table) / sizeof(option_table[0]))
+
 static void print_help(const char *prog)
 {
 	printf("Usage: %s [OPTION]...\n"
 	       "Continuous whole-host CPU profiler: samples kernel and user stacks in BPF\n"
 	       "and writes one gzip-compressed pprof file per window.\n\n",
 	       prog);
-	for (size_t i = 0; i < sizeof(option_table) / sizeof(option_table[0]); i++) {
+	for (size_t i = 0; i < OPTION_COUNT; i++) {
 		const struct option_spec *spec = &option_table[i];
 		char left[96];
 
@@ -172,7 +178,7 @@ static int parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *re
 static const struct option_spec *find_option(const char *arg, const char **ret_inline_value)
 {
 	*ret_inline_value = NULL;
-	for (size_t i = 0; i < sizeof(option_table) / sizeof(option_table[0]); i++) {
+	for (size_t i = 0; i < OPTION_COUNT; i++) {
 		const struct option_spec *spec = &option_table[i];
 		size_t len = strlen(spec->name);
 
@@ -241,7 +247,7 @@ static int add_header(const char *value, struct kiln_options *opts)
 }
 
 /* Settings that need each other, and files that must be readable. */
-static int check_remote_options(struct kiln_options *opts)
+static int check_remote_options(struct kiln_options *opts, const bool *seen)
 {
 	const struct {
 		const char *name;
@@ -253,21 +259,11 @@ static int check_remote_options(struct kiln_options *opts)
 		{ "tls-cert", opts->tls_cert },
 		{ "tls-key", opts->tls_key },
 	};
-	const char *needs_store = opts->remote_protocol	      ? "remote-protocol"
-				  : opts->service_name	      ? "service-name"
-				  : opts->bearer_token_file   ? "bearer-token-file"
-				  : opts->basic_auth_file     ? "basic-auth-file"
-				  : opts->header_count	      ? "header"
-				  : opts->tls_ca	      ? "tls-ca"
-				  : opts->tls_cert	      ? "tls-cert"
-				  : opts->tls_key	      ? "tls-key"
-				  : opts->tls_insecure_skip_verify ? "tls-insecure-skip-verify"
-				  : opts->spool_dir	      ? "spool-dir"
-							      : NULL;
-
 	if (!opts->remote_store) {
-		if (needs_store)
-			return usage_error("--%s: only with --remote-store", needs_store);
+		for (size_t i = 0; i < OPTION_COUNT; i++)
+			if (seen[i] && option_table[i].remote_only)
+				return usage_error("--%s: only with --remote-store",
+						   option_table[i].name);
 		if (!opts->output_dir)
 			opts->output_dir = "./profiles";
 		return OPTIONS_RUN;
@@ -276,11 +272,6 @@ static int check_remote_options(struct kiln_options *opts)
 	    (strncmp(opts->remote_store, "https://", 8) || !opts->remote_store[8]))
 		return usage_error("--remote-store: '%s' is not an http:// or https:// URL",
 				   opts->remote_store);
-	if (opts->remote_protocol && strcmp(opts->remote_protocol, "pyroscope") &&
-	    strcmp(opts->remote_protocol, "parca"))
-		return usage_error("--remote-protocol: '%s' is neither pyroscope nor parca",
-				   opts->remote_protocol);
-	opts->remote_parca = opts->remote_protocol && !strcmp(opts->remote_protocol, "parca");
 	/* Pyroscope's rule for service names. */
 	if (opts->service_name &&
 	    opts->service_name[strspn(opts->service_name, "abcdefghijklmnopqrstuvwxyz"
@@ -419,11 +410,6 @@ static int apply_option(const struct option_spec *spec, const char *value,
 		memcpy(field, &value, sizeof(value));
 		return OPTIONS_RUN;
 	}
-	case OPTION_UNWIND:
-		if (strcmp(value, "dwarf") && strcmp(value, "fp"))
-			return usage_error("--unwind: '%s' is neither dwarf nor fp", value);
-		*(bool *)field = !strcmp(value, "fp");
-		return OPTIONS_RUN;
 	case OPTION_FLAG:
 		*(bool *)field = true;
 		return OPTIONS_RUN;
@@ -453,6 +439,7 @@ enum options_result options_parse(int argc, char **argv, struct kiln_options *op
 		.remote_drain_timeout_s = 10,
 		.spool_max_bytes = 256 << 20,
 	};
+	bool seen[OPTION_COUNT] = {};
 
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i], *value;
@@ -486,8 +473,9 @@ enum options_result options_parse(int argc, char **argv, struct kiln_options *op
 		result = apply_option(spec, value, opts);
 		if (result != OPTIONS_RUN)
 			return result;
+		seen[spec - option_table] = true;
 	}
 	if (opts->no_cpu && !opts->off_cpu)
 		return usage_error("--no-cpu: nothing left to profile without --off-cpu");
-	return check_remote_options(opts);
+	return check_remote_options(opts, seen);
 }

@@ -30,7 +30,7 @@ struct kiln_options {
 	uint64_t max_stacks; /* distinct stacks per window (BPF) */
 	uint64_t max_sample_keys; /* distinct (pid, tid, stacks) per window (BPF) */
 	uint64_t max_processes; /* processes the agent tracks */
-	bool unwind_fp; /* --unwind fp: frame pointers instead of DWARF CFI */
+	uint32_t unwind_fp; /* --unwind: 0 dwarf (default), 1 fp (frame pointers) */
 	uint64_t max_unwind_memory; /* bytes of BPF memory for unwind tables */
 	bool off_cpu; /* --off-cpu */
 	bool no_cpu; /* --no-cpu: off-CPU only */
@@ -41,8 +41,7 @@ struct kiln_options {
 	bool verbose;
 	/* Pushing to a backend (--remote-store and the flags after it). */
 	const char *remote_store; /* URL; NULL: local files only */
-	bool remote_parca; /* --remote-protocol parca (default pyroscope) */
-	const char *remote_protocol;
+	uint32_t remote_parca; /* --remote-protocol: 0 pyroscope (default), 1 parca */
 	const char *service_name; /* NULL: each process's name */
 	const char *bearer_token_file;
 	const char *basic_auth_file;

@@ -461,17 +461,26 @@ static int user_stack_at_resume(struct bpf_map *map, void *key, void *value)
 	return 0;
 }
 
-SEC("tp_btf/sched_switch")
-int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
-	     unsigned int prev_state)
+/* One context switch: prev's block starts, next's ends. */
+static __always_inline void switch_happens(void *ctx, bool preempt, struct task_struct *prev,
+					   struct task_struct *next, unsigned int prev_state,
+					   __u32 how)
 {
 	__u64 now = bpf_ktime_get_ns();
 
 	count_stat(OFFCPU_STAT_SWITCHES);
-	if (!prev || !next)
-		return 0;
-	block_starts(ctx, prev, preempt, prev_state, now, false);
-	block_ends(next, now, OFFCPU_HOOKS_TASK_WORK);
+	/* BTF-typed tracepoint arguments may be NULL as far as the verifier knows. */
+	if (how != OFFCPU_HOOKS_RAW_TP && (!prev || !next))
+		return;
+	block_starts(ctx, prev, preempt, prev_state, now, how == OFFCPU_HOOKS_RAW_TP);
+	block_ends(next, now, how);
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	switch_happens(ctx, preempt, prev, next, prev_state, OFFCPU_HOOKS_TASK_WORK);
 	return 0;
 }
 
@@ -479,13 +488,7 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch_sys_exit, bool preempt, struct task_struct *prev,
 	     struct task_struct *next, unsigned int prev_state)
 {
-	__u64 now = bpf_ktime_get_ns();
-
-	count_stat(OFFCPU_STAT_SWITCHES);
-	if (!prev || !next)
-		return 0;
-	block_starts(ctx, prev, preempt, prev_state, now, false);
-	block_ends(next, now, OFFCPU_HOOKS_SYS_EXIT);
+	switch_happens(ctx, preempt, prev, next, prev_state, OFFCPU_HOOKS_SYS_EXIT);
 	return 0;
 }
 
@@ -493,11 +496,7 @@ SEC("raw_tp/sched_switch")
 int BPF_PROG(sched_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	__u64 now = bpf_ktime_get_ns();
-
-	count_stat(OFFCPU_STAT_SWITCHES);
-	block_starts(ctx, prev, preempt, prev_state, now, true);
-	block_ends(next, now, OFFCPU_HOOKS_RAW_TP);
+	switch_happens(ctx, preempt, prev, next, prev_state, OFFCPU_HOOKS_RAW_TP);
 	return 0;
 }
 
