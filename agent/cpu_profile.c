@@ -394,7 +394,6 @@ int cpu_profile__for_each_process(const struct cpu_window *window,
 		result.frames += ctx.result.frames;
 		result.frames_without_mapping += ctx.result.frames_without_mapping;
 		result.frames_without_symbol += ctx.result.frames_without_symbol;
-		result.profiles++;
 	}
 	*ret_result = result;
 cleanup:

@@ -27,7 +27,6 @@ struct cpu_profile_result {
 	uint64_t frames; /* frames resolved through the symbolizer */
 	uint64_t frames_without_mapping; /* user address in no known mapping */
 	uint64_t frames_without_symbol;
-	uint64_t profiles; /* processes, by cpu_profile__for_each_process */
 };
 
 /* Builds the profile and writes it atomically. Returns 0 or a negative errno. */

@@ -275,13 +275,6 @@ unsigned int cpu_profiler__cpu_count(const struct cpu_profiler *profiler)
 	return profiler->attached_cpus;
 }
 
-int cpu_profiler__poll(struct cpu_profiler *profiler, int timeout_ms)
-{
-	int err = ring_buffer__poll(profiler->events, timeout_ms);
-
-	return err < 0 ? err : 0;
-}
-
 int cpu_profiler__events_fd(const struct cpu_profiler *profiler)
 {
 	return ring_buffer__epoll_fd(profiler->events);

@@ -65,9 +65,6 @@ unsigned int cpu_profiler__cpu_count(const struct cpu_profiler *profiler);
 /* Attaches to CPUs that came online since the last call. Returns how many, or -errno. */
 int cpu_profiler__attach_new_cpus(struct cpu_profiler *profiler);
 
-/* Waits up to timeout_ms for process events and hands them to the callback. */
-int cpu_profiler__poll(struct cpu_profiler *profiler, int timeout_ms);
-
 /*
  * For a consumer on a thread of its own: a descriptor that polls readable
  * when process events wait, and the call that hands them all to the

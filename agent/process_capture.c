@@ -230,11 +230,7 @@ void process_capture__on_event(struct process_capture *capture,
 		process = NULL;
 	}
 	pthread_mutex_unlock(&capture->lock);
-	if (process) {
-		free(process->fds);
-		procmaps__free(&process->maps);
-		free(process);
-	}
+	release(capture, process); /* not queued: holds no descriptors yet */
 }
 
 static int consume(struct process_capture *capture)

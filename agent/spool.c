@@ -60,6 +60,16 @@ static uint32_t get_u32(const uint8_t *p)
 	return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* The CRC-32 a record's header holds: of its meta, then its payload. */
+static uint32_t record_crc(const char *meta, uint32_t meta_size, const void *payload,
+			   uint32_t payload_size)
+{
+	uLong crc = crc32(0, Z_NULL, 0);
+
+	crc = crc32(crc, (const Bytef *)meta, meta_size);
+	return (uint32_t)crc32(crc, payload, payload_size);
+}
+
 static void record_name(uint64_t seq, char name[SPOOL_NAME_SIZE])
 {
 	snprintf(name, SPOOL_NAME_SIZE, "%016" PRIx64 SPOOL_SUFFIX, seq);
@@ -233,17 +243,15 @@ static int write_record(struct spool *spool, uint64_t seq, const char *meta, siz
 {
 	char name[SPOOL_NAME_SIZE], temp[SPOOL_NAME_SIZE + 8];
 	uint8_t header[SPOOL_HEADER_SIZE];
-	uLong crc = crc32(0, Z_NULL, 0);
 	struct iovec iov[3];
 	size_t left = SPOOL_HEADER_SIZE + meta_size + payload_size;
 	int fd, err = 0, iov_index = 0;
 
-	crc = crc32(crc, (const Bytef *)meta, (uInt)meta_size);
-	crc = crc32(crc, payload, (uInt)payload_size);
 	memcpy(header, SPOOL_MAGIC, 8);
 	put_u32(header + 8, (uint32_t)meta_size);
 	put_u32(header + 12, (uint32_t)payload_size);
-	put_u32(header + 16, (uint32_t)crc);
+	put_u32(header + 16,
+		record_crc(meta, (uint32_t)meta_size, payload, (uint32_t)payload_size));
 	put_u32(header + 20, 0);
 	iov[0] = (struct iovec){ header, SPOOL_HEADER_SIZE };
 	iov[1] = (struct iovec){ (void *)meta, meta_size };
@@ -335,7 +343,6 @@ static int read_record(struct spool *spool, uint64_t seq, struct spool_item *ret
 	char name[SPOOL_NAME_SIZE];
 	uint8_t header[SPOOL_HEADER_SIZE];
 	uint32_t meta_size, payload_size;
-	uLong crc = crc32(0, Z_NULL, 0);
 	char *meta = NULL;
 	uint8_t *payload = NULL;
 	struct stat st;
@@ -369,9 +376,8 @@ static int read_record(struct spool *spool, uint64_t seq, struct spool_item *ret
 	    pread(fd, payload, payload_size, SPOOL_HEADER_SIZE + meta_size) !=
 		    (ssize_t)payload_size)
 		goto cleanup;
-	crc = crc32(crc, (const Bytef *)meta, meta_size);
-	crc = crc32(crc, payload, payload_size);
-	if ((uint32_t)crc != get_u32(header + 16) || memchr(meta, '\0', meta_size))
+	if (record_crc(meta, meta_size, payload, payload_size) != get_u32(header + 16) ||
+	    memchr(meta, '\0', meta_size))
 		goto cleanup;
 	meta[meta_size] = '\0';
 	*ret_item = (struct spool_item){
