@@ -289,7 +289,6 @@ static struct unit_index *unit_index(struct dwarf_info *info, struct unit *unit)
 	}
 	unit->index = index;
 	info->index_rows += rows;
-	info->stats.units_indexed++;
 	return index;
 }
 

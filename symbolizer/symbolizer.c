@@ -238,7 +238,6 @@ static void drop_alias(struct symbolizer *symbolizer, struct file_alias *alias)
 
 static void add_dwarf_stats(struct dwarf_info_stats *total, const struct dwarf_info_stats *more)
 {
-	total->units_indexed += more->units_indexed;
 	total->index_resets += more->index_resets;
 	total->units_not_indexed += more->units_not_indexed;
 	total->chains_truncated += more->chains_truncated;
@@ -1144,7 +1143,6 @@ void symbolizer__stats(const struct symbolizer *symbolizer, struct symbolizer_st
 {
 	struct debuginfod_fetcher_stats fetches;
 	struct dwarf_info_stats dwarf = symbolizer->closed_dwarf_stats, open;
-
 	uint64_t index_rows = 0;
 
 	for (const struct list_node *node = symbolizer->dwarf_lru.next;
