@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/sorted.h"
 #include "symbolizer/dwarf_info.h"
 #include "symbolizer/elf_file.h"
 
@@ -289,7 +290,6 @@ static struct unit_index *unit_index(struct dwarf_info *info, struct unit *unit)
 	}
 	unit->index = index;
 	info->index_rows += rows;
-	info->stats.units_indexed++;
 	return index;
 }
 
@@ -448,23 +448,9 @@ void dwarf_info__free(struct dwarf_info *info)
 	free(info);
 }
 
-/* Index of the first row with low > vaddr, in rows sorted by low. */
-#define UPPER_BOUND(rows, count, vaddr)                                                            \
-	({                                                                                         \
-		size_t _low = 0, _high = (count);                                                  \
-		while (_low < _high) {                                                             \
-			size_t _mid = _low + (_high - _low) / 2;                                   \
-			if ((rows)[_mid].low <= (vaddr))                                           \
-				_low = _mid + 1;                                                   \
-			else                                                                       \
-				_high = _mid;                                                      \
-		}                                                                                  \
-		_low;                                                                              \
-	})
-
 static struct unit *find_unit_by_range(struct dwarf_info *info, uint64_t vaddr)
 {
-	size_t end = UPPER_BOUND(info->unit_rows, info->unit_row_count, vaddr);
+	size_t end = SORTED_UPPER_BOUND(info->unit_rows, info->unit_row_count, low, vaddr);
 
 	for (size_t i = end; i > 0 && end - i < MAX_OVERLAP_SCAN; i--) {
 		const struct unit_row *row = &info->unit_rows[i - 1];
@@ -502,7 +488,7 @@ static struct unit *find_unit_by_aranges(struct dwarf_info *info, uint64_t vaddr
 
 static const struct index_row *find_function(const struct unit_index *index, uint64_t vaddr)
 {
-	size_t end = UPPER_BOUND(index->functions, index->function_count, vaddr);
+	size_t end = SORTED_UPPER_BOUND(index->functions, index->function_count, low, vaddr);
 
 	for (size_t i = end; i > 0 && end - i < MAX_OVERLAP_SCAN; i--) {
 		const struct index_row *row = &index->functions[i - 1];

@@ -22,7 +22,6 @@ struct dwarf_info_frame {
 };
 
 struct dwarf_info_stats {
-	uint64_t units_indexed; /* unit indexes built, rebuilt ones included */
 	uint64_t index_resets; /* indexes dropped to stay under max_index_rows */
 	uint64_t units_not_indexed; /* over max_index_rows alone, or unreadable: lines only */
 	uint64_t chains_truncated; /* inline chains deeper than the caller's room */

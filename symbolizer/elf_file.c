@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "lib/sorted.h"
 #include "symbolizer/elf_file.h"
 
 /* GNU build ids are 20 bytes (sha1) in practice; allow up to 64. */
@@ -670,21 +671,13 @@ int elf_file__offset_to_vaddr(const struct elf_file *file, uint64_t file_offset,
 int elf_file__find_symbol(const struct elf_file *file, uint64_t vaddr, const char **ret_name,
 			  bool *ret_exported)
 {
-	size_t low = 0, high = file->symbol_count;
+	/* First symbol starting after vaddr; the one before it may contain vaddr. */
+	size_t next = SORTED_UPPER_BOUND(file->symbols, file->symbol_count, addr, vaddr);
 	const struct elf_symbol *symbol;
 
-	/* First symbol starting after vaddr; the one before it may contain vaddr. */
-	while (low < high) {
-		size_t mid = low + (high - low) / 2;
-
-		if (file->symbols[mid].addr <= vaddr)
-			low = mid + 1;
-		else
-			high = mid;
-	}
-	if (low == 0)
+	if (next == 0)
 		return -ENOENT;
-	symbol = &file->symbols[low - 1];
+	symbol = &file->symbols[next - 1];
 	if (vaddr >= symbol->end)
 		return -ENOENT;
 	*ret_name = symbol->name;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/sorted.h"
 #include "symbolizer/ksyms.h"
 
 #define NO_MODULE UINT32_MAX
@@ -248,21 +249,13 @@ void ksyms__free(struct ksyms *ksyms)
 
 int ksyms__lookup(const struct ksyms *ksyms, uint64_t addr, struct ksym *ret_sym)
 {
-	size_t low = 0, high = ksyms->count, index;
+	/* First entry with a greater address; the one before it is the candidate. */
+	size_t index = SORTED_UPPER_BOUND(ksyms->entries, ksyms->count, addr, addr);
 	const struct ksyms_entry *entry;
 
-	/* First entry with a greater address; the one before it is the candidate. */
-	while (low < high) {
-		size_t mid = low + (high - low) / 2;
-
-		if (ksyms->entries[mid].addr <= addr)
-			low = mid + 1;
-		else
-			high = mid;
-	}
-	if (low == 0)
+	if (index == 0)
 		return -ENOENT;
-	index = low - 1;
+	index--;
 	/* Among equal addresses the preferred name sorts first. */
 	while (index > 0 && ksyms->entries[index - 1].addr == ksyms->entries[index].addr)
 		index--;

@@ -11,6 +11,7 @@
 
 #include "lib/clock.h"
 #include "lib/hashmap.h"
+#include "lib/sorted.h"
 #include "symbolizer/perf_map.h"
 
 #define DEFAULT_MAX_ENTRIES_PER_MAP (256 * 1024)
@@ -583,7 +584,7 @@ int perf_maps__prepare(struct perf_maps *maps, int pid)
 int perf_maps__lookup(struct perf_maps *maps, int pid, uint64_t addr, const char **ret_name)
 {
 	struct process_map *map = get_map(maps, pid);
-	size_t low = 0, high;
+	size_t next;
 	int err;
 
 	maps->stats.lookups++;
@@ -596,20 +597,12 @@ int perf_maps__lookup(struct perf_maps *maps, int pid, uint64_t addr, const char
 		return err;
 	}
 	/* The first range that starts after addr; the one before may hold it. */
-	high = map->range_count;
-	while (low < high) {
-		size_t mid = low + (high - low) / 2;
-
-		if (map->ranges[mid].start <= addr)
-			low = mid + 1;
-		else
-			high = mid;
-	}
-	if (!low || addr >= map->ranges[low - 1].end) {
+	next = SORTED_UPPER_BOUND(map->ranges, map->range_count, start, addr);
+	if (!next || addr >= map->ranges[next - 1].end) {
 		maps->stats.misses++;
 		return -ENOENT;
 	}
-	*ret_name = map->names + map->ranges[low - 1].name;
+	*ret_name = map->names + map->ranges[next - 1].name;
 	return 0;
 }
 

@@ -238,24 +238,26 @@ static void drop_alias(struct symbolizer *symbolizer, struct file_alias *alias)
 
 static void add_dwarf_stats(struct dwarf_info_stats *total, const struct dwarf_info_stats *more)
 {
-	total->units_indexed += more->units_indexed;
 	total->index_resets += more->index_resets;
 	total->units_not_indexed += more->units_not_indexed;
 	total->chains_truncated += more->chains_truncated;
 }
 
-/* Frees what libdw holds for the file; it is read again on its next lookup. */
+/*
+ * Frees what libdw holds for the file; it is read again on its next lookup,
+ * from the file's debug file then (one that had none may have been replaced).
+ */
 static void close_dwarf(struct symbolizer *symbolizer, struct cached_file *file)
 {
 	struct dwarf_info_stats stats;
 
+	file->dwarf_tried = false;
 	if (!file->dwarf)
 		return;
 	dwarf_info__stats(file->dwarf, &stats);
 	add_dwarf_stats(&symbolizer->closed_dwarf_stats, &stats);
 	dwarf_info__free(file->dwarf);
 	file->dwarf = NULL;
-	file->dwarf_tried = false;
 	list_remove(&file->dwarf_lru);
 	symbolizer->dwarf_count--;
 }
@@ -498,23 +500,13 @@ static void find_debug_file(struct symbolizer *symbolizer, int pid, const char *
 		symbolizer->stats.debug_files_minidebuginfo++;
 }
 
-/*
- * A better debug file is about to replace the file's (debuginfod): DWARF
- * read from the old one is closed first (it may point into it), and the
- * next lookup reads the new one, even if the old one had none.
- */
-static void debug_file_changing(struct symbolizer *symbolizer, struct cached_file *file)
-{
-	close_dwarf(symbolizer, file);
-	file->dwarf_tried = false;
-}
-
 /* Takes a debug file debuginfod fetched: 0, or why it cannot be used. */
 static int attach_fetched(struct symbolizer *symbolizer, struct cached_file *file, int fd)
 {
 	int err;
 
-	debug_file_changing(symbolizer, file);
+	/* DWARF read from the old debug file may point into it: closed first. */
+	close_dwarf(symbolizer, file);
 	err = elf_file__use_debug_file(file->elf, fd);
 	if (err)
 		return err;
@@ -900,7 +892,7 @@ static struct symbolized_frame symbol_frame(struct symbolizer *symbolizer, const
 /* The file's DWARF, read on first use; NULL when it has none. */
 static struct dwarf_info *file_dwarf(struct symbolizer *symbolizer, struct cached_file *file)
 {
-	struct Elf *candidates[] = { elf_file__debug_elf(file->elf), elf_file__elf(file->elf) };
+	struct Elf *dwarf_elf;
 
 	if (file->dwarf) {
 		list_remove(&file->dwarf_lru);
@@ -910,16 +902,15 @@ static struct dwarf_info *file_dwarf(struct symbolizer *symbolizer, struct cache
 	if (file->dwarf_tried)
 		return NULL;
 	file->dwarf_tried = true;
-	/* The separate debug file first: a stripped file keeps at most a few sections. */
-	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]) && !file->dwarf; i++) {
-		if (!candidates[i])
-			continue;
-		file->dwarf = dwarf_info__new(candidates[i], symbolizer->max_dwarf_index_rows);
-		if (!file->dwarf && errno != ENOENT)
-			symbolizer->stats.dwarf_errors++;
-	}
-	if (!file->dwarf)
+	dwarf_elf = elf_file__dwarf_elf(file->elf);
+	if (!dwarf_elf)
 		return NULL;
+	file->dwarf = dwarf_info__new(dwarf_elf, symbolizer->max_dwarf_index_rows);
+	if (!file->dwarf) {
+		if (errno != ENOENT)
+			symbolizer->stats.dwarf_errors++;
+		return NULL;
+	}
 	if (symbolizer->dwarf_count >= symbolizer->max_dwarf_files) {
 		close_dwarf(symbolizer, container_of(symbolizer->dwarf_lru.prev, struct cached_file,
 						     dwarf_lru));
@@ -1152,7 +1143,6 @@ void symbolizer__stats(const struct symbolizer *symbolizer, struct symbolizer_st
 {
 	struct debuginfod_fetcher_stats fetches;
 	struct dwarf_info_stats dwarf = symbolizer->closed_dwarf_stats, open;
-
 	uint64_t index_rows = 0;
 
 	for (const struct list_node *node = symbolizer->dwarf_lru.next;
