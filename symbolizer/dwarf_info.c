@@ -4,10 +4,12 @@
 #include <elfutils/libdw.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gelf.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "lib/sorted.h"
@@ -396,8 +398,100 @@ static Elf *reopen_mapped(Elf *elf)
 	return own;
 }
 
+/*
+ * Sections libdw would decompress at dwarf_begin_elf that lookups never
+ * read: variable locations, macros, CFI, name indexes. Locations alone are
+ * a seventh of glibc's DWARF. Hidden as SHT_NOBITS, which libdw skips, in
+ * our own handle's copy of the section headers (libelf copies them for
+ * ELF_C_READ_MMAP so that they can be changed; nothing is written back).
+ */
+static const char *const unread_sections[] = {
+	".debug_loc",	   ".debug_loclists",	  ".debug_macro",	 ".debug_macinfo",
+	".debug_frame",	   ".debug_pubnames",	  ".debug_pubtypes",	 ".debug_gnu_pubnames",
+	".debug_gnu_pubtypes", ".debug_names",	  ".zdebug_loc",	 ".zdebug_loclists",
+	".zdebug_macro",   ".zdebug_macinfo",	  ".zdebug_frame",	 ".zdebug_pubnames",
+	".zdebug_pubtypes",
+};
+
+static bool is_unread_section(const char *name)
+{
+	for (size_t i = 0; i < sizeof(unread_sections) / sizeof(unread_sections[0]); i++) {
+		if (strcmp(name, unread_sections[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool is_compressed_section(const GElf_Shdr *shdr, const char *name)
+{
+	return (shdr->sh_flags & SHF_COMPRESSED) || strncmp(name, ".zdebug_", 8) == 0;
+}
+
+/*
+ * Hides own's unread sections, and returns the file extent of the
+ * compressed sections libdw is about to decompress: [*ret_start, *ret_end),
+ * empty when there are none.
+ */
+static void prepare_own_sections(Elf *own, uint64_t *ret_start, uint64_t *ret_end)
+{
+	uint64_t start = UINT64_MAX, end = 0;
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+
+	*ret_start = *ret_end = 0;
+	if (elf_getshdrstrndx(own, &shstrndx) < 0)
+		return;
+	while ((scn = elf_nextscn(own, scn))) {
+		GElf_Shdr shdr;
+		const char *name;
+
+		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type == SHT_NOBITS)
+			continue;
+		name = elf_strptr(own, shstrndx, shdr.sh_name);
+		if (!name)
+			continue;
+		if (is_unread_section(name)) {
+			shdr.sh_type = SHT_NOBITS;
+			gelf_update_shdr(scn, &shdr);
+			continue;
+		}
+		if (!is_compressed_section(&shdr, name))
+			continue;
+		if (shdr.sh_offset < start)
+			start = shdr.sh_offset;
+		if (shdr.sh_offset + shdr.sh_size > end)
+			end = shdr.sh_offset + shdr.sh_size;
+	}
+	if (start < end) {
+		*ret_start = start;
+		*ret_end = end;
+	}
+}
+
+/*
+ * Once libdw has decompressed them, the compressed bytes are not read again:
+ * their pages are dropped from own's mapping (read-only and private, so a
+ * later read would fault them back from the file). For glibc's debug file
+ * that is 4 MiB of resident pages.
+ */
+static void release_compressed_pages(Elf *own, uint64_t start, uint64_t end)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t size;
+	char *image = elf_rawfile(own, &size);
+	uintptr_t first, last;
+
+	if (!image || page <= 0 || start >= end || end > size)
+		return;
+	first = ((uintptr_t)image + start + page - 1) & ~((uintptr_t)page - 1);
+	last = ((uintptr_t)image + end) & ~((uintptr_t)page - 1);
+	if (first < last)
+		madvise((void *)first, last - first, MADV_DONTNEED);
+}
+
 struct dwarf_info *dwarf_info__new(Elf *elf, size_t max_index_rows)
 {
+	uint64_t compressed_start = 0, compressed_end = 0;
 	struct dwarf_info *info;
 	int err = 0;
 
@@ -413,11 +507,15 @@ struct dwarf_info *dwarf_info__new(Elf *elf, size_t max_index_rows)
 		goto cleanup;
 	}
 	info->own_elf = reopen_mapped(elf);
+	if (info->own_elf)
+		prepare_own_sections(info->own_elf, &compressed_start, &compressed_end);
 	info->dwarf = dwarf_begin_elf(info->own_elf ?: elf, DWARF_C_READ, NULL);
 	if (!info->dwarf) {
 		err = -EINVAL;
 		goto cleanup;
 	}
+	if (info->own_elf)
+		release_compressed_pages(info->own_elf, compressed_start, compressed_end);
 	err = read_units(info);
 	if (!err && info->unit_count == 0)
 		err = -ENOENT;

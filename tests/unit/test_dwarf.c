@@ -359,6 +359,17 @@ static void test_c_clang(void)
 	check_c("inline_c_clang");
 }
 
+/*
+ * Compressed DWARF, as in distributions' debug files: libdw decompresses
+ * it, kiln hides the sections it never reads (locations, macros) from
+ * libdw and drops the compressed pages; the frames must not change.
+ */
+static void test_compressed(void)
+{
+	check_c("inline_c_gcc_gz");
+	check_cpp("inline_cpp_gcc_gz", "mix");
+}
+
 /* Without DWARF, the symbol table still gives the demangled name, and no line. */
 static void test_symbols_demangled_without_dwarf(void)
 {
@@ -625,6 +636,7 @@ static void test_long_names(void)
 }
 
 TEST_MAIN("dwarf", TEST(test_cpp_gcc), TEST(test_cpp_clang), TEST(test_c_gcc), TEST(test_c_clang),
+	  TEST(test_compressed),
 	  TEST(test_symbols_demangled_without_dwarf), TEST(test_dwarf_file_limit),
 	  TEST(test_index_limit), TEST(test_demangle_cpp), TEST(test_demangle_rust_legacy),
 	  TEST(test_demangle_rust_v0), TEST(test_demangle_rejects), TEST(test_demangle_truncates),
