@@ -13,20 +13,50 @@
 /* A boundary marks where a run of text symbols gives way to data: lookups stop there. */
 #define BOUNDARY UINT32_MAX
 
+/* While loading: every line, sorted and compacted before it is packed. */
 struct ksyms_entry {
 	uint64_t addr;
 	uint32_t name; /* arena offset, or BOUNDARY */
 	uint32_t module; /* arena offset, or NO_MODULE */
 };
 
+/*
+ * What lookups search, 8 bytes a symbol (a kernel has over 100,000):
+ * addresses as 32-bit offsets from their segment's base, modules as runs.
+ */
+struct ksyms_slot {
+	uint32_t offset; /* from the segment's base */
+	uint32_t name; /* arena offset, or BOUNDARY */
+};
+
+/* Slots whose addresses lie within 4 GiB of base: the kernel's text is one. */
+struct ksyms_segment {
+	uint64_t base;
+	size_t first; /* slot index */
+	size_t count;
+};
+
+/* Slots from first on belong to module (arena offset, or NO_MODULE), up to the next run. */
+struct ksyms_module_run {
+	size_t first;
+	uint32_t module;
+};
+
 struct ksyms {
-	struct ksyms_entry *entries; /* sorted by addr, preferred names first among equals */
+	struct ksyms_entry *entries; /* loading only: sorted by addr, preferred names first */
 	size_t count;
 	size_t capacity;
-	unsigned long symbol_count; /* entries that are not boundaries */
+	struct ksyms_slot *slots;
+	size_t slot_count;
+	struct ksyms_segment *segments;
+	size_t segment_count;
+	struct ksyms_module_run *runs;
+	size_t run_count;
+	unsigned long symbol_count; /* slots that are not boundaries */
 	char *arena;
 	size_t arena_size;
 	size_t arena_capacity;
+	uint32_t last_name; /* arena offset of the last symbol name added, or BOUNDARY */
 };
 
 static int arena_add(struct ksyms *ksyms, const char *str, size_t len, uint32_t *ret_offset)
@@ -141,9 +171,22 @@ static int parse_line(struct ksyms *ksyms, char *line, uint32_t *last_module, bo
 			*last_module = module_offset;
 		}
 	}
-	err = arena_add(ksyms, name, name_len, &name_offset);
-	if (err)
-		return err;
+	/*
+	 * Every function has its padding named __pfx_<function> just before it
+	 * (kernels with call depth tracking or FineIBT): the function's name is
+	 * the tail of that one. Half of kallsyms' names, 1.5 MiB, not stored twice.
+	 */
+	if (ksyms->last_name != BOUNDARY &&
+	    strncmp(ksyms->arena + ksyms->last_name, "__pfx_", 6) == 0 &&
+	    strlen(ksyms->arena + ksyms->last_name + 6) == name_len &&
+	    memcmp(ksyms->arena + ksyms->last_name + 6, name, name_len) == 0) {
+		name_offset = ksyms->last_name + 6;
+	} else {
+		err = arena_add(ksyms, name, name_len, &name_offset);
+		if (err)
+			return err;
+	}
+	ksyms->last_name = name_offset;
 	return add_entry(ksyms, addr, name_offset, module_offset);
 }
 
@@ -166,20 +209,69 @@ static void compact_boundaries(struct ksyms *ksyms)
 	ksyms->count = kept;
 }
 
-/* Gives back what the doubling growth over-allocated; failing to shrink is harmless. */
-static void shrink_to_fit(struct ksyms *ksyms)
+static int push_segment(struct ksyms *ksyms, uint64_t base, size_t first)
 {
-	struct ksyms_entry *entries = reallocarray(ksyms->entries, ksyms->count, sizeof(*entries));
-	char *arena = realloc(ksyms->arena, ksyms->arena_size);
+	struct ksyms_segment *grown =
+		reallocarray(ksyms->segments, ksyms->segment_count + 1, sizeof(*grown));
 
-	if (entries) {
-		ksyms->entries = entries;
-		ksyms->capacity = ksyms->count;
+	if (!grown)
+		return -ENOMEM;
+	ksyms->segments = grown;
+	grown[ksyms->segment_count++] = (struct ksyms_segment){ base, first, 0 };
+	return 0;
+}
+
+static int push_run(struct ksyms *ksyms, size_t first, uint32_t module)
+{
+	struct ksyms_module_run *grown =
+		reallocarray(ksyms->runs, ksyms->run_count + 1, sizeof(*grown));
+
+	if (!grown)
+		return -ENOMEM;
+	ksyms->runs = grown;
+	grown[ksyms->run_count++] = (struct ksyms_module_run){ first, module };
+	return 0;
+}
+
+/* Packs the sorted entries into slots, segments and module runs, and frees them. */
+static int pack_entries(struct ksyms *ksyms)
+{
+	char *arena;
+	int err;
+
+	ksyms->slots = reallocarray(NULL, ksyms->count, sizeof(*ksyms->slots));
+	if (!ksyms->slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < ksyms->count; i++) {
+		const struct ksyms_entry *entry = &ksyms->entries[i];
+		struct ksyms_segment *segment =
+			ksyms->segment_count ? &ksyms->segments[ksyms->segment_count - 1] : NULL;
+
+		if (!segment || entry->addr - segment->base > UINT32_MAX) {
+			err = push_segment(ksyms, entry->addr, i);
+			if (err)
+				return err;
+			segment = &ksyms->segments[ksyms->segment_count - 1];
+		}
+		if (!ksyms->run_count || ksyms->runs[ksyms->run_count - 1].module != entry->module) {
+			err = push_run(ksyms, i, entry->module);
+			if (err)
+				return err;
+		}
+		segment->count++;
+		ksyms->slots[i] = (struct ksyms_slot){ entry->addr - segment->base, entry->name };
 	}
+	ksyms->slot_count = ksyms->count;
+	free(ksyms->entries);
+	ksyms->entries = NULL;
+	ksyms->count = ksyms->capacity = 0;
+	/* Gives back what the arena's doubling growth over-allocated; failing is harmless. */
+	arena = realloc(ksyms->arena, ksyms->arena_size);
 	if (arena) {
 		ksyms->arena = arena;
 		ksyms->arena_capacity = ksyms->arena_size;
 	}
+	return 0;
 }
 
 struct ksyms *ksyms__load(const char *path)
@@ -202,6 +294,7 @@ struct ksyms *ksyms__load(const char *path)
 		err = -ENOMEM;
 		goto cleanup;
 	}
+	ksyms->last_name = BOUNDARY;
 	errno = 0;
 	while (getline(&line, &line_size, file) >= 0) {
 		if (line[0] == '\n' || line[0] == '\0')
@@ -225,7 +318,7 @@ struct ksyms *ksyms__load(const char *path)
 		err = -ENODATA;
 		goto cleanup;
 	}
-	shrink_to_fit(ksyms);
+	err = pack_entries(ksyms);
 cleanup:
 	free(line);
 	if (file)
@@ -243,28 +336,47 @@ void ksyms__free(struct ksyms *ksyms)
 	if (!ksyms)
 		return;
 	free(ksyms->entries);
+	free(ksyms->slots);
+	free(ksyms->segments);
+	free(ksyms->runs);
 	free(ksyms->arena);
 	free(ksyms);
 }
 
 int ksyms__lookup(const struct ksyms *ksyms, uint64_t addr, struct ksym *ret_sym)
 {
-	/* First entry with a greater address; the one before it is the candidate. */
-	size_t index = SORTED_UPPER_BOUND(ksyms->entries, ksyms->count, addr, addr);
-	const struct ksyms_entry *entry;
+	const struct ksyms_segment *segment = NULL;
+	const struct ksyms_slot *slots;
+	size_t index, run;
+	uint64_t offset;
 
+	/* The last segment starting at or below addr; there are one or a few. */
+	for (size_t i = 0; i < ksyms->segment_count && ksyms->segments[i].base <= addr; i++)
+		segment = &ksyms->segments[i];
+	if (!segment)
+		return -ENOENT;
+	/* Beyond its 4 GiB but before the next segment: its last symbol, which has no end. */
+	offset = addr - segment->base;
+	slots = ksyms->slots + segment->first;
+	if (offset > UINT32_MAX)
+		index = segment->count;
+	else
+		/* First slot with a greater address; the one before it is the candidate. */
+		index = SORTED_UPPER_BOUND(slots, segment->count, offset, offset);
 	if (index == 0)
 		return -ENOENT;
 	index--;
 	/* Among equal addresses the preferred name sorts first. */
-	while (index > 0 && ksyms->entries[index - 1].addr == ksyms->entries[index].addr)
+	while (index > 0 && slots[index - 1].offset == slots[index].offset)
 		index--;
-	entry = &ksyms->entries[index];
-	if (entry->name == BOUNDARY)
+	if (slots[index].name == BOUNDARY)
 		return -ENOENT;
-	ret_sym->addr = entry->addr;
-	ret_sym->name = ksyms->arena + entry->name;
-	ret_sym->module = entry->module == NO_MODULE ? NULL : ksyms->arena + entry->module;
+	index += segment->first;
+	run = SORTED_UPPER_BOUND(ksyms->runs, ksyms->run_count, first, index) - 1;
+	ret_sym->addr = segment->base + ksyms->slots[index].offset;
+	ret_sym->name = ksyms->arena + ksyms->slots[index].name;
+	ret_sym->module =
+		ksyms->runs[run].module == NO_MODULE ? NULL : ksyms->arena + ksyms->runs[run].module;
 	return 0;
 }
 

@@ -141,6 +141,41 @@ static void test_load_errors(void)
 	CHECK(errno == ENOENT);
 }
 
+/*
+ * Addresses more than 4 GiB apart (stored as offsets per segment), modules
+ * that alternate, and a __pfx_ name whose tail is not the next name.
+ */
+static void test_segments_and_modules(void)
+{
+	static const char text[] = "0000000000001000 T low_fn\n"
+				   "ffffffff81000000 T core_fn\n"
+				   "ffffffffc0000000 t __pfx_mod_fn\t[mod_a]\n"
+				   "ffffffffc0000010 t mod_fn_other\t[mod_a]\n"
+				   "ffffffffc0001000 t bpf_prog_1\t[bpf]\n"
+				   "ffffffffc0002000 t mod_fn2\t[mod_a]\n"
+				   "ffffffffc0003000 T core_after\n";
+	int load_errno;
+	struct ksyms *ksyms = load_text(text, &load_errno);
+
+	CHECK(ksyms != NULL);
+	if (!ksyms)
+		return;
+	CHECK(ksyms__count(ksyms) == 7);
+	check_lookup(ksyms, 0xfff, NULL, NULL, 0);
+	check_lookup(ksyms, 0x1000, "low_fn", NULL, 0x1000);
+	/* Far above it, in no segment of its own: still the symbol below, as kallsyms has no ends. */
+	check_lookup(ksyms, 0x1000 + (5ULL << 30), "low_fn", NULL, 0x1000);
+	check_lookup(ksyms, 0xffffffff80ffffff, "low_fn", NULL, 0x1000);
+	check_lookup(ksyms, 0xffffffff81000001, "core_fn", NULL, 0xffffffff81000000);
+	check_lookup(ksyms, 0xffffffffc0000008, "__pfx_mod_fn", "mod_a", 0xffffffffc0000000);
+	check_lookup(ksyms, 0xffffffffc0000010, "mod_fn_other", "mod_a", 0xffffffffc0000010);
+	check_lookup(ksyms, 0xffffffffc0001fff, "bpf_prog_1", "bpf", 0xffffffffc0001000);
+	check_lookup(ksyms, 0xffffffffc0002000, "mod_fn2", "mod_a", 0xffffffffc0002000);
+	check_lookup(ksyms, 0xffffffffc0003000, "core_after", NULL, 0xffffffffc0003000);
+	check_lookup(ksyms, UINT64_MAX, "core_after", NULL, 0xffffffffc0003000);
+	ksyms__free(ksyms);
+}
+
 /* The address kallsyms lists for a text symbol, read independently of ksyms. */
 static int kallsyms_address(const char *name, uint64_t *ret_addr)
 {
@@ -190,7 +225,18 @@ static void test_real_kallsyms(void)
 	}
 	/* schedule exists in every kernel. */
 	CHECK(found >= 1);
+	/* A padding name shares the function's stored name (schedule, checked above). */
+	{
+		struct ksym sym = {};
+		uint64_t addr;
+
+		if (kallsyms_address("__pfx_schedule", &addr) == 0) {
+			CHECK(ksyms__lookup(ksyms, addr, &sym) == 0);
+			CHECK_STR(sym.name, "__pfx_schedule");
+		}
+	}
 	ksyms__free(ksyms);
 }
 
-TEST_MAIN("ksyms", TEST(test_fixture_lookups), TEST(test_load_errors), TEST(test_real_kallsyms))
+TEST_MAIN("ksyms", TEST(test_fixture_lookups), TEST(test_load_errors),
+	  TEST(test_segments_and_modules), TEST(test_real_kallsyms))
