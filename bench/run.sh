@@ -123,7 +123,7 @@ BUILD="$BUILD" ROUNDS="$ROUNDS" python3 bench/offcpu.py >>bench/RESULTS.md
 make --no-print-directory "$BUILD/tests/tools/symbolize" >/dev/null
 BUILD="$BUILD" ROUNDS="$ROUNDS" python3 bench/symbolize.py >>bench/RESULTS.md
 # Draining an hour's backlog of spooled profiles into Pyroscope and Parca
-# stand-ins (issue 6), against the RSS perf used in the first section.
+# stand-ins (issue 6), its RSS also set against what perf used in the first section.
 perf_rss=$(python3 -c 'import statistics as s, sys; rows = [r.split() for r in sys.argv[1:]]
 print(f"{max(s.median(float(r[i]) for r in rows) for i in (9, 12)) / 1024:.1f}")' "${results[@]}")
 BUILD="$BUILD" PERF_RSS_MIB="$perf_rss" python3 bench/push.py >>bench/RESULTS.md
