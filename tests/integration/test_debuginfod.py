@@ -37,8 +37,9 @@ def stripped_program():
     serve = os.path.join(work, "serve")
     os.mkdir(serve)
     shutil.copy(prog("stripped_spin"), program)
-    subprocess.run(["objcopy", "--only-keep-debug", program,
-                    os.path.join(serve, "stripped_spin.debug")], check=True)
+    # Compressed, as distributions' debug files are (and so served by their debuginfod).
+    subprocess.run(["objcopy", "--only-keep-debug", "--compress-debug-sections=zlib-gabi",
+                    program, os.path.join(serve, "stripped_spin.debug")], check=True)
     subprocess.run(["strip", "--strip-all", "--remove-section=.gnu_debuglink", program],
                    check=True)
     return program, serve, build_id(program)
@@ -139,6 +140,25 @@ def test_fetched_debug_file_names_the_function():
     total = sum(last.values())
     check("debuginfod: within a few windows the function is named",
           total > 0 and last.get(FUNCTION, 0) >= 0.9 * total, f"{last}; {err}")
+    # Its DWARF too: the leaf's file and lines are the function's, in its source.
+    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "progs",
+                          "stripped_spin.c")
+    source_lines = open(source).read().splitlines()
+    first = next(i for i, l in enumerate(source_lines, 1) if FUNCTION + "(" in l)
+    last = next(i for i, l in enumerate(source_lines, 1) if l.startswith("int main"))
+    leaf_lines = {}
+    for sample in ps[-1].samples:
+        location = ps[-1].locations.get(sample["locations"][0]) if sample["locations"] else None
+        if sample["labels"].get("pid") == [str(pid)] and location and location["lines"]:
+            function, file_line = location["lines"][0]
+            if function == FUNCTION:
+                leaf_lines[file_line] = leaf_lines.get(file_line, 0) + sample["values"][0]
+    in_body = sum(n for fl, n in leaf_lines.items()
+                  if fl.rsplit(":", 1)[0].endswith("/stripped_spin.c")
+                  and first < int(fl.rsplit(":", 1)[1]) < last)
+    check("debuginfod: the fetched (compressed) DWARF gives the leaf's source file and lines",
+          leaf_lines and in_body == sum(leaf_lines.values()),
+          f"lines {first}..{last} of stripped_spin.c wanted: {leaf_lines}")
     # libc and the loader may be asked for too, where no local debug package has them.
     counts = fetch_counts(err)
     check("debuginfod: the fetch is counted as succeeded, once",
