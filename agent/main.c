@@ -17,6 +17,7 @@
 #include "agent/log.h"
 #include "agent/offcpu_profiler.h"
 #include "agent/options.h"
+#include "agent/output_retention.h"
 #include "agent/process_capture.h"
 #include "agent/process_table.h"
 #include "agent/unwind_maps.h"
@@ -44,6 +45,8 @@ struct agent {
 	struct unwind_maps *unwind;
 	struct offcpu_profiler *offcpu;
 	struct uploader *uploader; /* NULL: no --remote-store */
+	struct output_retention *retention; /* NULL: no --output-dir */
+	int retention_error_reported;
 	char hostname[256];
 	char destination[PATH_MAX]; /* where profiles go, for messages */
 	uint64_t uploads_dropped_reported;
@@ -286,6 +289,30 @@ static void report_off_cpu_window(const struct agent *agent, const char *what,
 			  bpf_runs, bpf_ns, bpf_ns / bpf_runs);
 }
 
+/*
+ * Profiles deleted from the output directory to stay within its bound since
+ * `before` (its counters then), and any error doing so.
+ */
+static void report_retention(struct agent *agent, const struct output_retention_stats *before)
+{
+	struct output_retention_stats stats;
+
+	output_retention__stats(agent->retention, &stats);
+	if (stats.deleted > before->deleted)
+		log_info("%s: deleted the %" PRIu64 " oldest profiles (%" PRIu64
+			 " KiB) to stay within --output-max-bytes (%" PRIu64 " KiB); %" PRIu64
+			 " since start, %" PRIu64 " profiles (%" PRIu64 " KiB) kept",
+			 agent->opts.output_dir, stats.deleted - before->deleted,
+			 (stats.deleted_bytes - before->deleted_bytes) >> 10,
+			 agent->opts.output_max_bytes >> 10, stats.deleted, stats.files,
+			 stats.bytes >> 10);
+	if (stats.last_error && stats.last_error != agent->retention_error_reported) {
+		log_warn("%s: keeping it within --output-max-bytes: %s", agent->opts.output_dir,
+			 strerror(-stats.last_error));
+		agent->retention_error_reported = stats.last_error;
+	}
+}
+
 struct push_context {
 	struct agent *agent;
 	const struct cpu_profile_meta *meta;
@@ -332,6 +359,7 @@ static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *wi
 			const char *stamp, int64_t start_ns, int64_t duration_ns)
 {
 	struct cpu_profile_result result = {}, push_result = {};
+	struct output_retention_stats before;
 	char path[PATH_MAX] = "", comment[160], what[PATH_MAX + 64];
 	const char *kind = off_cpu ? "off-CPU" : "CPU";
 	int err;
@@ -364,6 +392,9 @@ static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *wi
 			log_error("writing %s: %s", path, strerror(-err));
 			return err;
 		}
+		output_retention__stats(agent->retention, &before);
+		output_retention__added(agent->retention, strrchr(path, '/') + 1);
+		report_retention(agent, &before);
 	}
 	if (agent->uploader) {
 		struct push_context push = { .agent = agent, .meta = &meta };
@@ -523,6 +554,13 @@ int main(int argc, char **argv)
 			log_error("output directory %s: %s", agent.opts.output_dir, strerror(-err));
 			return 1;
 		}
+		agent.retention =
+			output_retention__open(agent.opts.output_dir, agent.opts.output_max_bytes);
+		if (!agent.retention) {
+			log_error("output directory %s: %s", agent.opts.output_dir, strerror(errno));
+			return 1;
+		}
+		report_retention(&agent, &(struct output_retention_stats){});
 	}
 	snprintf(agent.destination, sizeof(agent.destination), "%s%s%s",
 		 agent.opts.output_dir ? agent.opts.output_dir : "",
@@ -736,5 +774,6 @@ cleanup:
 	}
 	uploader__free(agent.uploader);
 	curl_api_unload();
+	output_retention__free(agent.retention);
 	return exit_code;
 }

@@ -59,6 +59,9 @@ static const struct option_spec option_table[] = {
 	  "profile only this process and its threads (repeatable)" },
 	{ "output-dir", 'o', OPTION_STRING, FIELD(output_dir), 0, 0, "DIR",
 	  "where profiles are written (default ./profiles; none with --remote-store)" },
+	{ "output-max-bytes", 0, OPTION_SIZE, FIELD(output_max_bytes), 0, 1ULL << 50, "SIZE",
+	  "bound on the profiles in --output-dir: the oldest are deleted past it (default 1G; 0: "
+	  "none)" },
 	{ "max-stacks", 0, OPTION_UINT, FIELD(max_stacks), 64, 1 << 22, "N",
 	  "distinct stacks kept in BPF per window (default 16384)" },
 	{ "max-sample-keys", 0, OPTION_UINT, FIELD(max_sample_keys), 64, 1 << 22, "N",
@@ -438,6 +441,7 @@ enum options_result options_parse(int argc, char **argv, struct kiln_options *op
 		.remote_timeout_s = 30,
 		.remote_drain_timeout_s = 10,
 		.spool_max_bytes = 256 << 20,
+		.output_max_bytes = 1ULL << 30,
 	};
 	bool seen[OPTION_COUNT] = {};
 

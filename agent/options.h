@@ -27,6 +27,7 @@ struct kiln_options {
 	uint32_t pids[MAX_PID_FILTERS];
 	size_t pid_count;
 	const char *output_dir;
+	uint64_t output_max_bytes; /* the profiles kiln keeps in output_dir; 0: no bound */
 	uint64_t max_stacks; /* distinct stacks per window (BPF) */
 	uint64_t max_sample_keys; /* distinct (pid, tid, stacks) per window (BPF) */
 	uint64_t max_processes; /* processes the agent tracks */
