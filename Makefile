@@ -51,7 +51,7 @@ TEST_PROGS := $(patsubst %,$(BUILD)/tests/progs/%,$(PROG_NAMES)) \
 	      $(patsubst %,$(BUILD)/tests/progs/%_nofp,$(PROG_NAMES)) \
 	      $(patsubst tests/progs/lib/%.c,$(BUILD)/tests/progs/lib%_nofp.so,$(wildcard tests/progs/lib/*.c))
 
-.PHONY: all deps test test-build check unit-test run bench clean format
+.PHONY: all deps test test-build check unit-test run bench clean format install
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -154,6 +154,16 @@ bench:
 	$(Q)scripts/install-deps.sh --bench
 	$(Q)$(MAKE) --no-print-directory $(KILN)
 	$(Q)BUILD=$(BUILD) bench/run.sh
+
+# kiln, its systemd unit (scripts/kiln.service, ExecStart under PREFIX) and the README.
+PREFIX ?= /usr/local
+install: $(KILN)
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX)/bin/kiln)
+	$(Q)install -D -m 0755 $(KILN) $(DESTDIR)$(PREFIX)/bin/kiln
+	$(Q)install -d $(DESTDIR)/etc/systemd/system $(DESTDIR)$(PREFIX)/share/doc/kiln
+	$(Q)sed 's|/usr/local/|$(PREFIX)/|g' scripts/kiln.service \
+		>$(DESTDIR)/etc/systemd/system/kiln.service
+	$(Q)install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/kiln/README.md
 
 clean:
 	$(call msg,CLEAN,$(BUILD))

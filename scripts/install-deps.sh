@@ -27,6 +27,7 @@ packages=(
 	util-linux         # setpriv: the unprivileged test
 	python3-grpcio     # the gRPC server standing in for Parca in tests
 	openssl            # certificates for the TLS push tests
+	systemd            # systemd-analyze: checks the service unit in tests
 )
 # libc6-dbg: glibc's DWARF, for the symbolization bench.
 [ "${1:-}" = "--bench" ] && packages+=(linux-perf time libbpf-tools util-linux libc6-dbg)
