@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent/output_retention.h"
+#include "lib/fs.h"
 
 /* Oldest files taken per reading of the directory. */
 #define PRUNE_BATCH 256
@@ -109,18 +110,10 @@ static int read_directory(struct output_retention *retention, const char *keep,
 	struct dirent *entry;
 	size_t count = 0;
 	DIR *dir;
-	int fd;
 
-	fd = openat(retention->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	dir = fs_opendir_at(retention->dir_fd);
+	if (!dir)
 		return -errno;
-	dir = fdopendir(fd);
-	if (!dir) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
 	while ((entry = readdir(dir))) {
 		const char *stamp = profile_stamp(entry->d_name);
 		struct profile_file file;

@@ -104,18 +104,10 @@ static int scan(struct spool *spool)
 	uint64_t min_seq = UINT64_MAX, max_seq = 0;
 	struct dirent *entry;
 	DIR *dir;
-	int fd;
 
-	fd = openat(spool->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	dir = fs_opendir_at(spool->dir_fd);
+	if (!dir)
 		return -errno;
-	dir = fdopendir(fd);
-	if (!dir) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
 	while ((entry = readdir(dir))) {
 		struct stat st;
 		uint64_t seq;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Small file-system helpers shared by the agent's writers. */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -29,4 +31,21 @@ int fs_make_dirs(const char *path)
 	if (mkdir(buf, 0755) && errno != EEXIST)
 		return -errno;
 	return access(buf, W_OK) ? -errno : 0;
+}
+
+DIR *fs_opendir_at(int dir_fd)
+{
+	int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir;
+
+	if (fd < 0)
+		return NULL;
+	dir = fdopendir(fd);
+	if (!dir) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+	}
+	return dir;
 }

@@ -3,7 +3,15 @@
 #ifndef KILN_FS_H
 #define KILN_FS_H
 
+#include <dirent.h>
+
 /* mkdir -p, then checks the directory is writable. Returns 0 or a negative errno. */
 int fs_make_dirs(const char *path);
+
+/*
+ * A stream over the directory dir_fd names, from a descriptor of its own
+ * (so that dir_fd stays open after closedir). NULL with errno set.
+ */
+DIR *fs_opendir_at(int dir_fd);
 
 #endif /* KILN_FS_H */
