@@ -281,6 +281,11 @@ static int check_remote_options(struct kiln_options *opts, const bool *seen)
 							  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/")])
 		return usage_error("--service-name: '%s' may hold only letters, digits and _ . - /",
 				   opts->service_name);
+	for (size_t i = 0; i < OPTION_COUNT; i++)
+		if (seen[i] && !opts->output_dir &&
+		    option_table[i].offset == FIELD(output_max_bytes))
+			return usage_error("--%s: with --remote-store, only with --output-dir",
+					   option_table[i].name);
 	if (opts->bearer_token_file && opts->basic_auth_file)
 		return usage_error("--bearer-token-file and --basic-auth-file: choose one");
 	if (!opts->tls_cert != !opts->tls_key)

@@ -164,6 +164,10 @@ def test_output_bound_flag():
                           stderr=subprocess.PIPE, text=True)
     check("output bound: a bad --output-max-bytes exits 2 naming the flag",
           proc.returncode == 2 and "--output-max-bytes" in proc.stderr, proc.stderr)
+    proc = subprocess.run([KILN, "--remote-store", "http://127.0.0.1:1", "--output-max-bytes",
+                           "1G"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    check("output bound: --output-max-bytes when pushing without --output-dir exits 2",
+          proc.returncode == 2 and "--output-max-bytes" in proc.stderr, proc.stderr)
 
 
 if __name__ == "__main__":
