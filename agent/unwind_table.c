@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "agent/unwind_table.h"
+#include "symbolizer/elf_file.h"
 
 #define DWARF_REG_RBP 6
 #define DWARF_REG_RSP 7
@@ -441,12 +442,20 @@ static int compare_fdes(const void *a, const void *b)
 	return x->source - y->source;
 }
 
+/* Every DWARF section but the call frame information. */
+static bool is_other_debug_section(const char *name)
+{
+	return (strncmp(name, ".debug_", 7) == 0 || strncmp(name, ".zdebug_", 8) == 0) &&
+	       strcmp(name, ".debug_frame") != 0 && strcmp(name, ".zdebug_frame") != 0;
+}
+
 int unwind_table__build(Elf *elf, Elf *debug_elf, struct unwind_table *ret_table,
 			struct unwind_table_stats *ret_stats)
 {
 	struct table_builder builder = {};
 	Dwarf_CFI *eh_cfi = dwarf_getcfi_elf(elf);
 	Dwarf *dwarf = NULL;
+	Elf *own = NULL;
 	Dwarf_CFI *debug_cfi = NULL;
 	uint64_t covered_end = 0;
 	int err;
@@ -456,22 +465,33 @@ int unwind_table__build(Elf *elf, Elf *debug_elf, struct unwind_table *ret_table
 		if (err)
 			goto cleanup;
 	}
-	/* .debug_frame, from the file or its debug file, fills what .eh_frame leaves. */
+	/*
+	 * .debug_frame, from the file or its debug file, fills what .eh_frame
+	 * leaves (Go binaries have no .eh_frame at all). libdw decompresses every
+	 * debug section it sees: on a private handle showing only .debug_frame,
+	 * that is .debug_frame alone, and it goes with the handle, not staying
+	 * with the cached file.
+	 */
 	for (Elf *source = elf; source; source = source == elf ? debug_elf : NULL) {
 		GElf_Shdr shdr;
 
 		if (!find_section(source, ".debug_frame", &shdr))
 			continue;
-		dwarf = dwarf_begin_elf(source, DWARF_C_READ, NULL);
+		own = elf_reopen_private(source);
+		if (own)
+			elf_hide_sections(own, is_other_debug_section);
+		dwarf = dwarf_begin_elf(own ?: source, DWARF_C_READ, NULL);
 		debug_cfi = dwarf ? dwarf_getcfi(dwarf) : NULL;
 		if (debug_cfi) {
-			err = collect_fdes(&builder, source, ".debug_frame", false, debug_cfi);
+			err = collect_fdes(&builder, own ?: source, ".debug_frame", false, debug_cfi);
 			if (err)
 				goto cleanup;
 			break;
 		}
 		dwarf_end(dwarf);
 		dwarf = NULL;
+		elf_end(own);
+		own = NULL;
 	}
 	if (!builder.fde_count) {
 		err = -ENOENT;
@@ -508,6 +528,7 @@ cleanup:
 	if (eh_cfi)
 		dwarf_cfi_end(eh_cfi);
 	dwarf_end(dwarf);
+	elf_end(own);
 	return err;
 }
 

@@ -366,44 +366,9 @@ static int read_units(struct dwarf_info *info)
 }
 
 /*
- * A handle of our own on the file the caller mapped, through
- * /proc/self/map_files. libelf keeps the sections libdw decompresses
- * (distributions compress debug files) with the handle until elf_end, so on
- * the caller's they would outlive the DWARF. NULL when the file is not
- * mapped or map_files is not open to us (it wants CAP_SYS_ADMIN).
- */
-static Elf *reopen_mapped(Elf *elf)
-{
-	long page = sysconf(_SC_PAGESIZE);
-	char path[64];
-	size_t size;
-	char *image = elf_rawfile(elf, &size);
-	Elf *own;
-	int fd;
-
-	if (!image || !size || page <= 0)
-		return NULL;
-	/* libelf maps the whole file from offset 0: one mapping, image to the page after size. */
-	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", (unsigned long)image,
-		 ((unsigned long)image + size + page - 1) & ~((unsigned long)page - 1));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	own = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (own && (elf_kind(own) != ELF_K_ELF || elf_cntl(own, ELF_C_FDREAD) < 0)) {
-		elf_end(own);
-		own = NULL;
-	}
-	close(fd);
-	return own;
-}
-
-/*
  * Sections libdw would decompress at dwarf_begin_elf that lookups never
  * read: variable locations, macros, CFI, name indexes. Locations alone are
- * a seventh of glibc's DWARF. Hidden as SHT_NOBITS, which libdw skips, in
- * our own handle's copy of the section headers (libelf copies them for
- * ELF_C_READ_MMAP so that they can be changed; nothing is written back).
+ * a seventh of glibc's DWARF. Hidden from libdw in our own handle.
  */
 static const char *const unread_sections[] = {
 	".debug_loc",	   ".debug_loclists",	  ".debug_macro",	 ".debug_macinfo",
@@ -427,12 +392,8 @@ static bool is_compressed_section(const GElf_Shdr *shdr, const char *name)
 	return (shdr->sh_flags & SHF_COMPRESSED) || strncmp(name, ".zdebug_", 8) == 0;
 }
 
-/*
- * Hides own's unread sections, and returns the file extent of the
- * compressed sections libdw is about to decompress: [*ret_start, *ret_end),
- * empty when there are none.
- */
-static void prepare_own_sections(Elf *own, uint64_t *ret_start, uint64_t *ret_end)
+/* The file extent of own's compressed sections, [*ret_start, *ret_end); empty when none. */
+static void compressed_extent(Elf *own, uint64_t *ret_start, uint64_t *ret_end)
 {
 	uint64_t start = UINT64_MAX, end = 0;
 	Elf_Scn *scn = NULL;
@@ -448,14 +409,7 @@ static void prepare_own_sections(Elf *own, uint64_t *ret_start, uint64_t *ret_en
 		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type == SHT_NOBITS)
 			continue;
 		name = elf_strptr(own, shstrndx, shdr.sh_name);
-		if (!name)
-			continue;
-		if (is_unread_section(name)) {
-			shdr.sh_type = SHT_NOBITS;
-			gelf_update_shdr(scn, &shdr);
-			continue;
-		}
-		if (!is_compressed_section(&shdr, name))
+		if (!name || !is_compressed_section(&shdr, name))
 			continue;
 		if (shdr.sh_offset < start)
 			start = shdr.sh_offset;
@@ -506,9 +460,11 @@ struct dwarf_info *dwarf_info__new(Elf *elf, size_t max_index_rows)
 		err = -ENOENT;
 		goto cleanup;
 	}
-	info->own_elf = reopen_mapped(elf);
-	if (info->own_elf)
-		prepare_own_sections(info->own_elf, &compressed_start, &compressed_end);
+	info->own_elf = elf_reopen_private(elf);
+	if (info->own_elf) {
+		elf_hide_sections(info->own_elf, is_unread_section);
+		compressed_extent(info->own_elf, &compressed_start, &compressed_end);
+	}
 	info->dwarf = dwarf_begin_elf(info->own_elf ?: elf, DWARF_C_READ, NULL);
 	if (!info->dwarf) {
 		err = -EINVAL;

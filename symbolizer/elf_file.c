@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 /* One ELF file through libelf: segments, build id, and sorted function symbols. */
 #include <errno.h>
+#include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <lzma.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -139,6 +141,54 @@ static Elf_Scn *find_section_by_type(Elf *elf, Elf64_Word type)
 		if (gelf_getshdr(scn, &shdr) && shdr.sh_type == type)
 			return scn;
 	return NULL;
+}
+
+Elf *elf_reopen_private(Elf *elf)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	char path[64];
+	size_t size;
+	char *image = elf_rawfile(elf, &size);
+	Elf *own;
+	int fd;
+
+	if (!image || !size || page <= 0)
+		return NULL;
+	/* libelf maps the whole file from offset 0: one mapping, image to the page after size. */
+	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", (unsigned long)image,
+		 ((unsigned long)image + size + page - 1) & ~((unsigned long)page - 1));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	own = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (own && (elf_kind(own) != ELF_K_ELF || elf_cntl(own, ELF_C_FDREAD) < 0)) {
+		elf_end(own);
+		own = NULL;
+	}
+	close(fd);
+	return own;
+}
+
+void elf_hide_sections(Elf *own, bool (*hide)(const char *name))
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+
+	if (elf_getshdrstrndx(own, &shstrndx) < 0)
+		return;
+	/* libelf copies the headers for ELF_C_READ_MMAP so that they can be changed. */
+	while ((scn = elf_nextscn(own, scn))) {
+		GElf_Shdr shdr;
+		const char *name;
+
+		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type == SHT_NOBITS)
+			continue;
+		name = elf_strptr(own, shstrndx, shdr.sh_name);
+		if (name && hide(name)) {
+			shdr.sh_type = SHT_NOBITS;
+			gelf_update_shdr(scn, &shdr);
+		}
+	}
 }
 
 Elf_Scn *elf_find_section(Elf *elf, const char *name)

@@ -92,6 +92,24 @@ int elf_file__read_build_id(int fd, char *ret_build_id, size_t size);
 /* The section called name that has contents in the file (not NOBITS); NULL when none. */
 struct Elf_Scn *elf_find_section(struct Elf *elf, const char *name);
 
+/*
+ * A handle of our own on the file elf maps, opened again through
+ * /proc/self/map_files. libelf keeps the sections libdw decompresses
+ * (distributions and Go compress debug sections) with the handle until
+ * elf_end: on a private handle they go when it does, not with a cached
+ * file. NULL when elf maps no file or map_files is not open to us (it wants
+ * CAP_SYS_ADMIN): callers then use elf itself.
+ */
+struct Elf *elf_reopen_private(struct Elf *elf);
+
+/*
+ * Makes the sections whose names hide() accepts look empty (SHT_NOBITS) in
+ * own's copy of the section headers, so that libdw neither reads nor
+ * decompresses them. Only for a private handle: nothing is written back,
+ * but every reader of own sees it.
+ */
+void elf_hide_sections(struct Elf *own, bool (*hide)(const char *name));
+
 /* Computes the .gnu_debuglink CRC32 of a whole file. */
 int elf_file__crc32(int fd, uint32_t *ret_crc);
 

@@ -315,6 +315,50 @@ static void test_debug_frame_only(void)
 	unwind_table__free(&table);
 }
 
+/*
+ * Compressed .debug_frame and no .eh_frame, as Go binaries are: the same
+ * rows, and the caller's handle keeps its sections compressed (decompressed
+ * DWARF must not stay with a cached file once the table is built).
+ */
+/* The sections of elf that are compressed in its handle now. */
+static size_t compressed_sections(Elf *elf)
+{
+	Elf_Scn *scn = NULL;
+	size_t count = 0;
+
+	while (elf && (scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr shdr;
+
+		if (gelf_getshdr(scn, &shdr) && (shdr.sh_flags & SHF_COMPRESSED))
+			count++;
+	}
+	return count;
+}
+
+static void test_compressed_debug_frame(void)
+{
+	const char *path = FIXTURE_DIR "/fixture_debug_frame_gz";
+	struct unwind_table table = {};
+	size_t compressed;
+	Elf *elf = NULL;
+	int fd;
+
+	check_against_readelf(path, 5);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	elf_version(EV_CURRENT);
+	elf = fd >= 0 ? elf_begin(fd, ELF_C_READ_MMAP, NULL) : NULL;
+	compressed = compressed_sections(elf);
+	/* .debug_info, .debug_line, .debug_frame and others. */
+	CHECK(compressed >= 4);
+	CHECK(elf && unwind_table__build(elf, NULL, &table, NULL) == 0 && table.row_count > 0);
+	CHECK(compressed_sections(elf) == compressed);
+	unwind_table__free(&table);
+	elf_end(elf);
+	if (fd >= 0)
+		close(fd);
+}
+
 static void test_libc(void)
 {
 	/* The real thing: glibc, built without frame pointers, with PLT and signal frames. */
@@ -360,4 +404,5 @@ static void test_no_cfi(void)
 }
 
 TEST_MAIN("unwind_table", TEST(test_pie_fixture), TEST(test_shared_library),
-	  TEST(test_debug_frame_only), TEST(test_libc), TEST(test_libc_rules), TEST(test_no_cfi))
+	  TEST(test_debug_frame_only),
+	  TEST(test_compressed_debug_frame), TEST(test_libc), TEST(test_libc_rules), TEST(test_no_cfi))
