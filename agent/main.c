@@ -51,6 +51,7 @@ struct agent {
 	char destination[PATH_MAX]; /* where profiles go, for messages */
 	uint64_t uploads_dropped_reported;
 	uint64_t tables_evicted_reported;
+	uint64_t dwarf_evictions_reported;
 	uint64_t process_evictions_reported;
 	uint64_t perf_map_losses_reported;
 	uint64_t windows_written;
@@ -171,12 +172,21 @@ static void report_window(struct agent *agent, const char *what,
 		    captures.files_not_held);
 	/* Limits here cost time (files read again) or detail (lines only), never samples. */
 	log_debug("DWARF: %" PRIu64 " files read, %" PRIu64 " closed at the open-file limit, %" PRIu64
-		  " unreadable; %" PRIu64 " lookups; index %" PRIu64 " ranges, %" PRIu64
+		  " at --max-dwarf-memory, %" PRIu64 " unreadable; %" PRIu64
+		  " MiB held; %" PRIu64 " lookups; index %" PRIu64 " ranges, %" PRIu64
 		  " resets, %" PRIu64 " units too large; %" PRIu64 " inline chains and %" PRIu64
 		  " names cut",
-		  sym.dwarf_files_opened, sym.dwarf_files_evicted, sym.dwarf_errors,
-		  sym.dwarf_lookups, sym.dwarf_index_rows, sym.dwarf_index_resets,
-		  sym.dwarf_units_not_indexed, sym.inline_chains_truncated, sym.names_truncated);
+		  sym.dwarf_files_opened, sym.dwarf_files_evicted, sym.dwarf_memory_evictions,
+		  sym.dwarf_errors, sym.dwarf_memory >> 20, sym.dwarf_lookups,
+		  sym.dwarf_index_rows, sym.dwarf_index_resets, sym.dwarf_units_not_indexed,
+		  sym.inline_chains_truncated, sym.names_truncated);
+	/* Files read again each window cost CPU: say so, once per window it happens in. */
+	if (sym.dwarf_memory_evictions > agent->dwarf_evictions_reported)
+		log_warn("DWARF: %" PRIu64 " files closed this window to stay within "
+			 "--max-dwarf-memory (%" PRIu64 " MiB), to be read again when needed",
+			 sym.dwarf_memory_evictions - agent->dwarf_evictions_reported,
+			 agent->opts.max_dwarf_memory >> 20);
+	agent->dwarf_evictions_reported = sym.dwarf_memory_evictions;
 	log_debug("debug files: %" PRIu64 " by build id, %" PRIu64 " by debuglink, %" PRIu64
 		  " MiniDebugInfo, %" PRIu64 " from debuginfod",
 		  sym.debug_files_build_id, sym.debug_files_debuglink, sym.debug_files_minidebuginfo,
@@ -575,6 +585,7 @@ int main(int argc, char **argv)
 
 	/* Before any other thread exists: the symbolizer may set DEBUGINFOD_URLS. */
 	struct symbolizer_opts symbolizer_opts = {
+		.max_dwarf_memory = agent.opts.max_dwarf_memory,
 		.debuginfod_urls = agent.opts.debuginfod_urls ? agent.opts.debuginfod_urls
 							      : getenv("DEBUGINFOD_URLS"),
 	};

@@ -114,6 +114,8 @@ static const struct option_spec option_table[] = {
 	  "profiles wait here until delivered (default /var/lib/kiln/spool)" , .remote_only = true },
 	{ "spool-max-bytes", 0, OPTION_SIZE, FIELD(spool_max_bytes), 64 << 10, 1ULL << 40, "SIZE",
 	  "spool bound; the oldest profiles are dropped past it (default 256M)" },
+	{ "max-dwarf-memory", 0, OPTION_SIZE, FIELD(max_dwarf_memory), 1 << 20, 1ULL << 40, "SIZE",
+	  "debug information held open, estimated; least used files closed past it (default 64M)" },
 	{ "debuginfod-urls", 0, OPTION_URLS, FIELD(debuginfod_urls), 0, 0, "URLS",
 	  "debuginfod servers for missing debug files, space-separated; \"\" for none "
 	  "(default $DEBUGINFOD_URLS)" },
@@ -447,6 +449,7 @@ enum options_result options_parse(int argc, char **argv, struct kiln_options *op
 		.remote_drain_timeout_s = 10,
 		.spool_max_bytes = 256 << 20,
 		.output_max_bytes = 1ULL << 30,
+		.max_dwarf_memory = 64 << 20,
 	};
 	bool seen[OPTION_COUNT] = {};
 

@@ -39,6 +39,7 @@ struct kiln_options {
 	uint32_t off_cpu_states; /* bit per enum offcpu_state */
 	uint32_t off_cpu_hooks; /* enum off_cpu_hooks_choice */
 	const char *debuginfod_urls; /* --debuginfod-urls; NULL: $DEBUGINFOD_URLS */
+	uint64_t max_dwarf_memory; /* what open DWARF may hold, estimated */
 	bool verbose;
 	/* Pushing to a backend (--remote-store and the flags after it). */
 	const char *remote_store; /* URL; NULL: local files only */

@@ -49,6 +49,7 @@ struct unit {
 	Dwarf_Die die; /* the unit's DIE: lines, files and call_file indices are its own */
 	struct unit_index *index; /* NULL until an address falls into the unit */
 	bool unindexable; /* over max_index_rows alone, or unreadable: lines only */
+	bool lines_counted; /* its line table's rows are in line_rows */
 	char **paths; /* file names joined to the compilation directory, by file index */
 	size_t path_count;
 };
@@ -70,6 +71,8 @@ struct dwarf_info {
 	bool has_unranged_units; /* some unit names no ranges: .debug_aranges may know it */
 	size_t index_rows;
 	size_t max_index_rows;
+	uint64_t section_bytes; /* decompressed copies of compressed sections libdw holds */
+	uint64_t line_rows; /* rows of the line tables libdw has read */
 	struct dwarf_info_stats stats;
 };
 
@@ -392,25 +395,35 @@ static bool is_compressed_section(const GElf_Shdr *shdr, const char *name)
 	return (shdr->sh_flags & SHF_COMPRESSED) || strncmp(name, ".zdebug_", 8) == 0;
 }
 
-/* The file extent of own's compressed sections, [*ret_start, *ret_end); empty when none. */
-static void compressed_extent(Elf *own, uint64_t *ret_start, uint64_t *ret_end)
+/*
+ * The file extent of elf's compressed sections, [*ret_start, *ret_end)
+ * (empty when none), and what they take decompressed (sections hidden from
+ * libdw left out).
+ */
+static void compressed_extent(Elf *elf, uint64_t *ret_start, uint64_t *ret_end,
+			      uint64_t *ret_bytes)
 {
-	uint64_t start = UINT64_MAX, end = 0;
+	uint64_t start = UINT64_MAX, end = 0, bytes = 0;
 	Elf_Scn *scn = NULL;
 	size_t shstrndx;
 
-	*ret_start = *ret_end = 0;
-	if (elf_getshdrstrndx(own, &shstrndx) < 0)
+	*ret_start = *ret_end = *ret_bytes = 0;
+	if (elf_getshdrstrndx(elf, &shstrndx) < 0)
 		return;
-	while ((scn = elf_nextscn(own, scn))) {
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Chdr chdr;
 		GElf_Shdr shdr;
 		const char *name;
 
 		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type == SHT_NOBITS)
 			continue;
-		name = elf_strptr(own, shstrndx, shdr.sh_name);
+		name = elf_strptr(elf, shstrndx, shdr.sh_name);
 		if (!name || !is_compressed_section(&shdr, name))
 			continue;
+		/* GNU's .zdebug_ sections: as large again as compressed, a guess. */
+		bytes += (shdr.sh_flags & SHF_COMPRESSED) && gelf_getchdr(scn, &chdr)
+				 ? chdr.ch_size
+				 : 2 * shdr.sh_size;
 		if (shdr.sh_offset < start)
 			start = shdr.sh_offset;
 		if (shdr.sh_offset + shdr.sh_size > end)
@@ -420,6 +433,7 @@ static void compressed_extent(Elf *own, uint64_t *ret_start, uint64_t *ret_end)
 		*ret_start = start;
 		*ret_end = end;
 	}
+	*ret_bytes = bytes;
 }
 
 /*
@@ -461,10 +475,10 @@ struct dwarf_info *dwarf_info__new(Elf *elf, size_t max_index_rows)
 		goto cleanup;
 	}
 	info->own_elf = elf_reopen_private(elf);
-	if (info->own_elf) {
+	if (info->own_elf)
 		elf_hide_sections(info->own_elf, is_unread_section);
-		compressed_extent(info->own_elf, &compressed_start, &compressed_end);
-	}
+	compressed_extent(info->own_elf ?: elf, &compressed_start, &compressed_end,
+			  &info->section_bytes);
 	info->dwarf = dwarf_begin_elf(info->own_elf ?: elf, DWARF_C_READ, NULL);
 	if (!info->dwarf) {
 		err = -EINVAL;
@@ -689,6 +703,14 @@ int dwarf_info__lookup(struct dwarf_info *info, uint64_t vaddr, struct dwarf_inf
 		       (row = find_inline(index, function, chain_length, vaddr)))
 			chain[chain_length++] = row->die;
 	}
+	if (!unit->lines_counted) {
+		Dwarf_Lines *lines;
+		size_t line_count;
+
+		if (dwarf_getsrclines(&unit->die, &lines, &line_count) == 0)
+			info->line_rows += line_count;
+		unit->lines_counted = true;
+	}
 	line = dwarf_getsrc_die(&unit->die, vaddr);
 	if (line) {
 		Dwarf_Files *files;
@@ -733,6 +755,18 @@ int dwarf_info__lookup(struct dwarf_info *info, uint64_t vaddr, struct dwarf_inf
 	}
 	*ret_count = count;
 	return 0;
+}
+
+/* What libdw keeps per line row and per unit (its unit, abbreviations), measured on glibc. */
+#define LINE_ROW_BYTES 64
+#define UNIT_BYTES 1536
+
+uint64_t dwarf_info__memory(const struct dwarf_info *info)
+{
+	return info->section_bytes + info->line_rows * LINE_ROW_BYTES +
+	       info->unit_count * (UNIT_BYTES + sizeof(struct unit)) +
+	       info->unit_row_count * sizeof(struct unit_row) +
+	       info->index_rows * sizeof(struct index_row);
 }
 
 size_t dwarf_info__index_rows(const struct dwarf_info *info)

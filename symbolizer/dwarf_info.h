@@ -51,6 +51,12 @@ void dwarf_info__free(struct dwarf_info *info);
 int dwarf_info__lookup(struct dwarf_info *info, uint64_t vaddr, struct dwarf_info_frame *ret_frames,
 		       size_t max_frames, size_t *ret_count);
 
+/*
+ * What the file's DWARF holds in memory now, estimated: the sections libdw
+ * decompressed, the line tables it has read, its units, and our indexes.
+ */
+uint64_t dwarf_info__memory(const struct dwarf_info *info);
+
 /* Address ranges held in unit indexes now, at 32 bytes each. */
 size_t dwarf_info__index_rows(const struct dwarf_info *info);
 

@@ -24,6 +24,7 @@
 #define DEFAULT_MAX_ELF_FILES 256
 /* libdw keeps what it decompresses and parses until the DWARF is closed. */
 #define DEFAULT_MAX_DWARF_FILES 32
+#define DEFAULT_MAX_DWARF_MEMORY (64ULL << 20)
 /* 256Ki ranges * 32 bytes = 8 MiB of index per file at most. */
 #define DEFAULT_MAX_DWARF_INDEX_ROWS (256 * 1024)
 #define DEFAULT_DEBUG_DIR "/usr/lib/debug"
@@ -104,6 +105,7 @@ struct symbolizer {
 	uint64_t ksyms_loaded_at_ns; /* last load attempt */
 	size_t max_dwarf_files;
 	size_t max_dwarf_index_rows;
+	uint64_t max_dwarf_memory;
 	struct list_node dwarf_lru; /* cached files with open DWARF, most recently used first */
 	size_t dwarf_count;
 	struct dwarf_info_stats closed_dwarf_stats; /* of DWARF closed so far */
@@ -187,6 +189,8 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	list_init(&symbolizer->dwarf_lru);
 	symbolizer->max_dwarf_files = opts->max_dwarf_files ? opts->max_dwarf_files
 							    : DEFAULT_MAX_DWARF_FILES;
+	symbolizer->max_dwarf_memory =
+		opts->max_dwarf_memory ? opts->max_dwarf_memory : DEFAULT_MAX_DWARF_MEMORY;
 	symbolizer->max_dwarf_index_rows = opts->max_dwarf_index_rows
 						   ? opts->max_dwarf_index_rows
 						   : DEFAULT_MAX_DWARF_INDEX_ROWS;
@@ -949,6 +953,37 @@ static struct symbolized_frame outer_frame(struct symbolizer *symbolizer, const 
 	return symbol_frame(symbolizer, dwarf_name);
 }
 
+static uint64_t open_dwarf_memory(const struct symbolizer *symbolizer)
+{
+	uint64_t total = 0;
+
+	for (const struct list_node *node = symbolizer->dwarf_lru.next;
+	     node != &symbolizer->dwarf_lru; node = node->next)
+		total += dwarf_info__memory(container_of(node, struct cached_file, dwarf_lru)->dwarf);
+	return total;
+}
+
+/*
+ * Closes the least recently used DWARF while what is open takes more than
+ * max_dwarf_memory; never current's (the file being read, most recently used).
+ */
+static void keep_dwarf_within_budget(struct symbolizer *symbolizer,
+				     const struct cached_file *current)
+{
+	uint64_t total = open_dwarf_memory(symbolizer);
+
+	while (total > symbolizer->max_dwarf_memory && symbolizer->dwarf_count > 1) {
+		struct cached_file *oldest =
+			container_of(symbolizer->dwarf_lru.prev, struct cached_file, dwarf_lru);
+
+		if (oldest == current)
+			break;
+		total -= dwarf_info__memory(oldest->dwarf);
+		close_dwarf(symbolizer, oldest);
+		symbolizer->stats.dwarf_memory_evictions++;
+	}
+}
+
 /* Symbol table and DWARF for an ELF virtual address: lines and inlined frames from DWARF. */
 static void symbolize_vaddr(struct symbolizer *symbolizer, struct cached_file *file,
 			    uint64_t vaddr, struct symbolized_location *location)
@@ -958,6 +993,9 @@ static void symbolize_vaddr(struct symbolizer *symbolizer, struct cached_file *f
 	const char *symbol = NULL;
 	bool exported = false;
 	size_t count = 0;
+
+	/* After file_dwarf, which made file the most recently used. */
+	keep_dwarf_within_budget(symbolizer, file);
 
 	location->frame_count = 0;
 	elf_file__find_symbol(file->elf, vaddr, &symbol, &exported);
@@ -1157,6 +1195,7 @@ void symbolizer__stats(const struct symbolizer *symbolizer, struct symbolizer_st
 	*ret_stats = symbolizer->stats;
 	perf_maps__stats(symbolizer->perf_maps, &ret_stats->perf_maps);
 	ret_stats->dwarf_index_rows = index_rows;
+	ret_stats->dwarf_memory = open_dwarf_memory(symbolizer);
 	ret_stats->dwarf_index_resets = dwarf.index_resets;
 	ret_stats->dwarf_units_not_indexed = dwarf.units_not_indexed;
 	ret_stats->inline_chains_truncated = dwarf.chains_truncated;

@@ -38,6 +38,12 @@ struct symbolizer_opts {
 	size_t max_dwarf_files;
 	/* Address ranges indexed per DWARF file (32 bytes each); 0 means the default (256Ki). */
 	size_t max_dwarf_index_rows;
+	/*
+	 * What open DWARF may hold in all, estimated (dwarf_info__memory); past
+	 * it the least recently used files are closed. One file alone is never
+	 * closed for it. 0 means the default (64 MiB).
+	 */
+	uint64_t max_dwarf_memory;
 	const char *kallsyms_path; /* NULL means /proc/kallsyms */
 	const char *debug_dir; /* NULL means /usr/lib/debug */
 	/*
@@ -92,6 +98,8 @@ struct symbolizer_stats {
 	struct perf_maps_stats perf_maps; /* JIT code named by /tmp/perf-PID.map */
 	uint64_t dwarf_files_opened; /* files whose DWARF was read (again after eviction) */
 	uint64_t dwarf_files_evicted; /* DWARF closed: max_dwarf_files open at once */
+	uint64_t dwarf_memory_evictions; /* DWARF closed: max_dwarf_memory reached */
+	uint64_t dwarf_memory; /* what open DWARF holds now, estimated */
 	uint64_t dwarf_errors; /* files with unreadable DWARF: symbols only */
 	uint64_t dwarf_lookups; /* user addresses with DWARF lines */
 	uint64_t dwarf_index_rows; /* address ranges indexed now, 32 bytes each */

@@ -405,6 +405,48 @@ static size_t resolve_symbol(struct symbolizer *symbolizer, const struct fixture
 }
 
 /* Fewer DWARF files open than in use: closed and reopened, counted, same answers. */
+/*
+ * The memory bound: with room for less than two files' DWARF, reading a
+ * second closes the first (never the one being read), and the first reads
+ * the same again. With room for both, nothing is closed.
+ */
+static void check_dwarf_memory_limit(uint64_t max_dwarf_memory, bool evicts)
+{
+	struct symbolizer_opts opts = { .max_dwarf_memory = max_dwarf_memory };
+	struct symbolizer *symbolizer = symbolizer__new(&opts);
+	struct symbolized_location first = {}, again = {};
+	struct symbolizer_stats stats = {};
+	char first_function[256] = "";
+	struct fixture c, cpp;
+	uint64_t one_file;
+
+	CHECK(start_fixture("inline_c_gcc_gz", &c) == 0);
+	CHECK(start_fixture("inline_cpp_gcc_gz", &cpp) == 0);
+	CHECK(symbolizer && resolve_symbol(symbolizer, &c, "compute", &first) > 0);
+	snprintf(first_function, sizeof(first_function), "%s", first.frames[0].function);
+	symbolizer__stats(symbolizer, &stats);
+	one_file = stats.dwarf_memory;
+	/* Its decompressed sections at least (over 1 KiB even for this small program). */
+	CHECK(one_file > 1024);
+	CHECK(resolve_symbol(symbolizer, &cpp, "_ZN2ns4TypeIdE6methodEi", &again) > 0);
+	CHECK(resolve_symbol(symbolizer, &c, "compute", &again) == first.frame_count);
+	CHECK_STR(again.frames[0].function, first_function);
+	symbolizer__stats(symbolizer, &stats);
+	CHECK(stats.dwarf_memory_evictions == (evicts ? 2 : 0));
+	CHECK(stats.dwarf_files_opened == (evicts ? 3 : 2));
+	/* Closed: only the first file's again, as much as the first time. */
+	CHECK(evicts ? stats.dwarf_memory == one_file : stats.dwarf_memory > one_file);
+	stop_fixture(&c);
+	stop_fixture(&cpp);
+	symbolizer__free(symbolizer);
+}
+
+static void test_dwarf_memory_limit(void)
+{
+	check_dwarf_memory_limit(2048, true);
+	check_dwarf_memory_limit(64 << 20, false);
+}
+
 static void test_dwarf_file_limit(void)
 {
 	struct symbolizer_opts opts = { .max_dwarf_files = 1 };
@@ -637,7 +679,7 @@ static void test_long_names(void)
 
 TEST_MAIN("dwarf", TEST(test_cpp_gcc), TEST(test_cpp_clang), TEST(test_c_gcc), TEST(test_c_clang),
 	  TEST(test_compressed),
-	  TEST(test_symbols_demangled_without_dwarf), TEST(test_dwarf_file_limit),
+	  TEST(test_symbols_demangled_without_dwarf), TEST(test_dwarf_file_limit), TEST(test_dwarf_memory_limit),
 	  TEST(test_index_limit), TEST(test_demangle_cpp), TEST(test_demangle_rust_legacy),
 	  TEST(test_demangle_rust_v0), TEST(test_demangle_rejects), TEST(test_demangle_truncates),
 	  TEST(test_long_names))
