@@ -209,35 +209,17 @@ static void compact_boundaries(struct ksyms *ksyms)
 	ksyms->count = kept;
 }
 
-static int push_segment(struct ksyms *ksyms, uint64_t base, size_t first)
-{
-	struct ksyms_segment *grown =
-		reallocarray(ksyms->segments, ksyms->segment_count + 1, sizeof(*grown));
-
-	if (!grown)
-		return -ENOMEM;
-	ksyms->segments = grown;
-	grown[ksyms->segment_count++] = (struct ksyms_segment){ base, first, 0 };
-	return 0;
-}
-
-static int push_run(struct ksyms *ksyms, size_t first, uint32_t module)
-{
-	struct ksyms_module_run *grown =
-		reallocarray(ksyms->runs, ksyms->run_count + 1, sizeof(*grown));
-
-	if (!grown)
-		return -ENOMEM;
-	ksyms->runs = grown;
-	grown[ksyms->run_count++] = (struct ksyms_module_run){ first, module };
-	return 0;
-}
+/* A new element at the end of array (count of them), which grows by one; NULL on ENOMEM. */
+#define APPEND_ONE(array, count)                                                                   \
+	({                                                                                         \
+		typeof(array) _grown = reallocarray((array), (count) + 1, sizeof(*(array)));       \
+		_grown ? ((array) = _grown, &(array)[(count)++]) : NULL;                           \
+	})
 
 /* Packs the sorted entries into slots, segments and module runs, and frees them. */
 static int pack_entries(struct ksyms *ksyms)
 {
 	char *arena;
-	int err;
 
 	ksyms->slots = reallocarray(NULL, ksyms->count, sizeof(*ksyms->slots));
 	if (!ksyms->slots)
@@ -248,15 +230,17 @@ static int pack_entries(struct ksyms *ksyms)
 			ksyms->segment_count ? &ksyms->segments[ksyms->segment_count - 1] : NULL;
 
 		if (!segment || entry->addr - segment->base > UINT32_MAX) {
-			err = push_segment(ksyms, entry->addr, i);
-			if (err)
-				return err;
-			segment = &ksyms->segments[ksyms->segment_count - 1];
+			segment = APPEND_ONE(ksyms->segments, ksyms->segment_count);
+			if (!segment)
+				return -ENOMEM;
+			*segment = (struct ksyms_segment){ entry->addr, i, 0 };
 		}
 		if (!ksyms->run_count || ksyms->runs[ksyms->run_count - 1].module != entry->module) {
-			err = push_run(ksyms, i, entry->module);
-			if (err)
-				return err;
+			struct ksyms_module_run *run = APPEND_ONE(ksyms->runs, ksyms->run_count);
+
+			if (!run)
+				return -ENOMEM;
+			*run = (struct ksyms_module_run){ i, entry->module };
 		}
 		segment->count++;
 		ksyms->slots[i] = (struct ksyms_slot){ entry->addr - segment->base, entry->name };
