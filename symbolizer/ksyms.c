@@ -174,7 +174,7 @@ static int parse_line(struct ksyms *ksyms, char *line, uint32_t *last_module, bo
 	/*
 	 * Every function has its padding named __pfx_<function> just before it
 	 * (kernels with call depth tracking or FineIBT): the function's name is
-	 * the tail of that one. Half of kallsyms' names, 1.5 MiB, not stored twice.
+	 * the tail of that one. 1.2 MiB of names not stored twice.
 	 */
 	if (ksyms->last_name != BOUNDARY &&
 	    strncmp(ksyms->arena + ksyms->last_name, "__pfx_", 6) == 0 &&
