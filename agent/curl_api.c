@@ -11,8 +11,7 @@
 #define LIBCURL_SONAME "libcurl.so.4"
 
 static struct curl_api api;
-static void *library;
-static bool loaded;
+static void *library; /* set once every symbol is found and libcurl is initialized */
 
 static const struct {
 	const char *name;
@@ -37,17 +36,18 @@ static const struct {
 
 int curl_api_load(char *error, size_t error_size)
 {
+	void *handle;
 	int err;
 
-	if (loaded)
+	if (library)
 		return 0;
-	library = dlopen(LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-	if (!library) {
+	handle = dlopen(LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!handle) {
 		snprintf(error, error_size, "%s", dlerror());
 		return -ENOENT;
 	}
 	for (size_t i = 0; i < sizeof(symbols) / sizeof(symbols[0]); i++) {
-		void *address = dlsym(library, symbols[i].name);
+		void *address = dlsym(handle, symbols[i].name);
 
 		if (!address) {
 			snprintf(error, error_size, "%s: no %s", LIBCURL_SONAME, symbols[i].name);
@@ -62,26 +62,24 @@ int curl_api_load(char *error, size_t error_size)
 		err = -EIO;
 		goto cleanup;
 	}
-	loaded = true;
+	library = handle;
 	return 0;
 
 cleanup:
-	dlclose(library);
-	library = NULL;
+	dlclose(handle);
 	return err;
 }
 
 const struct curl_api *curl_api_get(void)
 {
-	return loaded ? &api : NULL;
+	return library ? &api : NULL;
 }
 
 void curl_api_unload(void)
 {
-	if (!loaded)
+	if (!library)
 		return;
 	api.global_cleanup();
 	dlclose(library);
 	library = NULL;
-	loaded = false;
 }

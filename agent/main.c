@@ -45,7 +45,7 @@ struct agent {
 	struct unwind_maps *unwind;
 	struct offcpu_profiler *offcpu;
 	struct uploader *uploader; /* NULL: no --remote-store */
-	struct output_retention *retention; /* NULL: no --output-dir */
+	struct output_retention *retention; /* NULL: no --output-dir, or no bound on it */
 	int retention_error_reported;
 	char hostname[256];
 	char destination[PATH_MAX]; /* where profiles go, for messages */
@@ -402,9 +402,11 @@ static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *wi
 			log_error("writing %s: %s", path, strerror(-err));
 			return err;
 		}
-		output_retention__stats(agent->retention, &before);
-		output_retention__added(agent->retention, strrchr(path, '/') + 1);
-		report_retention(agent, &before);
+		if (agent->retention) {
+			output_retention__stats(agent->retention, &before);
+			output_retention__added(agent->retention, strrchr(path, '/') + 1);
+			report_retention(agent, &before);
+		}
 	}
 	if (agent->uploader) {
 		struct push_context push = { .agent = agent, .meta = &meta };
@@ -564,6 +566,8 @@ int main(int argc, char **argv)
 			log_error("output directory %s: %s", agent.opts.output_dir, strerror(-err));
 			return 1;
 		}
+	}
+	if (agent.opts.output_dir && agent.opts.output_max_bytes) {
 		agent.retention =
 			output_retention__open(agent.opts.output_dir, agent.opts.output_max_bytes);
 		if (!agent.retention) {

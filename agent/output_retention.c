@@ -100,8 +100,9 @@ static void sift_up(struct profile_file *heap, size_t i)
 }
 
 /*
- * Reads the directory: the total size and count of kiln's profiles, and the
- * PRUNE_BATCH oldest of them (skipping keep) sorted oldest first.
+ * Reads the directory: the total size and count of kiln's profiles, and,
+ * when batch is not NULL, the PRUNE_BATCH oldest of them (skipping keep)
+ * sorted oldest first.
  */
 static int read_directory(struct output_retention *retention, const char *keep,
 			  struct profile_file *batch, size_t *ret_count)
@@ -125,7 +126,7 @@ static int read_directory(struct output_retention *retention, const char *keep,
 			continue;
 		bytes += (uint64_t)st.st_size;
 		files++;
-		if (keep && strcmp(entry->d_name, keep) == 0)
+		if (!batch || (keep && strcmp(entry->d_name, keep) == 0))
 			continue;
 		strcpy(file.name, entry->d_name);
 		file.stamp_at = (uint8_t)(stamp - entry->d_name);
@@ -139,7 +140,8 @@ static int read_directory(struct output_retention *retention, const char *keep,
 		}
 	}
 	closedir(dir);
-	qsort(batch, count, sizeof(*batch), compare_age_qsort);
+	if (batch)
+		qsort(batch, count, sizeof(*batch), compare_age_qsort);
 	retention->stats.bytes = bytes;
 	retention->stats.files = files;
 	*ret_count = count;
@@ -187,7 +189,6 @@ static void prune(struct output_retention *retention, const char *keep)
 struct output_retention *output_retention__open(const char *dir, uint64_t max_bytes)
 {
 	struct output_retention *retention = calloc(1, sizeof(*retention));
-	struct profile_file *batch = NULL;
 	size_t count;
 	int err;
 
@@ -199,13 +200,8 @@ struct output_retention *output_retention__open(const char *dir, uint64_t max_by
 		err = -errno;
 		goto fail;
 	}
-	batch = calloc(PRUNE_BATCH, sizeof(*batch));
-	if (!batch) {
-		err = -ENOMEM;
-		goto fail;
-	}
-	err = read_directory(retention, NULL, batch, &count);
-	free(batch);
+	/* Counting only: a prune reads the directory again for the oldest. */
+	err = read_directory(retention, NULL, NULL, &count);
 	if (err)
 		goto fail;
 	if (max_bytes && retention->stats.bytes > max_bytes)

@@ -155,8 +155,7 @@ struct remote *remote__new(const struct remote_opts *opts)
 	struct remote *remote;
 	size_t len;
 
-	if (!opts->url || (strncmp(opts->url, "http://", 7) && strncmp(opts->url, "https://", 8)) ||
-	    opts->header_count > REMOTE_MAX_HEADERS) {
+	if (!opts->url || (strncmp(opts->url, "http://", 7) && strncmp(opts->url, "https://", 8))) {
 		errno = EINVAL;
 		return NULL;
 	}

@@ -16,8 +16,6 @@ enum remote_protocol {
 	REMOTE_PARCA,
 };
 
-#define REMOTE_MAX_HEADERS 32
-
 struct remote_opts {
 	const char *url; /* http:// or https://, optionally with a path prefix */
 	enum remote_protocol protocol;

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -235,9 +234,7 @@ static int write_record(struct spool *spool, uint64_t seq, const char *meta, siz
 {
 	char name[SPOOL_NAME_SIZE], temp[SPOOL_NAME_SIZE + 8];
 	uint8_t header[SPOOL_HEADER_SIZE];
-	struct iovec iov[3];
-	size_t left = SPOOL_HEADER_SIZE + meta_size + payload_size;
-	int fd, err = 0, iov_index = 0;
+	int fd, err;
 
 	memcpy(header, SPOOL_MAGIC, 8);
 	put_u32(header + 8, (uint32_t)meta_size);
@@ -245,34 +242,19 @@ static int write_record(struct spool *spool, uint64_t seq, const char *meta, siz
 	put_u32(header + 16,
 		record_crc(meta, (uint32_t)meta_size, payload, (uint32_t)payload_size));
 	put_u32(header + 20, 0);
-	iov[0] = (struct iovec){ header, SPOOL_HEADER_SIZE };
-	iov[1] = (struct iovec){ (void *)meta, meta_size };
-	iov[2] = (struct iovec){ (void *)payload, payload_size };
 
 	record_name(seq, name);
 	snprintf(temp, sizeof(temp), SPOOL_TEMP_PREFIX "%s", name);
 	fd = openat(spool->dir_fd, temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	while (left) {
-		ssize_t written = writev(fd, iov + iov_index, 3 - iov_index);
-
-		if (written < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
-			goto cleanup;
-		}
-		left -= (size_t)written;
-		while (iov_index < 3 && (size_t)written >= iov[iov_index].iov_len) {
-			written -= (ssize_t)iov[iov_index].iov_len;
-			iov_index++;
-		}
-		if (iov_index < 3) {
-			iov[iov_index].iov_base = (char *)iov[iov_index].iov_base + written;
-			iov[iov_index].iov_len -= (size_t)written;
-		}
-	}
+	err = fs_write_all(fd, header, SPOOL_HEADER_SIZE);
+	if (!err)
+		err = fs_write_all(fd, meta, meta_size);
+	if (!err)
+		err = fs_write_all(fd, payload, payload_size);
+	if (err)
+		goto cleanup;
 	if (close(fd)) {
 		fd = -1;
 		err = -errno;

@@ -188,37 +188,18 @@ static uint8_t fde_encoding(const Dwarf_CIE *cie)
 	return 0x00;
 }
 
-static Elf_Scn *find_section(Elf *elf, const char *name, GElf_Shdr *ret_shdr)
-{
-	Elf_Scn *scn = NULL;
-	size_t shstrndx;
-
-	if (elf_getshdrstrndx(elf, &shstrndx) < 0)
-		return NULL;
-	while ((scn = elf_nextscn(elf, scn))) {
-		const char *scn_name;
-
-		if (!gelf_getshdr(scn, ret_shdr) || ret_shdr->sh_type == SHT_NOBITS)
-			continue;
-		scn_name = elf_strptr(elf, shstrndx, ret_shdr->sh_name);
-		if (scn_name && !strcmp(scn_name, name))
-			return scn;
-	}
-	return NULL;
-}
-
 /* Lists the FDEs of one CFI section with the address ranges they cover. */
 static int collect_fdes(struct table_builder *builder, Elf *elf, const char *section_name,
 			bool eh_frame, Dwarf_CFI *cfi)
 {
 	GElf_Ehdr ehdr;
 	GElf_Shdr shdr;
-	Elf_Scn *scn = find_section(elf, section_name, &shdr);
+	Elf_Scn *scn = elf_find_section(elf, section_name);
 	Elf_Data *data;
 	Dwarf_Off offset = 0, next;
 	int err;
 
-	if (!scn || !gelf_getehdr(elf, &ehdr))
+	if (!scn || !gelf_getshdr(scn, &shdr) || !gelf_getehdr(elf, &ehdr))
 		return 0;
 	if ((shdr.sh_flags & SHF_COMPRESSED) && elf_compress(scn, 0, 0) < 0)
 		return 0;
@@ -473,9 +454,7 @@ int unwind_table__build(Elf *elf, Elf *debug_elf, struct unwind_table *ret_table
 	 * with the cached file.
 	 */
 	for (Elf *source = elf; source; source = source == elf ? debug_elf : NULL) {
-		GElf_Shdr shdr;
-
-		if (!find_section(source, ".debug_frame", &shdr))
+		if (!elf_find_section(source, ".debug_frame"))
 			continue;
 		own = elf_reopen_private(source);
 		if (own)

@@ -219,8 +219,8 @@ struct uploader *uploader__new(const struct uploader_opts *opts)
 	pthread_cond_init(&uploader->wake, &attr);
 	pthread_condattr_destroy(&attr);
 	uploader->backoff = (struct backoff_policy){
-		.initial_ms = opts->retry_initial_ms ? opts->retry_initial_ms : 500,
-		.max_ms = opts->retry_max_ms ? opts->retry_max_ms : 30000,
+		.initial_ms = 500,
+		.max_ms = 30000,
 	};
 	if (getrandom(&uploader->random_state, sizeof(uploader->random_state), GRND_NONBLOCK) !=
 	    sizeof(uploader->random_state))

@@ -20,8 +20,6 @@ struct uploader_opts {
 	const char *spool_dir;
 	uint64_t spool_max_bytes;
 	uint64_t spool_max_files;
-	uint64_t retry_initial_ms; /* first backoff; 0: 500 ms */
-	uint64_t retry_max_ms; /* longest backoff; 0: 30 s */
 };
 
 struct uploader_stats {

@@ -133,24 +133,34 @@ static __always_inline bool tracked(struct task_struct *task, __u32 *pid, __u32 
 	return !filter_pids || bpf_map_lookup_elem(&pid_filter, pid);
 }
 
+/* The value for tid in a hash map by thread, inserted empty if missing; full_stat counts a full map. */
+static __always_inline void *lookup_or_create(void *map, __u32 *tid, const void *empty,
+					      __u32 full_stat)
+{
+	void *value = bpf_map_lookup_elem(map, tid);
+	long err;
+
+	if (value)
+		return value;
+	err = bpf_map_update_elem(map, tid, empty, BPF_NOEXIST);
+	if (err && err != -EEXIST) {
+		count_stat(full_stat);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(map, tid);
+}
+
 static __always_inline struct block *find_block(struct task_struct *task, __u32 tid, bool create,
 						bool raw)
 {
-	struct block *block, empty = {};
-	long err;
+	struct block empty = {};
 
 	if (!raw)
 		return bpf_task_storage_get(&blocks, task, 0,
 					    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
-	block = bpf_map_lookup_elem(&blocks_by_tid, &tid);
-	if (block || !create)
-		return block;
-	err = bpf_map_update_elem(&blocks_by_tid, &tid, &empty, BPF_NOEXIST);
-	if (err && err != -EEXIST) {
-		count_stat(OFFCPU_STAT_BLOCKS_MAP_FULL);
-		return NULL;
-	}
-	return bpf_map_lookup_elem(&blocks_by_tid, &tid);
+	if (!create)
+		return bpf_map_lookup_elem(&blocks_by_tid, &tid);
+	return lookup_or_create(&blocks_by_tid, &tid, &empty, OFFCPU_STAT_BLOCKS_MAP_FULL);
 }
 
 static __always_inline void record_into(void *counts, struct task_struct *task, __u32 pid,
@@ -302,8 +312,8 @@ static __always_inline void block_starts(void *ctx, struct task_struct *prev, bo
 		state = OFFCPU_STATE_SLEEPING;
 	if (!(state_mask & (1u << state)))
 		return;
-	/* prev is the current task: a trusted pointer to it, whatever the hook's types. */
-	current = bpf_get_current_task_btf();
+	/* prev is the current task; raw_tp types it loosely: a trusted pointer to it then. */
+	current = raw ? bpf_get_current_task_btf() : prev;
 	block = find_block(current, tid, true, raw);
 	if (!block) {
 		count_stat(OFFCPU_STAT_STORAGE_FAILED);
@@ -366,17 +376,9 @@ static __always_inline bool request_user_stack(struct task_struct *task, __u32 t
 	struct stack_request *request, empty = {};
 	long err;
 
-	request = bpf_map_lookup_elem(&stack_requests, &tid);
-	if (!request) {
-		err = bpf_map_update_elem(&stack_requests, &tid, &empty, BPF_NOEXIST);
-		if (err && err != -EEXIST) {
-			count_stat(OFFCPU_STAT_REQUESTS_FULL);
-			return false;
-		}
-		request = bpf_map_lookup_elem(&stack_requests, &tid);
-		if (!request)
-			return false;
-	}
+	request = lookup_or_create(&stack_requests, &tid, &empty, OFFCPU_STAT_REQUESTS_FULL);
+	if (!request)
+		return false;
 	err = bpf_task_work_schedule_resume_impl(task, &request->work, &stack_requests,
 						 user_stack_at_resume, NULL);
 	/* EBUSY: already asked, for an earlier block of this same trip into the kernel. */

@@ -49,3 +49,21 @@ DIR *fs_opendir_at(int dir_fd)
 	}
 	return dir;
 }
+
+int fs_write_all(int fd, const void *data, size_t size)
+{
+	const char *cursor = data;
+
+	while (size) {
+		ssize_t written = write(fd, cursor, size);
+
+		if (written < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		cursor += written;
+		size -= (size_t)written;
+	}
+	return 0;
+}

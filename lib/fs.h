@@ -4,6 +4,7 @@
 #define KILN_FS_H
 
 #include <dirent.h>
+#include <stddef.h>
 
 /* mkdir -p, then checks the directory is writable. Returns 0 or a negative errno. */
 int fs_make_dirs(const char *path);
@@ -13,5 +14,8 @@ int fs_make_dirs(const char *path);
  * (so that dir_fd stays open after closedir). NULL with errno set.
  */
 DIR *fs_opendir_at(int dir_fd);
+
+/* Writes all of data, through short writes and EINTR. Returns 0 or a negative errno. */
+int fs_write_all(int fd, const void *data, size_t size);
 
 #endif /* KILN_FS_H */

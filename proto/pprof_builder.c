@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "lib/fs.h"
 #include "lib/hashmap.h"
 #include "proto/pprof_builder.h"
 #include "proto/profile.pb-c.h"
@@ -827,22 +828,6 @@ cleanup:
 	return err;
 }
 
-static int write_all(int fd, const uint8_t *data, size_t size)
-{
-	while (size) {
-		ssize_t written = write(fd, data, size);
-
-		if (written < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		data += written;
-		size -= written;
-	}
-	return 0;
-}
-
 /* Makes a rename in the directory durable; the file is in place even if this fails. */
 static void fsync_directory(const char *path, size_t directory_length)
 {
@@ -893,7 +878,7 @@ int pprof_builder__write_file(struct pprof_builder *builder, const char *path)
 		err = -errno;
 		goto cleanup;
 	}
-	err = write_all(fd, data, size);
+	err = fs_write_all(fd, data, size);
 	if (err)
 		goto cleanup;
 	if (fsync(fd) < 0) {

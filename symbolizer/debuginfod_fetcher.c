@@ -100,7 +100,7 @@ struct debuginfod_fetcher {
 	/* The caller's thread only. */
 	struct hashmap *known; /* build id -> struct known_build_id */
 	struct debuginfod_fetcher_stats stats;
-	struct fetch_result taken; /* the result last returned, its path freed at the next take */
+	struct fetch_result taken; /* the result last returned: its build id stays the caller's */
 
 	/* Shared with the fetch thread, under lock. */
 	pthread_mutex_t lock;
@@ -349,7 +349,6 @@ void debuginfod_fetcher__free(struct debuginfod_fetcher *fetcher)
 			close(result->fd);
 		free(result->path);
 	}
-	free(fetcher->taken.path);
 	while (fetcher->known && hashmap__next(fetcher->known, &iter, &key, &value)) {
 		hashmap__delete(fetcher->known, key, NULL, NULL);
 		free_known(value);
@@ -467,7 +466,6 @@ int debuginfod_fetcher__take_result(struct debuginfod_fetcher *fetcher,
 
 	if (!__atomic_load_n(&fetcher->results_ready, __ATOMIC_ACQUIRE))
 		return -EAGAIN;
-	free(result->path);
 	pthread_mutex_lock(&fetcher->lock);
 	*result = fetcher->results[fetcher->result_head];
 	fetcher->result_head = (fetcher->result_head + 1) % fetcher->max_queued;
@@ -479,20 +477,23 @@ int debuginfod_fetcher__take_result(struct debuginfod_fetcher *fetcher,
 	/* Pending build ids are never forgotten, so this one is known. */
 	if (hashmap__find(fetcher->known, (uintptr_t)result->build_id, (void **)&known)) {
 		if (result->fd >= 0) {
+			/* The path is the known build id's from now on. */
 			free(known->path);
-			known->path = strdup(result->path);
-			known->state = known->path ? FETCH_FOUND : FETCH_FAILED;
-			known->error = known->path ? 0 : -ENOMEM;
+			known->path = result->path;
+			result->path = NULL;
+			known->state = FETCH_FOUND;
+			known->error = 0;
 			known->finished_ns = now_ns();
 			fetcher->stats.succeeded++;
 		} else {
 			mark_failed(fetcher, known, result->error);
 		}
 	}
+	free(result->path);
+	result->path = NULL;
 	*ret_result = (struct debuginfod_result){
 		.build_id = result->build_id,
 		.fd = result->fd,
-		.path = result->path,
 		.error = result->error,
 	};
 	/* The descriptor is the caller's now. */

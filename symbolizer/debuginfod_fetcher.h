@@ -41,11 +41,10 @@ struct debuginfod_fetcher_stats {
 	int last_error; /* negative errno of the latest failure, 0 if none */
 };
 
-/* A finished fetch. build_id and path stay valid until the next call. */
+/* A finished fetch. build_id stays valid until the next call. */
 struct debuginfod_result {
 	const char *build_id;
 	int fd; /* the debug file, the caller's to close; -1 on failure */
-	const char *path; /* where libdebuginfod cached it; NULL on failure */
 	int error; /* 0, or why it failed */
 };
 

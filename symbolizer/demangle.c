@@ -59,14 +59,19 @@ static bool has_rust_hash(const char *name)
 	return false;
 }
 
+bool demangle__is_mangled(const char *name)
+{
+	/* "_Z..." (C++, legacy Rust) and "_R..." (Rust v0). */
+	return name[0] == '_' && (name[1] == 'Z' || name[1] == 'R');
+}
+
 int demangle__name(const char *name, char *buffer, size_t size, bool *ret_truncated)
 {
 	struct demangle_output out = { .buffer = buffer, .size = size };
 	int demangled = 0;
 
 	buffer[0] = '\0';
-	/* Only "_Z..." (C++, legacy Rust) and "_R..." (Rust v0) are mangled names. */
-	if (name[0] != '_' || (name[1] != 'Z' && name[1] != 'R'))
+	if (!demangle__is_mangled(name))
 		return -EINVAL;
 	if (strnlen(name, DEMANGLE_MAX_MANGLED + 1) > DEMANGLE_MAX_MANGLED)
 		return -E2BIG;

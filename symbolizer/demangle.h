@@ -17,6 +17,9 @@
  */
 #define DEMANGLE_MAX_MANGLED 4096
 
+/* Whether name looks mangled: C++ and legacy Rust ("_Z"), Rust v0 ("_R"). */
+bool demangle__is_mangled(const char *name);
+
 /*
  * Writes the demangled form of name into buffer (size > 4), NUL-terminated;
  * a longer result is cut at a character boundary and ends in "...", and

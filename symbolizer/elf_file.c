@@ -478,7 +478,8 @@ static bool has_debug_info(Elf *elf)
 		Elf_Scn *scn = elf_find_section(elf, names[i]);
 		GElf_Shdr shdr;
 
-		if (scn && gelf_getshdr(scn, &shdr) && shdr.sh_type != SHT_NOBITS && shdr.sh_size)
+		/* elf_find_section passes over NOBITS sections already. */
+		if (scn && gelf_getshdr(scn, &shdr) && shdr.sh_size)
 			return true;
 	}
 	return false;
@@ -670,10 +671,9 @@ int elf_file__use_minidebuginfo(struct elf_file *file)
 	void *image = NULL;
 	size_t image_size;
 	Elf_Data *data;
-	GElf_Shdr shdr;
 	int err;
 
-	if (!scn || !gelf_getshdr(scn, &shdr) || shdr.sh_type == SHT_NOBITS)
+	if (!scn)
 		return -ENOENT;
 	data = elf_rawdata(scn, NULL);
 	if (!data || !data->d_buf || !data->d_size)

@@ -47,7 +47,6 @@ struct ksyms {
 	size_t count;
 	size_t capacity;
 	struct ksyms_slot *slots;
-	size_t slot_count;
 	struct ksyms_segment *segments;
 	size_t segment_count;
 	struct ksyms_module_run *runs;
@@ -245,7 +244,6 @@ static int pack_entries(struct ksyms *ksyms)
 		segment->count++;
 		ksyms->slots[i] = (struct ksyms_slot){ entry->addr - segment->base, entry->name };
 	}
-	ksyms->slot_count = ksyms->count;
 	free(ksyms->entries);
 	ksyms->entries = NULL;
 	ksyms->count = ksyms->capacity = 0;

@@ -108,6 +108,7 @@ struct symbolizer {
 	uint64_t max_dwarf_memory;
 	struct list_node dwarf_lru; /* cached files with open DWARF, most recently used first */
 	size_t dwarf_count;
+	uint64_t dwarf_memory; /* dwarf_info__memory of every open file, summed */
 	struct dwarf_info_stats closed_dwarf_stats; /* of DWARF closed so far */
 	struct symbolizer_stats stats;
 	/* Display names of the last resolved location. */
@@ -260,6 +261,7 @@ static void close_dwarf(struct symbolizer *symbolizer, struct cached_file *file)
 		return;
 	dwarf_info__stats(file->dwarf, &stats);
 	add_dwarf_stats(&symbolizer->closed_dwarf_stats, &stats);
+	symbolizer->dwarf_memory -= dwarf_info__memory(file->dwarf);
 	dwarf_info__free(file->dwarf);
 	file->dwarf = NULL;
 	list_remove(&file->dwarf_lru);
@@ -837,11 +839,6 @@ static const char *display_name(struct symbolizer *symbolizer, const char *raw)
 	return store_name(symbolizer, raw, length) ?: raw;
 }
 
-static bool is_mangled(const char *name)
-{
-	return name[0] == '_' && (name[1] == 'Z' || name[1] == 'R');
-}
-
 /*
  * The length of name without the suffixes GCC gives the parts it splits off
  * or specializes: "f.cold", "f.isra.0", "f.part.1", "f.constprop.0".
@@ -915,13 +912,9 @@ static struct dwarf_info *file_dwarf(struct symbolizer *symbolizer, struct cache
 			symbolizer->stats.dwarf_errors++;
 		return NULL;
 	}
-	if (symbolizer->dwarf_count >= symbolizer->max_dwarf_files) {
-		close_dwarf(symbolizer, container_of(symbolizer->dwarf_lru.prev, struct cached_file,
-						     dwarf_lru));
-		symbolizer->stats.dwarf_files_evicted++;
-	}
 	list_push_front(&symbolizer->dwarf_lru, &file->dwarf_lru);
 	symbolizer->dwarf_count++;
+	symbolizer->dwarf_memory += dwarf_info__memory(file->dwarf);
 	symbolizer->stats.dwarf_files_opened++;
 	return file->dwarf;
 }
@@ -945,7 +938,7 @@ static struct symbolized_frame outer_frame(struct symbolizer *symbolizer, const 
 		return symbol_frame(symbolizer, symbol);
 	if (!dwarf_name)
 		return frame;
-	if (symbol && !is_mangled(dwarf_name) && is_mangled(symbol)) {
+	if (symbol && !demangle__is_mangled(dwarf_name) && demangle__is_mangled(symbol)) {
 		frame.function = unsplit_display_name(symbolizer, symbol);
 		frame.system_name = symbol;
 		return frame;
@@ -953,34 +946,29 @@ static struct symbolized_frame outer_frame(struct symbolizer *symbolizer, const 
 	return symbol_frame(symbolizer, dwarf_name);
 }
 
-static uint64_t open_dwarf_memory(const struct symbolizer *symbolizer)
-{
-	uint64_t total = 0;
-
-	for (const struct list_node *node = symbolizer->dwarf_lru.next;
-	     node != &symbolizer->dwarf_lru; node = node->next)
-		total += dwarf_info__memory(container_of(node, struct cached_file, dwarf_lru)->dwarf);
-	return total;
-}
-
 /*
- * Closes the least recently used DWARF while what is open takes more than
- * max_dwarf_memory; never current's (the file being read, most recently used).
+ * Closes the least recently used DWARF while more files are open than
+ * max_dwarf_files, or while they hold more than max_dwarf_memory (then
+ * keeping one at least); never current's, the file being read.
  */
-static void keep_dwarf_within_budget(struct symbolizer *symbolizer,
-				     const struct cached_file *current)
+static void trim_open_dwarf(struct symbolizer *symbolizer, const struct cached_file *current)
 {
-	uint64_t total = open_dwarf_memory(symbolizer);
+	for (;;) {
+		bool too_many = symbolizer->dwarf_count > symbolizer->max_dwarf_files;
+		bool too_large = symbolizer->dwarf_memory > symbolizer->max_dwarf_memory &&
+				 symbolizer->dwarf_count > 1;
+		struct cached_file *oldest;
 
-	while (total > symbolizer->max_dwarf_memory && symbolizer->dwarf_count > 1) {
-		struct cached_file *oldest =
-			container_of(symbolizer->dwarf_lru.prev, struct cached_file, dwarf_lru);
-
+		if (!too_many && !too_large)
+			return;
+		oldest = container_of(symbolizer->dwarf_lru.prev, struct cached_file, dwarf_lru);
 		if (oldest == current)
-			break;
-		total -= dwarf_info__memory(oldest->dwarf);
+			return;
 		close_dwarf(symbolizer, oldest);
-		symbolizer->stats.dwarf_memory_evictions++;
+		if (too_many)
+			symbolizer->stats.dwarf_files_evicted++;
+		else
+			symbolizer->stats.dwarf_memory_evictions++;
 	}
 }
 
@@ -995,12 +983,18 @@ static void symbolize_vaddr(struct symbolizer *symbolizer, struct cached_file *f
 	size_t count = 0;
 
 	/* After file_dwarf, which made file the most recently used. */
-	keep_dwarf_within_budget(symbolizer, file);
+	trim_open_dwarf(symbolizer, file);
 
 	location->frame_count = 0;
 	elf_file__find_symbol(file->elf, vaddr, &symbol, &exported);
-	if (dwarf && dwarf_info__lookup(dwarf, vaddr, frames, SYMBOLIZER_MAX_FRAMES, &count) == 0)
-		symbolizer->stats.dwarf_lookups++;
+	if (dwarf) {
+		uint64_t memory = dwarf_info__memory(dwarf);
+
+		if (dwarf_info__lookup(dwarf, vaddr, frames, SYMBOLIZER_MAX_FRAMES, &count) == 0)
+			symbolizer->stats.dwarf_lookups++;
+		/* A unit's line table read, or its index built. */
+		symbolizer->dwarf_memory += dwarf_info__memory(dwarf) - memory;
+	}
 	for (size_t i = 0; i < count; i++) {
 		const struct dwarf_info_frame *frame = &frames[i];
 		struct symbolized_frame *out = &location->frames[i];
@@ -1195,7 +1189,7 @@ void symbolizer__stats(const struct symbolizer *symbolizer, struct symbolizer_st
 	*ret_stats = symbolizer->stats;
 	perf_maps__stats(symbolizer->perf_maps, &ret_stats->perf_maps);
 	ret_stats->dwarf_index_rows = index_rows;
-	ret_stats->dwarf_memory = open_dwarf_memory(symbolizer);
+	ret_stats->dwarf_memory = symbolizer->dwarf_memory;
 	ret_stats->dwarf_index_resets = dwarf.index_resets;
 	ret_stats->dwarf_units_not_indexed = dwarf.units_not_indexed;
 	ret_stats->inline_chains_truncated = dwarf.chains_truncated;
