@@ -17,7 +17,6 @@
 
 /* GNU build ids are 20 bytes (sha1) in practice; allow up to 64. */
 #define BUILD_ID_MAX_BYTES 64
-_Static_assert(ELF_FILE_BUILD_ID_SIZE == 2 * BUILD_ID_MAX_BYTES + 1, "hex and its NUL");
 /*
  * MiniDebugInfo is a symbol table only, a few MiB for the largest libraries;
  * past these the section is refused rather than decompressed.
@@ -40,6 +39,7 @@ struct elf_symbol {
 
 struct elf_file {
 	Elf *elf;
+	uint64_t file_size;
 	Elf *debug_elf; /* separate debug file the symbols come from, or NULL */
 	void *debug_image; /* decompressed MiniDebugInfo behind debug_elf, or NULL */
 	struct elf_segment *segments; /* executable PT_LOAD segments */
@@ -68,12 +68,30 @@ static bool within_file(uint64_t offset, uint64_t size, uint64_t file_size)
 	return offset <= file_size && size <= file_size - offset;
 }
 
+/* Every loadable segment lies inside the file's size (files that are executed). */
+static int check_loadable_segments(Elf *elf, uint64_t size)
+{
+	size_t segment_count;
+
+	if (elf_getphdrnum(elf, &segment_count) < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < segment_count; i++) {
+		GElf_Phdr phdr;
+
+		if (!gelf_getphdr(elf, i, &phdr))
+			return -EINVAL;
+		if (phdr.p_type == PT_LOAD && !within_file(phdr.p_offset, phdr.p_filesz, size))
+			return -EINVAL;
+	}
+	return 0;
+}
+
 /*
- * Checks that every section and (for files that are executed rather than
- * debug-only) every loadable segment lies inside the file's size, so a
- * truncated file fails here instead of faulting later.
+ * Checks that every section lies inside the file's size, so a truncated
+ * file fails here instead of faulting later (check_loadable_segments does
+ * the segments of files that are executed).
  */
-static int check_elf(Elf *elf, uint64_t size, bool check_segments)
+static int check_elf(Elf *elf, uint64_t size)
 {
 	size_t section_count, segment_count;
 	Elf_Scn *scn = NULL;
@@ -90,19 +108,11 @@ static int check_elf(Elf *elf, uint64_t size, bool check_segments)
 		if (shdr.sh_type != SHT_NOBITS && !within_file(shdr.sh_offset, shdr.sh_size, size))
 			return -EINVAL;
 	}
-	for (size_t i = 0; i < segment_count && check_segments; i++) {
-		GElf_Phdr phdr;
-
-		if (!gelf_getphdr(elf, i, &phdr))
-			return -EINVAL;
-		if (phdr.p_type == PT_LOAD && !within_file(phdr.p_offset, phdr.p_filesz, size))
-			return -EINVAL;
-	}
 	return 0;
 }
 
 /* Opens fd with mmap and checks it (check_elf); fd is free again on return. */
-static int open_elf(int fd, bool check_segments, Elf **ret_elf)
+static int open_elf(int fd, Elf **ret_elf, uint64_t *ret_size)
 {
 	struct stat st;
 	Elf *elf;
@@ -117,7 +127,7 @@ static int open_elf(int fd, bool check_segments, Elf **ret_elf)
 	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	if (!elf)
 		return -EINVAL;
-	err = check_elf(elf, (uint64_t)st.st_size, check_segments);
+	err = check_elf(elf, (uint64_t)st.st_size);
 	if (err)
 		goto cleanup;
 	/* Mapped: nothing more to read. Not mapped: read it all now. Either way fd is free. */
@@ -126,6 +136,8 @@ static int open_elf(int fd, bool check_segments, Elf **ret_elf)
 		goto cleanup;
 	}
 	*ret_elf = elf;
+	if (ret_size)
+		*ret_size = (uint64_t)st.st_size;
 	elf = NULL;
 cleanup:
 	elf_end(elf);
@@ -485,24 +497,37 @@ static bool has_debug_info(Elf *elf)
 	return false;
 }
 
-struct elf_file *elf_file__open_fd(int fd)
+struct elf_file *elf_file__probe(int fd)
 {
-	struct elf_file *file;
+	struct elf_file *file = calloc(1, sizeof(*file));
+	int err;
+
+	if (!file) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	/* Segments are checked by elf_file__load: a copy of a file read before needs none. */
+	err = open_elf(fd, &file->elf, &file->file_size);
+	if (err) {
+		elf_file__free(file);
+		errno = -err;
+		return NULL;
+	}
+	read_build_id(file->elf, file->build_id);
+	return file;
+}
+
+int elf_file__load(struct elf_file *file)
+{
 	Elf_Scn *scn;
 	int err;
 
-	file = calloc(1, sizeof(*file));
-	if (!file) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	err = open_elf(fd, true, &file->elf);
+	err = check_loadable_segments(file->elf, file->file_size);
 	if (err)
-		goto cleanup;
+		return err;
 	err = read_segments(file);
 	if (err)
-		goto cleanup;
-	read_build_id(file->elf, file->build_id);
+		return err;
 	read_debuglink(file);
 	file->has_debug_info = has_debug_info(file->elf);
 	scn = find_section_by_type(file->elf, SHT_SYMTAB);
@@ -513,17 +538,9 @@ struct elf_file *elf_file__open_fd(int fd)
 	if (scn) {
 		const struct symbol_table table = { file->elf, scn };
 
-		err = load_symbols(&table, 1, &file->symbols, &file->symbol_count);
-		if (err)
-			goto cleanup;
+		return load_symbols(&table, 1, &file->symbols, &file->symbol_count);
 	}
-cleanup:
-	if (err) {
-		elf_file__free(file);
-		errno = -err;
-		return NULL;
-	}
-	return file;
+	return 0;
 }
 
 void elf_file__free(struct elf_file *file)
@@ -606,7 +623,7 @@ int elf_file__use_debug_file(struct elf_file *file, int fd)
 	Elf *debug_elf = NULL;
 	int err;
 
-	err = open_elf(fd, false, &debug_elf);
+	err = open_elf(fd, &debug_elf, NULL);
 	if (err)
 		return err;
 	err = adopt_debug_elf(file, debug_elf, NULL, NULL);
@@ -686,7 +703,7 @@ int elf_file__use_minidebuginfo(struct elf_file *file)
 		err = -EINVAL;
 		goto cleanup;
 	}
-	err = check_elf(debug_elf, image_size, false);
+	err = check_elf(debug_elf, image_size);
 	if (err)
 		goto cleanup;
 	/* Fedora leaves out what .dynsym already names: both tables together name everything. */
@@ -789,19 +806,3 @@ int elf_file__load_bias(const struct elf_file *elf, uint64_t map_start, uint64_t
 	return -ENOENT;
 }
 
-int elf_file__read_build_id(int fd, char *ret_build_id, size_t size)
-{
-	char build_id[ELF_FILE_BUILD_ID_SIZE];
-	Elf *elf = NULL;
-	int err;
-
-	err = open_elf(fd, false, &elf);
-	if (err)
-		return err;
-	read_build_id(elf, build_id);
-	elf_end(elf);
-	if (strlen(build_id) >= size)
-		return -ENOBUFS;
-	memcpy(ret_build_id, build_id, strlen(build_id) + 1);
-	return 0;
-}

@@ -16,10 +16,19 @@ struct elf_file;
 
 /*
  * Opens the ELF file behind fd, which the caller keeps and may close right
- * after. Reads segments, build id and the file's own .symtab (else
- * .dynsym). NULL with errno set: EINVAL for corrupt or truncated files.
+ * after, and reads its build id: enough to tell a file already read under
+ * another name. Only elf_file__build_id and elf_file__free work on the
+ * result until elf_file__load. NULL with errno set: EINVAL for corrupt or
+ * truncated files.
  */
-struct elf_file *elf_file__open_fd(int fd);
+struct elf_file *elf_file__probe(int fd);
+
+/*
+ * Reads the rest of a probed file: segments (checked against its size),
+ * .gnu_debuglink and its own .symtab (else .dynsym). Returns 0 or a
+ * negative errno (EINVAL for corrupt files); the file is then only freed.
+ */
+int elf_file__load(struct elf_file *file);
 void elf_file__free(struct elf_file *elf);
 
 /* Lowercase hex, "" when the file has none. */
@@ -82,13 +91,6 @@ struct Elf *elf_file__dwarf_elf(const struct elf_file *elf);
 int elf_file__load_bias(const struct elf_file *elf, uint64_t map_start, uint64_t map_offset,
 			uint64_t map_size, uint64_t *ret_bias);
 
-/*
- * Only the GNU build id of the ELF file behind fd, as lowercase hex ("" when
- * it has none), without loading its symbols: enough to tell that a file is
- * one already read under another name. Returns 0 or a negative errno.
- */
-#define ELF_FILE_BUILD_ID_SIZE (2 * 64 + 1) /* the longest id as hex, and its NUL */
-int elf_file__read_build_id(int fd, char *ret_build_id, size_t size);
 /* The section called name that has contents in the file (not NOBITS); NULL when none. */
 struct Elf_Scn *elf_find_section(struct Elf *elf, const char *name);
 

@@ -680,7 +680,6 @@ static int get_file_from(struct symbolizer *symbolizer, int pid,
 			 struct cached_file **ret_file)
 {
 	struct file_key key = mapping_key(mapping);
-	char build_id[ELF_FILE_BUILD_ID_SIZE];
 	struct elf_file *elf = NULL;
 	struct file_alias *alias;
 	struct failed_file *failed;
@@ -702,18 +701,19 @@ static int get_file_from(struct symbolizer *symbolizer, int pid,
 	}
 
 	fd = given_fd >= 0 ? given_fd : open_mapping_file(pid, mapping);
-	if (fd >= 0 && elf_file__read_build_id(fd, build_id, sizeof(build_id)) == 0 &&
-	    find_by_build_id(symbolizer, build_id, &key, ret_file) == 0) {
-		symbolizer->stats.elf_files_shared++;
-		err = 0;
-		goto cleanup;
-	}
 	if (fd < 0) {
 		err = fd;
 	} else {
-		elf = elf_file__open_fd(fd);
+		elf = elf_file__probe(fd);
 		err = elf ? 0 : -errno;
 	}
+	/* A copy of a file read before (one library in many container images). */
+	if (!err && find_by_build_id(symbolizer, elf_file__build_id(elf), &key, ret_file) == 0) {
+		symbolizer->stats.elf_files_shared++;
+		goto cleanup;
+	}
+	if (!err)
+		err = elf_file__load(elf);
 	if (err) {
 		symbolizer->stats.elf_open_errors++;
 		remember_failure(symbolizer, &key, err);
