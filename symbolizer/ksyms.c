@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lib/sorted.h"
+#include "lib/string_arena.h"
 #include "symbolizer/ksyms.h"
 
 #define NO_MODULE UINT32_MAX
@@ -52,36 +53,9 @@ struct ksyms {
 	struct ksyms_module_run *runs;
 	size_t run_count;
 	unsigned long symbol_count; /* slots that are not boundaries */
-	char *arena;
-	size_t arena_size;
-	size_t arena_capacity;
+	struct string_arena arena;
 	uint32_t last_name; /* arena offset of the last symbol name added, or BOUNDARY */
 };
-
-static int arena_add(struct ksyms *ksyms, const char *str, size_t len, uint32_t *ret_offset)
-{
-	size_t needed = ksyms->arena_size + len + 1;
-
-	if (needed > UINT32_MAX)
-		return -E2BIG;
-	if (needed > ksyms->arena_capacity) {
-		size_t capacity = ksyms->arena_capacity ? ksyms->arena_capacity : 1 << 20;
-		char *grown;
-
-		while (capacity < needed)
-			capacity *= 2;
-		grown = realloc(ksyms->arena, capacity);
-		if (!grown)
-			return -ENOMEM;
-		ksyms->arena = grown;
-		ksyms->arena_capacity = capacity;
-	}
-	memcpy(ksyms->arena + ksyms->arena_size, str, len);
-	ksyms->arena[ksyms->arena_size + len] = '\0';
-	*ret_offset = ksyms->arena_size;
-	ksyms->arena_size = needed;
-	return 0;
-}
 
 static int add_entry(struct ksyms *ksyms, uint64_t addr, uint32_t name, uint32_t module)
 {
@@ -108,7 +82,7 @@ static int entry_rank(const struct ksyms *ksyms, const struct ksyms_entry *entry
 {
 	if (entry->name == BOUNDARY)
 		return 3;
-	return strncmp(ksyms->arena + entry->name, "__pfx_", 6) == 0 ? 2 : 0;
+	return strncmp(ksyms->arena.data + entry->name, "__pfx_", 6) == 0 ? 2 : 0;
 }
 
 static int compare_entries(const void *a, const void *b, void *ctx)
@@ -125,7 +99,7 @@ static int compare_entries(const void *a, const void *b, void *ctx)
 		return rank_x - rank_y;
 	if (x->name == BOUNDARY)
 		return 0;
-	return strcmp(ksyms->arena + x->name, ksyms->arena + y->name);
+	return strcmp(ksyms->arena.data + x->name, ksyms->arena.data + y->name);
 }
 
 /* "ffffffff81000000 T _stext" or "ffffffffc0a01000 t foo\t[mod]" */
@@ -160,11 +134,11 @@ static int parse_line(struct ksyms *ksyms, char *line, uint32_t *last_module, bo
 			return -EINVAL;
 		/* kallsyms lists a module's symbols together: reuse its name. */
 		if (*last_module != NO_MODULE &&
-		    strlen(ksyms->arena + *last_module) == module_len &&
-		    memcmp(ksyms->arena + *last_module, module + 1, module_len) == 0) {
+		    string_arena__equals(&ksyms->arena, *last_module, module + 1, module_len)) {
 			module_offset = *last_module;
 		} else {
-			err = arena_add(ksyms, module + 1, module_len, &module_offset);
+			err = string_arena__add(&ksyms->arena, module + 1, module_len,
+						&module_offset);
 			if (err)
 				return err;
 			*last_module = module_offset;
@@ -176,12 +150,11 @@ static int parse_line(struct ksyms *ksyms, char *line, uint32_t *last_module, bo
 	 * the tail of that one. 1.2 MiB of names not stored twice.
 	 */
 	if (ksyms->last_name != BOUNDARY &&
-	    strncmp(ksyms->arena + ksyms->last_name, "__pfx_", 6) == 0 &&
-	    strlen(ksyms->arena + ksyms->last_name + 6) == name_len &&
-	    memcmp(ksyms->arena + ksyms->last_name + 6, name, name_len) == 0) {
+	    strncmp(ksyms->arena.data + ksyms->last_name, "__pfx_", 6) == 0 &&
+	    string_arena__equals(&ksyms->arena, ksyms->last_name + 6, name, name_len)) {
 		name_offset = ksyms->last_name + 6;
 	} else {
-		err = arena_add(ksyms, name, name_len, &name_offset);
+		err = string_arena__add(&ksyms->arena, name, name_len, &name_offset);
 		if (err)
 			return err;
 	}
@@ -218,7 +191,6 @@ static void compact_boundaries(struct ksyms *ksyms)
 /* Packs the sorted entries into slots, segments and module runs, and frees them. */
 static int pack_entries(struct ksyms *ksyms)
 {
-	char *arena;
 
 	ksyms->slots = reallocarray(NULL, ksyms->count, sizeof(*ksyms->slots));
 	if (!ksyms->slots)
@@ -247,12 +219,7 @@ static int pack_entries(struct ksyms *ksyms)
 	free(ksyms->entries);
 	ksyms->entries = NULL;
 	ksyms->count = ksyms->capacity = 0;
-	/* Gives back what the arena's doubling growth over-allocated; failing is harmless. */
-	arena = realloc(ksyms->arena, ksyms->arena_size);
-	if (arena) {
-		ksyms->arena = arena;
-		ksyms->arena_capacity = ksyms->arena_size;
-	}
+	string_arena__shrink(&ksyms->arena);
 	return 0;
 }
 
@@ -277,6 +244,7 @@ struct ksyms *ksyms__load(const char *path)
 		goto cleanup;
 	}
 	ksyms->last_name = BOUNDARY;
+	ksyms->arena.first_capacity = 1 << 20;
 	errno = 0;
 	while (getline(&line, &line_size, file) >= 0) {
 		if (line[0] == '\n' || line[0] == '\0')
@@ -321,7 +289,7 @@ void ksyms__free(struct ksyms *ksyms)
 	free(ksyms->slots);
 	free(ksyms->segments);
 	free(ksyms->runs);
-	free(ksyms->arena);
+	string_arena__clear(&ksyms->arena);
 	free(ksyms);
 }
 
@@ -356,9 +324,9 @@ int ksyms__lookup(const struct ksyms *ksyms, uint64_t addr, struct ksym *ret_sym
 	index += segment->first;
 	run = SORTED_UPPER_BOUND(ksyms->runs, ksyms->run_count, first, index) - 1;
 	ret_sym->addr = segment->base + ksyms->slots[index].offset;
-	ret_sym->name = ksyms->arena + ksyms->slots[index].name;
+	ret_sym->name = ksyms->arena.data + ksyms->slots[index].name;
 	ret_sym->module =
-		ksyms->runs[run].module == NO_MODULE ? NULL : ksyms->arena + ksyms->runs[run].module;
+		ksyms->runs[run].module == NO_MODULE ? NULL : ksyms->arena.data + ksyms->runs[run].module;
 	return 0;
 }
 

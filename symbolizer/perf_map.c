@@ -12,6 +12,7 @@
 #include "lib/clock.h"
 #include "lib/hashmap.h"
 #include "lib/sorted.h"
+#include "lib/string_arena.h"
 #include "symbolizer/perf_map.h"
 
 #define DEFAULT_MAX_ENTRIES_PER_MAP (256 * 1024)
@@ -41,9 +42,7 @@ struct process_map {
 	bool checked; /* checked_at_ns is set */
 	struct perf_range *ranges; /* sorted by start, not overlapping */
 	size_t range_count;
-	char *names; /* NUL-terminated names, one after the other */
-	size_t names_size;
-	size_t names_capacity;
+	struct string_arena names; /* perf_range.name is an offset in it */
 	uint64_t lines; /* entries taken from the file, for max_entries_per_map */
 	/* The file as last read: another file, or a shorter one, is read from its start. */
 	uint64_t dev;
@@ -106,10 +105,9 @@ static void clear_map(struct perf_maps *maps, struct process_map *map)
 {
 	maps->total_lines -= map->lines;
 	free(map->ranges);
-	free(map->names);
+	string_arena__clear(&map->names);
 	map->ranges = NULL;
-	map->names = NULL;
-	map->range_count = map->names_size = map->names_capacity = 0;
+	map->range_count = 0;
 	map->lines = map->consumed = 0;
 }
 
@@ -247,29 +245,6 @@ static const char *parse_hex(const char *text, const char *end, uint64_t *ret_va
 	return text;
 }
 
-static int add_name(struct process_map *map, const char *name, size_t len, uint32_t *ret_offset)
-{
-	if (map->names_size + len + 1 > map->names_capacity) {
-		size_t capacity = map->names_capacity ? map->names_capacity : 4096;
-		char *names;
-
-		while (capacity < map->names_size + len + 1)
-			capacity *= 2;
-		if (capacity > UINT32_MAX)
-			return -E2BIG;
-		names = realloc(map->names, capacity);
-		if (!names)
-			return -ENOMEM;
-		map->names = names;
-		map->names_capacity = capacity;
-	}
-	memcpy(map->names + map->names_size, name, len);
-	map->names[map->names_size + len] = '\0';
-	*ret_offset = (uint32_t)map->names_size;
-	map->names_size += len + 1;
-	return 0;
-}
-
 /* "START SIZE name": false for a malformed or empty line. */
 static bool parse_line(const char *line, const char *end, uint64_t *ret_start,
 		       uint64_t *ret_end, const char **ret_name, size_t *ret_name_len)
@@ -324,7 +299,7 @@ static int take_line(struct perf_maps *maps, struct process_map *map, struct new
 		lines->items = items;
 		lines->capacity = capacity;
 	}
-	err = add_name(map, name, name_len, &offset);
+	err = string_arena__add(&map->names, name, name_len, &offset);
 	if (err)
 		return err;
 	lines->items[lines->count] = (struct sweep_item){ start, stop, offset, 0 };
@@ -602,7 +577,7 @@ int perf_maps__lookup(struct perf_maps *maps, int pid, uint64_t addr, const char
 		maps->stats.misses++;
 		return -ENOENT;
 	}
-	*ret_name = map->names + map->ranges[next - 1].name;
+	*ret_name = map->names.data + map->ranges[next - 1].name;
 	return 0;
 }
 
