@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "agent/unwind_table.h"
+#include "lib/array.h"
 #include "symbolizer/elf_file.h"
 
 #define DWARF_REG_RBP 6
@@ -38,22 +39,6 @@ struct table_builder {
 	size_t fde_capacity;
 	struct unwind_table_stats stats;
 };
-
-static int grow(void **array, size_t *capacity, size_t count, size_t item_size)
-{
-	size_t new_capacity;
-	void *grown;
-
-	if (count < *capacity)
-		return 0;
-	new_capacity = *capacity ? *capacity * 2 : 256;
-	grown = realloc(*array, new_capacity * item_size);
-	if (!grown)
-		return -ENOMEM;
-	*array = grown;
-	*capacity = new_capacity;
-	return 0;
-}
 
 static uint64_t read_uleb128(const uint8_t **p, const uint8_t *end)
 {
@@ -242,8 +227,7 @@ static int collect_fdes(struct table_builder *builder, Elf *elf, const char *sec
 		}
 		if (!range)
 			continue;
-		err = grow((void **)&builder->fdes, &builder->fde_capacity, builder->fde_count,
-			   sizeof(*builder->fdes));
+		err = ARRAY_RESERVE_ONE(builder->fdes, builder->fde_count, builder->fde_capacity, 256);
 		if (err)
 			return err;
 		builder->fdes[builder->fde_count++] =
@@ -372,8 +356,7 @@ static int add_row(struct table_builder *builder, uint64_t pc, const struct unwi
 	}
 	if (builder->row_count >= MAX_ROWS)
 		return -EFBIG;
-	err = grow((void **)&builder->rows, &builder->row_capacity, builder->row_count,
-		   sizeof(*builder->rows));
+	err = ARRAY_RESERVE_ONE(builder->rows, builder->row_count, builder->row_capacity, 256);
 	if (err)
 		return err;
 	builder->rows[builder->row_count] = *row;

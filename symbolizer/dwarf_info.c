@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "lib/array.h"
 #include "lib/sorted.h"
 #include "symbolizer/dwarf_info.h"
 #include "symbolizer/elf_file.h"
@@ -90,17 +91,11 @@ static bool is_live_range(Dwarf_Addr low, Dwarf_Addr high)
 
 static int row_array__push(struct row_array *array, const struct index_row *row)
 {
-	if (array->count == array->capacity) {
-		size_t capacity = array->capacity ? 2 * array->capacity : 64;
-		struct index_row *rows = reallocarray(array->rows, capacity, sizeof(*rows));
+	int err = ARRAY_RESERVE_ONE(array->rows, array->count, array->capacity, 64);
 
-		if (!rows)
-			return -ENOMEM;
-		array->rows = rows;
-		array->capacity = capacity;
-	}
-	array->rows[array->count++] = *row;
-	return 0;
+	if (!err)
+		array->rows[array->count++] = *row;
+	return err;
 }
 
 /* Adds a row per live address range of die; *ret_added says whether there was any. */
@@ -327,15 +322,8 @@ static int read_units(struct dwarf_info *info)
 		/* Type and partial units hold no code of their own. */
 		if (unit_type != DW_UT_compile && unit_type != DW_UT_skeleton)
 			continue;
-		if (info->unit_count == unit_capacity) {
-			size_t capacity = unit_capacity ? 2 * unit_capacity : 64;
-			struct unit *units = reallocarray(info->units, capacity, sizeof(*units));
-
-			if (!units)
-				return -ENOMEM;
-			info->units = units;
-			unit_capacity = capacity;
-		}
+		if (ARRAY_RESERVE_ONE(info->units, info->unit_count, unit_capacity, 64))
+			return -ENOMEM;
 		unit = &info->units[info->unit_count];
 		*unit = (struct unit){ .die = unit_die };
 		/* Split DWARF: the skeleton has the ranges, the split unit the DIEs and lines. */
@@ -344,16 +332,9 @@ static int read_units(struct dwarf_info *info)
 		while ((offset = dwarf_ranges(&unit_die, offset, &base, &low, &high)) > 0) {
 			if (!is_live_range(low, high))
 				continue;
-			if (info->unit_row_count == row_capacity) {
-				size_t capacity = row_capacity ? 2 * row_capacity : 64;
-				struct unit_row *rows =
-					reallocarray(info->unit_rows, capacity, sizeof(*rows));
-
-				if (!rows)
-					return -ENOMEM;
-				info->unit_rows = rows;
-				row_capacity = capacity;
-			}
+			if (ARRAY_RESERVE_ONE(info->unit_rows, info->unit_row_count, row_capacity,
+					      64))
+				return -ENOMEM;
 			info->unit_rows[info->unit_row_count++] =
 				(struct unit_row){ low, high, info->unit_count };
 			ranged = true;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "lib/sorted.h"
 #include "lib/string_arena.h"
 #include "symbolizer/ksyms.h"
@@ -49,9 +50,9 @@ struct ksyms {
 	size_t capacity;
 	struct ksyms_slot *slots;
 	struct ksyms_segment *segments;
-	size_t segment_count;
+	size_t segment_count, segment_capacity;
 	struct ksyms_module_run *runs;
-	size_t run_count;
+	size_t run_count, run_capacity;
 	unsigned long symbol_count; /* slots that are not boundaries */
 	struct string_arena arena;
 	uint32_t last_name; /* arena offset of the last symbol name added, or BOUNDARY */
@@ -59,15 +60,8 @@ struct ksyms {
 
 static int add_entry(struct ksyms *ksyms, uint64_t addr, uint32_t name, uint32_t module)
 {
-	if (ksyms->count == ksyms->capacity) {
-		size_t capacity = ksyms->capacity ? ksyms->capacity * 2 : 16384;
-		struct ksyms_entry *grown = reallocarray(ksyms->entries, capacity, sizeof(*grown));
-
-		if (!grown)
-			return -ENOMEM;
-		ksyms->entries = grown;
-		ksyms->capacity = capacity;
-	}
+	if (ARRAY_RESERVE_ONE(ksyms->entries, ksyms->count, ksyms->capacity, 16384))
+		return -ENOMEM;
 	ksyms->entries[ksyms->count++] = (struct ksyms_entry){ addr, name, module };
 	return 0;
 }
@@ -181,17 +175,9 @@ static void compact_boundaries(struct ksyms *ksyms)
 	ksyms->count = kept;
 }
 
-/* A new element at the end of array (count of them), which grows by one; NULL on ENOMEM. */
-#define APPEND_ONE(array, count)                                                                   \
-	({                                                                                         \
-		typeof(array) _grown = reallocarray((array), (count) + 1, sizeof(*(array)));       \
-		_grown ? ((array) = _grown, &(array)[(count)++]) : NULL;                           \
-	})
-
 /* Packs the sorted entries into slots, segments and module runs, and frees them. */
 static int pack_entries(struct ksyms *ksyms)
 {
-
 	ksyms->slots = reallocarray(NULL, ksyms->count, sizeof(*ksyms->slots));
 	if (!ksyms->slots)
 		return -ENOMEM;
@@ -201,17 +187,16 @@ static int pack_entries(struct ksyms *ksyms)
 			ksyms->segment_count ? &ksyms->segments[ksyms->segment_count - 1] : NULL;
 
 		if (!segment || entry->addr - segment->base > UINT32_MAX) {
-			segment = APPEND_ONE(ksyms->segments, ksyms->segment_count);
-			if (!segment)
+			if (ARRAY_RESERVE_ONE(ksyms->segments, ksyms->segment_count,
+					      ksyms->segment_capacity, 4))
 				return -ENOMEM;
+			segment = &ksyms->segments[ksyms->segment_count++];
 			*segment = (struct ksyms_segment){ entry->addr, i, 0 };
 		}
 		if (!ksyms->run_count || ksyms->runs[ksyms->run_count - 1].module != entry->module) {
-			struct ksyms_module_run *run = APPEND_ONE(ksyms->runs, ksyms->run_count);
-
-			if (!run)
+			if (ARRAY_RESERVE_ONE(ksyms->runs, ksyms->run_count, ksyms->run_capacity, 16))
 				return -ENOMEM;
-			*run = (struct ksyms_module_run){ i, entry->module };
+			ksyms->runs[ksyms->run_count++] = (struct ksyms_module_run){ i, entry->module };
 		}
 		segment->count++;
 		ksyms->slots[i] = (struct ksyms_slot){ entry->addr - segment->base, entry->name };

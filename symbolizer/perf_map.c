@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/array.h"
 #include "lib/clock.h"
 #include "lib/hashmap.h"
 #include "lib/sorted.h"
@@ -290,15 +291,9 @@ static int take_line(struct perf_maps *maps, struct process_map *map, struct new
 		maps->stats.entries_dropped++;
 		return 0;
 	}
-	if (lines->count == lines->capacity) {
-		size_t capacity = lines->capacity ? lines->capacity * 2 : 256;
-		struct sweep_item *items = reallocarray(lines->items, capacity, sizeof(*items));
-
-		if (!items)
-			return -ENOMEM;
-		lines->items = items;
-		lines->capacity = capacity;
-	}
+	err = ARRAY_RESERVE_ONE(lines->items, lines->count, lines->capacity, 256);
+	if (err)
+		return err;
 	err = string_arena__add(&map->names, name, name_len, &offset);
 	if (err)
 		return err;
