@@ -318,12 +318,23 @@ static size_t header_callback(char *data, size_t size, size_t count, void *ctx)
 	return len;
 }
 
-int remote_http_post(struct remote *remote, const char *url, struct curl_slist *extra,
-		     bool http2, const void *body, size_t size, struct http_response *ret_response)
+static int append_header(struct remote *remote, struct curl_slist **headers, const char *text)
+{
+	struct curl_slist *grown = remote->curl_api->slist_append(*headers, text);
+
+	if (!grown)
+		return -ENOMEM;
+	*headers = grown;
+	return 0;
+}
+
+int remote_http_post(struct remote *remote, const char *url, const char *const *extra,
+		     size_t extra_count, bool http2, const void *body, size_t size,
+		     struct http_response *ret_response)
 {
 	char credential[CREDENTIAL_MAX], header[CREDENTIAL_MAX + 32];
 	struct http_response response = { .grpc_status = -1 };
-	struct curl_slist *headers = NULL, *grown;
+	struct curl_slist *headers = NULL;
 	int err = 0;
 
 	credential[0] = header[0] = '\0';
@@ -340,11 +351,9 @@ int remote_http_post(struct remote *remote, const char *url, struct curl_slist *
 			goto cleanup;
 		}
 		snprintf(header, sizeof(header), "Authorization: Bearer %s", credential);
-		headers = remote->curl_api->slist_append(headers, header);
-		if (!headers) {
-			err = -ENOMEM;
+		err = append_header(remote, &headers, header);
+		if (err)
 			goto cleanup;
-		}
 	}
 	remote->curl_api->easy_setopt(remote->curl, CURLOPT_USERPWD, NULL);
 	if (remote->opts.basic_auth_file) {
@@ -361,29 +370,15 @@ int remote_http_post(struct remote *remote, const char *url, struct curl_slist *
 		remote->curl_api->easy_setopt(remote->curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 		remote->curl_api->easy_setopt(remote->curl, CURLOPT_USERPWD, credential);
 	}
-	for (size_t i = 0; i < remote->opts.header_count; i++) {
-		grown = remote->curl_api->slist_append(headers, remote->opts.headers[i]);
-		if (!grown) {
-			err = -ENOMEM;
-			goto cleanup;
-		}
-		headers = grown;
-	}
-	for (struct curl_slist *item = extra; item; item = item->next) {
-		grown = remote->curl_api->slist_append(headers, item->data);
-		if (!grown) {
-			err = -ENOMEM;
-			goto cleanup;
-		}
-		headers = grown;
-	}
+	for (size_t i = 0; i < remote->opts.header_count && !err; i++)
+		err = append_header(remote, &headers, remote->opts.headers[i]);
+	for (size_t i = 0; i < extra_count && !err; i++)
+		err = append_header(remote, &headers, extra[i]);
 	/* No "Expect: 100-continue" round trip before large bodies. */
-	grown = remote->curl_api->slist_append(headers, "Expect:");
-	if (!grown) {
-		err = -ENOMEM;
+	if (!err)
+		err = append_header(remote, &headers, "Expect:");
+	if (err)
 		goto cleanup;
-	}
-	headers = grown;
 
 	remote->curl_error[0] = '\0';
 	remote->curl_api->easy_setopt(remote->curl, CURLOPT_URL, url);

@@ -33,12 +33,13 @@ struct http_response {
 
 /*
  * POSTs body to url with the common headers (authentication, --header,
- * User-Agent) plus extra. http2: HTTP/2 only (prior knowledge for http://,
+ * User-Agent) plus the extra_count headers of extra. http2: HTTP/2 only (prior knowledge for http://,
  * ALPN for https://). Returns 0 with ret_response filled, including
  * transport failures (ret_response->code), or a negative errno.
  */
-int remote_http_post(struct remote *remote, const char *url, struct curl_slist *extra,
-		     bool http2, const void *body, size_t size, struct http_response *ret_response);
+int remote_http_post(struct remote *remote, const char *url, const char *const *extra,
+		     size_t extra_count, bool http2, const void *body, size_t size,
+		     struct http_response *ret_response);
 
 /* 2xx delivered; 408, 429 and 5xx worth retrying; any other status rejected. */
 enum remote_outcome remote_classify_http(long status);

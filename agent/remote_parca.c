@@ -150,7 +150,6 @@ int remote_parca_send(struct remote *remote, const struct remote_profile *profil
 		      const uint8_t *data, size_t size, struct remote_result *ret_result)
 {
 	struct remote_result result = { .grpc_status = -1 };
-	struct curl_slist *extra = NULL, *grown;
 	struct http_response response;
 	char url[1024], timeout[48];
 	uint8_t *body = NULL;
@@ -169,28 +168,17 @@ int remote_parca_send(struct remote *remote, const struct remote_profile *profil
 	else
 		snprintf(timeout, sizeof(timeout), "grpc-timeout: %" PRIu64 "S",
 			 remote->opts.timeout_ms / 1000);
-	const char *headers[] = { "Content-Type: application/grpc", "TE: trailers", timeout };
+	const char *const headers[] = { "Content-Type: application/grpc", "TE: trailers", timeout };
 
-	for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
-		grown = remote->curl_api->slist_append(extra, headers[i]);
-		if (!grown) {
-			err = -ENOMEM;
-			goto cleanup;
-		}
-		extra = grown;
-	}
-	err = remote_http_post(remote, url, extra, true, body, body_size, &response);
+	err = remote_http_post(remote, url, headers, sizeof(headers) / sizeof(headers[0]), true,
+			       body, body_size, &response);
 	if (err) {
 		result.outcome = REMOTE_RETRY;
 		snprintf(result.message, sizeof(result.message), "%s", remote->request_error);
-		err = 0;
 	} else {
 		classify(remote, &response, &result);
 	}
 	*ret_result = result;
-
-cleanup:
-	remote->curl_api->slist_free_all(extra);
 	free(body);
-	return err;
+	return 0;
 }

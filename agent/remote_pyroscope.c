@@ -33,7 +33,7 @@ int remote_pyroscope_send(struct remote *remote, const struct remote_profile *pr
 	char comm[sizeof(profile->comm)], name[640], url[2048];
 	struct remote_result result = { .grpc_status = -1 };
 	struct http_response response;
-	struct curl_slist *extra = NULL;
+	static const char *const extra[] = { "Content-Type: application/octet-stream" };
 	int64_t from = profile->start_ns / 1000000000;
 	int64_t until = (profile->start_ns + profile->duration_ns + 999999999) / 1000000000;
 	char *escaped = NULL;
@@ -56,12 +56,7 @@ int remote_pyroscope_send(struct remote *remote, const struct remote_profile *pr
 		err = -ENAMETOOLONG;
 		goto cleanup;
 	}
-	extra = remote->curl_api->slist_append(NULL, "Content-Type: application/octet-stream");
-	if (!extra) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	err = remote_http_post(remote, url, extra, false, data, size, &response);
+	err = remote_http_post(remote, url, extra, 1, false, data, size, &response);
 	if (err) {
 		/* Credentials unreadable just now: they may be back by the next try. */
 		result.outcome = REMOTE_RETRY;
@@ -79,7 +74,6 @@ int remote_pyroscope_send(struct remote *remote, const struct remote_profile *pr
 	*ret_result = result;
 
 cleanup:
-	remote->curl_api->slist_free_all(extra);
 	remote->curl_api->free(escaped);
 	return err;
 }
