@@ -19,7 +19,7 @@ endif
 PKGS := libbpf libelf libdw libprotobuf-c zlib liblzma libdebuginfod libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libcurl and libdebuginfod: headers only; kiln dlopen()s them when pushing
-# (agent/curl_api.c) or fetching debug files (symbolizer/debuginfod_fetcher.c).
+# (agent/push/curl_api.c) or fetching debug files (symbolizer/debuginfod_fetcher.c).
 PKG_LIBS := $(filter-out -lcurl -ldebuginfod,$(shell pkg-config --libs $(PKGS) 2>/dev/null || \
 	    echo -lbpf -lelf -ldw -lprotobuf-c -lz -llzma))
 
@@ -27,7 +27,7 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
 	  -D_GNU_SOURCE -I. -I$(BUILD) $(PKG_CFLAGS) -MMD -MP
 # libiberty (static only): the C++ and Rust demanglers binutils and gdb use.
-# libcurl is dlopen()ed, only when pushing (agent/curl_api.c).
+# libcurl is dlopen()ed, only when pushing (agent/push/curl_api.c).
 LDLIBS += $(PKG_LIBS) -liberty -lpthread -ldl
 BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -I.
 
@@ -36,11 +36,11 @@ BPF_SKELS := $(patsubst %,$(BUILD)/bpf/%.skel.h,$(BPF_PROGS))
 PROTO_GEN := $(patsubst proto/%.proto,$(BUILD)/proto/%.pb-c.c,$(wildcard proto/*.proto))
 
 LIB_SRCS := $(wildcard lib/*.c) $(wildcard proto/*.c) $(wildcard symbolizer/*.c) \
-	    $(filter-out agent/main.c,$(wildcard agent/*.c))
+	    $(filter-out agent/main.c,$(wildcard agent/*.c agent/*/*.c))
 LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS)) $(PROTO_GEN:.c=.o)
 KILN := $(BUILD)/kiln
 
-UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/*/test_*.c))
 # Test-only drivers of library parts (the symbolizer alone), for tests and bench/.
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
 # Every ground-truth program twice: with frame pointers, and as distributions

@@ -11,17 +11,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/cpu_profile.h"
-#include "agent/curl_api.h"
-#include "agent/cpu_profiler.h"
-#include "agent/log.h"
-#include "agent/offcpu_profiler.h"
+#include "agent/profile/window_profile.h"
+#include "agent/push/curl_api.h"
+#include "agent/sampling/cpu_profiler.h"
+#include "lib/log.h"
+#include "agent/sampling/offcpu_profiler.h"
 #include "agent/options.h"
-#include "agent/output_retention.h"
-#include "agent/process_capture.h"
-#include "agent/process_table.h"
-#include "agent/unwind_maps.h"
-#include "agent/uploader.h"
+#include "agent/output/retention.h"
+#include "agent/process/process_capture.h"
+#include "agent/process/process_table.h"
+#include "agent/unwind/unwind_maps.h"
+#include "agent/push/uploader.h"
 #include "lib/clock.h"
 #include "lib/fs.h"
 #include "lib/hashmap.h"
@@ -116,7 +116,7 @@ static void forget_process(void *ctx, uint32_t pid)
 }
 
 static void report_window(struct agent *agent, const char *what,
-			  const struct cpu_window *window, const struct cpu_profile_result *result)
+			  const struct cpu_window *window, const struct window_profile_result *result)
 {
 	const uint64_t *stats = window->stats;
 	struct symbolizer_stats sym;
@@ -259,7 +259,7 @@ static void report_debuginfod(const struct agent *agent)
 /* Drains the window that started at start_ns (Unix) and writes it. */
 static void report_off_cpu_window(const struct agent *agent, const char *what,
 				  const struct cpu_window *window,
-				  const struct cpu_profile_result *result)
+				  const struct window_profile_result *result)
 {
 	const uint64_t *stats = window->stats;
 	uint64_t bpf_ns, bpf_runs;
@@ -325,7 +325,7 @@ static void report_retention(struct agent *agent, const struct output_retention_
 
 struct push_context {
 	struct agent *agent;
-	const struct cpu_profile_meta *meta;
+	const struct window_profile_meta *meta;
 	uint64_t spooled;
 	int first_error;
 	uint64_t errors;
@@ -368,7 +368,7 @@ static int push_process(void *ctx, uint32_t pid, const char *comm, const uint8_t
 static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *window,
 			const char *stamp, int64_t start_ns, int64_t duration_ns)
 {
-	struct cpu_profile_result result = {}, push_result = {};
+	struct window_profile_result result = {}, push_result = {};
 	struct output_retention_stats before;
 	char path[PATH_MAX] = "", comment[160], what[PATH_MAX + 64];
 	const char *kind = off_cpu ? "off-CPU" : "CPU";
@@ -387,7 +387,7 @@ static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *wi
 		snprintf(comment, sizeof(comment), "kiln %s: %" PRIu64 " Hz, user stacks by %s",
 			 KILN_VERSION, agent->opts.frequency_hz,
 			 agent->opts.unwind_fp ? "frame pointers" : "DWARF CFI");
-	const struct cpu_profile_meta meta = {
+	const struct window_profile_meta meta = {
 		.start_ns = start_ns,
 		.duration_ns = duration_ns,
 		.period_ns = 1000000000ULL / agent->opts.frequency_hz,
@@ -396,7 +396,7 @@ static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *wi
 		.off_cpu = off_cpu,
 	};
 	if (agent->opts.output_dir) {
-		err = cpu_profile__write(window, agent->processes, agent->symbolizer, &meta,
+		err = window_profile__write(window, agent->processes, agent->symbolizer, &meta,
 					 &result);
 		if (err) {
 			log_error("writing %s: %s", path, strerror(-err));
@@ -411,7 +411,7 @@ static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *wi
 	if (agent->uploader) {
 		struct push_context push = { .agent = agent, .meta = &meta };
 
-		err = cpu_profile__for_each_process(window, agent->processes, agent->symbolizer,
+		err = window_profile__for_each_process(window, agent->processes, agent->symbolizer,
 						    &meta, push_process, &push, &push_result);
 		if (push.errors)
 			log_warn("%s window: %" PRIu64 " process profiles could not be spooled: %s",

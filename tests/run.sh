@@ -32,7 +32,7 @@ if ! tests/fixtures/build.sh "$BUILD/tests/fixtures" >"$BUILD/fixtures.log" 2>&1
 	status=1
 fi
 
-for t in "$BUILD"/tests/unit/test_*; do
+for t in "$BUILD"/tests/unit/*/test_*; do
 	[ -x "$t" ] && run "$t"
 done
 

@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Process capture: a thread reads announced processes at once; the main one takes them. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/sampling/cpu_profiler.h"
+#include "agent/process/process_capture.h"
+#include "bpf/cpu.h"
+#include "lib/clock.h"
+
+/*
+ * Files recently opened for a capture are not opened again for the next
+ * process that maps them: the main thread has them by then. Forgotten
+ * after a while, in case the symbolizer's cache let them go since.
+ */
+#define SEEN_FILES 4096 /* 4096 * 16 bytes = 64 KiB */
+#define SEEN_FILES_FORGET_NS (30ULL * 1000 * 1000 * 1000)
+
+struct file_identity {
+	uint64_t inode; /* 0: empty slot */
+	uint32_t dev_major;
+	uint32_t dev_minor;
+};
+
+struct process_capture {
+	size_t max_pending;
+	size_t max_held_files;
+	struct cpu_profiler *profiler;
+	pthread_t thread;
+	bool thread_started;
+	int stop_fd; /* eventfd that tells the thread to exit */
+	pthread_mutex_t consume_lock; /* one consumer of the events at a time */
+	pthread_mutex_t lock; /* everything below */
+	pthread_cond_t queued;
+	struct captured_process **pending; /* ring of max_pending */
+	size_t pending_first;
+	size_t pending_count;
+	size_t held_files;
+	struct file_identity *seen; /* open addressing, SEEN_FILES slots */
+	size_t seen_count;
+	uint64_t seen_since_ns;
+	struct process_capture_stats stats;
+};
+
+struct process_capture *process_capture__new(const struct process_capture_opts *opts)
+{
+	struct process_capture *capture = calloc(1, sizeof(*capture));
+	pthread_condattr_t attr;
+	int err = 0;
+
+	if (!capture)
+		return NULL;
+	capture->stop_fd = -1;
+	capture->max_pending = opts->max_pending ? opts->max_pending : 1;
+	capture->max_held_files = opts->max_held_files;
+	pthread_mutex_init(&capture->consume_lock, NULL);
+	pthread_mutex_init(&capture->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&capture->queued, &attr);
+	pthread_condattr_destroy(&attr);
+	capture->pending = calloc(capture->max_pending, sizeof(*capture->pending));
+	capture->seen = calloc(SEEN_FILES, sizeof(*capture->seen));
+	capture->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!capture->pending || !capture->seen)
+		err = -ENOMEM;
+	else if (capture->stop_fd < 0)
+		err = -errno;
+	if (err) {
+		process_capture__free(capture);
+		errno = -err;
+		return NULL;
+	}
+	capture->seen_since_ns = clock_ns(CLOCK_MONOTONIC);
+	return capture;
+}
+
+/* Closes the descriptors and frees the capture; takes the lock for the descriptor count. */
+static void release(struct process_capture *capture, struct captured_process *process)
+{
+	size_t closed = 0;
+
+	if (!process)
+		return;
+	for (size_t i = 0; process->fds && i < process->fd_count; i++) {
+		if (process->fds[i] >= 0) {
+			close(process->fds[i]);
+			closed++;
+		}
+	}
+	pthread_mutex_lock(&capture->lock);
+	capture->held_files -= closed;
+	pthread_mutex_unlock(&capture->lock);
+	free(process->fds);
+	procmaps__free(&process->maps);
+	free(process);
+}
+
+/* Takes the oldest queued capture, or NULL. */
+static struct captured_process *pop(struct process_capture *capture)
+{
+	struct captured_process *process = NULL;
+
+	pthread_mutex_lock(&capture->lock);
+	if (capture->pending_count) {
+		process = capture->pending[capture->pending_first];
+		capture->pending_first = (capture->pending_first + 1) % capture->max_pending;
+		capture->pending_count--;
+	}
+	pthread_mutex_unlock(&capture->lock);
+	return process;
+}
+
+void process_capture__free(struct process_capture *capture)
+{
+	if (!capture)
+		return;
+	if (capture->thread_started) {
+		eventfd_write(capture->stop_fd, 1);
+		pthread_join(capture->thread, NULL);
+	}
+	while (capture->pending && capture->pending_count)
+		release(capture, pop(capture));
+	if (capture->stop_fd >= 0)
+		close(capture->stop_fd);
+	pthread_cond_destroy(&capture->queued);
+	pthread_mutex_destroy(&capture->lock);
+	pthread_mutex_destroy(&capture->consume_lock);
+	free(capture->pending);
+	free(capture->seen);
+	free(capture);
+}
+
+/* Marks a file seen; true if it already was. Called with the lock held. */
+static bool see_file(struct process_capture *capture, const struct proc_mapping *mapping)
+{
+	uint64_t now = clock_ns(CLOCK_MONOTONIC);
+	size_t slot;
+
+	if (capture->seen_count >= SEEN_FILES / 2 ||
+	    now - capture->seen_since_ns >= SEEN_FILES_FORGET_NS) {
+		memset(capture->seen, 0, SEEN_FILES * sizeof(*capture->seen));
+		capture->seen_count = 0;
+		capture->seen_since_ns = now;
+	}
+	slot = (mapping->inode * 0x9e3779b97f4a7c15ULL ^ mapping->dev_major ^
+		((uint64_t)mapping->dev_minor << 20)) %
+	       SEEN_FILES;
+	for (;; slot = (slot + 1) % SEEN_FILES) {
+		struct file_identity *seen = &capture->seen[slot];
+
+		if (!seen->inode) {
+			*seen = (struct file_identity){ mapping->inode, mapping->dev_major,
+							mapping->dev_minor };
+			capture->seen_count++;
+			return false;
+		}
+		if (seen->inode == mapping->inode && seen->dev_major == mapping->dev_major &&
+		    seen->dev_minor == mapping->dev_minor)
+			return true;
+	}
+}
+
+/*
+ * Opens the files behind the executable mappings through map_files, which
+ * reaches deleted files and other mount namespaces, and keeps them open
+ * until the main thread has read them. Called with the lock held.
+ */
+static void hold_files(struct process_capture *capture, struct captured_process *process)
+{
+	char path[96];
+
+	for (size_t i = 0; i < process->maps.count; i++) {
+		const struct proc_mapping *mapping = &process->maps.mappings[i];
+
+		process->fds[i] = -1;
+		if (!(mapping->perms & PROC_MAP_EXEC) || !mapping->inode ||
+		    mapping->path[0] != '/' || see_file(capture, mapping))
+			continue;
+		if (capture->held_files >= capture->max_held_files) {
+			capture->stats.files_not_held++;
+			continue;
+		}
+		snprintf(path, sizeof(path), "/proc/%" PRIu32 "/map_files/%" PRIx64 "-%" PRIx64,
+			 process->pid, mapping->start, mapping->end);
+		process->fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+		if (process->fds[i] >= 0) {
+			capture->held_files++;
+			capture->stats.files_held++;
+		}
+	}
+}
+
+void process_capture__on_event(struct process_capture *capture,
+			       const struct process_event *event)
+{
+	struct captured_process *process = calloc(1, sizeof(*process));
+	int err;
+
+	if (!process)
+		return; /* The main thread reads the process when it symbolizes it. */
+	process->pid = event->pid;
+	err = procmaps__read((int)event->pid, true, &process->maps);
+	process->fds = err ? NULL : malloc((process->maps.count ? process->maps.count : 1) *
+					   sizeof(*process->fds));
+	pthread_mutex_lock(&capture->lock);
+	if (err) {
+		capture->stats.gone++;
+	} else if (!process->fds || capture->pending_count >= capture->max_pending) {
+		capture->stats.dropped++;
+	} else {
+		process->fd_count = process->maps.count;
+		hold_files(capture, process);
+		capture->pending[(capture->pending_first + capture->pending_count) %
+				 capture->max_pending] = process;
+		capture->pending_count++;
+		capture->stats.captures++;
+		pthread_cond_signal(&capture->queued);
+		process = NULL;
+	}
+	pthread_mutex_unlock(&capture->lock);
+	release(capture, process); /* not queued: holds no descriptors yet */
+}
+
+static int consume(struct process_capture *capture)
+{
+	int err;
+
+	pthread_mutex_lock(&capture->consume_lock);
+	err = cpu_profiler__consume(capture->profiler);
+	pthread_mutex_unlock(&capture->consume_lock);
+	return err;
+}
+
+static void *capture_thread(void *arg)
+{
+	struct process_capture *capture = arg;
+	struct pollfd fds[] = {
+		{ .fd = cpu_profiler__events_fd(capture->profiler), .events = POLLIN },
+		{ .fd = capture->stop_fd, .events = POLLIN },
+	};
+
+	for (;;) {
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break; /* The main thread still consumes at every drain. */
+		}
+		if (fds[1].revents)
+			break;
+		if (fds[0].revents)
+			consume(capture);
+	}
+	return NULL;
+}
+
+int process_capture__start(struct process_capture *capture, struct cpu_profiler *profiler)
+{
+	sigset_t all, old;
+	int err;
+
+	capture->profiler = profiler;
+	/* Signals go to the main thread, which decides when to stop. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = -pthread_create(&capture->thread, NULL, capture_thread, capture);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	capture->thread_started = err == 0;
+	return err;
+}
+
+void process_capture__wait(struct process_capture *capture, int timeout_ms)
+{
+	uint64_t deadline = clock_ns(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000000;
+	struct timespec until = { .tv_sec = deadline / 1000000000,
+				  .tv_nsec = deadline % 1000000000 };
+
+	pthread_mutex_lock(&capture->lock);
+	if (!capture->pending_count)
+		pthread_cond_timedwait(&capture->queued, &capture->lock, &until);
+	pthread_mutex_unlock(&capture->lock);
+}
+
+int process_capture__drain(struct process_capture *capture, process_capture_fn fn, void *ctx)
+{
+	struct captured_process *process;
+	int err = 0;
+
+	if (capture->profiler)
+		err = consume(capture);
+	while ((process = pop(capture))) {
+		fn(ctx, process);
+		release(capture, process);
+	}
+	return err;
+}
+
+void process_capture__stats(struct process_capture *capture,
+			    struct process_capture_stats *ret_stats)
+{
+	pthread_mutex_lock(&capture->lock);
+	*ret_stats = capture->stats;
+	pthread_mutex_unlock(&capture->lock);
+}

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Process table: pid -> mappings captured at first sight, bounded, refreshed on demand. */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/process/process_table.h"
+#include "agent/unwind/unwind_maps.h"
+#include "lib/hashmap.h"
+#include "symbolizer/symbolizer.h"
+
+struct process {
+	uint32_t pid;
+	struct proc_maps maps;
+	uint64_t last_used_window; /* announced, sampled or looked up */
+	uint64_t refreshed_window; /* last window a miss re-read the maps */
+};
+
+struct process_table {
+	struct hashmap *processes; /* pid -> struct process * */
+	struct hashmap *unreadable; /* pids that could not be read this window */
+	size_t max_processes;
+	uint64_t window; /* counts windows, for recency */
+	struct symbolizer *symbolizer;
+	struct unwind_maps *unwind;
+	process_forget_fn forget;
+	void *forget_ctx;
+	struct process_table_stats stats;
+};
+
+struct process_table *process_table__new(size_t max_processes, struct symbolizer *symbolizer,
+					 process_forget_fn forget, void *forget_ctx)
+{
+	struct process_table *table = calloc(1, sizeof(*table));
+
+	if (!table)
+		return NULL;
+	table->processes = hashmap__new(hashmap_hash_int, hashmap_equal_int, NULL);
+	table->unreadable = hashmap__new(hashmap_hash_int, hashmap_equal_int, NULL);
+	if (!table->processes || !table->unreadable) {
+		process_table__free(table);
+		errno = ENOMEM;
+		return NULL;
+	}
+	table->max_processes = max_processes;
+	table->symbolizer = symbolizer;
+	table->forget = forget;
+	table->forget_ctx = forget_ctx;
+	table->window = 1;
+	return table;
+}
+
+static void process_free(struct process *process)
+{
+	if (!process)
+		return;
+	procmaps__free(&process->maps);
+	free(process);
+}
+
+void process_table__set_unwind_maps(struct process_table *table, struct unwind_maps *unwind)
+{
+	table->unwind = unwind;
+}
+
+static void drop_process(struct process_table *table, struct process *process)
+{
+	hashmap__delete(table->processes, process->pid, NULL, NULL);
+	symbolizer__forget_process(table->symbolizer, (int)process->pid);
+	if (table->unwind)
+		unwind_maps__remove_process(table->unwind, process->pid);
+	if (table->forget)
+		table->forget(table->forget_ctx, process->pid);
+	process_free(process);
+}
+
+void process_table__free(struct process_table *table)
+{
+	struct hashmap_iter iter = HASHMAP_ITER_INIT;
+	void *process;
+
+	if (!table)
+		return;
+	while (table->processes && hashmap__next(table->processes, &iter, NULL, &process))
+		process_free(process);
+	hashmap__free(table->processes);
+	hashmap__free(table->unreadable);
+	free(table);
+}
+
+/* Makes room by dropping the process unused for longest. */
+static void evict_least_recent(struct process_table *table)
+{
+	struct hashmap_iter iter = HASHMAP_ITER_INIT;
+	struct process *oldest = NULL;
+	void *value;
+
+	while (hashmap__next(table->processes, &iter, NULL, &value)) {
+		struct process *process = value;
+
+		if (!oldest || process->last_used_window < oldest->last_used_window)
+			oldest = process;
+	}
+	if (oldest) {
+		drop_process(table, oldest);
+		table->stats.evictions++;
+	}
+}
+
+/* Exited: no such pid, or a zombie whose parent has not reaped it yet. */
+static bool process_gone(uint32_t pid)
+{
+	char path[64], stat[512], *state;
+	FILE *file;
+	size_t len;
+
+	if (kill((pid_t)pid, 0) && errno == ESRCH)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	file = fopen(path, "re");
+	if (!file)
+		return errno == ENOENT;
+	len = fread(stat, 1, sizeof(stat) - 1, file);
+	fclose(file);
+	stat[len] = '\0';
+	/* The state follows the command name, which may itself hold ") ". */
+	state = strrchr(stat, ')');
+	return state && state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X');
+}
+
+/* Takes freshly read mappings: opens their files, hands them to the unwinder. */
+static void install_maps(struct process_table *table, struct process *process,
+			 struct proc_maps *maps, const int *fds, bool alive)
+{
+	procmaps__free(&process->maps);
+	process->maps = *maps;
+	*maps = (struct proc_maps){};
+	table->stats.captures++;
+	/* Failures of single files are counted by the symbolizer and the unwinder. */
+	symbolizer__prepare_process_files(table->symbolizer, process->pid, &process->maps, fds);
+	/* A process that exited has no samples left to unwind. */
+	if (table->unwind && alive)
+		unwind_maps__add_process(table->unwind, process->pid, &process->maps);
+}
+
+static int read_maps(struct process_table *table, struct process *process)
+{
+	struct proc_maps maps;
+	int err;
+
+	err = procmaps__read(process->pid, true, &maps);
+	if (err) {
+		table->stats.capture_failures++;
+		return err;
+	}
+	install_maps(table, process, &maps, NULL, true);
+	return 0;
+}
+
+static struct process *lookup(struct process_table *table, uint32_t pid)
+{
+	void *process;
+
+	return hashmap__find(table->processes, pid, &process) ? process : NULL;
+}
+
+/* Installs maps (or, when NULL, reads them now) for pid, known or new. */
+static int update_process(struct process_table *table, uint32_t pid, struct proc_maps *maps,
+			  const int *fds)
+{
+	struct process *process = lookup(table, pid);
+	bool created = !process;
+	int err = 0;
+
+	if (process) {
+		table->stats.refreshes++;
+	} else {
+		if (hashmap__size(table->processes) >= table->max_processes)
+			evict_least_recent(table);
+		process = calloc(1, sizeof(*process));
+		if (!process)
+			return -ENOMEM;
+		process->pid = pid;
+	}
+	process->last_used_window = table->window;
+	if (maps)
+		install_maps(table, process, maps, fds, !process_gone(pid));
+	else
+		err = read_maps(table, process);
+	if (!err && created)
+		err = hashmap__set(table->processes, pid, process, NULL, NULL);
+	if (err && created)
+		process_free(process);
+	return err;
+}
+
+int process_table__capture(struct process_table *table, uint32_t pid)
+{
+	return update_process(table, pid, NULL, NULL);
+}
+
+int process_table__insert(struct process_table *table, uint32_t pid, struct proc_maps *maps,
+			  const int *fds)
+{
+	return update_process(table, pid, maps, fds);
+}
+
+const struct proc_mapping *process_table__find_mapping(struct process_table *table,
+						       uint32_t pid, uint64_t addr)
+{
+	struct process *process = lookup(table, pid);
+	const struct proc_mapping *mapping;
+
+	if (!process) {
+		/* Never announced (its event was lost) or evicted: read it now if it lives. */
+		if (hashmap__find(table->unreadable, pid, NULL))
+			return NULL;
+		if (process_table__capture(table, pid)) {
+			hashmap__set(table->unreadable, pid, NULL, NULL, NULL);
+			return NULL;
+		}
+		process = lookup(table, pid);
+		if (!process)
+			return NULL;
+	}
+	process->last_used_window = table->window;
+	mapping = procmaps__find(&process->maps, addr);
+	if (mapping || process->refreshed_window == table->window)
+		return mapping;
+	process->refreshed_window = table->window;
+	table->stats.refreshes++;
+	if (read_maps(table, process))
+		return NULL;
+	return procmaps__find(&process->maps, addr);
+}
+
+void process_table__end_window(struct process_table *table)
+{
+	struct hashmap_iter iter = HASHMAP_ITER_INIT;
+	void *value;
+
+	while (hashmap__next(table->processes, &iter, NULL, &value)) {
+		struct process *process = value;
+
+		if (process->last_used_window == table->window)
+			continue;
+		if (process_gone(process->pid)) {
+			drop_process(table, process);
+			table->stats.exited++;
+		}
+	}
+	/* Rebuilt each window: a pid may be reused by a new process. */
+	hashmap__clear(table->unreadable);
+	table->window++;
+}
+
+size_t process_table__size(const struct process_table *table)
+{
+	return hashmap__size(table->processes);
+}
+
+void process_table__stats(const struct process_table *table,
+			  struct process_table_stats *ret_stats)
+{
+	*ret_stats = table->stats;
+}

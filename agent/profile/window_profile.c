@@ -1,0 +1,402 @@
+// SPDX-License-Identifier: Apache-2.0
+/* One CPU window -> pprof: stacks to locations, symbolized, with per-thread labels. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/profile/window_profile.h"
+#include "agent/process/process_table.h"
+#include "proto/pprof_builder.h"
+#include "symbolizer/symbolizer.h"
+
+#define KERNEL_MAPPING_START 0xffff800000000000ULL
+#define KERNEL_MAPPING_NAME "[kernel.kallsyms]"
+/* Leaf-to-root frames of one sample: both stacks plus a marker frame each. */
+#define MAX_SAMPLE_FRAMES (MAX_USER_STACK_DEPTH + MAX_STACK_DEPTH + 2)
+
+/*
+ * Frames that stand for missing data, so a lost or cut stack is never
+ * passed off as complete. They live at small addresses in no mapping.
+ */
+enum marker_frame {
+	MARKER_CAPTURE_FAILED = 1,
+	MARKER_MAP_FULL,
+	MARKER_COLLISION,
+	MARKER_MISSING,
+	MARKER_WINDOW_ENDED,
+	/* One per way a stack can end early: MARKER_END_FIRST + enum stack_end. */
+	MARKER_END_FIRST = 16,
+};
+
+static const char *const marker_names[] = {
+	[MARKER_CAPTURE_FAILED] = "[stack unreadable]",
+	[MARKER_MAP_FULL] = "[stack lost: stacks map full]",
+	[MARKER_COLLISION] = "[stack lost: hash collision]",
+	[MARKER_MISSING] = "[stack lost: not drained]",
+	[MARKER_WINDOW_ENDED] = "[stack lost: taken in the previous window]",
+	[MARKER_END_FIRST + STACK_END_DEPTH] = "[truncated: too deep]",
+	[MARKER_END_FIRST + STACK_END_NO_MAPPING] = "[truncated: address in no mapping]",
+	[MARKER_END_FIRST + STACK_END_NO_CFI] = "[truncated: no unwind info]",
+	[MARKER_END_FIRST + STACK_END_UNSUPPORTED] = "[truncated: unsupported unwind info]",
+	[MARKER_END_FIRST + STACK_END_BAD_READ] = "[truncated: stack unreadable]",
+	[MARKER_END_FIRST + STACK_END_NO_RBP] = "[truncated: frame pointer lost]",
+};
+
+struct profile_context {
+	struct pprof_builder *builder;
+	struct process_table *processes;
+	struct symbolizer *symbolizer;
+	const struct cpu_window *window;
+	uint64_t kernel_mapping_id;
+	struct window_profile_result result;
+};
+
+/* The kernel's GNU build id from /sys/kernel/notes, as hex; "" when unknown. */
+static void read_kernel_build_id(char *hex, size_t size)
+{
+	unsigned char notes[4096];
+	FILE *file;
+	size_t len, pos = 0;
+
+	hex[0] = '\0';
+	file = fopen("/sys/kernel/notes", "re");
+	if (!file)
+		return;
+	len = fread(notes, 1, sizeof(notes), file);
+	fclose(file);
+	while (pos + 12 <= len) {
+		uint32_t name_size, desc_size, type;
+
+		memcpy(&name_size, notes + pos, 4);
+		memcpy(&desc_size, notes + pos + 4, 4);
+		memcpy(&type, notes + pos + 8, 4);
+		pos += 12;
+		size_t name_pos = pos, desc_pos = pos + ((name_size + 3) & ~3u);
+
+		pos = desc_pos + ((desc_size + 3) & ~3u);
+		if (pos > len)
+			return;
+		if (type == 3 /* NT_GNU_BUILD_ID */ && name_size == 4 &&
+		    !memcmp(notes + name_pos, "GNU", 4) && desc_size * 2 < size) {
+			for (uint32_t i = 0; i < desc_size; i++)
+				sprintf(hex + 2 * i, "%02x", notes[desc_pos + i]);
+			return;
+		}
+	}
+}
+
+static int add_marker(struct profile_context *ctx, enum marker_frame marker, uint64_t *ret_id)
+{
+	struct pprof_line line = { .function_name = marker_names[marker] };
+	uint64_t id = pprof_builder__find_location(ctx->builder, 0, marker);
+
+	if (id) {
+		*ret_id = id;
+		return 0;
+	}
+	return pprof_builder__add_location(ctx->builder, 0, marker, &line, 1, ret_id);
+}
+
+static int add_symbolized(struct profile_context *ctx, uint64_t mapping_id, uint64_t address,
+			  const struct symbolized_location *symbolized, uint64_t *ret_id)
+{
+	struct pprof_line lines[SYMBOLIZER_MAX_FRAMES];
+
+	for (size_t i = 0; i < symbolized->frame_count; i++) {
+		const struct symbolized_frame *frame = &symbolized->frames[i];
+
+		lines[i] = (struct pprof_line){
+			.function_name = frame->function,
+			.system_name = frame->system_name,
+			.filename = frame->file,
+			.start_line = frame->start_line,
+			.line = frame->line,
+		};
+	}
+	if (!symbolized->frame_count)
+		ctx->result.frames_without_symbol++;
+	ctx->result.frames++;
+	return pprof_builder__add_location(ctx->builder, mapping_id, address, lines,
+					   symbolized->frame_count, ret_id);
+}
+
+static int add_kernel_frame(struct profile_context *ctx, uint64_t address, bool is_return,
+			    uint64_t *ret_id)
+{
+	struct symbolized_location symbolized = {};
+	uint64_t id = pprof_builder__find_location(ctx->builder, ctx->kernel_mapping_id, address);
+
+	if (id) {
+		*ret_id = id;
+		return 0;
+	}
+	/* On failure frame_count stays 0: the address is kept unsymbolized. */
+	symbolizer__resolve_kernel(ctx->symbolizer, address, is_return, &symbolized);
+	return add_symbolized(ctx, ctx->kernel_mapping_id, address, &symbolized, ret_id);
+}
+
+static int add_user_frame(struct profile_context *ctx, uint32_t pid, uint64_t address,
+			  bool is_return, uint64_t *ret_id)
+{
+	struct symbolized_location symbolized = {};
+	const struct proc_mapping *mapping;
+	const char *build_id = "", *filename;
+	uint64_t mapping_id, id;
+	int err;
+
+	mapping = process_table__find_mapping(ctx->processes, pid, address);
+	if (!mapping) {
+		ctx->result.frames_without_mapping++;
+		id = pprof_builder__find_location(ctx->builder, 0, address);
+		if (id) {
+			*ret_id = id;
+			return 0;
+		}
+		return pprof_builder__add_location(ctx->builder, 0, address, NULL, 0, ret_id);
+	}
+	filename = mapping->path[0] ? mapping->path : "[anon]";
+	if (mapping->path[0] && mapping->path[0] != '[')
+		symbolizer__build_id(ctx->symbolizer, (int)pid, mapping, &build_id);
+	err = pprof_builder__add_mapping(ctx->builder, mapping->start, mapping->end,
+					 mapping->offset, filename, build_id, true, &mapping_id);
+	if (err)
+		return err;
+	id = pprof_builder__find_location(ctx->builder, mapping_id, address);
+	if (id) {
+		*ret_id = id;
+		return 0;
+	}
+	symbolizer__resolve_user(ctx->symbolizer, (int)pid, mapping, address, is_return,
+				 &symbolized);
+	return add_symbolized(ctx, mapping_id, address, &symbolized, ret_id);
+}
+
+/* Appends one stack's frames (leaf first) to ids; returns the new count or -errno. */
+static int add_stack(struct profile_context *ctx, uint32_t pid, uint64_t stack_id, bool kernel,
+		     uint64_t *ids, int count)
+{
+	static const enum marker_frame lost_reason[] = {
+		[STACK_ID_CAPTURE_FAILED] = MARKER_CAPTURE_FAILED,
+		[STACK_ID_MAP_FULL] = MARKER_MAP_FULL,
+		[STACK_ID_COLLISION] = MARKER_COLLISION,
+		[STACK_ID_WINDOW_ENDED] = MARKER_WINDOW_ENDED,
+	};
+	const struct drained_stack *stack;
+	int err;
+
+	if (stack_id == STACK_ID_NONE)
+		return count;
+	if (stack_id < STACK_ID_FIRST_VALID) {
+		enum marker_frame marker =
+			stack_id <= STACK_ID_WINDOW_ENDED ? lost_reason[stack_id] : MARKER_MISSING;
+
+		err = add_marker(ctx, marker, &ids[count]);
+		return err ? err : count + 1;
+	}
+	stack = cpu_window__stack(ctx->window, stack_id);
+	if (!stack) {
+		ctx->result.stacks_missing++;
+		err = add_marker(ctx, MARKER_MISSING, &ids[count]);
+		return err ? err : count + 1;
+	}
+	for (uint32_t i = 0; i < stack->frame_count; i++) {
+		/* Every frame but the sampled leaf is a return address. */
+		if (kernel)
+			err = add_kernel_frame(ctx, stack->addresses[i], i > 0, &ids[count]);
+		else
+			err = add_user_frame(ctx, pid, stack->addresses[i], i > 0, &ids[count]);
+		if (err)
+			return err;
+		count++;
+	}
+	/* A stack that did not reach its outermost frame says why. */
+	if (stack->end > STACK_END_COMPLETE && stack->end < STACK_END__COUNT) {
+		err = add_marker(ctx, MARKER_END_FIRST + stack->end, &ids[count]);
+		if (err)
+			return err;
+		count++;
+	}
+	return count;
+}
+
+static const char *const state_names[OFFCPU_STATE__COUNT] = {
+	[OFFCPU_STATE_SLEEPING] = "sleeping",
+	[OFFCPU_STATE_UNINTERRUPTIBLE] = "uninterruptible",
+	[OFFCPU_STATE_PREEMPTED] = "preempted",
+};
+
+static int add_sample(struct profile_context *ctx, const struct drained_sample *sample,
+		      const struct window_profile_meta *meta)
+{
+	const struct sample_key *key = &sample->key;
+	char thread_name[TASK_COMM_LEN + 1] = {}, process_name[TASK_COMM_LEN + 1] = {};
+	uint64_t ids[MAX_SAMPLE_FRAMES];
+	int64_t values[2] = { (int64_t)sample->value.count,
+			      meta->off_cpu ? (int64_t)sample->value.blocked_ns
+					    : (int64_t)(sample->value.count * meta->period_ns) };
+	int count;
+
+	_Static_assert(MAX_SAMPLE_FRAMES >= MAX_USER_STACK_DEPTH + 1 + MAX_STACK_DEPTH + 1,
+		       "room for both stacks and their markers");
+	memcpy(thread_name, sample->value.thread_comm, TASK_COMM_LEN);
+	memcpy(process_name, sample->value.process_comm, TASK_COMM_LEN);
+	struct pprof_label labels[] = {
+		{ .key = "pid", .num = key->pid },
+		{ .key = "tid", .num = key->tid },
+		{ .key = "comm", .str = process_name },
+		{ .key = "thread_name", .str = thread_name },
+		{ .key = "state",
+		  .str = key->state < OFFCPU_STATE__COUNT ? state_names[key->state] : "unknown" },
+	};
+
+	count = add_stack(ctx, key->pid, key->kernel_stack_id, true, ids, 0);
+	if (count >= 0)
+		count = add_stack(ctx, key->pid, key->user_stack_id, false, ids, count);
+	if (count < 0)
+		return count;
+	ctx->result.samples += sample->value.count;
+	/* The state label is the last one, for off-CPU profiles only. */
+	return pprof_builder__add_sample(ctx->builder, ids, count, values, labels,
+					 sizeof(labels) / sizeof(labels[0]) - !meta->off_cpu);
+}
+
+/* A new builder with the window's sample types, comment and kernel mapping. */
+static int start_profile(struct profile_context *ctx, const struct window_profile_meta *meta)
+{
+	static const struct pprof_value_type cpu_types[] = {
+		{ "samples", "count" },
+		{ "cpu", "nanoseconds" },
+	};
+	/* As Pyroscope names it and the OpenTelemetry profiler emits it. */
+	static const struct pprof_value_type off_cpu_types[] = {
+		{ "samples", "count" },
+		{ "off_cpu", "nanoseconds" },
+	};
+	const struct pprof_builder_opts builder_opts = {
+		.sample_types = meta->off_cpu ? off_cpu_types : cpu_types,
+		.sample_type_count = 2,
+		.period_type = meta->off_cpu ? off_cpu_types[1] : cpu_types[1],
+		.period = meta->off_cpu ? 1 : (int64_t)meta->period_ns,
+		.time_nanos = meta->start_ns,
+		.duration_nanos = meta->duration_ns,
+	};
+	/* The running kernel does not change: its build id is read once. */
+	static char kernel_build_id[128];
+	static bool kernel_build_id_read;
+	int err;
+
+	ctx->builder = pprof_builder__new(&builder_opts);
+	if (!ctx->builder)
+		return -errno;
+	if (meta->comment) {
+		err = pprof_builder__add_comment(ctx->builder, meta->comment);
+		if (err)
+			return err;
+	}
+	if (!kernel_build_id_read) {
+		read_kernel_build_id(kernel_build_id, sizeof(kernel_build_id));
+		kernel_build_id_read = true;
+	}
+	return pprof_builder__add_mapping(ctx->builder, KERNEL_MAPPING_START, UINT64_MAX, 0,
+					  KERNEL_MAPPING_NAME, kernel_build_id, true,
+					  &ctx->kernel_mapping_id);
+}
+
+int window_profile__write(const struct cpu_window *window, struct process_table *processes,
+		       struct symbolizer *symbolizer, const struct window_profile_meta *meta,
+		       struct window_profile_result *ret_result)
+{
+	struct profile_context ctx = {
+		.processes = processes,
+		.symbolizer = symbolizer,
+		.window = window,
+	};
+	int err;
+
+	err = start_profile(&ctx, meta);
+	if (err)
+		goto cleanup;
+	for (size_t i = 0; i < window->sample_count; i++) {
+		err = add_sample(&ctx, &window->samples[i], meta);
+		if (err)
+			goto cleanup;
+	}
+	err = pprof_builder__write_file(ctx.builder, meta->path);
+	if (err)
+		goto cleanup;
+	*ret_result = ctx.result;
+cleanup:
+	pprof_builder__free(ctx.builder);
+	return err;
+}
+
+static int compare_by_pid(const void *a, const void *b)
+{
+	const struct drained_sample *x = *(const struct drained_sample *const *)a;
+	const struct drained_sample *y = *(const struct drained_sample *const *)b;
+
+	if (x->key.pid != y->key.pid)
+		return x->key.pid < y->key.pid ? -1 : 1;
+	/* Keep the window's order within a process, so profiles come out the same every time. */
+	return x < y ? -1 : x > y;
+}
+
+int window_profile__for_each_process(const struct cpu_window *window,
+				  struct process_table *processes, struct symbolizer *symbolizer,
+				  const struct window_profile_meta *meta, window_profile_process_fn fn,
+				  void *fn_ctx, struct window_profile_result *ret_result)
+{
+	struct window_profile_result result = {};
+	const struct drained_sample **order;
+	int err = 0;
+
+	if (!window->sample_count) {
+		*ret_result = result;
+		return 0;
+	}
+	order = malloc(window->sample_count * sizeof(*order));
+	if (!order)
+		return -ENOMEM;
+	for (size_t i = 0; i < window->sample_count; i++)
+		order[i] = &window->samples[i];
+	qsort(order, window->sample_count, sizeof(*order), compare_by_pid);
+
+	for (size_t first = 0, end; first < window->sample_count; first = end) {
+		struct profile_context ctx = {
+			.processes = processes,
+			.symbolizer = symbolizer,
+			.window = window,
+		};
+		char comm[TASK_COMM_LEN + 1] = {};
+		uint8_t *data = NULL;
+		size_t size;
+
+		for (end = first; end < window->sample_count &&
+				  order[end]->key.pid == order[first]->key.pid;
+		     end++)
+			;
+		err = start_profile(&ctx, meta);
+		for (size_t i = first; !err && i < end; i++)
+			err = add_sample(&ctx, order[i], meta);
+		if (!err)
+			err = pprof_builder__encode_gzip(ctx.builder, &data, &size);
+		pprof_builder__free(ctx.builder);
+		if (err)
+			goto cleanup;
+		memcpy(comm, order[first]->value.process_comm, TASK_COMM_LEN);
+		err = fn(fn_ctx, order[first]->key.pid, comm, data, size);
+		free(data);
+		if (err)
+			goto cleanup;
+		result.samples += ctx.result.samples;
+		result.stacks_missing += ctx.result.stacks_missing;
+		result.frames += ctx.result.frames;
+		result.frames_without_mapping += ctx.result.frames_without_mapping;
+		result.frames_without_symbol += ctx.result.frames_without_symbol;
+	}
+	*ret_result = result;
+cleanup:
+	free(order);
+	return err;
+}

@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The upload thread: spool -> backend, oldest first, retried with backoff, drained on exit. */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/push/backoff.h"
+#include "lib/log.h"
+#include "agent/push/spool.h"
+#include "agent/push/uploader.h"
+#include "lib/clock.h"
+
+/* The spool's text for one profile's labels is far smaller. */
+#define META_MAX 1024
+/* A server's Retry-After is honoured up to this. */
+#define RETRY_AFTER_MAX_MS (5 * 60 * 1000ULL)
+
+struct uploader {
+	struct spool *spool;
+	struct remote *remote;
+	struct backoff_policy backoff;
+	char *url; /* for messages */
+	char *spool_dir;
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool pushed; /* a profile arrived since the thread last looked */
+	bool stopping; /* written under lock, read by the transfer's abort check too */
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC; meaningful once stopping */
+	uint64_t random_state;
+	bool failing; /* in an outage: the first failure was logged */
+	struct uploader_stats counts; /* sent, sent_bytes, failed, retried; under lock */
+};
+
+static bool deadline_passed(struct uploader *uploader)
+{
+	bool passed;
+
+	pthread_mutex_lock(&uploader->lock);
+	passed = uploader->stopping && clock_ns(CLOCK_MONOTONIC) >= uploader->deadline_ns;
+	pthread_mutex_unlock(&uploader->lock);
+	return passed;
+}
+
+static bool should_abort(void *ctx)
+{
+	return deadline_passed(ctx);
+}
+
+/*
+ * Sleeps up to ms, or until the drain deadline, a stop request, or (when
+ * on_push) a new profile: whichever comes first.
+ */
+static void wait_for(struct uploader *uploader, uint64_t ms, bool on_push)
+{
+	uint64_t now = clock_ns(CLOCK_MONOTONIC);
+	uint64_t until = ms > UINT64_MAX / 2000000 ? UINT64_MAX / 2 : now + ms * 1000000;
+	bool was_stopping;
+
+	pthread_mutex_lock(&uploader->lock);
+	was_stopping = uploader->stopping;
+	if (uploader->stopping && uploader->deadline_ns < until)
+		until = uploader->deadline_ns;
+	while (!(on_push && uploader->pushed) && uploader->stopping == was_stopping &&
+	       clock_ns(CLOCK_MONOTONIC) < until) {
+		struct timespec ts = { .tv_sec = (time_t)(until / 1000000000),
+				       .tv_nsec = (long)(until % 1000000000) };
+
+		pthread_cond_timedwait(&uploader->wake, &uploader->lock, &ts);
+	}
+	if (on_push)
+		uploader->pushed = false;
+	pthread_mutex_unlock(&uploader->lock);
+}
+
+static void count(struct uploader *uploader, uint64_t *counter, uint64_t value)
+{
+	pthread_mutex_lock(&uploader->lock);
+	*counter += value;
+	pthread_mutex_unlock(&uploader->lock);
+}
+
+static void describe(const struct remote_profile *profile, char *out, size_t size)
+{
+	time_t start = (time_t)(profile->start_ns / 1000000000);
+	char stamp[32];
+	struct tm tm;
+
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&start, &tm));
+	snprintf(out, size, "%s profile of pid %" PRIu32 " (%s) for %s",
+		 profile->off_cpu ? "off-CPU" : "CPU", profile->pid, profile->comm, stamp);
+}
+
+/*
+ * Sends one claimed record once and releases it: removed when delivered or
+ * rejected, kept for later otherwise. Returns true when it should be retried.
+ */
+static bool upload(struct uploader *uploader, struct spool_item *item, uint64_t *ret_retry_after_ms)
+{
+	struct remote_result result = {};
+	struct remote_profile profile;
+	char what[128];
+	int err;
+
+	if (remote_profile__parse(item->meta, &profile)) {
+		log_warn("spool record %" PRIu64 ": unreadable labels, dropping it", item->seq);
+		count(uploader, &uploader->counts.failed, 1);
+		spool__release(uploader->spool, item, true);
+		return false;
+	}
+	describe(&profile, what, sizeof(what));
+	err = remote__send(uploader->remote, &profile, item->payload, item->payload_size, &result);
+	if (err) {
+		result.outcome = REMOTE_RETRY;
+		snprintf(result.message, sizeof(result.message), "building the request: %s",
+			 strerror(-err));
+	}
+	switch (result.outcome) {
+	case REMOTE_DELIVERED:
+		pthread_mutex_lock(&uploader->lock);
+		uploader->counts.sent++;
+		uploader->counts.sent_bytes += item->payload_size;
+		pthread_mutex_unlock(&uploader->lock);
+		if (uploader->failing)
+			log_info("pushing to %s works again", uploader->url);
+		uploader->failing = false;
+		spool__release(uploader->spool, item, true);
+		return false;
+	case REMOTE_REJECTED:
+		count(uploader, &uploader->counts.failed, 1);
+		if (result.grpc_status >= 0)
+			log_warn("%s rejected the %s, not retrying: %s", uploader->url, what,
+				 result.message);
+		else
+			log_warn("%s rejected the %s (HTTP %ld), not retrying: %s", uploader->url,
+				 what, result.http_status, result.message);
+		spool__release(uploader->spool, item, true);
+		return false;
+	case REMOTE_RETRY:
+		break;
+	}
+	/* Unclaimed while waiting: if the spool fills up meanwhile, this one may go first. */
+	spool__release(uploader->spool, item, false);
+	log_message(uploader->failing ? LOG_DEBUG : LOG_WARN,
+		    "pushing the %s to %s failed: %s; retrying with backoff, profiles wait in the "
+		    "spool",
+		    what, uploader->url, result.message);
+	uploader->failing = true;
+	*ret_retry_after_ms = result.retry_after_ms;
+	return true;
+}
+
+static void *run(void *ctx)
+{
+	struct uploader *uploader = ctx;
+	unsigned int attempt = 0; /* failed attempts in a row, whichever the record */
+
+	while (!deadline_passed(uploader)) {
+		struct spool_item item = {};
+		uint64_t retry_after_ms = 0, delay;
+		bool stopping;
+		int err = spool__claim(uploader->spool, &item);
+
+		if (!err) {
+			if (!upload(uploader, &item, &retry_after_ms)) {
+				attempt = 0;
+				continue;
+			}
+			if (deadline_passed(uploader))
+				break; /* aborted at the deadline: it stays spooled, not a retry */
+			count(uploader, &uploader->counts.retried, 1);
+			delay = backoff_delay_ms(&uploader->backoff, ++attempt,
+						 backoff_random(&uploader->random_state));
+			if (retry_after_ms > delay)
+				delay = retry_after_ms < RETRY_AFTER_MAX_MS ? retry_after_ms
+									    : RETRY_AFTER_MAX_MS;
+			log_debug("next upload attempt in %" PRIu64 " ms", delay);
+			wait_for(uploader, delay, false);
+			continue;
+		}
+		pthread_mutex_lock(&uploader->lock);
+		stopping = uploader->stopping;
+		pthread_mutex_unlock(&uploader->lock);
+		if (err == -ENOENT && stopping)
+			break; /* drained */
+		if (err != -ENOENT)
+			log_warn("reading the spool %s: %s, trying again", uploader->spool_dir,
+				 strerror(-err));
+		wait_for(uploader, err == -ENOENT ? UINT64_MAX : 1000, true);
+	}
+	return NULL;
+}
+
+struct uploader *uploader__new(const struct uploader_opts *opts)
+{
+	const struct spool_opts spool_opts = {
+		.dir = opts->spool_dir,
+		.max_bytes = opts->spool_max_bytes,
+		.max_files = opts->spool_max_files,
+	};
+	struct remote_opts remote_opts = *opts->remote;
+	struct uploader *uploader;
+	pthread_condattr_t attr;
+	int err;
+
+	uploader = calloc(1, sizeof(*uploader));
+	if (!uploader)
+		return NULL;
+	pthread_mutex_init(&uploader->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&uploader->wake, &attr);
+	pthread_condattr_destroy(&attr);
+	uploader->backoff = (struct backoff_policy){
+		.initial_ms = 500,
+		.max_ms = 30000,
+	};
+	if (getrandom(&uploader->random_state, sizeof(uploader->random_state), GRND_NONBLOCK) !=
+	    sizeof(uploader->random_state))
+		uploader->random_state = clock_ns(CLOCK_REALTIME) ^ (uint64_t)getpid() << 32;
+	uploader->url = strdup(opts->remote->url);
+	uploader->spool_dir = strdup(opts->spool_dir);
+	if (!uploader->url || !uploader->spool_dir) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	remote_opts.should_abort = should_abort;
+	remote_opts.abort_ctx = uploader;
+	uploader->remote = remote__new(&remote_opts);
+	if (!uploader->remote) {
+		err = -errno;
+		goto cleanup;
+	}
+	uploader->spool = spool__open(&spool_opts);
+	if (!uploader->spool) {
+		err = -errno;
+		goto cleanup;
+	}
+	err = -pthread_create(&uploader->thread, NULL, run, uploader);
+	if (err)
+		goto cleanup;
+	uploader->thread_started = true;
+	return uploader;
+
+cleanup:
+	uploader__free(uploader);
+	errno = -err;
+	return NULL;
+}
+
+int uploader__push(struct uploader *uploader, const struct remote_profile *profile,
+		   const uint8_t *data, size_t size)
+{
+	char meta[META_MAX];
+	int err = remote_profile__format(profile, meta, sizeof(meta));
+
+	if (err)
+		return err;
+	err = spool__put(uploader->spool, meta, data, size);
+	if (err)
+		return err;
+	pthread_mutex_lock(&uploader->lock);
+	uploader->pushed = true;
+	pthread_cond_signal(&uploader->wake);
+	pthread_mutex_unlock(&uploader->lock);
+	return 0;
+}
+
+void uploader__stats(struct uploader *uploader, struct uploader_stats *ret_stats)
+{
+	struct uploader_stats stats;
+	struct spool_stats spool;
+
+	spool__stats(uploader->spool, &spool);
+	pthread_mutex_lock(&uploader->lock);
+	stats = uploader->counts;
+	pthread_mutex_unlock(&uploader->lock);
+	stats.dropped = spool.dropped;
+	stats.dropped_bytes = spool.dropped_bytes;
+	stats.corrupt = spool.corrupt;
+	stats.pending = spool.files;
+	stats.pending_bytes = spool.bytes;
+	stats.recovered = spool.recovered;
+	*ret_stats = stats;
+}
+
+void uploader__stop(struct uploader *uploader, uint64_t drain_ms)
+{
+	struct uploader_stats stats;
+
+	if (uploader->thread_started) {
+		uploader__stats(uploader, &stats);
+		if (stats.pending)
+			log_info("pushing %" PRIu64 " spooled profiles before exiting (for at most %" PRIu64
+				 " s)",
+				 stats.pending, drain_ms / 1000);
+		pthread_mutex_lock(&uploader->lock);
+		uploader->stopping = true;
+		uploader->deadline_ns = clock_ns(CLOCK_MONOTONIC) + drain_ms * 1000000;
+		pthread_cond_signal(&uploader->wake);
+		pthread_mutex_unlock(&uploader->lock);
+		pthread_join(uploader->thread, NULL);
+		uploader__stats(uploader, &stats);
+		if (stats.pending)
+			log_info("%" PRIu64 " profiles (%" PRIu64 " bytes) stay in the spool %s for "
+				 "the next start",
+				 stats.pending, stats.pending_bytes, uploader->spool_dir);
+		uploader->thread_started = false;
+	}
+}
+
+void uploader__free(struct uploader *uploader)
+{
+	if (!uploader)
+		return;
+	uploader__stop(uploader, 0);
+	spool__close(uploader->spool);
+	remote__free(uploader->remote);
+	pthread_cond_destroy(&uploader->wake);
+	pthread_mutex_destroy(&uploader->lock);
+	free(uploader->url);
+	free(uploader->spool_dir);
+	free(uploader);
+}

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Loads the off-CPU program, sharing the sampler's maps, and drains its buffers. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "agent/sampling/offcpu_profiler.h"
+#include "bpf/offcpu.skel.h"
+#include "lib/clock.h"
+
+struct offcpu_profiler {
+	struct offcpu_bpf *skel;
+	int hooks; /* enum offcpu_hooks */
+	struct bpf_program *switch_program; /* the sched_switch program in use */
+	uint64_t stats_at_window_start[OFFCPU_STAT__END];
+};
+
+static const char *const hook_names[OFFCPU_HOOKS__COUNT] = {
+	[OFFCPU_HOOKS_TASK_WORK] = "tp_btf sched_switch, user stacks by task work",
+	[OFFCPU_HOOKS_SYS_EXIT] = "tp_btf sched_switch and sys_exit",
+	[OFFCPU_HOOKS_RAW_TP] = "raw_tp sched_switch and sys_exit",
+};
+
+const char *offcpu_hooks__name(int hooks)
+{
+	return hooks >= 0 && hooks < OFFCPU_HOOKS__COUNT ? hook_names[hooks] : "unknown";
+}
+
+/*
+ * The best hooks this kernel offers, from its BTF: the task-work kfunc
+ * (6.18), else BTF-typed tracepoints, else raw ones.
+ */
+static int probe_hooks(void)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	int hooks = OFFCPU_HOOKS_RAW_TP;
+
+	if (!vmlinux)
+		return hooks;
+	if (btf__find_by_name_kind(vmlinux, "bpf_task_work_schedule_resume_impl",
+				   BTF_KIND_FUNC) >= 0)
+		hooks = OFFCPU_HOOKS_TASK_WORK;
+	else if (btf__find_by_name_kind(vmlinux, "btf_trace_sched_switch", BTF_KIND_TYPEDEF) >= 0)
+		hooks = OFFCPU_HOOKS_SYS_EXIT;
+	btf__free(vmlinux);
+	return hooks;
+}
+
+/* Loads only the programs of the chosen hooks. */
+static void select_programs(struct offcpu_profiler *profiler)
+{
+	struct offcpu_bpf *skel = profiler->skel;
+	struct bpf_program *wanted[OFFCPU_HOOKS__COUNT][3] = {
+		[OFFCPU_HOOKS_TASK_WORK] = { skel->progs.sched_switch, skel->progs.thread_exit },
+		[OFFCPU_HOOKS_SYS_EXIT] = { skel->progs.sched_switch_sys_exit,
+					    skel->progs.syscall_return },
+		[OFFCPU_HOOKS_RAW_TP] = { skel->progs.sched_switch_raw, skel->progs.syscall_return_raw,
+					  skel->progs.thread_exit_raw },
+	};
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, skel->obj)
+		bpf_program__set_autoload(prog, prog == skel->progs.blocked_tasks);
+	for (int i = 0; i < 3; i++)
+		if (wanted[profiler->hooks][i])
+			bpf_program__set_autoload(wanted[profiler->hooks][i], true);
+	profiler->switch_program = wanted[profiler->hooks][0];
+}
+
+struct offcpu_profiler *offcpu_profiler__new(const struct offcpu_profiler_opts *opts)
+{
+	struct offcpu_profiler *profiler = calloc(1, sizeof(*profiler));
+	struct cpu_profiler_shared_fds fds;
+	struct offcpu_bpf *skel;
+	int err;
+
+	if (!profiler)
+		return NULL;
+	skel = profiler->skel = offcpu_bpf__open();
+	if (!skel) {
+		err = -errno;
+		goto fail;
+	}
+	skel->rodata->filter_pids = opts->filter_pids;
+	skel->rodata->dwarf_unwinding = opts->dwarf_unwinding;
+	skel->rodata->min_block_ns = opts->min_block_ns;
+	skel->rodata->state_mask = opts->state_mask;
+	profiler->hooks = opts->hooks >= 0 ? opts->hooks : probe_hooks();
+	skel->rodata->hooks = profiler->hooks;
+	select_programs(profiler);
+	bpf_map__set_max_entries(skel->maps.user_stacks_0, opts->max_stacks);
+	bpf_map__set_max_entries(skel->maps.user_stacks_1, opts->max_stacks);
+	bpf_map__set_max_entries(skel->maps.kernel_stacks_0, opts->max_stacks);
+	bpf_map__set_max_entries(skel->maps.kernel_stacks_1, opts->max_stacks);
+	bpf_map__set_max_entries(skel->maps.counts_0, opts->max_sample_keys);
+	bpf_map__set_max_entries(skel->maps.counts_1, opts->max_sample_keys);
+
+	/* One process table, filter and set of unwind tables for both programs. */
+	cpu_profiler__shared_fds(opts->cpu, &fds);
+	if (bpf_map__reuse_fd(skel->maps.pid_filter, fds.pid_filter) ||
+	    bpf_map__reuse_fd(skel->maps.known_processes, fds.known_processes) ||
+	    bpf_map__reuse_fd(skel->maps.process_events, fds.process_events) ||
+	    bpf_map__reuse_fd(skel->maps.unwind_tables, fds.unwind_tables) ||
+	    bpf_map__reuse_fd(skel->maps.process_unwind, fds.process_unwind)) {
+		err = -errno;
+		goto fail;
+	}
+	err = offcpu_bpf__load(skel);
+	if (err)
+		goto fail;
+	err = offcpu_bpf__attach(skel);
+	if (err)
+		goto fail;
+	read_percpu_counters(bpf_map__fd(skel->maps.stats), OFFCPU_STAT__END,
+			     profiler->stats_at_window_start);
+	/* Blocks under way at start began before kiln: charged from now on only. */
+	skel->bss->window_start_ns = clock_ns(CLOCK_MONOTONIC);
+	return profiler;
+fail:
+	offcpu_profiler__free(profiler);
+	errno = -err;
+	return NULL;
+}
+
+void offcpu_profiler__free(struct offcpu_profiler *profiler)
+{
+	if (!profiler)
+		return;
+	offcpu_bpf__destroy(profiler->skel);
+	free(profiler);
+}
+
+/* Runs the task iterator once over every task; it prints nothing. */
+static int run_blocked_tasks(struct offcpu_profiler *profiler)
+{
+	char buffer[64];
+	ssize_t bytes;
+	int fd, err = 0;
+
+	fd = bpf_iter_create(bpf_link__fd(profiler->skel->links.blocked_tasks));
+	if (fd < 0)
+		return -errno;
+	while ((bytes = read(fd, buffer, sizeof(buffer))) > 0)
+		;
+	if (bytes < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+int offcpu_profiler__end_window(struct offcpu_profiler *profiler, struct cpu_window *ret_window)
+{
+	struct offcpu_bpf *skel = profiler->skel;
+	const struct window_buffers buffers =
+		WINDOW_BUFFERS_OF(skel, OFFCPU_STAT__END, profiler->stats_at_window_start);
+
+	uint64_t end = clock_ns(CLOCK_MONOTONIC);
+	int err;
+
+	/* Threads still blocked: their time until `end` goes into this window. */
+	__atomic_store_n(&skel->bss->window_end_ns, end, __ATOMIC_RELAXED);
+	err = run_blocked_tasks(profiler);
+	/* Blocks that began before `end` are charged from there on only. */
+	__atomic_store_n(&skel->bss->window_start_ns, end, __ATOMIC_RELAXED);
+	if (err)
+		return err;
+	return window_buffers__end_window(&buffers, ret_window);
+}
+
+int offcpu_profiler__hooks(const struct offcpu_profiler *profiler)
+{
+	return profiler->hooks;
+}
+
+int offcpu_profiler__bpf_run_stats(const struct offcpu_profiler *profiler,
+				   uint64_t *ret_run_time_ns, uint64_t *ret_run_count)
+{
+	return bpf_program_run_stats(profiler->switch_program, ret_run_time_ns,
+				     ret_run_count);
+}

@@ -1,0 +1,465 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Unwind tables in BPF maps: built once per file, shared, bounded, evicted LRU. */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <inttypes.h>
+#include <libelf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "agent/unwind/unwind_maps.h"
+#include "agent/unwind/unwind_table.h"
+#include "lib/clock.h"
+#include "lib/hashmap.h"
+#include "symbolizer/symbolizer.h"
+
+#define TABLE_ELEMENT_BYTES sizeof(struct unwind_chunk)
+#define MAX_TABLES 8192 /* the BPF outer map's size */
+#define VDSO_KEY "[vdso]"
+
+struct table {
+	char *key; /* build id, or "dev:inode" for files without one */
+	uint32_t id; /* in the BPF outer map; 0 when not loaded */
+	uint32_t users; /* processes mapping the file, whether the table is loaded or not */
+	uint64_t bytes; /* BPF memory while loaded */
+	uint64_t rows;
+	uint64_t last_used; /* a tick: higher is more recent */
+	uint64_t needed_bytes; /* from the last build: known before building again */
+	bool failed; /* no usable CFI: not tried again */
+};
+
+struct process_tables {
+	size_t count;
+	struct table *tables[UNWIND_MAX_MAPPINGS];
+};
+
+struct unwind_maps {
+	int tables_fd;
+	int processes_fd;
+	uint64_t max_bytes;
+	struct symbolizer *symbolizer;
+	struct hashmap *tables; /* key string -> struct table */
+	struct hashmap *processes; /* pid -> struct process_tables */
+	uint32_t next_id;
+	uint32_t generation; /* of process entries, so BPF's cached rows of old ones miss */
+	uint64_t tick;
+	struct unwind_table vdso; /* the kernel's vDSO, the same in every process */
+	uint64_t vdso_vaddr; /* its first PT_LOAD's address */
+	struct unwind_maps_stats stats;
+};
+
+static uint64_t now_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
+}
+
+/* The vDSO's CFI, read from kiln's own: every process maps the same image. */
+static void load_vdso(struct unwind_maps *maps)
+{
+	struct proc_maps own = {};
+	char *image = NULL;
+	Elf *elf = NULL;
+	GElf_Phdr phdr;
+	int fd = -1;
+
+	if (procmaps__read(getpid(), false, &own))
+		return;
+	for (size_t i = 0; i < own.count; i++) {
+		const struct proc_mapping *m = &own.mappings[i];
+		size_t size = m->end - m->start;
+
+		if (strcmp(m->path, VDSO_KEY))
+			continue;
+		image = malloc(size);
+		fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+		if (!image || fd < 0 || pread(fd, image, size, (off_t)m->start) != (ssize_t)size)
+			break;
+		elf_version(EV_CURRENT);
+		elf = elf_memory(image, size);
+		if (!elf || !gelf_getphdr(elf, 0, &phdr))
+			break;
+		for (size_t p = 0; gelf_getphdr(elf, (int)p, &phdr); p++) {
+			if (phdr.p_type == PT_LOAD) {
+				maps->vdso_vaddr = phdr.p_vaddr;
+				break;
+			}
+		}
+		if (unwind_table__build(elf, NULL, &maps->vdso, NULL))
+			maps->vdso = (struct unwind_table){};
+		break;
+	}
+	elf_end(elf);
+	free(image);
+	if (fd >= 0)
+		close(fd);
+	procmaps__free(&own);
+}
+
+struct unwind_maps *unwind_maps__new(const struct unwind_maps_opts *opts)
+{
+	struct unwind_maps *maps = calloc(1, sizeof(*maps));
+
+	if (!maps)
+		return NULL;
+	maps->tables_fd = opts->tables_fd;
+	maps->processes_fd = opts->processes_fd;
+	maps->max_bytes = opts->max_bytes;
+	maps->symbolizer = opts->symbolizer;
+	maps->next_id = 1;
+	maps->tables = hashmap__new(hashmap_hash_str, hashmap_equal_str, NULL);
+	maps->processes = hashmap__new(hashmap_hash_int, hashmap_equal_int, NULL);
+	if (!maps->tables || !maps->processes) {
+		unwind_maps__free(maps);
+		errno = ENOMEM;
+		return NULL;
+	}
+	load_vdso(maps);
+	return maps;
+}
+
+static void unload_table(struct unwind_maps *maps, struct table *table)
+{
+	if (!table->id)
+		return;
+	bpf_map_delete_elem(maps->tables_fd, &table->id);
+	maps->stats.table_bytes -= table->bytes;
+	maps->stats.table_rows -= table->rows;
+	maps->stats.tables--;
+	table->id = 0;
+}
+
+/*
+ * A table no process maps and that is not loaded is forgotten, so the
+ * bookkeeping is bounded by what runs and by the budget, not by every file
+ * ever seen.
+ */
+static void forget_if_unused(struct unwind_maps *maps, struct table *table)
+{
+	if (table->users || table->id)
+		return;
+	hashmap__delete(maps->tables, (uintptr_t)table->key, NULL, NULL);
+	free(table->key);
+	free(table);
+}
+
+void unwind_maps__free(struct unwind_maps *maps)
+{
+	struct hashmap_iter iter = HASHMAP_ITER_INIT;
+	void *value;
+
+	if (!maps)
+		return;
+	while (maps->tables && hashmap__next(maps->tables, &iter, NULL, &value)) {
+		struct table *table = value;
+
+		unload_table(maps, table);
+		free(table->key);
+		free(table);
+	}
+	iter = (struct hashmap_iter)HASHMAP_ITER_INIT;
+	while (maps->processes && hashmap__next(maps->processes, &iter, NULL, &value))
+		free(value);
+	hashmap__free(maps->tables);
+	hashmap__free(maps->processes);
+	unwind_table__free(&maps->vdso);
+	free(maps);
+}
+
+/*
+ * The table to evict for one used by `users` processes: the least shared
+ * loaded table, least recently used among equals, and only one that fewer
+ * processes use (or none). So glibc's table is the last to go, and tables
+ * used alike never evict each other back and forth. NULL when none may go.
+ */
+static struct table *pick_victim(struct unwind_maps *maps, uint32_t users)
+{
+	struct hashmap_iter iter = HASHMAP_ITER_INIT;
+	struct table *victim = NULL;
+	void *value;
+
+	while (hashmap__next(maps->tables, &iter, NULL, &value)) {
+		struct table *table = value;
+
+		if (!table->id || (table->users >= users && table->users))
+			continue;
+		if (!victim || table->users < victim->users ||
+		    (table->users == victim->users && table->last_used < victim->last_used))
+			victim = table;
+	}
+	return victim;
+}
+
+/* Whether evicting less shared tables could free `bytes` for a table `users` processes use. */
+static bool room_possible(struct unwind_maps *maps, uint64_t bytes, uint32_t users)
+{
+	struct hashmap_iter iter = HASHMAP_ITER_INIT;
+	uint64_t freeable = 0;
+	void *value;
+
+	if (bytes > maps->max_bytes)
+		return false;
+	while (hashmap__next(maps->tables, &iter, NULL, &value)) {
+		struct table *table = value;
+
+		if (table->id && (table->users < users || !table->users))
+			freeable += table->bytes;
+	}
+	return maps->stats.table_bytes - freeable + bytes <= maps->max_bytes;
+}
+
+static int make_room(struct unwind_maps *maps, uint64_t bytes, uint32_t users)
+{
+	if (!room_possible(maps, bytes, users))
+		return -ENOSPC;
+	while (maps->stats.table_bytes + bytes > maps->max_bytes ||
+	       maps->stats.tables >= MAX_TABLES) {
+		struct table *victim = pick_victim(maps, users);
+
+		if (!victim)
+			return -ENOSPC;
+		maps->stats.tables_evicted++;
+		if (victim->users)
+			maps->stats.tables_evicted_in_use++;
+		unload_table(maps, victim);
+		forget_if_unused(maps, victim);
+	}
+	return 0;
+}
+
+/* Copies rows into a new BPF array map (index, then chunks) and publishes it under an id. */
+static int load_rows(struct unwind_maps *maps, struct table *table,
+		     const struct unwind_table *rows)
+{
+	size_t chunks = (rows->row_count + UNWIND_CHUNK_ROWS - 1) / UNWIND_CHUNK_ROWS;
+	LIBBPF_OPTS(bpf_map_create_opts, create_opts, .map_flags = BPF_F_INNER_MAP);
+	struct unwind_chunk *element = NULL;
+	struct unwind_index *index;
+	uint64_t bytes = (chunks + 1) * TABLE_ELEMENT_BYTES;
+	int fd = -1, err;
+
+	if (!chunks || chunks > UNWIND_MAX_CHUNKS)
+		return -EFBIG;
+	table->needed_bytes = bytes;
+	err = make_room(maps, bytes, table->users);
+	if (err)
+		return err;
+	element = malloc(sizeof(*element));
+	if (!element)
+		return -ENOMEM;
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "kiln_unwind", sizeof(uint32_t),
+			    sizeof(struct unwind_chunk), chunks + 1, &create_opts);
+	if (fd < 0) {
+		err = -errno;
+		goto cleanup;
+	}
+	/* Element 0: the first pc of every chunk, padded so searches run fixed steps. */
+	index = (struct unwind_index *)element;
+	for (size_t i = 0; i < UNWIND_MAX_CHUNKS; i++)
+		index->first_pc[i] = i < chunks ? rows->rows[i * UNWIND_CHUNK_ROWS].pc : UNWIND_PC_PAD;
+	for (uint32_t key = 0; key <= chunks; key++) {
+		if (key > 0) {
+			size_t first = (key - 1) * UNWIND_CHUNK_ROWS;
+			size_t count = rows->row_count - first < UNWIND_CHUNK_ROWS
+					       ? rows->row_count - first
+					       : UNWIND_CHUNK_ROWS;
+
+			memcpy(element->rows, rows->rows + first, count * sizeof(struct unwind_row));
+			for (size_t i = count; i < UNWIND_CHUNK_ROWS; i++)
+				element->rows[i] = (struct unwind_row){ .pc = UNWIND_PC_PAD };
+		}
+		if (bpf_map_update_elem(fd, &key, element, BPF_ANY)) {
+			err = -errno;
+			goto cleanup;
+		}
+	}
+	table->id = maps->next_id++;
+	if (!maps->next_id)
+		maps->next_id = 1;
+	if (bpf_map_update_elem(maps->tables_fd, &table->id, &fd, BPF_ANY)) {
+		err = -errno;
+		table->id = 0;
+		goto cleanup;
+	}
+	table->bytes = bytes;
+	table->rows = rows->row_count;
+	maps->stats.table_bytes += bytes;
+	maps->stats.table_rows += rows->row_count;
+	maps->stats.tables++;
+	err = 0;
+cleanup:
+	/* The outer map holds its own reference to the table. */
+	if (fd >= 0)
+		close(fd);
+	free(element);
+	return err;
+}
+
+static struct table *find_or_add_table(struct unwind_maps *maps, const char *key)
+{
+	struct table *table;
+	void *value;
+
+	if (hashmap__find(maps->tables, (uintptr_t)key, &value))
+		return value;
+	table = calloc(1, sizeof(*table));
+	if (!table)
+		return NULL;
+	table->key = strdup(key);
+	if (!table->key || hashmap__set(maps->tables, (uintptr_t)table->key, table, NULL, NULL)) {
+		free(table->key);
+		free(table);
+		return NULL;
+	}
+	return table;
+}
+
+/*
+ * The table for one mapping (NULL for files with no table to have), loaded
+ * when needed and when the budget allows; sets its load bias. The caller
+ * counts the process as a user first, so the budget weighs how shared it is.
+ */
+static struct table *table_for_mapping(struct unwind_maps *maps, uint32_t pid,
+				       const struct proc_mapping *mapping, uint64_t *ret_bias)
+{
+	struct symbolizer_file file;
+	struct unwind_table rows = {};
+	struct table *table;
+	char key[160];
+	uint64_t start_ns;
+	int err;
+	bool vdso = !strcmp(mapping->path, VDSO_KEY);
+
+	if (vdso) {
+		if (!maps->vdso.row_count)
+			return NULL;
+		snprintf(key, sizeof(key), "%s", VDSO_KEY);
+		*ret_bias = mapping->start - maps->vdso_vaddr;
+	} else {
+		if (symbolizer__file(maps->symbolizer, (int)pid, mapping, &file))
+			return NULL;
+		if (file.build_id[0])
+			snprintf(key, sizeof(key), "%s", file.build_id);
+		else
+			snprintf(key, sizeof(key), "%u:%u:%" PRIu64, mapping->dev_major,
+				 mapping->dev_minor, mapping->inode);
+		*ret_bias = file.load_bias;
+	}
+	table = find_or_add_table(maps, key);
+	if (!table)
+		return NULL;
+	table->users++;
+	if (table->failed)
+		return table;
+	table->last_used = ++maps->tick;
+	if (table->id)
+		return table;
+	/* Known too big for what may be evicted: do not build it again for nothing. */
+	if (table->needed_bytes && !room_possible(maps, table->needed_bytes, table->users)) {
+		maps->stats.tables_deferred++;
+		return table;
+	}
+
+	start_ns = now_ns();
+	err = vdso ? 0 : unwind_table__build(file.elf, file.debug_elf, &rows, NULL);
+	if (!err)
+		err = load_rows(maps, table, vdso ? &maps->vdso : &rows);
+	unwind_table__free(&rows);
+	maps->stats.build_ns += now_ns() - start_ns;
+	if (err == -ENOSPC) {
+		maps->stats.tables_deferred++; /* tried again at the next process update */
+	} else if (err) {
+		/* Remembered while a process maps the file, so it is not rebuilt for each. */
+		table->failed = true;
+		maps->stats.tables_failed++;
+		return table;
+	} else {
+		maps->stats.tables_built++;
+	}
+	return table;
+}
+
+static void release(struct unwind_maps *maps, struct process_tables *refs)
+{
+	for (size_t i = 0; i < refs->count; i++) {
+		refs->tables[i]->users--;
+		forget_if_unused(maps, refs->tables[i]);
+	}
+	refs->count = 0;
+}
+
+int unwind_maps__add_process(struct unwind_maps *maps, uint32_t pid,
+			     const struct proc_maps *mappings)
+{
+	struct process_unwind *entry = calloc(1, sizeof(*entry));
+	struct process_tables *refs;
+	void *value;
+	int err;
+
+	if (!entry)
+		return -ENOMEM;
+	if (hashmap__find(maps->processes, pid, &value)) {
+		refs = value;
+		release(maps, refs);
+	} else {
+		refs = calloc(1, sizeof(*refs));
+		if (!refs || hashmap__set(maps->processes, pid, refs, NULL, NULL)) {
+			free(refs);
+			free(entry);
+			return -ENOMEM;
+		}
+		maps->stats.processes++;
+	}
+	for (size_t i = 0; i < mappings->count; i++) {
+		const struct proc_mapping *mapping = &mappings->mappings[i];
+		struct unwind_mapping *out;
+		struct table *table;
+		uint64_t bias = 0;
+
+		if (!(mapping->perms & PROC_MAP_EXEC))
+			continue;
+		if (entry->mapping_count == UNWIND_MAX_MAPPINGS) {
+			maps->stats.mappings_dropped++;
+			continue;
+		}
+		/* Without a table (JIT, anonymous code) the unwinder uses frame pointers. */
+		table = table_for_mapping(maps, pid, mapping, &bias);
+		out = &entry->mappings[entry->mapping_count++];
+		*out = (struct unwind_mapping){
+			.start = mapping->start,
+			.end = mapping->end,
+			.load_bias = bias,
+			.table_id = table ? table->id : 0,
+		};
+		if (table)
+			refs->tables[refs->count++] = table;
+	}
+	entry->generation = ++maps->generation;
+	err = bpf_map_update_elem(maps->processes_fd, &pid, entry, BPF_ANY) ? -errno : 0;
+	if (err)
+		maps->stats.process_updates_failed++;
+	free(entry);
+	return err;
+}
+
+void unwind_maps__remove_process(struct unwind_maps *maps, uint32_t pid)
+{
+	void *value;
+
+	if (!hashmap__delete(maps->processes, pid, NULL, &value))
+		return;
+	release(maps, value);
+	free(value);
+	maps->stats.processes--;
+	bpf_map_delete_elem(maps->processes_fd, &pid);
+}
+
+void unwind_maps__stats(const struct unwind_maps *maps, struct unwind_maps_stats *ret_stats)
+{
+	*ret_stats = maps->stats;
+}

@@ -1,0 +1,519 @@
+// SPDX-License-Identifier: Apache-2.0
+/* DWARF CFI (via libdw) to the BPF unwinder's rows. */
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <errno.h>
+#include <gelf.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/unwind/unwind_table.h"
+#include "lib/array.h"
+#include "symbolizer/elf_file.h"
+
+#define DWARF_REG_RBP 6
+#define DWARF_REG_RSP 7
+#define DWARF_REG_RA 16
+#define MAX_ROWS ((size_t)UNWIND_CHUNK_ROWS * UNWIND_MAX_CHUNKS)
+
+/* DW_EH_PE_* pointer encodings (LSB core spec), as .eh_frame uses them. */
+#define EH_PE_OMIT 0xff
+#define EH_PE_FORMAT_MASK 0x0f
+#define EH_PE_APPLICATION_MASK 0x70
+#define EH_PE_PCREL 0x10
+
+struct fde_range {
+	uint64_t start;
+	uint64_t end;
+	Dwarf_CFI *cfi; /* where to compute its rows */
+	int source; /* 0: .eh_frame, 1: .debug_frame, which loses where both cover a pc */
+};
+
+struct table_builder {
+	struct unwind_row *rows;
+	size_t row_count;
+	size_t row_capacity;
+	struct fde_range *fdes;
+	size_t fde_count;
+	size_t fde_capacity;
+	struct unwind_table_stats stats;
+};
+
+static uint64_t read_uleb128(const uint8_t **p, const uint8_t *end)
+{
+	uint64_t value = 0;
+	unsigned int shift = 0;
+
+	while (*p < end) {
+		uint8_t byte = *(*p)++;
+
+		if (shift < 64)
+			value |= (uint64_t)(byte & 0x7f) << shift;
+		shift += 7;
+		if (!(byte & 0x80))
+			break;
+	}
+	return value;
+}
+
+static int64_t read_sleb128(const uint8_t **p, const uint8_t *end)
+{
+	int64_t value = 0;
+	unsigned int shift = 0;
+	uint8_t byte = 0;
+
+	while (*p < end) {
+		byte = *(*p)++;
+		if (shift < 64)
+			value |= (int64_t)(byte & 0x7f) << shift;
+		shift += 7;
+		if (!(byte & 0x80))
+			break;
+	}
+	if (shift < 64 && (byte & 0x40))
+		value |= -((int64_t)1 << shift);
+	return value;
+}
+
+/*
+ * Decodes one encoded pointer at *p; field_address is where it lives in
+ * the process's address space (for pc-relative values). Returns 0 or
+ * -ENOTSUP for encodings .eh_frame FDEs do not use on Linux.
+ */
+static int read_encoded(const uint8_t **p, const uint8_t *end, uint8_t encoding,
+			uint64_t field_address, uint64_t *ret_value)
+{
+	uint64_t value;
+	size_t size;
+
+	switch (encoding & EH_PE_FORMAT_MASK) {
+	case 0x00: /* absptr */
+	case 0x04: /* udata8 */
+	case 0x0c: /* sdata8 */
+		size = 8;
+		break;
+	case 0x03: /* udata4 */
+	case 0x0b: /* sdata4 */
+		size = 4;
+		break;
+	case 0x02: /* udata2 */
+	case 0x0a: /* sdata2 */
+		size = 2;
+		break;
+	case 0x01:
+		value = read_uleb128(p, end);
+		goto applied;
+	case 0x09:
+		value = (uint64_t)read_sleb128(p, end);
+		goto applied;
+	default:
+		return -ENOTSUP;
+	}
+	if ((size_t)(end - *p) < size)
+		return -EINVAL;
+	if (size == 8) {
+		memcpy(&value, *p, 8);
+	} else if (size == 4) {
+		uint32_t v;
+
+		memcpy(&v, *p, 4);
+		value = (encoding & 0x08) ? (uint64_t)(int64_t)(int32_t)v : v;
+	} else {
+		uint16_t v;
+
+		memcpy(&v, *p, 2);
+		value = (encoding & 0x08) ? (uint64_t)(int64_t)(int16_t)v : v;
+	}
+	*p += size;
+applied:
+	switch (encoding & EH_PE_APPLICATION_MASK) {
+	case 0:
+		break;
+	case EH_PE_PCREL:
+		value += field_address;
+		break;
+	default:
+		return -ENOTSUP;
+	}
+	*ret_value = value;
+	return 0;
+}
+
+/* The FDE pointer encoding from a CIE's augmentation ("zR", "zPLR", ...). */
+static uint8_t fde_encoding(const Dwarf_CIE *cie)
+{
+	const uint8_t *data = cie->augmentation_data;
+	const uint8_t *end = data ? data + cie->augmentation_data_size : NULL;
+	const char *aug = cie->augmentation;
+
+	if (!aug || aug[0] != 'z' || !data)
+		return 0x00;
+	for (aug++; *aug && data < end; aug++) {
+		uint64_t ignored;
+
+		switch (*aug) {
+		case 'R':
+			return *data;
+		case 'P': {
+			uint8_t encoding = *data++;
+
+			/* The personality routine's address; its value is not needed. */
+			if (read_encoded(&data, end, encoding & ~EH_PE_APPLICATION_MASK, 0, &ignored))
+				return 0x00;
+			break;
+		}
+		case 'L':
+			data++;
+			break;
+		default: /* 'S' (signal frame), 'B': no data */
+			break;
+		}
+	}
+	return 0x00;
+}
+
+/* Lists the FDEs of one CFI section with the address ranges they cover. */
+static int collect_fdes(struct table_builder *builder, Elf *elf, const char *section_name,
+			bool eh_frame, Dwarf_CFI *cfi)
+{
+	GElf_Ehdr ehdr;
+	GElf_Shdr shdr;
+	Elf_Scn *scn = elf_find_section(elf, section_name);
+	Elf_Data *data;
+	Dwarf_Off offset = 0, next;
+	int err;
+
+	if (!scn || !gelf_getshdr(scn, &shdr) || !gelf_getehdr(elf, &ehdr))
+		return 0;
+	if ((shdr.sh_flags & SHF_COMPRESSED) && elf_compress(scn, 0, 0) < 0)
+		return 0;
+	data = elf_getdata(scn, NULL);
+	if (!data || !data->d_buf)
+		return 0;
+	for (;; offset = next) {
+		Dwarf_CFI_Entry entry, cie_entry;
+		Dwarf_Off cie_next;
+		const uint8_t *p, *end = (const uint8_t *)data->d_buf + data->d_size;
+		uint64_t start, range;
+		uint8_t encoding;
+		int ret = dwarf_next_cfi(ehdr.e_ident, data, eh_frame, offset, &next, &entry);
+
+		if (ret > 0)
+			break;
+		if (ret < 0) {
+			if (next == (Dwarf_Off)-1 || next <= offset)
+				break;
+			builder->stats.fdes_skipped++;
+			continue;
+		}
+		if (dwarf_cfi_cie_p(&entry))
+			continue;
+		builder->stats.fdes++;
+		if (dwarf_next_cfi(ehdr.e_ident, data, eh_frame, entry.fde.CIE_pointer, &cie_next,
+				   &cie_entry) != 0 ||
+		    !dwarf_cfi_cie_p(&cie_entry)) {
+			builder->stats.fdes_skipped++;
+			continue;
+		}
+		/* .debug_frame holds absolute addresses; .eh_frame says how in its CIE. */
+		encoding = eh_frame ? fde_encoding(&cie_entry.cie) : 0x00;
+		p = entry.fde.start;
+		if (read_encoded(&p, end, encoding,
+				 shdr.sh_addr + (uint64_t)(p - (const uint8_t *)data->d_buf), &start) ||
+		    read_encoded(&p, end, encoding & EH_PE_FORMAT_MASK, 0, &range)) {
+			builder->stats.fdes_skipped++;
+			continue;
+		}
+		if (!range)
+			continue;
+		err = ARRAY_RESERVE_ONE(builder->fdes, builder->fde_count, builder->fde_capacity, 256);
+		if (err)
+			return err;
+		builder->fdes[builder->fde_count++] =
+			(struct fde_range){ start, start + range, cfi, eh_frame ? 0 : 1 };
+	}
+	return 0;
+}
+
+static bool is_op_cfa_plus(const Dwarf_Op *ops, size_t nops, int64_t *ret_offset)
+{
+	if (nops == 1 && ops[0].atom == DW_OP_call_frame_cfa) {
+		*ret_offset = 0;
+		return true;
+	}
+	if (nops == 2 && ops[0].atom == DW_OP_call_frame_cfa && ops[1].atom == DW_OP_plus_uconst) {
+		*ret_offset = (int64_t)ops[1].number;
+		return true;
+	}
+	return false;
+}
+
+/* The PLT's CFA: rsp + 8 + ((rip & 15) >= N) << 3, as binutils emits it. */
+static bool is_plt_expression(const Dwarf_Op *ops, size_t nops, uint16_t *ret_threshold)
+{
+	static const uint8_t shape[] = { DW_OP_breg7, DW_OP_breg16, DW_OP_lit15, DW_OP_and,
+					 0 /* DW_OP_litN */, DW_OP_ge, DW_OP_lit3, DW_OP_shl,
+					 DW_OP_plus };
+
+	if (nops != sizeof(shape))
+		return false;
+	for (size_t i = 0; i < nops; i++) {
+		if (i == 4) {
+			if (ops[i].atom < DW_OP_lit0 || ops[i].atom > DW_OP_lit31)
+				return false;
+			continue;
+		}
+		if (ops[i].atom != shape[i])
+			return false;
+	}
+	if (ops[0].number != 8 || ops[1].number != 0)
+		return false;
+	*ret_threshold = ops[4].atom - DW_OP_lit0;
+	return true;
+}
+
+/* Turns libdw's view of one pc range into a row. */
+static void describe_frame(struct table_builder *builder, Dwarf_Frame *frame, bool signal_frame,
+			   struct unwind_row *row)
+{
+	Dwarf_Op ops_mem[3], *ops;
+	size_t nops;
+	int64_t offset;
+	uint8_t cfa_rule = UNWIND_CFA_UNSUPPORTED, rbp_rule;
+
+	row->cfa_offset = 0;
+	row->rbp_offset = 0;
+	if (signal_frame) {
+		row->rules = UNWIND_CFA_SIGNAL;
+		return;
+	}
+	/* An undefined return address marks the outermost frame (_start, thread start). */
+	if (dwarf_frame_register(frame, DWARF_REG_RA, ops_mem, &ops, &nops) == 0 && nops == 0 &&
+	    ops == ops_mem) {
+		row->rules = UNWIND_CFA_END;
+		return;
+	}
+	/* Everything else must keep the return address at CFA - 8, as x86-64 calls do. */
+	if (dwarf_frame_register(frame, DWARF_REG_RA, ops_mem, &ops, &nops) != 0 ||
+	    !is_op_cfa_plus(ops, nops, &offset) || offset != -8)
+		goto unsupported;
+
+	if (dwarf_frame_cfa(frame, &ops, &nops) != 0 || nops == 0)
+		goto unsupported;
+	if (nops == 1 && (ops[0].atom == DW_OP_bregx || ops[0].atom == DW_OP_breg6 ||
+			  ops[0].atom == DW_OP_breg7)) {
+		uint64_t reg = ops[0].atom == DW_OP_bregx ? ops[0].number
+							   : (uint64_t)(ops[0].atom - DW_OP_breg0);
+		int64_t cfa_offset =
+			(int64_t)(ops[0].atom == DW_OP_bregx ? ops[0].number2 : ops[0].number);
+
+		if (cfa_offset < 0 || cfa_offset > UINT16_MAX ||
+		    (reg != DWARF_REG_RSP && reg != DWARF_REG_RBP))
+			goto unsupported;
+		cfa_rule = reg == DWARF_REG_RSP ? UNWIND_CFA_RSP : UNWIND_CFA_RBP;
+		row->cfa_offset = (uint16_t)cfa_offset;
+	} else if (is_plt_expression(ops, nops, &row->cfa_offset)) {
+		cfa_rule = UNWIND_CFA_PLT;
+	} else {
+		goto unsupported;
+	}
+
+	rbp_rule = UNWIND_RBP_UNSUPPORTED;
+	if (dwarf_frame_register(frame, DWARF_REG_RBP, ops_mem, &ops, &nops) == 0) {
+		if (nops == 0)
+			rbp_rule = ops ? UNWIND_RBP_UNDEFINED : UNWIND_RBP_SAME;
+		else if (is_op_cfa_plus(ops, nops, &offset) && offset % 8 == 0 &&
+			 offset / 8 >= INT8_MIN && offset / 8 <= INT8_MAX) {
+			rbp_rule = UNWIND_RBP_OFFSET;
+			row->rbp_offset = (int8_t)(offset / 8);
+		}
+	}
+	if (rbp_rule == UNWIND_RBP_UNSUPPORTED)
+		builder->stats.rows_rbp_unsupported++;
+	row->rules = cfa_rule | rbp_rule << 4;
+	return;
+unsupported:
+	builder->stats.rows_unsupported++;
+	row->rules = UNWIND_CFA_UNSUPPORTED;
+}
+
+static int add_row(struct table_builder *builder, uint64_t pc, const struct unwind_row *row)
+{
+	struct unwind_row *last = builder->row_count ? &builder->rows[builder->row_count - 1] : NULL;
+	int err;
+
+	if (pc >= UNWIND_PC_PAD)
+		return -ERANGE;
+	/* Consecutive rows with the same rules are one. */
+	if (last && last->rules == row->rules && last->cfa_offset == row->cfa_offset &&
+	    last->rbp_offset == row->rbp_offset)
+		return 0;
+	if (last && last->pc == pc) {
+		*last = *row;
+		last->pc = (uint32_t)pc;
+		return 0;
+	}
+	if (builder->row_count >= MAX_ROWS)
+		return -EFBIG;
+	err = ARRAY_RESERVE_ONE(builder->rows, builder->row_count, builder->row_capacity, 256);
+	if (err)
+		return err;
+	builder->rows[builder->row_count] = *row;
+	builder->rows[builder->row_count].pc = (uint32_t)pc;
+	builder->row_count++;
+	return 0;
+}
+
+static int add_fde_rows(struct table_builder *builder, const struct fde_range *fde,
+			uint64_t next_fde_start)
+{
+	static const struct unwind_row gap = { .rules = UNWIND_CFA_NONE };
+	uint64_t pc = fde->start;
+	int err;
+
+	while (pc < fde->end) {
+		struct unwind_row row;
+		Dwarf_Frame *frame;
+		Dwarf_Addr start, end;
+		bool signal_frame;
+
+		if (dwarf_cfi_addrframe(fde->cfi, pc, &frame) != 0)
+			break;
+		if (dwarf_frame_info(frame, &start, &end, &signal_frame) < 0 || end <= pc) {
+			free(frame);
+			break;
+		}
+		describe_frame(builder, frame, signal_frame, &row);
+		free(frame);
+		err = add_row(builder, pc, &row);
+		if (err)
+			return err;
+		pc = end < fde->end ? end : fde->end;
+	}
+	/* No CFI between this FDE's end and the next one's start. */
+	if (next_fde_start > fde->end)
+		return add_row(builder, fde->end, &gap);
+	return 0;
+}
+
+static int compare_fdes(const void *a, const void *b)
+{
+	const struct fde_range *x = a, *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return x->source - y->source;
+}
+
+/* Every DWARF section but the call frame information. */
+static bool is_other_debug_section(const char *name)
+{
+	return (strncmp(name, ".debug_", 7) == 0 || strncmp(name, ".zdebug_", 8) == 0) &&
+	       strcmp(name, ".debug_frame") != 0 && strcmp(name, ".zdebug_frame") != 0;
+}
+
+int unwind_table__build(Elf *elf, Elf *debug_elf, struct unwind_table *ret_table,
+			struct unwind_table_stats *ret_stats)
+{
+	struct table_builder builder = {};
+	Dwarf_CFI *eh_cfi = dwarf_getcfi_elf(elf);
+	Dwarf *dwarf = NULL;
+	Elf *own = NULL;
+	Dwarf_CFI *debug_cfi = NULL;
+	uint64_t covered_end = 0;
+	int err;
+
+	if (eh_cfi) {
+		err = collect_fdes(&builder, elf, ".eh_frame", true, eh_cfi);
+		if (err)
+			goto cleanup;
+	}
+	/*
+	 * .debug_frame, from the file or its debug file, fills what .eh_frame
+	 * leaves (Go binaries have no .eh_frame at all). libdw decompresses every
+	 * debug section it sees: on a private handle showing only .debug_frame,
+	 * that is .debug_frame alone, and it goes with the handle, not staying
+	 * with the cached file.
+	 */
+	for (Elf *source = elf; source; source = source == elf ? debug_elf : NULL) {
+		if (!elf_find_section(source, ".debug_frame"))
+			continue;
+		own = elf_reopen_private(source);
+		if (own)
+			elf_hide_sections(own, is_other_debug_section);
+		dwarf = dwarf_begin_elf(own ?: source, DWARF_C_READ, NULL);
+		debug_cfi = dwarf ? dwarf_getcfi(dwarf) : NULL;
+		if (debug_cfi) {
+			err = collect_fdes(&builder, own ?: source, ".debug_frame", false, debug_cfi);
+			if (err)
+				goto cleanup;
+			break;
+		}
+		dwarf_end(dwarf);
+		dwarf = NULL;
+		elf_end(own);
+		own = NULL;
+	}
+	if (!builder.fde_count) {
+		err = -ENOENT;
+		goto cleanup;
+	}
+	qsort(builder.fdes, builder.fde_count, sizeof(*builder.fdes), compare_fdes);
+	for (size_t i = 0; i < builder.fde_count; i++) {
+		const struct fde_range *fde = &builder.fdes[i];
+		uint64_t next_start = UINT64_MAX;
+
+		if (fde->start < covered_end) {
+			builder.stats.fdes_skipped++;
+			continue;
+		}
+		for (size_t j = i + 1; j < builder.fde_count; j++) {
+			if (builder.fdes[j].start >= fde->end) {
+				next_start = builder.fdes[j].start;
+				break;
+			}
+		}
+		err = add_fde_rows(&builder, fde, next_start);
+		if (err)
+			goto cleanup;
+		covered_end = fde->end;
+	}
+	*ret_table = (struct unwind_table){ builder.rows, builder.row_count };
+	builder.rows = NULL;
+	if (ret_stats)
+		*ret_stats = builder.stats;
+	err = 0;
+cleanup:
+	free(builder.rows);
+	free(builder.fdes);
+	if (eh_cfi)
+		dwarf_cfi_end(eh_cfi);
+	dwarf_end(dwarf);
+	elf_end(own);
+	return err;
+}
+
+void unwind_table__free(struct unwind_table *table)
+{
+	if (!table)
+		return;
+	free(table->rows);
+	*table = (struct unwind_table){};
+}
+
+const struct unwind_row *unwind_table__find(const struct unwind_table *table, uint32_t pc)
+{
+	size_t lo = 0, hi = table->row_count;
+
+	/* The last row whose pc <= pc. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (table->rows[mid].pc <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo ? &table->rows[lo - 1] : NULL;
+}

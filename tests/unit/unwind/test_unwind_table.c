@@ -1,0 +1,408 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The unwind table builder against an independent reader: every row that
+ * `readelf --debug-dump=frames-interp` prints must be found in kiln's table
+ * with the same CFA and rbp rules, and the tables must have as many rows
+ * as readelf's once merged the same way.
+ */
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/unwind/unwind_table.h"
+#include "tests/unit/testing.h"
+
+struct expected_row {
+	uint64_t pc;
+	struct unwind_row row;
+	int source;
+};
+
+struct expected_fde {
+	uint64_t start, end;
+	int source; /* 0 .eh_frame, 1 .debug_frame */
+	size_t first_row, row_count;
+};
+
+struct expected {
+	struct expected_row *rows;
+	size_t row_count;
+	struct expected_fde *fdes;
+	size_t fde_count;
+};
+
+/* Turns readelf's CFA and rbp columns into a row. exp CFAs are taken as the PLT's. */
+static struct unwind_row parse_rule(const char *cfa, const char *rbp, const char *ra)
+{
+	struct unwind_row row = {};
+	uint8_t cfa_rule, rbp_rule = UNWIND_RBP_SAME;
+	int offset;
+
+	if (!strcmp(ra, "u")) {
+		row.rules = UNWIND_CFA_END;
+		return row;
+	}
+	/* kiln takes return addresses only from CFA - 8, where x86-64 calls put them. */
+	if (strcmp(ra, "c-8")) {
+		row.rules = UNWIND_CFA_UNSUPPORTED;
+		return row;
+	}
+	if (sscanf(cfa, "rsp+%d", &offset) == 1) {
+		cfa_rule = UNWIND_CFA_RSP;
+		row.cfa_offset = offset;
+	} else if (sscanf(cfa, "rbp+%d", &offset) == 1) {
+		cfa_rule = UNWIND_CFA_RBP;
+		row.cfa_offset = offset;
+	} else if (!strcmp(cfa, "exp")) {
+		cfa_rule = UNWIND_CFA_PLT;
+	} else {
+		row.rules = UNWIND_CFA_UNSUPPORTED;
+		return row;
+	}
+	if (rbp && sscanf(rbp, "c%d", &offset) == 1) {
+		rbp_rule = UNWIND_RBP_OFFSET;
+		row.rbp_offset = offset / 8;
+	} else if (rbp && strcmp(rbp, "u") && strcmp(rbp, "s")) {
+		rbp_rule = UNWIND_RBP_UNSUPPORTED;
+	}
+	row.rules = cfa_rule | rbp_rule << 4;
+	return row;
+}
+
+static void add_expected_row(struct expected *e, uint64_t pc, struct unwind_row row, int source)
+{
+	e->rows = realloc(e->rows, (e->row_count + 1) * sizeof(*e->rows));
+	e->rows[e->row_count++] = (struct expected_row){ pc, row, source };
+}
+
+/* Parses `readelf --debug-dump=frames-interp` for both CFI sections. */
+static bool read_expected(const char *path, struct expected *e)
+{
+	char command[512], line[512], columns[16][16];
+	struct unwind_row cie_rows[4096];
+	unsigned long cie_offsets[4096];
+	int cie_sources[4096];
+	bool cie_signal[4096], fde_signal = false;
+	size_t cie_count = 0, column_count = 0;
+	int source = -1;
+	bool in_cie = false;
+	FILE *readelf;
+
+	snprintf(command, sizeof(command), "readelf --debug-dump=frames-interp '%s'", path);
+	readelf = popen(command, "r");
+	if (!readelf)
+		return false;
+	*e = (struct expected){};
+	while (fgets(line, sizeof(line), readelf)) {
+		unsigned long offset, cie;
+		unsigned long long start, end, loc;
+		char fields[16][32];
+		int n;
+
+		if (strstr(line, "Contents of the .eh_frame section"))
+			source = 0;
+		else if (strstr(line, "Contents of the .debug_frame section"))
+			source = 1;
+		else if (strstr(line, " CIE ") && sscanf(line, "%lx", &offset) == 1) {
+			in_cie = true;
+			cie_offsets[cie_count] = offset;
+			cie_sources[cie_count] = source;
+			/* An 'S' in the augmentation string: a signal trampoline. */
+			cie_signal[cie_count] = strstr(line, "S\"") != NULL;
+			cie_rows[cie_count++] = (struct unwind_row){};
+		} else if (sscanf(line, "%lx %*s %*s FDE cie=%lx pc=%llx..%llx", &offset, &cie, &start,
+				  &end) == 4) {
+			in_cie = false;
+			e->fdes = realloc(e->fdes, (e->fde_count + 1) * sizeof(*e->fdes));
+			e->fdes[e->fde_count++] = (struct expected_fde){ start, end, source,
+									 e->row_count, 0 };
+			/* An FDE without instructions keeps its CIE's initial row. */
+			fde_signal = false;
+			for (size_t i = 0; i < cie_count; i++) {
+				if (cie_offsets[i] == cie && cie_sources[i] == source) {
+					add_expected_row(e, start, cie_rows[i], source);
+					fde_signal = cie_signal[i];
+				}
+			}
+			e->fdes[e->fde_count - 1].row_count = 1;
+		} else if (strstr(line, "LOC") && strstr(line, "CFA")) {
+			char *token = strtok(line, " \n");
+
+			column_count = 0;
+			while (token && column_count < 16) {
+				snprintf(columns[column_count++], sizeof(columns[0]), "%s", token);
+				token = strtok(NULL, " \n");
+			}
+		} else if (sscanf(line, "%llx", &loc) == 1 && !strstr(line, "ZERO")) {
+			const char *rbp = NULL, *ra = NULL, *cfa = NULL;
+			char *token = strtok(line, " \n");
+
+			for (n = 0; token && n < 16; n++, token = strtok(NULL, " \n")) {
+				/* "r5 (rdi)": the register's name belongs to the field before. */
+				if (token[0] == '(') {
+					n--;
+					continue;
+				}
+				snprintf(fields[n], sizeof(fields[0]), "%s", token);
+				if (n >= (int)column_count)
+					continue;
+				if (!strcmp(columns[n], "CFA"))
+					cfa = fields[n];
+				if (!strcmp(columns[n], "rbp"))
+					rbp = fields[n];
+				if (!strcmp(columns[n], "ra"))
+					ra = fields[n];
+			}
+			if (!cfa)
+				continue;
+			struct unwind_row row = parse_rule(cfa, rbp, ra ? ra : "u");
+
+			if (!in_cie && fde_signal)
+				row = (struct unwind_row){ .rules = UNWIND_CFA_SIGNAL };
+
+			if (in_cie) {
+				cie_rows[cie_count - 1] = row;
+			} else if (e->fde_count) {
+				struct expected_fde *fde = &e->fdes[e->fde_count - 1];
+
+				/* The first printed row replaces the CIE's initial one. */
+				if (e->row_count > fde->first_row &&
+				    e->rows[e->row_count - 1].pc == loc)
+					e->rows[e->row_count - 1].row = row;
+				else {
+					add_expected_row(e, loc, row, source);
+					fde->row_count++;
+				}
+			}
+		}
+	}
+	pclose(readelf);
+	return e->fde_count > 0;
+}
+
+/* readelf prints 'u' for a register with no rule and for an undefined one alike. */
+static uint8_t rules_of(const struct unwind_row *row)
+{
+	if (row->rules >> 4 == UNWIND_RBP_UNDEFINED)
+		return (row->rules & 0xf) | UNWIND_RBP_SAME << 4;
+	return row->rules;
+}
+
+static bool same_rules(const struct unwind_row *a, const struct unwind_row *b)
+{
+	if ((a->rules & 0xf) == UNWIND_CFA_PLT && (b->rules & 0xf) == UNWIND_CFA_PLT)
+		return true; /* readelf prints the PLT expression as "exp" only */
+	return rules_of(a) == rules_of(b) && a->cfa_offset == b->cfa_offset &&
+	       a->rbp_offset == b->rbp_offset;
+}
+
+static int build(const char *path, struct unwind_table *table, struct unwind_table_stats *stats)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
+	Elf *elf;
+
+	if (fd < 0)
+		return -1;
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	err = elf ? unwind_table__build(elf, NULL, table, stats) : -1;
+	elf_end(elf);
+	close(fd);
+	return err;
+}
+
+static int compare_fdes(const void *a, const void *b)
+{
+	const struct expected_fde *x = a, *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return x->source - y->source;
+}
+
+/* Checks every readelf row, and the merged row count. */
+static void check_against_readelf(const char *path, size_t min_fdes)
+{
+	struct unwind_table table = {};
+	struct unwind_table_stats stats = {};
+	struct expected e;
+	size_t checked = 0, mismatched = 0, merged = 0;
+	uint64_t covered_end = 0;
+	struct unwind_row last = { .rules = 0xff };
+	uint64_t last_end = 0;
+
+	CHECK(read_expected(path, &e));
+	CHECK(e.fde_count >= min_fdes);
+	CHECK(build(path, &table, &stats) == 0);
+	CHECK(table.row_count > 0);
+	if (!table.row_count)
+		return;
+	/* readelf prints FDEs in section order; kiln's rows follow addresses. */
+	qsort(e.fdes, e.fde_count, sizeof(*e.fdes), compare_fdes);
+	for (size_t f = 0; f < e.fde_count; f++) {
+		const struct expected_fde *fde = &e.fdes[f];
+
+		/* kiln keeps .eh_frame where both sections cover a pc, as readelf's order does. */
+		if (fde->start < covered_end || fde->start == fde->end)
+			continue;
+		for (size_t r = fde->first_row; r < fde->first_row + fde->row_count; r++) {
+			const struct expected_row *want = &e.rows[r];
+			const struct unwind_row *got = unwind_table__find(&table, (uint32_t)want->pc);
+
+			checked++;
+			if (!got || !same_rules(got, &want->row)) {
+				if (mismatched++ < 5)
+					fprintf(stderr,
+						"%s: pc %#llx: kiln rules %#x cfa %u rbp %d, readelf "
+						"%#x cfa %u rbp %d\n",
+						path, (unsigned long long)want->pc,
+						got ? got->rules : 0, got ? got->cfa_offset : 0,
+						got ? got->rbp_offset : 0, want->row.rules,
+						want->row.cfa_offset, want->row.rbp_offset);
+			}
+			/* Merge as kiln does: a gap row where the previous FDE ended early. */
+			if (last_end && want->pc > last_end && r == fde->first_row) {
+				struct unwind_row gap = { .rules = UNWIND_CFA_NONE };
+
+				if (!same_rules(&gap, &last) || last.rules == UNWIND_CFA_PLT)
+					merged++;
+				last = gap;
+			}
+			if (!same_rules(&want->row, &last) || (last.rules & 0xf) == UNWIND_CFA_PLT)
+				merged++;
+			last = want->row;
+		}
+		last_end = fde->end;
+		covered_end = fde->end;
+	}
+	/* kiln ends the table with a row that no CFI covers past the last FDE. */
+	if (last.rules != UNWIND_CFA_NONE)
+		merged++;
+	CHECK(checked > 0);
+	CHECK(mismatched == 0);
+	if (merged != table.row_count)
+		fprintf(stderr, "%s: %zu rows, readelf merged gives %zu\n", path, table.row_count,
+			merged);
+	CHECK(merged == table.row_count);
+	free(e.rows);
+	free(e.fdes);
+	unwind_table__free(&table);
+}
+
+static void test_pie_fixture(void)
+{
+	check_against_readelf(FIXTURE_DIR "/fixture_pie", 5);
+}
+
+static void test_shared_library(void)
+{
+	check_against_readelf(FIXTURE_DIR "/libfixture.so", 3);
+}
+
+static void test_debug_frame_only(void)
+{
+	struct unwind_table table = {};
+
+	/* Its functions have CFI only in .debug_frame. */
+	check_against_readelf(FIXTURE_DIR "/fixture_debug_frame", 5);
+	CHECK(build(FIXTURE_DIR "/fixture_debug_frame", &table, NULL) == 0);
+	unwind_table__free(&table);
+}
+
+/*
+ * Compressed .debug_frame and no .eh_frame, as Go binaries are: the same
+ * rows, and the caller's handle keeps its sections compressed (decompressed
+ * DWARF must not stay with a cached file once the table is built).
+ */
+/* The sections of elf that are compressed in its handle now. */
+static size_t compressed_sections(Elf *elf)
+{
+	Elf_Scn *scn = NULL;
+	size_t count = 0;
+
+	while (elf && (scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr shdr;
+
+		if (gelf_getshdr(scn, &shdr) && (shdr.sh_flags & SHF_COMPRESSED))
+			count++;
+	}
+	return count;
+}
+
+static void test_compressed_debug_frame(void)
+{
+	const char *path = FIXTURE_DIR "/fixture_debug_frame_gz";
+	struct unwind_table table = {};
+	size_t compressed;
+	Elf *elf = NULL;
+	int fd;
+
+	check_against_readelf(path, 5);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	elf_version(EV_CURRENT);
+	elf = fd >= 0 ? elf_begin(fd, ELF_C_READ_MMAP, NULL) : NULL;
+	compressed = compressed_sections(elf);
+	/* .debug_info, .debug_line, .debug_frame and others. */
+	CHECK(compressed >= 4);
+	CHECK(elf && unwind_table__build(elf, NULL, &table, NULL) == 0 && table.row_count > 0);
+	CHECK(compressed_sections(elf) == compressed);
+	unwind_table__free(&table);
+	elf_end(elf);
+	if (fd >= 0)
+		close(fd);
+}
+
+static void test_libc(void)
+{
+	/* The real thing: glibc, built without frame pointers, with PLT and signal frames. */
+	check_against_readelf("/lib/x86_64-linux-gnu/libc.so.6", 1000);
+}
+
+static void test_libc_rules(void)
+{
+	struct unwind_table table = {};
+	struct unwind_table_stats stats = {};
+	size_t by_rule[8] = {};
+
+	CHECK(build("/lib/x86_64-linux-gnu/libc.so.6", &table, &stats) == 0);
+	for (size_t i = 0; i < table.row_count; i++)
+		by_rule[table.rows[i].rules & 0xf]++;
+	/* __restore_rt is glibc's signal trampoline; _start-like ends are in crt files. */
+	CHECK(by_rule[UNWIND_CFA_SIGNAL] >= 1);
+	CHECK(by_rule[UNWIND_CFA_PLT] >= 1);
+	CHECK(by_rule[UNWIND_CFA_RSP] > 10000);
+	CHECK(stats.fdes > 1000);
+	for (size_t i = 1; i < table.row_count; i++)
+		CHECK(table.rows[i - 1].pc < table.rows[i].pc);
+	printf("libc: %zu rows from %llu FDEs (%zu rsp, %zu rbp, %zu plt, %zu signal, %zu end, "
+	       "%zu unsupported)\n",
+	       table.row_count, (unsigned long long)stats.fdes, by_rule[UNWIND_CFA_RSP],
+	       by_rule[UNWIND_CFA_RBP], by_rule[UNWIND_CFA_PLT], by_rule[UNWIND_CFA_SIGNAL],
+	       by_rule[UNWIND_CFA_END], by_rule[UNWIND_CFA_UNSUPPORTED]);
+	unwind_table__free(&table);
+}
+
+static void test_no_cfi(void)
+{
+	struct unwind_table table = {};
+	Elf *elf;
+	int fd = open(FIXTURE_DIR "/fixture_garbage_ident", O_RDONLY);
+
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	CHECK(!elf || unwind_table__build(elf, NULL, &table, NULL) < 0);
+	CHECK(table.rows == NULL);
+	elf_end(elf);
+	close(fd);
+}
+
+TEST_MAIN("unwind_table", TEST(test_pie_fixture), TEST(test_shared_library),
+	  TEST(test_debug_frame_only),
+	  TEST(test_compressed_debug_frame), TEST(test_libc), TEST(test_libc_rules), TEST(test_no_cfi))
