@@ -51,7 +51,7 @@ TEST_PROGS := $(patsubst %,$(BUILD)/tests/progs/%,$(PROG_NAMES)) \
 	      $(patsubst %,$(BUILD)/tests/progs/%_nofp,$(PROG_NAMES)) \
 	      $(patsubst tests/progs/lib/%.c,$(BUILD)/tests/progs/lib%_nofp.so,$(wildcard tests/progs/lib/*.c))
 
-.PHONY: all deps test test-build check unit-test run bench clean format install
+.PHONY: all deps test test-build check format-check unit-test run bench clean format install
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -139,7 +139,7 @@ test:
 # Everything the tests run, built without running them.
 test-build: $(KILN) $(UNIT_TESTS) $(TEST_TOOLS) $(TEST_PROGS)
 
-check: test-build
+check: format-check test-build
 	$(Q)BUILD=$(BUILD) tests/run.sh
 
 unit-test: $(UNIT_TESTS) $(TEST_TOOLS)
@@ -169,7 +169,13 @@ clean:
 	$(call msg,CLEAN,$(BUILD))
 	$(Q)rm -rf $(BUILD)
 
+# Every C source and header, generated ones (vmlinux.h) aside: .clang-format's kernel style.
+FORMAT_SRCS = $(filter-out %/vmlinux.h,$(shell git ls-files '*.c' '*.h' 2>/dev/null))
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	$(Q)clang-format -i $(FORMAT_SRCS)
+
+format-check:
+	$(call msg,FORMAT,check)
+	$(Q)clang-format --dry-run --Werror $(FORMAT_SRCS)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -90,8 +90,8 @@ static void on_process_event(void *ctx, const struct process_event *event)
 static void on_captured(void *ctx, struct captured_process *process)
 {
 	struct agent *agent = ctx;
-	int err = process_table__insert(agent->processes, process->pid, &process->maps,
-					process->fds);
+	int err =
+		process_table__insert(agent->processes, process->pid, &process->maps, process->fds);
 
 	if (err)
 		log_debug("pid %u: keeping its mappings: %s, ignoring", process->pid,
@@ -115,8 +115,8 @@ static void forget_process(void *ctx, uint32_t pid)
 		cpu_profiler__forget_process(agent->profiler, pid);
 }
 
-static void report_window(struct agent *agent, const char *what,
-			  const struct cpu_window *window, const struct window_profile_result *result)
+static void report_window(struct agent *agent, const char *what, const struct cpu_window *window,
+			  const struct window_profile_result *result)
 {
 	const uint64_t *stats = window->stats;
 	struct symbolizer_stats sym;
@@ -171,15 +171,15 @@ static void report_window(struct agent *agent, const char *what,
 		    captures.captures, captures.gone, captures.dropped, captures.files_held,
 		    captures.files_not_held);
 	/* Limits here cost time (files read again) or detail (lines only), never samples. */
-	log_debug("DWARF: %" PRIu64 " files read, %" PRIu64 " closed at the open-file limit, %" PRIu64
-		  " at --max-dwarf-memory, %" PRIu64 " unreadable; %" PRIu64
-		  " MiB held; %" PRIu64 " lookups; index %" PRIu64 " ranges, %" PRIu64
-		  " resets, %" PRIu64 " units too large; %" PRIu64 " inline chains and %" PRIu64
-		  " names cut",
+	log_debug("DWARF: %" PRIu64 " files read, %" PRIu64
+		  " closed at the open-file limit, %" PRIu64 " at --max-dwarf-memory, %" PRIu64
+		  " unreadable; %" PRIu64 " MiB held; %" PRIu64 " lookups; index %" PRIu64
+		  " ranges, %" PRIu64 " resets, %" PRIu64 " units too large; %" PRIu64
+		  " inline chains and %" PRIu64 " names cut",
 		  sym.dwarf_files_opened, sym.dwarf_files_evicted, sym.dwarf_memory_evictions,
-		  sym.dwarf_errors, sym.dwarf_memory >> 20, sym.dwarf_lookups,
-		  sym.dwarf_index_rows, sym.dwarf_index_resets, sym.dwarf_units_not_indexed,
-		  sym.inline_chains_truncated, sym.names_truncated);
+		  sym.dwarf_errors, sym.dwarf_memory >> 20, sym.dwarf_lookups, sym.dwarf_index_rows,
+		  sym.dwarf_index_resets, sym.dwarf_units_not_indexed, sym.inline_chains_truncated,
+		  sym.names_truncated);
 	/* Files read again each window cost CPU: say so, once per window it happens in. */
 	if (sym.dwarf_memory_evictions > agent->dwarf_evictions_reported)
 		log_warn("DWARF: %" PRIu64 " files closed this window to stay within "
@@ -189,13 +189,14 @@ static void report_window(struct agent *agent, const char *what,
 	agent->dwarf_evictions_reported = sym.dwarf_memory_evictions;
 	log_debug("debug files: %" PRIu64 " by build id, %" PRIu64 " by debuglink, %" PRIu64
 		  " MiniDebugInfo, %" PRIu64 " from debuginfod",
-		  sym.debug_files_build_id, sym.debug_files_debuglink, sym.debug_files_minidebuginfo,
-		  sym.debug_files_debuginfod);
+		  sym.debug_files_build_id, sym.debug_files_debuglink,
+		  sym.debug_files_minidebuginfo, sym.debug_files_debuginfod);
 	process_table__stats(agent->processes, &procs);
 	/* A full table drops live processes: worth a warning, as their frames go unnamed. */
 	log_message(procs.evictions > agent->process_evictions_reported ? LOG_WARN : LOG_DEBUG,
-		    "processes: %" PRIu64 " mappings read, %" PRIu64 " gone before they could be, %" PRIu64
-		    " re-read, %" PRIu64 " exited, %" PRIu64 " dropped with the table full (raise "
+		    "processes: %" PRIu64 " mappings read, %" PRIu64
+		    " gone before they could be, %" PRIu64 " re-read, %" PRIu64 " exited, %" PRIu64
+		    " dropped with the table full (raise "
 		    "--max-processes)",
 		    procs.captures, procs.capture_failures, procs.refreshes, procs.exited,
 		    procs.evictions);
@@ -203,30 +204,31 @@ static void report_window(struct agent *agent, const char *what,
 	if (agent->unwind) {
 		/* Every window: how many user stacks were complete, and why the others were cut. */
 		log_info("unwind: %" PRIu64 " user stacks from CFI, %" PRIu64 " complete, %" PRIu64
-			  " before tables were ready, %" PRIu64 " frames by frame pointer, %" PRIu64
-			  " table misses; cut by depth %" PRIu64 ", unknown mapping %" PRIu64
-			  ", no CFI %" PRIu64 ", unsupported CFI %" PRIu64 ", bad read %" PRIu64
-			  ", lost rbp %" PRIu64,
-			  stats[CPU_STAT_UNWIND_SAMPLES], stats[CPU_STAT_UNWIND_COMPLETE],
-			  stats[CPU_STAT_UNWIND_NOT_READY], stats[CPU_STAT_UNWIND_FP_FRAMES],
-			  stats[CPU_STAT_UNWIND_TABLE_MISSING], stats[CPU_STAT_UNWIND_END_DEPTH],
-			  stats[CPU_STAT_UNWIND_END_NO_MAPPING], stats[CPU_STAT_UNWIND_END_NO_CFI],
-			  stats[CPU_STAT_UNWIND_END_UNSUPPORTED], stats[CPU_STAT_UNWIND_END_BAD_READ],
-			  stats[CPU_STAT_UNWIND_END_NO_RBP]);
+			 " before tables were ready, %" PRIu64 " frames by frame pointer, %" PRIu64
+			 " table misses; cut by depth %" PRIu64 ", unknown mapping %" PRIu64
+			 ", no CFI %" PRIu64 ", unsupported CFI %" PRIu64 ", bad read %" PRIu64
+			 ", lost rbp %" PRIu64,
+			 stats[CPU_STAT_UNWIND_SAMPLES], stats[CPU_STAT_UNWIND_COMPLETE],
+			 stats[CPU_STAT_UNWIND_NOT_READY], stats[CPU_STAT_UNWIND_FP_FRAMES],
+			 stats[CPU_STAT_UNWIND_TABLE_MISSING], stats[CPU_STAT_UNWIND_END_DEPTH],
+			 stats[CPU_STAT_UNWIND_END_NO_MAPPING], stats[CPU_STAT_UNWIND_END_NO_CFI],
+			 stats[CPU_STAT_UNWIND_END_UNSUPPORTED],
+			 stats[CPU_STAT_UNWIND_END_BAD_READ], stats[CPU_STAT_UNWIND_END_NO_RBP]);
 		/* Tables evicted in this window mean the budget is too small: say so. */
 		log_message(unwind.tables_evicted > agent->tables_evicted_reported ? LOG_WARN
 										   : LOG_DEBUG,
 			    "unwind tables: %" PRIu64 " loaded, %" PRIu64 " rows in %" PRIu64
-			  " bytes of BPF maps, %" PRIu64 " built in %" PRIu64 " ms, %" PRIu64
-			  " without usable CFI, %" PRIu64 " evicted (%" PRIu64 " in use), %" PRIu64
-			  " deferred for room, %" PRIu64 " processes",
-			  unwind.tables, unwind.table_rows, unwind.table_bytes, unwind.tables_built,
-			  unwind.build_ns / 1000000, unwind.tables_failed, unwind.tables_evicted,
-			  unwind.tables_evicted_in_use, unwind.tables_deferred,
-			  unwind.processes);
+			    " bytes of BPF maps, %" PRIu64 " built in %" PRIu64 " ms, %" PRIu64
+			    " without usable CFI, %" PRIu64 " evicted (%" PRIu64
+			    " in use), %" PRIu64 " deferred for room, %" PRIu64 " processes",
+			    unwind.tables, unwind.table_rows, unwind.table_bytes,
+			    unwind.tables_built, unwind.build_ns / 1000000, unwind.tables_failed,
+			    unwind.tables_evicted, unwind.tables_evicted_in_use,
+			    unwind.tables_deferred, unwind.processes);
 		if (unwind.tables_evicted > agent->tables_evicted_reported)
-			log_warn("unwind tables over --max-unwind-memory: least used tables evicted, "
-				 "their frames fall back to frame pointers");
+			log_warn(
+				"unwind tables over --max-unwind-memory: least used tables evicted, "
+				"their frames fall back to frame pointers");
 		agent->tables_evicted_reported = unwind.tables_evicted;
 	}
 	/* Totals since start; the kernel counts only while kernel.bpf_stats_enabled=1. */
@@ -294,8 +296,8 @@ static void report_off_cpu_window(const struct agent *agent, const char *what,
 		  stats[OFFCPU_STAT_WINDOW_ENDED], stats[OFFCPU_STAT_USER_STACK_UNKNOWN],
 		  stats[OFFCPU_STAT_EARLIER_NS] / 1e9);
 	if (!offcpu_profiler__bpf_run_stats(agent->offcpu, &bpf_ns, &bpf_runs) && bpf_runs)
-		log_debug("bpf: off-CPU program ran %" PRIu64 " times, %" PRIu64 " ns in all, %" PRIu64
-			  " ns per run",
+		log_debug("bpf: off-CPU program ran %" PRIu64 " times, %" PRIu64
+			  " ns in all, %" PRIu64 " ns per run",
 			  bpf_runs, bpf_ns, bpf_ns / bpf_runs);
 }
 
@@ -332,8 +334,7 @@ struct push_context {
 };
 
 /* Hands one process's profile to the uploader (its spool, on disk). */
-static int push_process(void *ctx, uint32_t pid, const char *comm, const uint8_t *data,
-			size_t size)
+static int push_process(void *ctx, uint32_t pid, const char *comm, const uint8_t *data, size_t size)
 {
 	struct push_context *push = ctx;
 	const struct kiln_options *opts = &push->agent->opts;
@@ -397,7 +398,7 @@ static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *wi
 	};
 	if (agent->opts.output_dir) {
 		err = window_profile__write(window, agent->processes, agent->symbolizer, &meta,
-					 &result);
+					    &result);
 		if (err) {
 			log_error("writing %s: %s", path, strerror(-err));
 			return err;
@@ -412,7 +413,7 @@ static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *wi
 		struct push_context push = { .agent = agent, .meta = &meta };
 
 		err = window_profile__for_each_process(window, agent->processes, agent->symbolizer,
-						    &meta, push_process, &push, &push_result);
+						       &meta, push_process, &push, &push_result);
 		if (push.errors)
 			log_warn("%s window: %" PRIu64 " process profiles could not be spooled: %s",
 				 kind, push.errors, strerror(-push.first_error));
@@ -423,11 +424,13 @@ static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *wi
 		if (!agent->opts.output_dir)
 			result = push_result;
 		if (path[0])
-			snprintf(what, sizeof(what), "wrote %s, spooled %" PRIu64 " process profiles",
-				 path, push.spooled);
+			snprintf(what, sizeof(what),
+				 "wrote %s, spooled %" PRIu64 " process profiles", path,
+				 push.spooled);
 		else
-			snprintf(what, sizeof(what), "%s window, spooled %" PRIu64 " process profiles",
-				 kind, push.spooled);
+			snprintf(what, sizeof(what),
+				 "%s window, spooled %" PRIu64 " process profiles", kind,
+				 push.spooled);
 	} else {
 		snprintf(what, sizeof(what), "wrote %s", path);
 	}
@@ -571,7 +574,8 @@ int main(int argc, char **argv)
 		agent.retention =
 			output_retention__open(agent.opts.output_dir, agent.opts.output_max_bytes);
 		if (!agent.retention) {
-			log_error("output directory %s: %s", agent.opts.output_dir, strerror(errno));
+			log_error("output directory %s: %s", agent.opts.output_dir,
+				  strerror(errno));
 			return 1;
 		}
 		report_retention(&agent, &(struct output_retention_stats){});
@@ -737,8 +741,8 @@ int main(int argc, char **argv)
 			if (errno == EBUSY)
 				log_error("spool %s: in use by another kiln", agent.opts.spool_dir);
 			else
-				log_error("starting the uploader (spool %s): %s", agent.opts.spool_dir,
-					  strerror(errno));
+				log_error("starting the uploader (spool %s): %s",
+					  agent.opts.spool_dir, strerror(errno));
 			goto cleanup;
 		}
 		uploader__stats(agent.uploader, &stats);
@@ -746,7 +750,8 @@ int main(int argc, char **argv)
 			 agent.opts.remote_store, agent.opts.remote_parca ? "Parca" : "Pyroscope",
 			 agent.opts.spool_dir, agent.opts.spool_max_bytes);
 		if (stats.recovered)
-			log_info("%" PRIu64 " profiles (%" PRIu64 " bytes) from an earlier run wait "
+			log_info("%" PRIu64 " profiles (%" PRIu64
+				 " bytes) from an earlier run wait "
 				 "in the spool",
 				 stats.recovered, stats.pending_bytes);
 		agent.uploads_dropped_reported = stats.dropped;

@@ -41,7 +41,7 @@ static const char *const unwind_choices[] = { "dwarf", "fp", NULL };
 static const char *const remote_protocol_choices[] = { "pyroscope", "parca", NULL };
 
 static const char *const off_cpu_hooks_choices[] = { "auto", "task-work", "sys-exit", "raw-tp",
-						      NULL };
+						     NULL };
 _Static_assert(sizeof(off_cpu_hooks_choices) / sizeof(off_cpu_hooks_choices[0]) ==
 		       OFF_CPU_HOOKS__COUNT + 1,
 	       "one word per enum off_cpu_hooks_choice");
@@ -90,28 +90,32 @@ static const struct option_spec option_table[] = {
 	  "how to push: Pyroscope's /ingest or Parca's gRPC WriteRaw (default pyroscope)",
 	  remote_protocol_choices, .remote_only = true },
 	{ "service-name", 0, OPTION_STRING, FIELD(service_name), 0, 0, "NAME",
-	  "service_name label of every pushed profile (default: the process name)" , .remote_only = true },
+	  "service_name label of every pushed profile (default: the process name)",
+	  .remote_only = true },
 	{ "bearer-token-file", 0, OPTION_STRING, FIELD(bearer_token_file), 0, 0, "FILE",
-	  "send 'Authorization: Bearer' with the token in FILE (re-read per request)" , .remote_only = true },
+	  "send 'Authorization: Bearer' with the token in FILE (re-read per request)",
+	  .remote_only = true },
 	{ "basic-auth-file", 0, OPTION_STRING, FIELD(basic_auth_file), 0, 0, "FILE",
-	  "HTTP basic authentication, FILE holding user:password" , .remote_only = true },
+	  "HTTP basic authentication, FILE holding user:password", .remote_only = true },
 	{ "header", 0, OPTION_HEADER, 0, 0, 0, "'NAME: VALUE'",
-	  "extra request header, e.g. 'X-Scope-OrgID: team' (repeatable)" , .remote_only = true },
+	  "extra request header, e.g. 'X-Scope-OrgID: team' (repeatable)", .remote_only = true },
 	{ "tls-ca", 0, OPTION_STRING, FIELD(tls_ca), 0, 0, "FILE",
-	  "CA certificates to verify the backend with (default: the system's)" , .remote_only = true },
+	  "CA certificates to verify the backend with (default: the system's)",
+	  .remote_only = true },
 	{ "tls-cert", 0, OPTION_STRING, FIELD(tls_cert), 0, 0, "FILE",
-	  "client certificate (PEM), with --tls-key" , .remote_only = true },
-	{ "tls-key", 0, OPTION_STRING, FIELD(tls_key), 0, 0, "FILE", "client key (PEM)" , .remote_only = true },
+	  "client certificate (PEM), with --tls-key", .remote_only = true },
+	{ "tls-key", 0, OPTION_STRING, FIELD(tls_key), 0, 0, "FILE", "client key (PEM)",
+	  .remote_only = true },
 	{ "tls-insecure-skip-verify", 0, OPTION_FLAG, FIELD(tls_insecure_skip_verify), 0, 0, NULL,
-	  "do not verify the backend's certificate (testing only)" , .remote_only = true },
+	  "do not verify the backend's certificate (testing only)", .remote_only = true },
 	{ "remote-connect-timeout", 0, OPTION_UINT, FIELD(remote_connect_timeout_s), 1, 600,
 	  "SECONDS", "give up connecting after this (default 5)" },
 	{ "remote-timeout", 0, OPTION_UINT, FIELD(remote_timeout_s), 1, 3600, "SECONDS",
 	  "give up on one upload after this, then retry (default 30)" },
-	{ "remote-drain-timeout", 0, OPTION_UINT, FIELD(remote_drain_timeout_s), 0, 3600,
-	  "SECONDS", "on exit, keep pushing spooled profiles this long (default 10)" },
+	{ "remote-drain-timeout", 0, OPTION_UINT, FIELD(remote_drain_timeout_s), 0, 3600, "SECONDS",
+	  "on exit, keep pushing spooled profiles this long (default 10)" },
 	{ "spool-dir", 0, OPTION_STRING, FIELD(spool_dir), 0, 0, "DIR",
-	  "profiles wait here until delivered (default /var/lib/kiln/spool)" , .remote_only = true },
+	  "profiles wait here until delivered (default /var/lib/kiln/spool)", .remote_only = true },
 	{ "spool-max-bytes", 0, OPTION_SIZE, FIELD(spool_max_bytes), 64 << 10, 1ULL << 40, "SIZE",
 	  "spool bound; the oldest profiles are dropped past it (default 256M)" },
 	{ "max-dwarf-memory", 0, OPTION_SIZE, FIELD(max_dwarf_memory), 1 << 20, 1ULL << 40, "SIZE",
@@ -138,7 +142,8 @@ static void print_help(const char *prog)
 
 		snprintf(left, sizeof(left), "%c%c%s--%s%s%s", spec->short_name ? '-' : ' ',
 			 spec->short_name ? spec->short_name : ' ', spec->short_name ? ", " : "  ",
-			 spec->name, spec->arg_name ? " " : "", spec->arg_name ? spec->arg_name : "");
+			 spec->name, spec->arg_name ? " " : "",
+			 spec->arg_name ? spec->arg_name : "");
 		/* A long left column puts the help on a line of its own. */
 		if (strlen(left) > 28)
 			printf("  %s\n  %-28s %s\n", left, "", spec->help);
@@ -279,8 +284,9 @@ static int check_remote_options(struct kiln_options *opts, const bool *seen)
 				   opts->remote_store);
 	/* Pyroscope's rule for service names. */
 	if (opts->service_name &&
-	    opts->service_name[strspn(opts->service_name, "abcdefghijklmnopqrstuvwxyz"
-							  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/")])
+	    opts->service_name[strspn(opts->service_name,
+				      "abcdefghijklmnopqrstuvwxyz"
+				      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/")])
 		return usage_error("--service-name: '%s' may hold only letters, digits and _ . - /",
 				   opts->service_name);
 	for (size_t i = 0; i < OPTION_COUNT; i++)
@@ -314,8 +320,8 @@ static int apply_option(const struct option_spec *spec, const char *value,
 	case OPTION_PID:
 		err = parse_uint(value, spec->min, spec->max, &number);
 		if (err == -EINVAL)
-			return usage_error("--%s: '%s' is not a non-negative whole number", spec->name,
-					   value);
+			return usage_error("--%s: '%s' is not a non-negative whole number",
+					   spec->name, value);
 		if (err)
 			return usage_error("--%s: %s is out of range (%" PRIu64 " to %" PRIu64 ")",
 					   spec->name, value, spec->min, spec->max);

@@ -252,8 +252,7 @@ static __always_inline __u64 store_kernel_stack(struct stack_trace *trace)
  * context for bpf_get_stack, or NULL (a task work) to ask for the current
  * task's stack by task.
  */
-static __always_inline __u64 current_user_stack(void *ctx, __u32 pid, __u64 pc, __u64 sp,
-						__u64 bp)
+static __always_inline __u64 current_user_stack(void *ctx, __u32 pid, __u64 pc, __u64 sp, __u64 bp)
 {
 	struct stack_trace *trace = NULL;
 	__u32 zero = 0;
@@ -346,8 +345,8 @@ static __always_inline void block_starts(void *ctx, struct task_struct *prev, bo
 			block->saved_sp = regs->sp;
 			block->kernel_stack_id =
 				store_kernel_stack(get_stack(ctx, 0, CPU_STAT_KERNEL_STACK_FAILED));
-			block->user_stack_id = current_user_stack(ctx, pid, regs->ip, regs->sp,
-								  regs->bp);
+			block->user_stack_id =
+				current_user_stack(ctx, pid, regs->ip, regs->sp, regs->bp);
 			block->buffer = active_buffer;
 			block->flags = BLOCK_CAPTURED;
 		}
@@ -356,7 +355,8 @@ static __always_inline void block_starts(void *ctx, struct task_struct *prev, bo
 		regs = (struct pt_regs *)bpf_task_pt_regs(current);
 		block->saved_pc = regs->ip;
 		block->saved_sp = regs->sp;
-		block->kernel_stack_id = store_kernel_stack(get_stack(ctx, 0, CPU_STAT_KERNEL_STACK_FAILED));
+		block->kernel_stack_id =
+			store_kernel_stack(get_stack(ctx, 0, CPU_STAT_KERNEL_STACK_FAILED));
 		block->buffer = active_buffer;
 	}
 	/* Last: the window-end iterator takes a nonzero start as a block under way. */

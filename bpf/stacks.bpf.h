@@ -18,7 +18,6 @@ static __always_inline void count_stat(__u32 stat)
 		(*counter)++;
 }
 
-
 static __always_inline __u64 hash_frames(const struct stack_trace *trace)
 {
 	__u64 hash = 0xcbf29ce484222325ULL ^ trace->frame_count ^ ((__u64)trace->end << 32);
@@ -39,8 +38,7 @@ static __always_inline __u64 hash_frames(const struct stack_trace *trace)
  * Stores a stack into a stacks map (whose values hold max_depth frames)
  * and returns its id, or a STACK_ID_* reason when it could not be stored.
  */
-static __always_inline __u64 store_stack(void *stacks, struct stack_trace *trace,
-					 __u32 max_depth)
+static __always_inline __u64 store_stack(void *stacks, struct stack_trace *trace, __u32 max_depth)
 {
 	struct stack_trace *stored;
 	__u64 id;
@@ -89,32 +87,31 @@ static __always_inline struct stack_trace *finish_stack(struct stack_trace *trac
 }
 
 /* A stack through the kernel's frame-pointer walk (bpf_get_stack), at most 127 frames. */
-static __always_inline struct stack_trace *get_stack(void *ctx,
-						     __u64 flags, __u32 failed_stat)
+static __always_inline struct stack_trace *get_stack(void *ctx, __u64 flags, __u32 failed_stat)
 {
 	__u32 zero = 0;
 	struct stack_trace *trace = bpf_map_lookup_elem(&stack_scratch, &zero);
 
 	if (!trace)
 		return NULL;
-	return finish_stack(trace, bpf_get_stack(ctx, trace->addresses,
-						 MAX_STACK_DEPTH * sizeof(__u64), flags),
-			    failed_stat);
+	return finish_stack(
+		trace, bpf_get_stack(ctx, trace->addresses, MAX_STACK_DEPTH * sizeof(__u64), flags),
+		failed_stat);
 }
 
 /*
  * The same for a given task, into trace: its kernel stack, or the user
  * stack of the current task (the kernel reads no other task's user stack).
  */
-static __always_inline struct stack_trace *get_task_stack(struct task_struct *task,
-							  struct stack_trace *trace, __u64 flags,
-							  __u32 failed_stat)
+static __always_inline struct stack_trace *
+get_task_stack(struct task_struct *task, struct stack_trace *trace, __u64 flags, __u32 failed_stat)
 {
 	if (!trace)
 		return NULL;
-	return finish_stack(trace, bpf_get_task_stack(task, trace->addresses,
-						      MAX_STACK_DEPTH * sizeof(__u64), flags),
-			    failed_stat);
+	return finish_stack(
+		trace,
+		bpf_get_task_stack(task, trace->addresses, MAX_STACK_DEPTH * sizeof(__u64), flags),
+		failed_stat);
 }
 
 static __always_inline void announce_process(__u32 pid)

@@ -176,8 +176,7 @@ static __always_inline void request_refresh(struct process_unwind *process, __u3
  * iterator at the end of a window); for the current task the plain read is
  * cheaper and allowed everywhere.
  */
-static __always_inline long read_user(struct task_struct *task, void *dst, __u32 size,
-				      __u64 addr)
+static __always_inline long read_user(struct task_struct *task, void *dst, __u32 size, __u64 addr)
 {
 	if (task)
 		return bpf_copy_from_user_task(dst, size, (void *)addr, task, 0);
@@ -436,8 +435,8 @@ static __always_inline struct stack_trace *unwind_user_stack(__u32 pid, __u64 pc
 }
 
 /* A perf-event sample's user stack: its registers, or the saved ones if it hit the kernel. */
-static __always_inline struct stack_trace *unwind_sampled_user_stack(struct bpf_perf_event_data *ctx,
-								     __u32 pid)
+static __always_inline struct stack_trace *
+unwind_sampled_user_stack(struct bpf_perf_event_data *ctx, __u32 pid)
 {
 	__u64 pc, sp, bp;
 

@@ -11,7 +11,7 @@
  * (both lvalues), doubling it from first elements: 0, or -ENOMEM with
  * array unchanged.
  */
-#define ARRAY_RESERVE_ONE(array, count, capacity, first)                                          \
+#define ARRAY_RESERVE_ONE(array, count, capacity, first)                                           \
 	({                                                                                         \
 		int _err = 0;                                                                      \
 		if ((count) == (capacity)) {                                                       \

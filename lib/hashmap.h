@@ -52,7 +52,10 @@ struct hashmap_iter {
 	size_t bucket;
 	struct hashmap_entry *next;
 };
-#define HASHMAP_ITER_INIT { 0, NULL }
+#define HASHMAP_ITER_INIT                                                                          \
+	{                                                                                          \
+		0, NULL                                                                            \
+	}
 bool hashmap__next(const struct hashmap *map, struct hashmap_iter *iter, uintptr_t *ret_key,
 		   void **ret_value);
 

@@ -6,15 +6,14 @@
 
 #include "lib/string_arena.h"
 
-int string_arena__add(struct string_arena *arena, const char *str, size_t len,
-		      uint32_t *ret_offset)
+int string_arena__add(struct string_arena *arena, const char *str, size_t len, uint32_t *ret_offset)
 {
 	size_t needed = arena->size + len + 1;
 
 	if (needed > UINT32_MAX)
 		return -E2BIG;
 	if (needed > arena->capacity) {
-		size_t capacity = arena->capacity ? arena->capacity
+		size_t capacity = arena->capacity	  ? arena->capacity
 				  : arena->first_capacity ? arena->first_capacity
 							  : 4096;
 		char *grown;

@@ -83,8 +83,7 @@ size_t pprof_builder__sample_count(const struct pprof_builder *builder);
 int pprof_builder__add_comment(struct pprof_builder *builder, const char *comment);
 
 /* The serialized, gzip-compressed profile, malloc'd. Returns 0 or a negative errno. */
-int pprof_builder__encode_gzip(struct pprof_builder *builder, uint8_t **ret_data,
-			       size_t *ret_size);
+int pprof_builder__encode_gzip(struct pprof_builder *builder, uint8_t **ret_data, size_t *ret_size);
 
 /*
  * Writes the gzip-compressed profile to path atomically: a temporary file

@@ -8,6 +8,7 @@ set -euo pipefail
 
 packages=(
 	make gcc clang pkg-config
+	clang-format       # make check: the tree keeps .clang-format's layout
 	libbpf-dev libelf-dev libdw-dev zlib1g-dev
 	libiberty-dev      # the C++ and Rust demanglers binutils and gdb use
 	liblzma-dev        # MiniDebugInfo (.gnu_debugdata) is xz-compressed

@@ -47,8 +47,8 @@ static void load_once(void)
 	lib.set_user_data = dlsym(handle, "debuginfod_set_user_data");
 	lib.get_user_data = dlsym(handle, "debuginfod_get_user_data");
 	lib.set_progressfn = dlsym(handle, "debuginfod_set_progressfn");
-	if (lib.begin && lib.end && lib.find_debuginfo && lib.set_user_data &&
-	    lib.get_user_data && lib.set_progressfn)
+	if (lib.begin && lib.end && lib.find_debuginfo && lib.set_user_data && lib.get_user_data &&
+	    lib.set_progressfn)
 		lib_status = 0;
 }
 
@@ -194,8 +194,7 @@ static void fetch_one(struct debuginfod_fetcher *fetcher, struct fetch_result *r
 	fetcher->deadline_ns = now_ns() + fetcher->timeout_ns;
 	fetcher->abandoned = fetcher->timed_out = false;
 	/* Length 0: the build id is given as hex. */
-	fd = lib.find_debuginfo(fetcher->client, (const unsigned char *)result->build_id, 0,
-				       &path);
+	fd = lib.find_debuginfo(fetcher->client, (const unsigned char *)result->build_id, 0, &path);
 	if (fd >= 0 && !path) {
 		close(fd);
 		fd = -ENOMEM;
@@ -446,8 +445,7 @@ int debuginfod_fetcher__find(struct debuginfod_fetcher *fetcher, const char *bui
 	return -EINPROGRESS;
 }
 
-static void mark_failed(struct debuginfod_fetcher *fetcher, struct known_build_id *known,
-			int error)
+static void mark_failed(struct debuginfod_fetcher *fetcher, struct known_build_id *known, int error)
 {
 	free(known->path);
 	known->path = NULL;
@@ -501,8 +499,7 @@ int debuginfod_fetcher__take_result(struct debuginfod_fetcher *fetcher,
 	return 0;
 }
 
-void debuginfod_fetcher__reject(struct debuginfod_fetcher *fetcher, const char *build_id,
-				int error)
+void debuginfod_fetcher__reject(struct debuginfod_fetcher *fetcher, const char *build_id, int error)
 {
 	struct known_build_id *known;
 

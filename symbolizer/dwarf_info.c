@@ -355,10 +355,10 @@ static int read_units(struct dwarf_info *info)
  * a seventh of glibc's DWARF. Hidden from libdw in our own handle.
  */
 static const char *const unread_sections[] = {
-	".debug_loc",	   ".debug_loclists",	  ".debug_macro",	 ".debug_macinfo",
-	".debug_frame",	   ".debug_pubnames",	  ".debug_pubtypes",	 ".debug_gnu_pubnames",
-	".debug_gnu_pubtypes", ".debug_names",	  ".zdebug_loc",	 ".zdebug_loclists",
-	".zdebug_macro",   ".zdebug_macinfo",	  ".zdebug_frame",	 ".zdebug_pubnames",
+	".debug_loc",	       ".debug_loclists", ".debug_macro",    ".debug_macinfo",
+	".debug_frame",	       ".debug_pubnames", ".debug_pubtypes", ".debug_gnu_pubnames",
+	".debug_gnu_pubtypes", ".debug_names",	  ".zdebug_loc",     ".zdebug_loclists",
+	".zdebug_macro",       ".zdebug_macinfo", ".zdebug_frame",   ".zdebug_pubnames",
 	".zdebug_pubtypes",
 };
 
@@ -381,8 +381,7 @@ static bool is_compressed_section(const GElf_Shdr *shdr, const char *name)
  * (empty when none), and what they take decompressed (sections hidden from
  * libdw left out).
  */
-static void compressed_extent(Elf *elf, uint64_t *ret_start, uint64_t *ret_end,
-			      uint64_t *ret_bytes)
+static void compressed_extent(Elf *elf, uint64_t *ret_start, uint64_t *ret_end, uint64_t *ret_bytes)
 {
 	uint64_t start = UINT64_MAX, end = 0, bytes = 0;
 	Elf_Scn *scn = NULL;
@@ -584,7 +583,8 @@ static const char *die_name(Dwarf_Die *die)
 	Dwarf_Attribute attr;
 
 	for (size_t i = 0; i < sizeof(attributes) / sizeof(attributes[0]); i++) {
-		const char *name = dwarf_formstring(dwarf_attr_integrate(die, attributes[i], &attr));
+		const char *name =
+			dwarf_formstring(dwarf_attr_integrate(die, attributes[i], &attr));
 
 		if (name && *name)
 			return name;

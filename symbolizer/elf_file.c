@@ -371,8 +371,7 @@ static int symbol_table_data(const struct symbol_table *table, GElf_Shdr *ret_sh
 }
 
 /* Appends the FUNC symbols of one table to raw, which has room for all of them. */
-static int collect_symbols(const struct symbol_table *table, struct raw_symbol *raw,
-			   size_t *count)
+static int collect_symbols(const struct symbol_table *table, struct raw_symbol *raw, size_t *count)
 {
 	Elf *elf = table->elf;
 	Elf_Data *data;
@@ -466,8 +465,8 @@ static int load_symbols(const struct symbol_table *tables, size_t table_count,
 			if (next < raw_count && raw[next].addr < end)
 				end = raw[next].addr;
 		}
-		symbols[count++] = (struct elf_symbol){ raw[i].addr, end, raw[i].name,
-							raw[i].rank == 0 };
+		symbols[count++] =
+			(struct elf_symbol){ raw[i].addr, end, raw[i].name, raw[i].rank == 0 };
 	}
 	shrunk = reallocarray(symbols, count ? count : 1, sizeof(*symbols));
 	if (shrunk)
@@ -584,8 +583,7 @@ int elf_file__debuglink(const struct elf_file *file, const char **ret_name, uint
  * file: symbols from its .symtab, plus those of own_table when given.
  * Takes both on success only.
  */
-static int adopt_debug_elf(struct elf_file *file, Elf *debug_elf, void *image,
-			   Elf_Scn *own_table)
+static int adopt_debug_elf(struct elf_file *file, Elf *debug_elf, void *image, Elf_Scn *own_table)
 {
 	char build_id[sizeof(file->build_id)];
 	struct symbol_table tables[2];
@@ -667,7 +665,8 @@ static int xz_decompress(const void *in, size_t in_size, void **ret_out, size_t 
 		if (ret == LZMA_STREAM_END)
 			break;
 		if (ret != LZMA_OK) {
-			err = ret == LZMA_MEM_ERROR || ret == LZMA_MEMLIMIT_ERROR ? -ENOMEM : -EINVAL;
+			err = ret == LZMA_MEM_ERROR || ret == LZMA_MEMLIMIT_ERROR ? -ENOMEM
+										  : -EINVAL;
 			goto cleanup;
 		}
 	}
@@ -805,4 +804,3 @@ int elf_file__load_bias(const struct elf_file *elf, uint64_t map_start, uint64_t
 	}
 	return -ENOENT;
 }
-

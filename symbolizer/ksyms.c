@@ -193,10 +193,13 @@ static int pack_entries(struct ksyms *ksyms)
 			segment = &ksyms->segments[ksyms->segment_count++];
 			*segment = (struct ksyms_segment){ entry->addr, i, 0 };
 		}
-		if (!ksyms->run_count || ksyms->runs[ksyms->run_count - 1].module != entry->module) {
-			if (ARRAY_RESERVE_ONE(ksyms->runs, ksyms->run_count, ksyms->run_capacity, 16))
+		if (!ksyms->run_count ||
+		    ksyms->runs[ksyms->run_count - 1].module != entry->module) {
+			if (ARRAY_RESERVE_ONE(ksyms->runs, ksyms->run_count, ksyms->run_capacity,
+					      16))
 				return -ENOMEM;
-			ksyms->runs[ksyms->run_count++] = (struct ksyms_module_run){ i, entry->module };
+			ksyms->runs[ksyms->run_count++] =
+				(struct ksyms_module_run){ i, entry->module };
 		}
 		segment->count++;
 		ksyms->slots[i] = (struct ksyms_slot){ entry->addr - segment->base, entry->name };
@@ -310,8 +313,9 @@ int ksyms__lookup(const struct ksyms *ksyms, uint64_t addr, struct ksym *ret_sym
 	run = SORTED_UPPER_BOUND(ksyms->runs, ksyms->run_count, first, index) - 1;
 	ret_sym->addr = segment->base + ksyms->slots[index].offset;
 	ret_sym->name = ksyms->arena.data + ksyms->slots[index].name;
-	ret_sym->module =
-		ksyms->runs[run].module == NO_MODULE ? NULL : ksyms->arena.data + ksyms->runs[run].module;
+	ret_sym->module = ksyms->runs[run].module == NO_MODULE
+				  ? NULL
+				  : ksyms->arena.data + ksyms->runs[run].module;
 	return 0;
 }
 

@@ -87,8 +87,8 @@ struct perf_maps *perf_maps__new(const struct perf_maps_opts *opts)
 		opts->max_entries_per_map ? opts->max_entries_per_map : DEFAULT_MAX_ENTRIES_PER_MAP;
 	maps->max_entries = opts->max_entries ? opts->max_entries : DEFAULT_MAX_ENTRIES;
 	maps->max_processes = opts->max_processes ? opts->max_processes : DEFAULT_MAX_PROCESSES;
-	maps->recheck_interval_ns = opts->recheck_interval_ns ? opts->recheck_interval_ns
-							      : DEFAULT_RECHECK_INTERVAL_NS;
+	maps->recheck_interval_ns =
+		opts->recheck_interval_ns ? opts->recheck_interval_ns : DEFAULT_RECHECK_INTERVAL_NS;
 	/* One map may take all there is, not more. */
 	if (maps->max_entries_per_map > maps->max_entries)
 		maps->max_entries_per_map = maps->max_entries;
@@ -247,8 +247,8 @@ static const char *parse_hex(const char *text, const char *end, uint64_t *ret_va
 }
 
 /* "START SIZE name": false for a malformed or empty line. */
-static bool parse_line(const char *line, const char *end, uint64_t *ret_start,
-		       uint64_t *ret_end, const char **ret_name, size_t *ret_name_len)
+static bool parse_line(const char *line, const char *end, uint64_t *ret_start, uint64_t *ret_end,
+		       const char **ret_name, size_t *ret_name_len)
 {
 	uint64_t start, size;
 	const char *p;
@@ -380,8 +380,7 @@ static int compare_u64(const void *a, const void *b)
 }
 
 /* A max-heap of item indices by priority. */
-static void heap_push(uint32_t *heap, size_t *count, const struct sweep_item *items,
-		      uint32_t index)
+static void heap_push(uint32_t *heap, size_t *count, const struct sweep_item *items, uint32_t index)
 {
 	size_t child = (*count)++;
 
@@ -530,8 +529,7 @@ static int refresh(struct perf_maps *maps, struct process_map *map)
 	err = read_new_lines(maps, map, fd, &lines);
 	if (!err)
 		err = merge_lines(maps, map, &lines);
-	while (!err && maps->total_lines > maps->max_entries &&
-	       hashmap__size(maps->processes) > 1)
+	while (!err && maps->total_lines > maps->max_entries && hashmap__size(maps->processes) > 1)
 		evict_least_recent(maps, map);
 cleanup:
 	free(lines.items);

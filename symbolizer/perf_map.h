@@ -33,7 +33,8 @@ struct perf_maps_stats {
 	uint64_t reads; /* files (or their new tails) read */
 	uint64_t entries_read;
 	uint64_t entries_dropped; /* over max_entries_per_map, malformed, or empty */
-	uint64_t maps_evicted; /* maps with lines dropped to stay under max_entries or max_processes */
+	uint64_t
+		maps_evicted; /* maps with lines dropped to stay under max_entries or max_processes */
 	uint64_t lookups;
 	uint64_t misses; /* no map, or no line covering the address */
 };

@@ -141,7 +141,7 @@ static void list_push_front(struct list_node *head, struct list_node *node)
 	head->next = node;
 }
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 static size_t hash_file_key(uintptr_t key, void *ctx)
 {
@@ -157,8 +157,7 @@ static bool equal_file_key(uintptr_t a, uintptr_t b, void *ctx)
 	const struct file_key *x = (const struct file_key *)a, *y = (const struct file_key *)b;
 
 	(void)ctx;
-	return x->dev_major == y->dev_major && x->dev_minor == y->dev_minor &&
-	       x->inode == y->inode;
+	return x->dev_major == y->dev_major && x->dev_minor == y->dev_minor && x->inode == y->inode;
 }
 
 static struct file_key mapping_key(const struct proc_mapping *mapping)
@@ -188,15 +187,15 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	list_init(&symbolizer->lru);
 	list_init(&symbolizer->failures_by_age);
 	list_init(&symbolizer->dwarf_lru);
-	symbolizer->max_dwarf_files = opts->max_dwarf_files ? opts->max_dwarf_files
-							    : DEFAULT_MAX_DWARF_FILES;
+	symbolizer->max_dwarf_files =
+		opts->max_dwarf_files ? opts->max_dwarf_files : DEFAULT_MAX_DWARF_FILES;
 	symbolizer->max_dwarf_memory =
 		opts->max_dwarf_memory ? opts->max_dwarf_memory : DEFAULT_MAX_DWARF_MEMORY;
 	symbolizer->max_dwarf_index_rows = opts->max_dwarf_index_rows
 						   ? opts->max_dwarf_index_rows
 						   : DEFAULT_MAX_DWARF_INDEX_ROWS;
-	symbolizer->max_elf_files = opts->max_elf_files ? opts->max_elf_files
-							: DEFAULT_MAX_ELF_FILES;
+	symbolizer->max_elf_files =
+		opts->max_elf_files ? opts->max_elf_files : DEFAULT_MAX_ELF_FILES;
 	symbolizer->max_failed_files = symbolizer->max_elf_files * FAILED_FILES_PER_ELF_FILE;
 	symbolizer->kallsyms_path =
 		strdup(opts->kallsyms_path ? opts->kallsyms_path : DEFAULT_KALLSYMS_PATH);
@@ -388,8 +387,8 @@ static int open_mapping_file(int pid, const struct proc_mapping *mapping)
 	struct stat st;
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid,
-		 mapping->start, mapping->end);
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, mapping->start,
+		 mapping->end);
 	fd = open_readonly(path);
 	if (fd >= 0 || mapping->deleted)
 		return fd;
@@ -429,15 +428,15 @@ static int try_debug_file(struct elf_file *elf, const char *path, bool check_crc
 }
 
 /* By build id under the debug directories, the host's and the process's. */
-static int find_debug_by_build_id(const struct symbolizer *symbolizer, int pid, struct elf_file *elf)
+static int find_debug_by_build_id(const struct symbolizer *symbolizer, int pid,
+				  struct elf_file *elf)
 {
 	const char *build_id = elf_file__build_id(elf);
 	char path[PATH_MAX], root_debug_dir[64];
 
 	if (strlen(build_id) <= 2)
 		return -ENOENT;
-	snprintf(root_debug_dir, sizeof(root_debug_dir), "/proc/%d/root%s", pid,
-		 DEFAULT_DEBUG_DIR);
+	snprintf(root_debug_dir, sizeof(root_debug_dir), "/proc/%d/root%s", pid, DEFAULT_DEBUG_DIR);
 	const char *debug_dirs[] = { symbolizer->debug_dir, root_debug_dir };
 
 	for (size_t i = 0; i < sizeof(debug_dirs) / sizeof(debug_dirs[0]); i++) {
@@ -675,9 +674,8 @@ static int find_by_build_id(struct symbolizer *symbolizer, const char *build_id,
  * through given_fd when the caller opened it while the process lived (it
  * stays the caller's), else through /proc.
  */
-static int get_file_from(struct symbolizer *symbolizer, int pid,
-			 const struct proc_mapping *mapping, int given_fd,
-			 struct cached_file **ret_file)
+static int get_file_from(struct symbolizer *symbolizer, int pid, const struct proc_mapping *mapping,
+			 int given_fd, struct cached_file **ret_file)
 {
 	struct file_key key = mapping_key(mapping);
 	struct elf_file *elf = NULL;
@@ -973,8 +971,8 @@ static void trim_open_dwarf(struct symbolizer *symbolizer, const struct cached_f
 }
 
 /* Symbol table and DWARF for an ELF virtual address: lines and inlined frames from DWARF. */
-static void symbolize_vaddr(struct symbolizer *symbolizer, struct cached_file *file,
-			    uint64_t vaddr, struct symbolized_location *location)
+static void symbolize_vaddr(struct symbolizer *symbolizer, struct cached_file *file, uint64_t vaddr,
+			    struct symbolized_location *location)
 {
 	struct dwarf_info_frame frames[SYMBOLIZER_MAX_FRAMES];
 	struct dwarf_info *dwarf = file_dwarf(symbolizer, file);
@@ -1070,8 +1068,8 @@ int symbolizer__resolve_user(struct symbolizer *symbolizer, int pid,
 	return 0;
 }
 
-int symbolizer__build_id(struct symbolizer *symbolizer, int pid,
-			 const struct proc_mapping *mapping, const char **ret_build_id)
+int symbolizer__build_id(struct symbolizer *symbolizer, int pid, const struct proc_mapping *mapping,
+			 const char **ret_build_id)
 {
 	struct cached_file *file;
 	int err;
@@ -1137,8 +1135,8 @@ static int load_ksyms(struct symbolizer *symbolizer, bool reload)
 	return 0;
 }
 
-int symbolizer__resolve_kernel(struct symbolizer *symbolizer, uint64_t addr,
-			       bool is_return_address, struct symbolized_location *ret_location)
+int symbolizer__resolve_kernel(struct symbolizer *symbolizer, uint64_t addr, bool is_return_address,
+			       struct symbolized_location *ret_location)
 {
 	uint64_t target = is_return_address ? addr - 1 : addr;
 	struct ksym sym;

@@ -163,8 +163,8 @@ int symbolizer__resolve_user(struct symbolizer *symbolizer, int pid,
  * when it has none. The string stays valid until the next call into the
  * symbolizer. Returns 0 or a negative errno.
  */
-int symbolizer__build_id(struct symbolizer *symbolizer, int pid,
-			 const struct proc_mapping *mapping, const char **ret_build_id);
+int symbolizer__build_id(struct symbolizer *symbolizer, int pid, const struct proc_mapping *mapping,
+			 const char **ret_build_id);
 
 struct Elf;
 
@@ -185,8 +185,8 @@ int symbolizer__file(struct symbolizer *symbolizer, int pid, const struct proc_m
 		     struct symbolizer_file *ret_file);
 
 /* Kernel address through kallsyms; function and system_name are the symbol's name. */
-int symbolizer__resolve_kernel(struct symbolizer *symbolizer, uint64_t addr,
-			       bool is_return_address, struct symbolized_location *ret_location);
+int symbolizer__resolve_kernel(struct symbolizer *symbolizer, uint64_t addr, bool is_return_address,
+			       struct symbolized_location *ret_location);
 
 /* Drops what is kept per process (its perf map): it exited and its profiles are written. */
 void symbolizer__forget_process(struct symbolizer *symbolizer, int pid);

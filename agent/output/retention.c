@@ -120,8 +120,7 @@ static int read_directory(struct output_retention *retention, const char *keep,
 		struct profile_file file;
 		struct stat st;
 
-		if (!stamp ||
-		    fstatat(retention->dir_fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+		if (!stamp || fstatat(retention->dir_fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
 		    !S_ISREG(st.st_mode))
 			continue;
 		bytes += (uint64_t)st.st_size;

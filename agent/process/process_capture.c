@@ -202,8 +202,7 @@ static void hold_files(struct process_capture *capture, struct captured_process 
 	}
 }
 
-void process_capture__on_event(struct process_capture *capture,
-			       const struct process_event *event)
+void process_capture__on_event(struct process_capture *capture, const struct process_event *event)
 {
 	struct captured_process *process = calloc(1, sizeof(*process));
 	int err;
@@ -212,8 +211,9 @@ void process_capture__on_event(struct process_capture *capture,
 		return; /* The main thread reads the process when it symbolizes it. */
 	process->pid = event->pid;
 	err = procmaps__read((int)event->pid, true, &process->maps);
-	process->fds = err ? NULL : malloc((process->maps.count ? process->maps.count : 1) *
-					   sizeof(*process->fds));
+	process->fds = err ? NULL
+			   : malloc((process->maps.count ? process->maps.count : 1) *
+				    sizeof(*process->fds));
 	pthread_mutex_lock(&capture->lock);
 	if (err) {
 		capture->stats.gone++;

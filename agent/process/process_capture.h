@@ -48,8 +48,7 @@ void process_capture__free(struct process_capture *capture);
  * The profiler's process-event callback: reads the process now. Called by
  * whichever thread consumes the events (see process_capture__drain).
  */
-void process_capture__on_event(struct process_capture *capture,
-			       const struct process_event *event);
+void process_capture__on_event(struct process_capture *capture, const struct process_event *event);
 
 /* Starts the thread that consumes the profiler's events. 0 or a negative errno. */
 int process_capture__start(struct process_capture *capture, struct cpu_profiler *profiler);

@@ -208,8 +208,8 @@ int process_table__insert(struct process_table *table, uint32_t pid, struct proc
 	return update_process(table, pid, maps, fds);
 }
 
-const struct proc_mapping *process_table__find_mapping(struct process_table *table,
-						       uint32_t pid, uint64_t addr)
+const struct proc_mapping *process_table__find_mapping(struct process_table *table, uint32_t pid,
+						       uint64_t addr)
 {
 	struct process *process = lookup(table, pid);
 	const struct proc_mapping *mapping;
@@ -262,8 +262,7 @@ size_t process_table__size(const struct process_table *table)
 	return hashmap__size(table->processes);
 }
 
-void process_table__stats(const struct process_table *table,
-			  struct process_table_stats *ret_stats)
+void process_table__stats(const struct process_table *table, struct process_table_stats *ret_stats)
 {
 	*ret_stats = table->stats;
 }

@@ -52,14 +52,13 @@ int process_table__insert(struct process_table *table, uint32_t pid, struct proc
  * The mapping that holds addr in process pid. A miss re-reads the maps once
  * per window (a library loaded since). NULL when unknown.
  */
-const struct proc_mapping *process_table__find_mapping(struct process_table *table,
-						       uint32_t pid, uint64_t addr);
+const struct proc_mapping *process_table__find_mapping(struct process_table *table, uint32_t pid,
+						       uint64_t addr);
 
 /* Ends a window: drops processes that have exited and were not sampled in it. */
 void process_table__end_window(struct process_table *table);
 
 size_t process_table__size(const struct process_table *table);
-void process_table__stats(const struct process_table *table,
-			  struct process_table_stats *ret_stats);
+void process_table__stats(const struct process_table *table, struct process_table_stats *ret_stats);
 
 #endif /* KILN_PROCESS_TABLE_H */

@@ -304,8 +304,8 @@ static int start_profile(struct profile_context *ctx, const struct window_profil
 }
 
 int window_profile__write(const struct cpu_window *window, struct process_table *processes,
-		       struct symbolizer *symbolizer, const struct window_profile_meta *meta,
-		       struct window_profile_result *ret_result)
+			  struct symbolizer *symbolizer, const struct window_profile_meta *meta,
+			  struct window_profile_result *ret_result)
 {
 	struct profile_context ctx = {
 		.processes = processes,
@@ -343,9 +343,10 @@ static int compare_by_pid(const void *a, const void *b)
 }
 
 int window_profile__for_each_process(const struct cpu_window *window,
-				  struct process_table *processes, struct symbolizer *symbolizer,
-				  const struct window_profile_meta *meta, window_profile_process_fn fn,
-				  void *fn_ctx, struct window_profile_result *ret_result)
+				     struct process_table *processes, struct symbolizer *symbolizer,
+				     const struct window_profile_meta *meta,
+				     window_profile_process_fn fn, void *fn_ctx,
+				     struct window_profile_result *ret_result)
 {
 	struct window_profile_result result = {};
 	const struct drained_sample **order;
@@ -372,8 +373,8 @@ int window_profile__for_each_process(const struct cpu_window *window,
 		uint8_t *data = NULL;
 		size_t size;
 
-		for (end = first; end < window->sample_count &&
-				  order[end]->key.pid == order[first]->key.pid;
+		for (end = first;
+		     end < window->sample_count && order[end]->key.pid == order[first]->key.pid;
 		     end++)
 			;
 		err = start_profile(&ctx, meta);

@@ -31,12 +31,12 @@ struct window_profile_result {
 
 /* Builds the profile and writes it atomically. Returns 0 or a negative errno. */
 int window_profile__write(const struct cpu_window *window, struct process_table *processes,
-		       struct symbolizer *symbolizer, const struct window_profile_meta *meta,
-		       struct window_profile_result *ret_result);
+			  struct symbolizer *symbolizer, const struct window_profile_meta *meta,
+			  struct window_profile_result *ret_result);
 
 /* Called with one process's gzip-compressed profile; non-zero stops the walk. */
 typedef int (*window_profile_process_fn)(void *ctx, uint32_t pid, const char *comm,
-				      const uint8_t *data, size_t size);
+					 const uint8_t *data, size_t size);
 
 /*
  * Builds one profile per process in the window (what Pyroscope and Parca
@@ -44,8 +44,9 @@ typedef int (*window_profile_process_fn)(void *ctx, uint32_t pid, const char *co
  * meta->path is not used. Returns 0, fn's error, or a negative errno.
  */
 int window_profile__for_each_process(const struct cpu_window *window,
-				  struct process_table *processes, struct symbolizer *symbolizer,
-				  const struct window_profile_meta *meta, window_profile_process_fn fn,
-				  void *fn_ctx, struct window_profile_result *ret_result);
+				     struct process_table *processes, struct symbolizer *symbolizer,
+				     const struct window_profile_meta *meta,
+				     window_profile_process_fn fn, void *fn_ctx,
+				     struct window_profile_result *ret_result);
 
 #endif /* KILN_WINDOW_PROFILE_H */

@@ -17,19 +17,16 @@ static const struct {
 	const char *name;
 	size_t offset;
 } symbols[] = {
-#define SYMBOL(field, name) { name, offsetof(struct curl_api, field) }
-	SYMBOL(global_init, "curl_global_init"),
-	SYMBOL(global_cleanup, "curl_global_cleanup"),
-	SYMBOL(easy_init, "curl_easy_init"),
-	SYMBOL(easy_cleanup, "curl_easy_cleanup"),
-	SYMBOL(easy_setopt, "curl_easy_setopt"),
-	SYMBOL(easy_perform, "curl_easy_perform"),
-	SYMBOL(easy_getinfo, "curl_easy_getinfo"),
-	SYMBOL(easy_strerror, "curl_easy_strerror"),
-	SYMBOL(easy_escape, "curl_easy_escape"),
-	SYMBOL(free, "curl_free"),
-	SYMBOL(slist_append, "curl_slist_append"),
-	SYMBOL(slist_free_all, "curl_slist_free_all"),
+#define SYMBOL(field, name)                                                                        \
+	{                                                                                          \
+		name, offsetof(struct curl_api, field)                                             \
+	}
+	SYMBOL(global_init, "curl_global_init"),   SYMBOL(global_cleanup, "curl_global_cleanup"),
+	SYMBOL(easy_init, "curl_easy_init"),	   SYMBOL(easy_cleanup, "curl_easy_cleanup"),
+	SYMBOL(easy_setopt, "curl_easy_setopt"),   SYMBOL(easy_perform, "curl_easy_perform"),
+	SYMBOL(easy_getinfo, "curl_easy_getinfo"), SYMBOL(easy_strerror, "curl_easy_strerror"),
+	SYMBOL(easy_escape, "curl_easy_escape"),   SYMBOL(free, "curl_free"),
+	SYMBOL(slist_append, "curl_slist_append"), SYMBOL(slist_free_all, "curl_slist_free_all"),
 	SYMBOL(version_info, "curl_version_info"),
 #undef SYMBOL
 };

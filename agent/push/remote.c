@@ -182,14 +182,16 @@ struct remote *remote__new(const struct remote_opts *opts)
 
 	remote->curl_api->easy_setopt(remote->curl, CURLOPT_NOSIGNAL, 1L);
 	remote->curl_api->easy_setopt(remote->curl, CURLOPT_ERRORBUFFER, remote->curl_error);
-	remote->curl_api->easy_setopt(remote->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)opts->connect_timeout_ms);
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_CONNECTTIMEOUT_MS,
+				      (long)opts->connect_timeout_ms);
 	remote->curl_api->easy_setopt(remote->curl, CURLOPT_TIMEOUT_MS, (long)opts->timeout_ms);
 	remote->curl_api->easy_setopt(remote->curl, CURLOPT_USERAGENT, "kiln/" KILN_VERSION);
 	remote->curl_api->easy_setopt(remote->curl, CURLOPT_NOPROGRESS, 0L);
 	remote->curl_api->easy_setopt(remote->curl, CURLOPT_XFERINFOFUNCTION, progress_callback);
 	remote->curl_api->easy_setopt(remote->curl, CURLOPT_XFERINFODATA, remote);
 	/* Only the scheme given: a redirect must not turn https into http. */
-	remote->curl_api->easy_setopt(remote->curl, CURLOPT_PROTOCOLS_STR, remote->https ? "https" : "http");
+	remote->curl_api->easy_setopt(remote->curl, CURLOPT_PROTOCOLS_STR,
+				      remote->https ? "https" : "http");
 	/*
 	 * libcurl before 7.89 fails ("Error in the HTTP2 framing layer") when it
 	 * reuses an HTTP/2 prior-knowledge connection (curl issue 10634, fixed by
@@ -302,7 +304,8 @@ static size_t header_callback(char *data, size_t size, size_t count, void *ctx)
 	if (name_len == 11 && !strncasecmp(data, "grpc-status", 11)) {
 		char digits[8] = {};
 
-		memcpy(digits, value, value_len < sizeof(digits) - 1 ? value_len : sizeof(digits) - 1);
+		memcpy(digits, value,
+		       value_len < sizeof(digits) - 1 ? value_len : sizeof(digits) - 1);
 		response->grpc_status = atoi(digits);
 	} else if (name_len == 12 && !strncasecmp(data, "grpc-message", 12)) {
 		percent_decode(value, value_len, response->grpc_message,
@@ -310,7 +313,8 @@ static size_t header_callback(char *data, size_t size, size_t count, void *ctx)
 	} else if (name_len == 11 && !strncasecmp(data, "retry-after", 11)) {
 		char digits[16] = {};
 
-		memcpy(digits, value, value_len < sizeof(digits) - 1 ? value_len : sizeof(digits) - 1);
+		memcpy(digits, value,
+		       value_len < sizeof(digits) - 1 ? value_len : sizeof(digits) - 1);
 		/* Seconds only; an HTTP date falls back to our own backoff. */
 		if (digits[0] >= '0' && digits[0] <= '9')
 			response->retry_after_ms = strtoull(digits, NULL, 10) * 1000;
@@ -357,8 +361,7 @@ int remote_http_post(struct remote *remote, const char *url, const char *const *
 	}
 	remote->curl_api->easy_setopt(remote->curl, CURLOPT_USERPWD, NULL);
 	if (remote->opts.basic_auth_file) {
-		err = read_credential(remote->opts.basic_auth_file, credential,
-				      sizeof(credential));
+		err = read_credential(remote->opts.basic_auth_file, credential, sizeof(credential));
 		if (!err && !strchr(credential, ':'))
 			err = -EINVAL;
 		if (err) {
@@ -387,9 +390,9 @@ int remote_http_post(struct remote *remote, const char *url, const char *const *
 	remote->curl_api->easy_setopt(remote->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)size);
 	remote->curl_api->easy_setopt(remote->curl, CURLOPT_POSTFIELDS, body);
 	remote->curl_api->easy_setopt(remote->curl, CURLOPT_HTTP_VERSION,
-			 !http2		 ? (long)CURL_HTTP_VERSION_NONE
-			 : remote->https ? (long)CURL_HTTP_VERSION_2TLS
-					 : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+				      !http2	      ? (long)CURL_HTTP_VERSION_NONE
+				      : remote->https ? (long)CURL_HTTP_VERSION_2TLS
+						      : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
 	remote->curl_api->easy_setopt(remote->curl, CURLOPT_WRITEFUNCTION, body_callback);
 	remote->curl_api->easy_setopt(remote->curl, CURLOPT_WRITEDATA, &response);
 	remote->curl_api->easy_setopt(remote->curl, CURLOPT_HEADERFUNCTION, header_callback);
@@ -451,8 +454,8 @@ void remote_describe_failure(const struct remote *remote, const struct http_resp
 			 response->status);
 }
 
-int remote__send(struct remote *remote, const struct remote_profile *profile,
-		 const uint8_t *data, size_t size, struct remote_result *ret_result)
+int remote__send(struct remote *remote, const struct remote_profile *profile, const uint8_t *data,
+		 size_t size, struct remote_result *ret_result)
 {
 	return remote->opts.protocol == REMOTE_PARCA
 		       ? remote_parca_send(remote, profile, data, size, ret_result)

@@ -68,8 +68,8 @@ void remote__free(struct remote *remote);
  * Returns 0 with ret_result filled (whatever the outcome), or a negative
  * errno when the request could not even be built.
  */
-int remote__send(struct remote *remote, const struct remote_profile *profile,
-		 const uint8_t *data, size_t size, struct remote_result *ret_result);
+int remote__send(struct remote *remote, const struct remote_profile *profile, const uint8_t *data,
+		 size_t size, struct remote_result *ret_result);
 
 /* The spool's text form of a profile's labels: "key=value" lines. */
 int remote_profile__format(const struct remote_profile *profile, char *buf, size_t size);

@@ -20,10 +20,22 @@ typedef Parca__Profilestore__V1alpha1__LabelSet LabelSet;
 typedef Parca__Profilestore__V1alpha1__Label Label;
 
 static const char *const grpc_status_names[] = {
-	"OK",	     "CANCELLED",	  "UNKNOWN",	       "INVALID_ARGUMENT",
-	"DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",    "PERMISSION_DENIED",
-	"RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-	"UNIMPLEMENTED", "INTERNAL",	  "UNAVAILABLE",       "DATA_LOSS",
+	"OK",
+	"CANCELLED",
+	"UNKNOWN",
+	"INVALID_ARGUMENT",
+	"DEADLINE_EXCEEDED",
+	"NOT_FOUND",
+	"ALREADY_EXISTS",
+	"PERMISSION_DENIED",
+	"RESOURCE_EXHAUSTED",
+	"FAILED_PRECONDITION",
+	"ABORTED",
+	"OUT_OF_RANGE",
+	"UNIMPLEMENTED",
+	"INTERNAL",
+	"UNAVAILABLE",
+	"DATA_LOSS",
 	"UNAUTHENTICATED",
 };
 
@@ -136,8 +148,8 @@ static void classify(const struct remote *remote, const struct http_response *re
 		return;
 	}
 	result->outcome = grpc_retryable(response->grpc_status) ? REMOTE_RETRY : REMOTE_REJECTED;
-	name = response->grpc_status < (int)(sizeof(grpc_status_names) /
-					     sizeof(grpc_status_names[0]))
+	name = response->grpc_status <
+			       (int)(sizeof(grpc_status_names) / sizeof(grpc_status_names[0]))
 		       ? grpc_status_names[response->grpc_status]
 		       : "?";
 	remote_describe_failure(remote, response, result);

@@ -67,8 +67,8 @@ int remote_pyroscope_send(struct remote *remote, const struct remote_profile *pr
 	}
 	result.http_status = response.code == CURLE_OK ? response.status : 0;
 	result.retry_after_ms = response.retry_after_ms;
-	result.outcome = response.code != CURLE_OK ? REMOTE_RETRY
-						   : remote_classify_http(response.status);
+	result.outcome =
+		response.code != CURLE_OK ? REMOTE_RETRY : remote_classify_http(response.status);
 	if (result.outcome != REMOTE_DELIVERED)
 		remote_describe_failure(remote, &response, &result);
 	*ret_result = result;

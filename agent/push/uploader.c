@@ -298,8 +298,8 @@ void uploader__stop(struct uploader *uploader, uint64_t drain_ms)
 	if (uploader->thread_started) {
 		uploader__stats(uploader, &stats);
 		if (stats.pending)
-			log_info("pushing %" PRIu64 " spooled profiles before exiting (for at most %" PRIu64
-				 " s)",
+			log_info("pushing %" PRIu64
+				 " spooled profiles before exiting (for at most %" PRIu64 " s)",
 				 stats.pending, drain_ms / 1000);
 		pthread_mutex_lock(&uploader->lock);
 		uploader->stopping = true;
@@ -309,7 +309,8 @@ void uploader__stop(struct uploader *uploader, uint64_t drain_ms)
 		pthread_join(uploader->thread, NULL);
 		uploader__stats(uploader, &stats);
 		if (stats.pending)
-			log_info("%" PRIu64 " profiles (%" PRIu64 " bytes) stay in the spool %s for "
+			log_info("%" PRIu64 " profiles (%" PRIu64
+				 " bytes) stay in the spool %s for "
 				 "the next start",
 				 stats.pending, stats.pending_bytes, uploader->spool_dir);
 		uploader->thread_started = false;

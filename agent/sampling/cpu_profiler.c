@@ -338,7 +338,8 @@ static int drain_map(struct bpf_map *map, drain_fn consume, void *ctx)
 			err = 0;
 		}
 		for (uint32_t i = 0; i < count; i++) {
-			err = consume(ctx, (char *)keys + i * key_size, (char *)values + i * value_size);
+			err = consume(ctx, (char *)keys + i * key_size,
+				      (char *)values + i * value_size);
 			if (err)
 				goto cleanup;
 		}
@@ -423,8 +424,7 @@ static int drain_window_buffer(struct bpf_map *user_stacks, struct bpf_map *kern
 	return err;
 }
 
-int window_buffers__end_window(const struct window_buffers *buffers,
-			       struct cpu_window *ret_window)
+int window_buffers__end_window(const struct window_buffers *buffers, struct cpu_window *ret_window)
 {
 	struct timespec grace = { 0, BUFFER_GRACE_NS };
 	uint32_t drained = __atomic_load_n(buffers->active_buffer, __ATOMIC_RELAXED) & 1;

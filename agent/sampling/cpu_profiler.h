@@ -114,16 +114,15 @@ struct window_buffers {
 };
 
 /* The double buffer of a skeleton whose maps have the names bpf/maps.bpf.h gives. */
-#define WINDOW_BUFFERS_OF(skel, count, stats_at_start)                                   \
-	((struct window_buffers){                                                        \
-		.active_buffer = &(skel)->bss->active_buffer,                            \
-		.user_stacks = { (skel)->maps.user_stacks_0, (skel)->maps.user_stacks_1 }, \
-		.kernel_stacks = { (skel)->maps.kernel_stacks_0,                         \
-				   (skel)->maps.kernel_stacks_1 },                       \
-		.counts = { (skel)->maps.counts_0, (skel)->maps.counts_1 },              \
-		.stats_fd = bpf_map__fd((skel)->maps.stats),                             \
-		.stat_count = (count),                                                   \
-		.stats_at_window_start = (stats_at_start),                               \
+#define WINDOW_BUFFERS_OF(skel, count, stats_at_start)                                             \
+	((struct window_buffers){                                                                  \
+		.active_buffer = &(skel)->bss->active_buffer,                                      \
+		.user_stacks = { (skel)->maps.user_stacks_0, (skel)->maps.user_stacks_1 },         \
+		.kernel_stacks = { (skel)->maps.kernel_stacks_0, (skel)->maps.kernel_stacks_1 },   \
+		.counts = { (skel)->maps.counts_0, (skel)->maps.counts_1 },                        \
+		.stats_fd = bpf_map__fd((skel)->maps.stats),                                       \
+		.stat_count = (count),                                                             \
+		.stats_at_window_start = (stats_at_start),                                         \
 	})
 
 /*
@@ -131,8 +130,7 @@ struct window_buffers {
  * into *ret_window and emptied, and the counters' increase is taken.
  * Returns 0 or a negative errno.
  */
-int window_buffers__end_window(const struct window_buffers *buffers,
-			       struct cpu_window *ret_window);
+int window_buffers__end_window(const struct window_buffers *buffers, struct cpu_window *ret_window);
 
 /* Sums a per-CPU array of counters; absent entries read as 0. */
 void read_percpu_counters(int fd, uint32_t count, uint64_t *ret_totals);

@@ -42,8 +42,8 @@ static int probe_hooks(void)
 
 	if (!vmlinux)
 		return hooks;
-	if (btf__find_by_name_kind(vmlinux, "bpf_task_work_schedule_resume_impl",
-				   BTF_KIND_FUNC) >= 0)
+	if (btf__find_by_name_kind(vmlinux, "bpf_task_work_schedule_resume_impl", BTF_KIND_FUNC) >=
+	    0)
 		hooks = OFFCPU_HOOKS_TASK_WORK;
 	else if (btf__find_by_name_kind(vmlinux, "btf_trace_sched_switch", BTF_KIND_TYPEDEF) >= 0)
 		hooks = OFFCPU_HOOKS_SYS_EXIT;
@@ -59,7 +59,8 @@ static void select_programs(struct offcpu_profiler *profiler)
 		[OFFCPU_HOOKS_TASK_WORK] = { skel->progs.sched_switch, skel->progs.thread_exit },
 		[OFFCPU_HOOKS_SYS_EXIT] = { skel->progs.sched_switch_sys_exit,
 					    skel->progs.syscall_return },
-		[OFFCPU_HOOKS_RAW_TP] = { skel->progs.sched_switch_raw, skel->progs.syscall_return_raw,
+		[OFFCPU_HOOKS_RAW_TP] = { skel->progs.sched_switch_raw,
+					  skel->progs.syscall_return_raw,
 					  skel->progs.thread_exit_raw },
 	};
 	struct bpf_program *prog;
@@ -180,6 +181,5 @@ int offcpu_profiler__hooks(const struct offcpu_profiler *profiler)
 int offcpu_profiler__bpf_run_stats(const struct offcpu_profiler *profiler,
 				   uint64_t *ret_run_time_ns, uint64_t *ret_run_count)
 {
-	return bpf_program_run_stats(profiler->switch_program, ret_run_time_ns,
-				     ret_run_count);
+	return bpf_program_run_stats(profiler->switch_program, ret_run_time_ns, ret_run_count);
 }

@@ -233,8 +233,7 @@ static int make_room(struct unwind_maps *maps, uint64_t bytes, uint32_t users)
 }
 
 /* Copies rows into a new BPF array map (index, then chunks) and publishes it under an id. */
-static int load_rows(struct unwind_maps *maps, struct table *table,
-		     const struct unwind_table *rows)
+static int load_rows(struct unwind_maps *maps, struct table *table, const struct unwind_table *rows)
 {
 	size_t chunks = (rows->row_count + UNWIND_CHUNK_ROWS - 1) / UNWIND_CHUNK_ROWS;
 	LIBBPF_OPTS(bpf_map_create_opts, create_opts, .map_flags = BPF_F_INNER_MAP);
@@ -261,7 +260,8 @@ static int load_rows(struct unwind_maps *maps, struct table *table,
 	/* Element 0: the first pc of every chunk, padded so searches run fixed steps. */
 	index = (struct unwind_index *)element;
 	for (size_t i = 0; i < UNWIND_MAX_CHUNKS; i++)
-		index->first_pc[i] = i < chunks ? rows->rows[i * UNWIND_CHUNK_ROWS].pc : UNWIND_PC_PAD;
+		index->first_pc[i] =
+			i < chunks ? rows->rows[i * UNWIND_CHUNK_ROWS].pc : UNWIND_PC_PAD;
 	for (uint32_t key = 0; key <= chunks; key++) {
 		if (key > 0) {
 			size_t first = (key - 1) * UNWIND_CHUNK_ROWS;
@@ -269,7 +269,8 @@ static int load_rows(struct unwind_maps *maps, struct table *table,
 					       ? rows->row_count - first
 					       : UNWIND_CHUNK_ROWS;
 
-			memcpy(element->rows, rows->rows + first, count * sizeof(struct unwind_row));
+			memcpy(element->rows, rows->rows + first,
+			       count * sizeof(struct unwind_row));
 			for (size_t i = count; i < UNWIND_CHUNK_ROWS; i++)
 				element->rows[i] = (struct unwind_row){ .pc = UNWIND_PC_PAD };
 		}

@@ -159,7 +159,8 @@ static uint8_t fde_encoding(const Dwarf_CIE *cie)
 			uint8_t encoding = *data++;
 
 			/* The personality routine's address; its value is not needed. */
-			if (read_encoded(&data, end, encoding & ~EH_PE_APPLICATION_MASK, 0, &ignored))
+			if (read_encoded(&data, end, encoding & ~EH_PE_APPLICATION_MASK, 0,
+					 &ignored))
 				return 0x00;
 			break;
 		}
@@ -220,14 +221,16 @@ static int collect_fdes(struct table_builder *builder, Elf *elf, const char *sec
 		encoding = eh_frame ? fde_encoding(&cie_entry.cie) : 0x00;
 		p = entry.fde.start;
 		if (read_encoded(&p, end, encoding,
-				 shdr.sh_addr + (uint64_t)(p - (const uint8_t *)data->d_buf), &start) ||
+				 shdr.sh_addr + (uint64_t)(p - (const uint8_t *)data->d_buf),
+				 &start) ||
 		    read_encoded(&p, end, encoding & EH_PE_FORMAT_MASK, 0, &range)) {
 			builder->stats.fdes_skipped++;
 			continue;
 		}
 		if (!range)
 			continue;
-		err = ARRAY_RESERVE_ONE(builder->fdes, builder->fde_count, builder->fde_capacity, 256);
+		err = ARRAY_RESERVE_ONE(builder->fdes, builder->fde_count, builder->fde_capacity,
+					256);
 		if (err)
 			return err;
 		builder->fdes[builder->fde_count++] =
@@ -252,9 +255,9 @@ static bool is_op_cfa_plus(const Dwarf_Op *ops, size_t nops, int64_t *ret_offset
 /* The PLT's CFA: rsp + 8 + ((rip & 15) >= N) << 3, as binutils emits it. */
 static bool is_plt_expression(const Dwarf_Op *ops, size_t nops, uint16_t *ret_threshold)
 {
-	static const uint8_t shape[] = { DW_OP_breg7, DW_OP_breg16, DW_OP_lit15, DW_OP_and,
-					 0 /* DW_OP_litN */, DW_OP_ge, DW_OP_lit3, DW_OP_shl,
-					 DW_OP_plus };
+	static const uint8_t shape[] = { DW_OP_breg7, DW_OP_breg16,	  DW_OP_lit15,
+					 DW_OP_and,   0 /* DW_OP_litN */, DW_OP_ge,
+					 DW_OP_lit3,  DW_OP_shl,	  DW_OP_plus };
 
 	if (nops != sizeof(shape))
 		return false;
@@ -304,7 +307,7 @@ static void describe_frame(struct table_builder *builder, Dwarf_Frame *frame, bo
 	if (nops == 1 && (ops[0].atom == DW_OP_bregx || ops[0].atom == DW_OP_breg6 ||
 			  ops[0].atom == DW_OP_breg7)) {
 		uint64_t reg = ops[0].atom == DW_OP_bregx ? ops[0].number
-							   : (uint64_t)(ops[0].atom - DW_OP_breg0);
+							  : (uint64_t)(ops[0].atom - DW_OP_breg0);
 		int64_t cfa_offset =
 			(int64_t)(ops[0].atom == DW_OP_bregx ? ops[0].number2 : ops[0].number);
 
@@ -340,7 +343,8 @@ unsupported:
 
 static int add_row(struct table_builder *builder, uint64_t pc, const struct unwind_row *row)
 {
-	struct unwind_row *last = builder->row_count ? &builder->rows[builder->row_count - 1] : NULL;
+	struct unwind_row *last =
+		builder->row_count ? &builder->rows[builder->row_count - 1] : NULL;
 	int err;
 
 	if (pc >= UNWIND_PC_PAD)
@@ -445,7 +449,8 @@ int unwind_table__build(Elf *elf, Elf *debug_elf, struct unwind_table *ret_table
 		dwarf = dwarf_begin_elf(own ?: source, DWARF_C_READ, NULL);
 		debug_cfi = dwarf ? dwarf_getcfi(dwarf) : NULL;
 		if (debug_cfi) {
-			err = collect_fdes(&builder, own ?: source, ".debug_frame", false, debug_cfi);
+			err = collect_fdes(&builder, own ?: source, ".debug_frame", false,
+					   debug_cfi);
 			if (err)
 				goto cleanup;
 			break;

@@ -12,12 +12,12 @@
 
 static volatile unsigned long sink;
 
-#define BURN(iterations)                                            \
-	do {                                                        \
-		unsigned long x = sink;                             \
-		for (unsigned long i = 0; i < (iterations); i++)    \
-			x = x * 6364136223846793005UL + 1442695040888963407UL; \
-		sink = x;                                           \
+#define BURN(iterations)                                                                           \
+	do {                                                                                       \
+		unsigned long x = sink;                                                            \
+		for (unsigned long i = 0; i < (iterations); i++)                                   \
+			x = x * 6364136223846793005UL + 1442695040888963407UL;                     \
+		sink = x;                                                                          \
 	} while (0)
 
 __attribute__((noinline)) void hot_a(void)

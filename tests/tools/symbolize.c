@@ -179,7 +179,8 @@ int main(int argc, char **argv)
 			const struct proc_mapping *mapping = NULL;
 
 			for (size_t m = 0; m < mapping_count && !mapping; m++)
-				if (addresses[i] >= mappings[m].start && addresses[i] < mappings[m].end)
+				if (addresses[i] >= mappings[m].start &&
+				    addresses[i] < mappings[m].end)
 					mapping = &mappings[m];
 			if (kernel)
 				err = symbolizer__resolve_kernel(symbolizer, addresses[i], false,

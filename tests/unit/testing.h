@@ -9,23 +9,22 @@
 
 static int testing_failures;
 
-#define CHECK(cond)                                                                     \
-	do {                                                                            \
-		if (!(cond)) {                                                          \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                                 \
-			testing_failures++;                                             \
-		}                                                                       \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
+			testing_failures++;                                                        \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_STR(a, b)                                                                   \
-	do {                                                                              \
-		const char *_a = (a), *_b = (b);                                          \
-		if (!_a || !_b || strcmp(_a, _b) != 0) {                                  \
-			fprintf(stderr, "%s:%d: \"%s\" != \"%s\" (%s vs %s)\n", __FILE__, \
-				__LINE__, _a ? _a : "(null)", _b ? _b : "(null)", #a, #b); \
-			testing_failures++;                                               \
-		}                                                                         \
+#define CHECK_STR(a, b)                                                                            \
+	do {                                                                                       \
+		const char *_a = (a), *_b = (b);                                                   \
+		if (!_a || !_b || strcmp(_a, _b) != 0) {                                           \
+			fprintf(stderr, "%s:%d: \"%s\" != \"%s\" (%s vs %s)\n", __FILE__,          \
+				__LINE__, _a ? _a : "(null)", _b ? _b : "(null)", #a, #b);         \
+			testing_failures++;                                                        \
+		}                                                                                  \
 	} while (0)
 
 struct test_case {
@@ -54,14 +53,17 @@ static inline int testing_run(const char *suite, const struct test_case *tests, 
 	return failed ? 1 : 0;
 }
 
-#define TEST(name) { #name, name }
-#define TEST_MAIN(suite, ...)                                                       \
-	int main(int argc, char **argv)                                              \
-	{                                                                            \
-		static const struct test_case tests[] = { __VA_ARGS__ };             \
-		(void)argc;                                                          \
-		(void)argv;                                                          \
-		return testing_run(suite, tests, sizeof(tests) / sizeof(tests[0])); \
+#define TEST(name)                                                                                 \
+	{                                                                                          \
+#name, name                                                                        \
+	}
+#define TEST_MAIN(suite, ...)                                                                      \
+	int main(int argc, char **argv)                                                            \
+	{                                                                                          \
+		static const struct test_case tests[] = { __VA_ARGS__ };                           \
+		(void)argc;                                                                        \
+		(void)argv;                                                                        \
+		return testing_run(suite, tests, sizeof(tests) / sizeof(tests[0]));                \
 	}
 
 #endif /* KILN_TESTING_H */

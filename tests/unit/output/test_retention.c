@@ -37,8 +37,8 @@ static bool exists(const char *dir, const char *name)
 /* The stamp of window i: one a minute from 2020-01-01T00:00:00Z, in stamp order. */
 static void profile_name(size_t i, const char *kind, char *name, size_t size)
 {
-	snprintf(name, size, "%s-202001%02zuT%02zu%02zu00Z.pb.gz", kind, 1 + i / 1440,
-		 i / 60 % 24, i % 60);
+	snprintf(name, size, "%s-202001%02zuT%02zu%02zu00Z.pb.gz", kind, 1 + i / 1440, i / 60 % 24,
+		 i % 60);
 }
 
 static void remove_all(const char *dir)

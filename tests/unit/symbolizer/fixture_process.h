@@ -95,7 +95,7 @@ static inline void stop_fixture(struct fixture_process *process)
 
 /* Runs a command and returns its first output line that starts with prefix (after spaces). */
 static inline int command_line_with(const char *command, const char *prefix, char *ret_line,
-			     size_t size)
+				    size_t size)
 {
 	char line[512];
 	FILE *pipe = popen(command, "r");

@@ -44,8 +44,9 @@ static void look_up(const char *program, const char *debug_dir, struct lookup *r
 		struct symbolized_location location = {};
 
 		CHECK(mapping != NULL);
-		if (mapping && symbolizer__resolve_user(symbolizer, process.pid, mapping, addr, false,
-							&location) == 0 &&
+		if (mapping &&
+		    symbolizer__resolve_user(symbolizer, process.pid, mapping, addr, false,
+					     &location) == 0 &&
 		    location.frame_count)
 			snprintf(ret_lookup->names[i], sizeof(ret_lookup->names[i]), "%s",
 				 location.frames[0].function);

@@ -46,7 +46,8 @@ static int loopback_socket(bool listening, int *ret_port)
 
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&addr, &len) < 0 || (listening && listen(fd, 16) < 0)) {
+	    getsockname(fd, (struct sockaddr *)&addr, &len) < 0 ||
+	    (listening && listen(fd, 16) < 0)) {
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -305,8 +306,8 @@ static void test_fetch_in_background(void)
 	snprintf(cached_file, sizeof(cached_file), "%s/%s/debuginfo", cache, build_id);
 	CHECK(file_exists(cached_file));
 	/* The file the DWARF readers get now has DWARF. */
-	CHECK(symbolizer__file(symbolizer, process.pid, procmaps__find(&process.maps,
-								       process.functions[0].addr),
+	CHECK(symbolizer__file(symbolizer, process.pid,
+			       procmaps__find(&process.maps, process.functions[0].addr),
 			       &file) == 0);
 	CHECK(has_section(file.debug_elf, ".debug_info"));
 
@@ -615,6 +616,6 @@ cleanup:
 	remove_dir(cache);
 }
 
-TEST_MAIN("debuginfod", TEST(test_fetcher_limits), TEST(test_fetch_in_background), TEST(test_fetch_replaces_minidebuginfo),
-	  TEST(test_server_down), TEST(test_hung_server_timeout_and_full_queue),
-	  TEST(test_shutdown_abandons_fetch))
+TEST_MAIN("debuginfod", TEST(test_fetcher_limits), TEST(test_fetch_in_background),
+	  TEST(test_fetch_replaces_minidebuginfo), TEST(test_server_down),
+	  TEST(test_hung_server_timeout_and_full_queue), TEST(test_shutdown_abandons_fetch))

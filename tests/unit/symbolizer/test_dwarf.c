@@ -160,7 +160,8 @@ static int process_address(struct symbolizer *symbolizer, const struct fixture *
 		if (strcmp(mapping->path, fixture->path) != 0 ||
 		    symbolizer__file(symbolizer, fixture->pid, mapping, &file) < 0)
 			continue;
-		if (vaddr + file.load_bias >= mapping->start && vaddr + file.load_bias < mapping->end) {
+		if (vaddr + file.load_bias >= mapping->start &&
+		    vaddr + file.load_bias < mapping->end) {
 			*ret_address = vaddr + file.load_bias;
 			return 0;
 		}
@@ -271,8 +272,8 @@ static void check_inline_chains(const struct chain_check *check)
 				CHECK(frames[i].start_line ==
 				      mark_line(&source, expected->decl_mark));
 			if (i > 0) {
-				const char *mark =
-					call_mark(check, frames[i].function, frames[i - 1].function);
+				const char *mark = call_mark(check, frames[i].function,
+							     frames[i - 1].function);
 
 				CHECK(mark && frames[i].line == mark_line(&source, mark));
 			}
@@ -310,8 +311,15 @@ static void check_cpp(const char *fixture, const char *mix_name)
 	};
 	const char *const deepest[] = { functions[2].name, functions[1].name, functions[0].name };
 	const struct chain_check check = {
-		fixture,   "inline_cpp.cc", "_ZN2ns4TypeIdE6methodEi", functions, 3, calls, 2,
-		deepest,   3,
+		fixture,
+		"inline_cpp.cc",
+		"_ZN2ns4TypeIdE6methodEi",
+		functions,
+		3,
+		calls,
+		2,
+		deepest,
+		3,
 	};
 
 	check_inline_chains(&check);
@@ -652,8 +660,8 @@ static void test_long_names(void)
 		      "ffffffff81003000 T end_marker\n");
 	fclose(file);
 	symbolizer = symbolizer__new(&opts);
-	CHECK(symbolizer && symbolizer__resolve_kernel(symbolizer, 0xffffffff81000010, false,
-						       &location) == 0);
+	CHECK(symbolizer &&
+	      symbolizer__resolve_kernel(symbolizer, 0xffffffff81000010, false, &location) == 0);
 	CHECK(location.frame_count == 1);
 	if (location.frame_count == 1) {
 		length = strlen(location.frames[0].function);
@@ -678,8 +686,7 @@ static void test_long_names(void)
 }
 
 TEST_MAIN("dwarf", TEST(test_cpp_gcc), TEST(test_cpp_clang), TEST(test_c_gcc), TEST(test_c_clang),
-	  TEST(test_compressed),
-	  TEST(test_symbols_demangled_without_dwarf), TEST(test_dwarf_file_limit), TEST(test_dwarf_memory_limit),
-	  TEST(test_index_limit), TEST(test_demangle_cpp), TEST(test_demangle_rust_legacy),
-	  TEST(test_demangle_rust_v0), TEST(test_demangle_rejects), TEST(test_demangle_truncates),
-	  TEST(test_long_names))
+	  TEST(test_compressed), TEST(test_symbols_demangled_without_dwarf),
+	  TEST(test_dwarf_file_limit), TEST(test_dwarf_memory_limit), TEST(test_index_limit),
+	  TEST(test_demangle_cpp), TEST(test_demangle_rust_legacy), TEST(test_demangle_rust_v0),
+	  TEST(test_demangle_rejects), TEST(test_demangle_truncates), TEST(test_long_names))

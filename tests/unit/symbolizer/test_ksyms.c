@@ -123,8 +123,8 @@ static void test_load_errors(void)
 	int load_errno = 0;
 
 	/* kptr_restrict: every address reads as zero. */
-	CHECK(load_text("0000000000000000 T _text\n0000000000000000 t foo\t[mod]\n",
-			&load_errno) == NULL);
+	CHECK(load_text("0000000000000000 T _text\n0000000000000000 t foo\t[mod]\n", &load_errno) ==
+	      NULL);
 	CHECK(load_errno == EPERM);
 	CHECK(load_text("ffffffff81000000 T\n", &load_errno) == NULL);
 	CHECK(load_errno == EINVAL);

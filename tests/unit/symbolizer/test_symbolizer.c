@@ -29,8 +29,8 @@ static const char *resolve(struct symbolizer *symbolizer, int pid, const struct 
 	struct symbolized_location location = {};
 	const struct symbolized_frame *frame;
 
-	if (!mapping || symbolizer__resolve_user(symbolizer, pid, mapping, addr,
-						 is_return_address, &location) < 0)
+	if (!mapping || symbolizer__resolve_user(symbolizer, pid, mapping, addr, is_return_address,
+						 &location) < 0)
 		return NULL;
 	if (location.frame_count == 0)
 		return NULL;
@@ -55,9 +55,9 @@ static void check_functions(struct symbolizer *symbolizer, const struct fixture_
 		CHECK_STR(resolve(symbolizer, process->pid, &process->maps, function->addr + 5,
 				  false),
 			  function->name);
-		CHECK_STR(resolve(symbolizer, process->pid, &process->maps, function->addr + 1,
-				  true),
-			  function->name);
+		CHECK_STR(
+			resolve(symbolizer, process->pid, &process->maps, function->addr + 1, true),
+			function->name);
 		/* A return address at the very start belongs to the code before it. */
 		name = resolve(symbolizer, process->pid, &process->maps, function->addr, true);
 		CHECK(!name || strcmp(name, function->name) != 0);
@@ -361,8 +361,8 @@ cleanup:
 /* Two copies of one binary (two inodes, one build id) are read once. */
 static void test_copies_read_once(void)
 {
-	char source[512], copies[2][32] = { "/tmp/kiln-test-copy-XXXXXX",
-					    "/tmp/kiln-test-copy-XXXXXX" };
+	char source[512],
+		copies[2][32] = { "/tmp/kiln-test-copy-XXXXXX", "/tmp/kiln-test-copy-XXXXXX" };
 	struct symbolizer *symbolizer = symbolizer__new(NULL);
 	struct symbolized_location location;
 	struct symbolizer_stats stats;

@@ -116,12 +116,12 @@ static bool read_expected(const char *path, struct expected *e)
 			/* An 'S' in the augmentation string: a signal trampoline. */
 			cie_signal[cie_count] = strstr(line, "S\"") != NULL;
 			cie_rows[cie_count++] = (struct unwind_row){};
-		} else if (sscanf(line, "%lx %*s %*s FDE cie=%lx pc=%llx..%llx", &offset, &cie, &start,
-				  &end) == 4) {
+		} else if (sscanf(line, "%lx %*s %*s FDE cie=%lx pc=%llx..%llx", &offset, &cie,
+				  &start, &end) == 4) {
 			in_cie = false;
 			e->fdes = realloc(e->fdes, (e->fde_count + 1) * sizeof(*e->fdes));
-			e->fdes[e->fde_count++] = (struct expected_fde){ start, end, source,
-									 e->row_count, 0 };
+			e->fdes[e->fde_count++] =
+				(struct expected_fde){ start, end, source, e->row_count, 0 };
 			/* An FDE without instructions keeps its CIE's initial row. */
 			fde_signal = false;
 			for (size_t i = 0; i < cie_count; i++) {
@@ -253,7 +253,8 @@ static void check_against_readelf(const char *path, size_t min_fdes)
 			continue;
 		for (size_t r = fde->first_row; r < fde->first_row + fde->row_count; r++) {
 			const struct expected_row *want = &e.rows[r];
-			const struct unwind_row *got = unwind_table__find(&table, (uint32_t)want->pc);
+			const struct unwind_row *got =
+				unwind_table__find(&table, (uint32_t)want->pc);
 
 			checked++;
 			if (!got || !same_rules(got, &want->row)) {
@@ -404,5 +405,5 @@ static void test_no_cfi(void)
 }
 
 TEST_MAIN("unwind_table", TEST(test_pie_fixture), TEST(test_shared_library),
-	  TEST(test_debug_frame_only),
-	  TEST(test_compressed_debug_frame), TEST(test_libc), TEST(test_libc_rules), TEST(test_no_cfi))
+	  TEST(test_debug_frame_only), TEST(test_compressed_debug_frame), TEST(test_libc),
+	  TEST(test_libc_rules), TEST(test_no_cfi))
