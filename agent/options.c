@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent/options.h"
+#include "lib/array.h"
 
 enum option_kind {
 	OPTION_UINT, /* a decimal number within [min, max] */
@@ -42,8 +43,7 @@ static const char *const remote_protocol_choices[] = { "pyroscope", "parca", NUL
 
 static const char *const off_cpu_hooks_choices[] = { "auto", "task-work", "sys-exit", "raw-tp",
 						     NULL };
-_Static_assert(sizeof(off_cpu_hooks_choices) / sizeof(off_cpu_hooks_choices[0]) ==
-		       OFF_CPU_HOOKS__COUNT + 1,
+_Static_assert(ARRAY_SIZE(off_cpu_hooks_choices) == OFF_CPU_HOOKS__COUNT + 1,
 	       "one word per enum off_cpu_hooks_choice");
 
 #define FIELD(f) offsetof(struct kiln_options, f)
@@ -128,7 +128,7 @@ static const struct option_spec option_table[] = {
 	{ "version", 'V', OPTION_VERSION, 0, 0, 0, NULL, "show the version and exit" },
 };
 
-#define OPTION_COUNT (sizeof(option_table) / sizeof(option_table[0]))
+#define OPTION_COUNT ARRAY_SIZE(option_table)
 
 static void print_help(const char *prog)
 {
@@ -299,7 +299,7 @@ static int check_remote_options(struct kiln_options *opts, const bool *seen)
 	if (!opts->tls_cert != !opts->tls_key)
 		return usage_error("--%s: needs --%s too", opts->tls_cert ? "tls-cert" : "tls-key",
 				   opts->tls_cert ? "tls-key" : "tls-cert");
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++)
 		if (files[i].value && access(files[i].value, R_OK))
 			return usage_error("--%s: cannot read %s: %s", files[i].name,
 					   files[i].value, strerror(errno));
@@ -382,10 +382,10 @@ static int apply_option(const struct option_spec *spec, const char *value,
 		     name = strtok_r(NULL, ",", &saveptr)) {
 			size_t i;
 
-			for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			for (i = 0; i < ARRAY_SIZE(names); i++)
 				if (!strcmp(name, names[i]))
 					break;
-			if (i == sizeof(names) / sizeof(names[0]))
+			if (i == ARRAY_SIZE(names))
 				return usage_error("--%s: unknown state '%s' (sleeping, "
 						   "uninterruptible, preempted)",
 						   spec->name, name);

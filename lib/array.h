@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Arrays that grow by doubling, as the symbolizer's and unwinder's tables do. */
+/* Fixed arrays' element counts, and arrays that grow by doubling. */
 #ifndef KILN_ARRAY_H
 #define KILN_ARRAY_H
 
 #include <errno.h>
 #include <stdlib.h>
+
+/*
+ * Element count of a fixed array. Given a pointer instead, -Wsizeof-pointer-div
+ * (in -Wall, an error with -Werror) stops the build.
+ */
+#define ARRAY_SIZE(array) (sizeof(array) / sizeof((array)[0]))
 
 /*
  * Makes room for one more element in array, which holds count of capacity

@@ -14,4 +14,10 @@ static inline uint64_t clock_ns(clockid_t clock)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+/* Now on the clock for intervals and deadlines: never steps back, unlike CLOCK_REALTIME. */
+static inline uint64_t now_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
+}
+
 #endif /* KILN_CLOCK_H */

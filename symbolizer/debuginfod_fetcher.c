@@ -122,11 +122,6 @@ struct debuginfod_fetcher {
 	bool thread_started;
 };
 
-static uint64_t now_ns(void)
-{
-	return clock_ns(CLOCK_MONOTONIC);
-}
-
 /* Called by libdebuginfod about once a second while it waits: nonzero abandons the fetch. */
 static int on_progress(debuginfod_client *client, long done, long total)
 {

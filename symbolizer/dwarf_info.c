@@ -364,7 +364,7 @@ static const char *const unread_sections[] = {
 
 static bool is_unread_section(const char *name)
 {
-	for (size_t i = 0; i < sizeof(unread_sections) / sizeof(unread_sections[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(unread_sections); i++) {
 		if (strcmp(name, unread_sections[i]) == 0)
 			return true;
 	}
@@ -582,7 +582,7 @@ static const char *die_name(Dwarf_Die *die)
 						   DW_AT_name };
 	Dwarf_Attribute attr;
 
-	for (size_t i = 0; i < sizeof(attributes) / sizeof(attributes[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(attributes); i++) {
 		const char *name =
 			dwarf_formstring(dwarf_attr_integrate(die, attributes[i], &attr));
 

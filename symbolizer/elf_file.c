@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "lib/array.h"
 #include "lib/sorted.h"
 #include "symbolizer/elf_file.h"
 
@@ -485,7 +486,7 @@ static bool has_debug_info(Elf *elf)
 {
 	static const char *const names[] = { ".debug_info", ".zdebug_info" };
 
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		Elf_Scn *scn = elf_find_section(elf, names[i]);
 		GElf_Shdr shdr;
 

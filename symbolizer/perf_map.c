@@ -498,7 +498,7 @@ cleanup:
 static int refresh(struct perf_maps *maps, struct process_map *map)
 {
 	struct new_lines lines = {};
-	uint64_t now = clock_ns(CLOCK_MONOTONIC);
+	uint64_t now = now_ns();
 	struct stat st;
 	int err = 0, fd;
 

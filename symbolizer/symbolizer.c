@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/array.h"
 #include "lib/clock.h"
 #include "lib/hashmap.h"
 #include "symbolizer/demangle.h"
@@ -115,11 +116,6 @@ struct symbolizer {
 	char names[NAME_STORAGE];
 	size_t names_used;
 };
-
-static uint64_t now_ns(void)
-{
-	return clock_ns(CLOCK_MONOTONIC);
-}
 
 static void list_init(struct list_node *head)
 {
@@ -439,7 +435,7 @@ static int find_debug_by_build_id(const struct symbolizer *symbolizer, int pid,
 	snprintf(root_debug_dir, sizeof(root_debug_dir), "/proc/%d/root%s", pid, DEFAULT_DEBUG_DIR);
 	const char *debug_dirs[] = { symbolizer->debug_dir, root_debug_dir };
 
-	for (size_t i = 0; i < sizeof(debug_dirs) / sizeof(debug_dirs[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(debug_dirs); i++) {
 		if (snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug", debug_dirs[i],
 			     build_id, build_id + 2) < (int)sizeof(path) &&
 		    try_debug_file(elf, path, false, 0) == 0)
@@ -477,7 +473,7 @@ static int find_by_debuglink(const struct symbolizer *symbolizer, int pid, const
 		{ root_debug_dir, "" },
 	};
 
-	for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(candidates); i++) {
 		if (snprintf(path, sizeof(path), "%s%s%s/%s", candidates[i][0], dir,
 			     candidates[i][1], link) < (int)sizeof(path) &&
 		    try_debug_file(elf, path, true, crc) == 0)
@@ -858,7 +854,7 @@ static size_t unsplit_length(const char *name)
 			;
 		if (dot == 0)
 			return length;
-		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
 			known = known || (end - dot == strlen(kinds[i]) &&
 					  strncmp(name + dot, kinds[i], end - dot) == 0);
 		if (!known)

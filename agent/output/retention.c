@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent/output/retention.h"
+#include "lib/array.h"
 #include "lib/fs.h"
 
 /* Oldest files taken per reading of the directory. */
@@ -35,7 +36,7 @@ static const char *profile_stamp(const char *name)
 {
 	static const char *const prefixes[] = { "cpu-", "offcpu-" };
 
-	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++) {
 		size_t len = strlen(prefixes[i]);
 		const char *stamp = name + len;
 

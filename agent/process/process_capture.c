@@ -82,7 +82,7 @@ struct process_capture *process_capture__new(const struct process_capture_opts *
 		errno = -err;
 		return NULL;
 	}
-	capture->seen_since_ns = clock_ns(CLOCK_MONOTONIC);
+	capture->seen_since_ns = now_ns();
 	return capture;
 }
 
@@ -145,7 +145,7 @@ void process_capture__free(struct process_capture *capture)
 /* Marks a file seen; true if it already was. Called with the lock held. */
 static bool see_file(struct process_capture *capture, const struct proc_mapping *mapping)
 {
-	uint64_t now = clock_ns(CLOCK_MONOTONIC);
+	uint64_t now = now_ns();
 	size_t slot;
 
 	if (capture->seen_count >= SEEN_FILES / 2 ||
@@ -282,7 +282,7 @@ int process_capture__start(struct process_capture *capture, struct cpu_profiler 
 
 void process_capture__wait(struct process_capture *capture, int timeout_ms)
 {
-	uint64_t deadline = clock_ns(CLOCK_MONOTONIC) + (uint64_t)timeout_ms * 1000000;
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000;
 	struct timespec until = { .tv_sec = deadline / 1000000000,
 				  .tv_nsec = deadline % 1000000000 };
 

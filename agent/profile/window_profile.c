@@ -7,6 +7,7 @@
 
 #include "agent/profile/window_profile.h"
 #include "agent/process/process_table.h"
+#include "lib/array.h"
 #include "proto/pprof_builder.h"
 #include "symbolizer/symbolizer.h"
 
@@ -258,7 +259,7 @@ static int add_sample(struct profile_context *ctx, const struct drained_sample *
 	ctx->result.samples += sample->value.count;
 	/* The state label is the last one, for off-CPU profiles only. */
 	return pprof_builder__add_sample(ctx->builder, ids, count, values, labels,
-					 sizeof(labels) / sizeof(labels[0]) - !meta->off_cpu);
+					 ARRAY_SIZE(labels) - !meta->off_cpu);
 }
 
 /* A new builder with the window's sample types, comment and kernel mapping. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "agent/push/curl_api.h"
+#include "lib/array.h"
 
 #define LIBCURL_SONAME "libcurl.so.4"
 
@@ -43,7 +44,7 @@ int curl_api_load(char *error, size_t error_size)
 		snprintf(error, error_size, "%s", dlerror());
 		return -ENOENT;
 	}
-	for (size_t i = 0; i < sizeof(symbols) / sizeof(symbols[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(symbols); i++) {
 		void *address = dlsym(handle, symbols[i].name);
 
 		if (!address) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agent/push/remote_internal.h"
+#include "lib/array.h"
 #include "proto/profilestore.pb-c.h"
 
 #define WRITE_RAW_PATH "/parca.profilestore.v1alpha1.ProfileStoreService/WriteRaw"
@@ -148,8 +149,7 @@ static void classify(const struct remote *remote, const struct http_response *re
 		return;
 	}
 	result->outcome = grpc_retryable(response->grpc_status) ? REMOTE_RETRY : REMOTE_REJECTED;
-	name = response->grpc_status <
-			       (int)(sizeof(grpc_status_names) / sizeof(grpc_status_names[0]))
+	name = response->grpc_status < (int)ARRAY_SIZE(grpc_status_names)
 		       ? grpc_status_names[response->grpc_status]
 		       : "?";
 	remote_describe_failure(remote, response, result);
@@ -182,8 +182,8 @@ int remote_parca_send(struct remote *remote, const struct remote_profile *profil
 			 remote->opts.timeout_ms / 1000);
 	const char *const headers[] = { "Content-Type: application/grpc", "TE: trailers", timeout };
 
-	err = remote_http_post(remote, url, headers, sizeof(headers) / sizeof(headers[0]), true,
-			       body, body_size, &response);
+	err = remote_http_post(remote, url, headers, ARRAY_SIZE(headers), true, body, body_size,
+			       &response);
 	if (err) {
 		result.outcome = REMOTE_RETRY;
 		snprintf(result.message, sizeof(result.message), "%s", remote->request_error);

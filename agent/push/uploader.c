@@ -44,7 +44,7 @@ static bool deadline_passed(struct uploader *uploader)
 	bool passed;
 
 	pthread_mutex_lock(&uploader->lock);
-	passed = uploader->stopping && clock_ns(CLOCK_MONOTONIC) >= uploader->deadline_ns;
+	passed = uploader->stopping && now_ns() >= uploader->deadline_ns;
 	pthread_mutex_unlock(&uploader->lock);
 	return passed;
 }
@@ -60,7 +60,7 @@ static bool should_abort(void *ctx)
  */
 static void wait_for(struct uploader *uploader, uint64_t ms, bool on_push)
 {
-	uint64_t now = clock_ns(CLOCK_MONOTONIC);
+	uint64_t now = now_ns();
 	uint64_t until = ms > UINT64_MAX / 2000000 ? UINT64_MAX / 2 : now + ms * 1000000;
 	bool was_stopping;
 
@@ -69,7 +69,7 @@ static void wait_for(struct uploader *uploader, uint64_t ms, bool on_push)
 	if (uploader->stopping && uploader->deadline_ns < until)
 		until = uploader->deadline_ns;
 	while (!(on_push && uploader->pushed) && uploader->stopping == was_stopping &&
-	       clock_ns(CLOCK_MONOTONIC) < until) {
+	       now_ns() < until) {
 		struct timespec ts = { .tv_sec = (time_t)(until / 1000000000),
 				       .tv_nsec = (long)(until % 1000000000) };
 
@@ -303,7 +303,7 @@ void uploader__stop(struct uploader *uploader, uint64_t drain_ms)
 				 stats.pending, drain_ms / 1000);
 		pthread_mutex_lock(&uploader->lock);
 		uploader->stopping = true;
-		uploader->deadline_ns = clock_ns(CLOCK_MONOTONIC) + drain_ms * 1000000;
+		uploader->deadline_ns = now_ns() + drain_ms * 1000000;
 		pthread_cond_signal(&uploader->wake);
 		pthread_mutex_unlock(&uploader->lock);
 		pthread_join(uploader->thread, NULL);

@@ -120,7 +120,7 @@ struct offcpu_profiler *offcpu_profiler__new(const struct offcpu_profiler_opts *
 	read_percpu_counters(bpf_map__fd(skel->maps.stats), OFFCPU_STAT__END,
 			     profiler->stats_at_window_start);
 	/* Blocks under way at start began before kiln: charged from now on only. */
-	skel->bss->window_start_ns = clock_ns(CLOCK_MONOTONIC);
+	skel->bss->window_start_ns = now_ns();
 	return profiler;
 fail:
 	offcpu_profiler__free(profiler);
@@ -160,7 +160,7 @@ int offcpu_profiler__end_window(struct offcpu_profiler *profiler, struct cpu_win
 	const struct window_buffers buffers =
 		WINDOW_BUFFERS_OF(skel, OFFCPU_STAT__END, profiler->stats_at_window_start);
 
-	uint64_t end = clock_ns(CLOCK_MONOTONIC);
+	uint64_t end = now_ns();
 	int err;
 
 	/* Threads still blocked: their time until `end` goes into this window. */

@@ -54,11 +54,6 @@ struct unwind_maps {
 	struct unwind_maps_stats stats;
 };
 
-static uint64_t now_ns(void)
-{
-	return clock_ns(CLOCK_MONOTONIC);
-}
-
 /* The vDSO's CFI, read from kiln's own: every process maps the same image. */
 static void load_vdso(struct unwind_maps *maps)
 {

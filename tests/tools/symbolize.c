@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "symbolizer/symbolizer.h"
 
 #define MAX_SEGMENTS 16
@@ -111,10 +112,7 @@ static void print_location(uint64_t address, const struct symbolized_location *l
 
 static double now_seconds(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	return now_ns() / 1e9;
 }
 
 int main(int argc, char **argv)

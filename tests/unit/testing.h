@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/array.h"
+
 static int testing_failures;
 
 #define CHECK(cond)                                                                                \
@@ -63,7 +65,7 @@ static inline int testing_run(const char *suite, const struct test_case *tests, 
 		static const struct test_case tests[] = { __VA_ARGS__ };                           \
 		(void)argc;                                                                        \
 		(void)argv;                                                                        \
-		return testing_run(suite, tests, sizeof(tests) / sizeof(tests[0]));                \
+		return testing_run(suite, tests, ARRAY_SIZE(tests));                               \
 	}
 
 #endif /* KILN_TESTING_H */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/array.h"
 #include "symbolizer/symbolizer.h"
 #include "tests/unit/symbolizer/fixture_process.h"
 #include "tests/unit/testing.h"
@@ -120,7 +121,7 @@ static void test_debuglink_places(void)
 	uint64_t value;
 	char path[512];
 
-	for (size_t i = 0; i < sizeof(programs) / sizeof(programs[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(programs); i++) {
 		snprintf(path, sizeof(path), "%s/%s", FIXTURE_DIR, programs[i]);
 		/* Stripped: the names are only in the debug file. */
 		CHECK(nm_address(path, "fixture_alpha", &value) == -ENOENT);

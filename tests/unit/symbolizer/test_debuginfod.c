@@ -25,11 +25,6 @@
 /* How long the tests wait for something that takes milliseconds when all is well. */
 #define PATIENCE_NS (60ULL * 1000 * 1000 * 1000)
 
-static uint64_t now_ns(void)
-{
-	return clock_ns(CLOCK_MONOTONIC);
-}
-
 static void sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/array.h"
 #include "symbolizer/ksyms.h"
 #include "tests/unit/testing.h"
 
@@ -209,7 +210,7 @@ static void test_real_kallsyms(void)
 	if (!ksyms)
 		return;
 	CHECK(ksyms__count(ksyms) > 10000);
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		struct ksym sym = {};
 		uint64_t addr;
 

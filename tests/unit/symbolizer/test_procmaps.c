@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/array.h"
 #include "symbolizer/procmaps.h"
 #include "tests/unit/testing.h"
 
@@ -148,7 +149,7 @@ static void test_malformed(void)
 		"1000-2000 r-xp 00000000 00:00 0 /bin/true\ngarbage\n",
 	};
 
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct proc_maps sentinel = { (struct proc_mapping *)&sentinel, 12345 };
 		struct proc_maps maps = sentinel;
 		int err = parse_text(bad[i], false, &maps);

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/array.h"
 #include "symbolizer/symbolizer.h"
 #include "tests/unit/symbolizer/fixture_process.h"
 #include "tests/unit/testing.h"
@@ -408,7 +409,7 @@ static void test_corrupt_files(void)
 	CHECK(symbolizer != NULL);
 	if (!symbolizer)
 		return;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		struct symbolized_location location = { .frame_count = 99 };
 		struct proc_mapping mapping;
 		const char *build_id = "untouched";
