@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Debug files from debuginfod, fetched on one background thread; lookups never wait. */
-#include <dlfcn.h>
 #include <elfutils/debuginfod.h>
 #include <errno.h>
 #include <pthread.h>
@@ -13,7 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/array.h"
 #include "lib/clock.h"
+#include "lib/dl.h"
 #include "lib/hashmap.h"
 #include "symbolizer/debuginfod_fetcher.h"
 
@@ -37,19 +38,19 @@ static int lib_status = -ENOENT; /* 0 once every function is there */
 
 static void load_once(void)
 {
-	void *handle = dlopen(LIBDEBUGINFOD_SONAME, RTLD_NOW | RTLD_LOCAL);
+	static const struct dl_symbol symbols[] = {
+		{ "debuginfod_begin", (void **)&lib.begin },
+		{ "debuginfod_end", (void **)&lib.end },
+		{ "debuginfod_find_debuginfo", (void **)&lib.find_debuginfo },
+		{ "debuginfod_set_user_data", (void **)&lib.set_user_data },
+		{ "debuginfod_get_user_data", (void **)&lib.get_user_data },
+		{ "debuginfod_set_progressfn", (void **)&lib.set_progressfn },
+	};
+	char error[256]; /* the caller says what is missing: the library */
 
-	if (!handle)
-		return;
-	lib.begin = dlsym(handle, "debuginfod_begin");
-	lib.end = dlsym(handle, "debuginfod_end");
-	lib.find_debuginfo = dlsym(handle, "debuginfod_find_debuginfo");
-	lib.set_user_data = dlsym(handle, "debuginfod_set_user_data");
-	lib.get_user_data = dlsym(handle, "debuginfod_get_user_data");
-	lib.set_progressfn = dlsym(handle, "debuginfod_set_progressfn");
-	if (lib.begin && lib.end && lib.find_debuginfo && lib.set_user_data && lib.get_user_data &&
-	    lib.set_progressfn)
-		lib_status = 0;
+	/* Loaded for the process's life, as libdw keeps it. */
+	lib_status = dl_open(LIBDEBUGINFOD_SONAME, symbols, ARRAY_SIZE(symbols), NULL, error,
+			     sizeof(error));
 }
 
 /* Loads the library once; 0, or -ENOENT when it or one of its functions is missing. */
