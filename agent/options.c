@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent/options.h"
+#include "agent/push/pyroscope_name.h"
 #include "lib/array.h"
 
 enum option_kind {
@@ -282,11 +283,7 @@ static int check_remote_options(struct kiln_options *opts, const bool *seen)
 	    (strncmp(opts->remote_store, "https://", 8) || !opts->remote_store[8]))
 		return usage_error("--remote-store: '%s' is not an http:// or https:// URL",
 				   opts->remote_store);
-	/* Pyroscope's rule for service names. */
-	if (opts->service_name &&
-	    opts->service_name[strspn(opts->service_name,
-				      "abcdefghijklmnopqrstuvwxyz"
-				      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/")])
+	if (opts->service_name && !pyroscope_name_valid(opts->service_name))
 		return usage_error("--service-name: '%s' may hold only letters, digits and _ . - /",
 				   opts->service_name);
 	for (size_t i = 0; i < OPTION_COUNT; i++)

@@ -5,20 +5,16 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/push/pyroscope_name.h"
 #include "agent/push/remote_internal.h"
 
-/* Pyroscope's service names allow letters, digits and "_.-/"; anything else becomes '_'. */
+/* The service name as Pyroscope takes it: what its rule forbids becomes '_'. */
 static void service_name(const char *text, char *out, size_t size)
 {
 	size_t i = 0;
 
-	for (; text[i] && i + 1 < size; i++) {
-		char c = text[i];
-		bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			       (c >= '0' && c <= '9') || strchr("_.-/", c);
-
-		out[i] = allowed && c ? c : '_';
-	}
+	for (; text[i] && i + 1 < size; i++)
+		out[i] = pyroscope_name_char(text[i]) ? text[i] : '_';
 	out[i] = '\0';
 	if (!i)
 		snprintf(out, size, "unknown");
