@@ -11,6 +11,7 @@
 
 #include "agent/options.h"
 #include "agent/push/pyroscope_name.h"
+#include "agent/sampling/offcpu_state.h"
 #include "lib/array.h"
 
 enum option_kind {
@@ -305,6 +306,14 @@ static int check_remote_options(struct kiln_options *opts, const bool *seen)
 	return OPTIONS_RUN;
 }
 
+/* "a, b, c" from a NULL-terminated list, for the error naming what is allowed. */
+static void join_words(const char *const *words, char *out, size_t size)
+{
+	out[0] = '\0';
+	for (size_t i = 0; words[i]; i++)
+		snprintf(out + strlen(out), size - strlen(out), "%s%s", i ? ", " : "", words[i]);
+}
+
 static int apply_option(const struct option_spec *spec, const char *value,
 			struct kiln_options *opts)
 {
@@ -368,7 +377,6 @@ static int apply_option(const struct option_spec *spec, const char *value,
 		return OPTIONS_RUN;
 	}
 	case OPTION_STATES: {
-		static const char *const names[] = { "sleeping", "uninterruptible", "preempted" };
 		char list[128], *saveptr = NULL;
 		uint32_t mask = 0;
 
@@ -379,13 +387,16 @@ static int apply_option(const struct option_spec *spec, const char *value,
 		     name = strtok_r(NULL, ",", &saveptr)) {
 			size_t i;
 
-			for (i = 0; i < ARRAY_SIZE(names); i++)
-				if (!strcmp(name, names[i]))
+			for (i = 0; offcpu_state_names[i]; i++)
+				if (!strcmp(name, offcpu_state_names[i]))
 					break;
-			if (i == ARRAY_SIZE(names))
-				return usage_error("--%s: unknown state '%s' (sleeping, "
-						   "uninterruptible, preempted)",
-						   spec->name, name);
+			if (!offcpu_state_names[i]) {
+				char words[128];
+
+				join_words(offcpu_state_names, words, sizeof(words));
+				return usage_error("--%s: unknown state '%s' (%s)", spec->name,
+						   name, words);
+			}
 			mask |= 1u << i;
 		}
 		if (!mask)
@@ -394,16 +405,15 @@ static int apply_option(const struct option_spec *spec, const char *value,
 		return OPTIONS_RUN;
 	}
 	case OPTION_CHOICE: {
-		char words[128] = "";
+		char words[128];
 
 		for (uint32_t i = 0; spec->choices[i]; i++) {
 			if (!strcmp(value, spec->choices[i])) {
 				memcpy(field, &i, sizeof(i));
 				return OPTIONS_RUN;
 			}
-			snprintf(words + strlen(words), sizeof(words) - strlen(words), "%s%s",
-				 i ? ", " : "", spec->choices[i]);
 		}
+		join_words(spec->choices, words, sizeof(words));
 		return usage_error("--%s: unknown value '%s' (%s)", spec->name, value, words);
 	}
 	case OPTION_URLS: {

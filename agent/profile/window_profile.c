@@ -7,6 +7,7 @@
 
 #include "agent/profile/window_profile.h"
 #include "agent/process/process_table.h"
+#include "agent/sampling/offcpu_state.h"
 #include "lib/array.h"
 #include "proto/pprof_builder.h"
 #include "symbolizer/symbolizer.h"
@@ -221,12 +222,6 @@ static int add_stack(struct profile_context *ctx, uint32_t pid, uint64_t stack_i
 	return count;
 }
 
-static const char *const state_names[OFFCPU_STATE__COUNT] = {
-	[OFFCPU_STATE_SLEEPING] = "sleeping",
-	[OFFCPU_STATE_UNINTERRUPTIBLE] = "uninterruptible",
-	[OFFCPU_STATE_PREEMPTED] = "preempted",
-};
-
 static int add_sample(struct profile_context *ctx, const struct drained_sample *sample,
 		      const struct window_profile_meta *meta)
 {
@@ -247,8 +242,7 @@ static int add_sample(struct profile_context *ctx, const struct drained_sample *
 		{ .key = "tid", .num = key->tid },
 		{ .key = "comm", .str = process_name },
 		{ .key = "thread_name", .str = thread_name },
-		{ .key = "state",
-		  .str = key->state < OFFCPU_STATE__COUNT ? state_names[key->state] : "unknown" },
+		{ .key = "state", .str = offcpu_state_name(key->state) },
 	};
 
 	count = add_stack(ctx, key->pid, key->kernel_stack_id, true, ids, 0);
