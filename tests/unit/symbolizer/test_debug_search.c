@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Where the symbolizer finds a file's debug information, in order: the
+ * Where debug_search finds a file's debug information, in order: the
  * file itself, the build-id directory, .gnu_debuglink (three places, CRC
  * checked), MiniDebugInfo. The fixtures (tests/fixtures/build.sh) put debug
  * files whose function names say where they lie ("from_build_id_alpha",
@@ -12,6 +12,7 @@
 
 #include "symbolizer/symbolizer.h"
 #include "tests/unit/symbolizer/fixture_process.h"
+#include "tests/unit/symbolizer/symbolizer_stack.h"
 #include "tests/unit/testing.h"
 
 #define DEBUG_ROOT FIXTURE_DIR "/debugroot"
@@ -21,14 +22,16 @@
 struct lookup {
 	char names[3][64]; /* what alpha, beta and gamma resolved to; "" for no symbol */
 	size_t function_count;
-	struct symbolizer_stats stats;
+	struct debug_search_stats stats;
+	struct symbolizer_stats symbolizer_stats;
 };
 
 /* Runs a fixture and resolves its three functions with the given debug directory. */
 static void look_up(const char *program, const char *debug_dir, struct lookup *ret_lookup)
 {
-	const struct symbolizer_opts opts = { .debug_dir = debug_dir };
-	struct symbolizer *symbolizer = symbolizer__new(&opts);
+	const struct debug_search_opts opts = { .debug_dir = debug_dir };
+	struct symbolizer_stack stack;
+	struct symbolizer *symbolizer = symbolizer_stack__new(&stack, &opts, 0, NULL);
 	struct fixture_process process;
 	char path[512];
 
@@ -51,10 +54,12 @@ static void look_up(const char *program, const char *debug_dir, struct lookup *r
 			snprintf(ret_lookup->names[i], sizeof(ret_lookup->names[i]), "%s",
 				 location.frames[0].function);
 	}
-	if (symbolizer)
-		symbolizer__stats(symbolizer, &ret_lookup->stats);
+	if (symbolizer) {
+		debug_search__stats(stack.debug_search, &ret_lookup->stats);
+		symbolizer__stats(symbolizer, &ret_lookup->symbolizer_stats);
+	}
 	stop_fixture(&process);
-	symbolizer__free(symbolizer);
+	symbolizer_stack__free(&stack);
 }
 
 /*
@@ -79,11 +84,16 @@ static void check_names(const struct lookup *lookup, const char *prefix)
 static void check_found(const struct lookup *lookup, uint64_t build_id, uint64_t debuglink,
 			uint64_t minidebuginfo)
 {
-	CHECK(lookup->stats.debug_files_build_id == build_id);
-	CHECK(lookup->stats.debug_files_debuglink == debuglink);
-	CHECK(lookup->stats.debug_files_minidebuginfo == minidebuginfo);
-	CHECK(lookup->stats.debug_files_debuginfod == 0);
-	CHECK(lookup->stats.elf_open_errors == 0);
+	CHECK(lookup->stats.build_id == build_id);
+	CHECK(lookup->stats.debuglink == debuglink);
+	CHECK(lookup->stats.minidebuginfo == minidebuginfo);
+	CHECK(lookup->stats.debuginfod == 0);
+	CHECK(!lookup->stats.debuginfod_enabled);
+	/* The symbolizer reports the same counts as its cache's debug search. */
+	CHECK(lookup->symbolizer_stats.debug_files_build_id == build_id);
+	CHECK(lookup->symbolizer_stats.debug_files_debuglink == debuglink);
+	CHECK(lookup->symbolizer_stats.debug_files_minidebuginfo == minidebuginfo);
+	CHECK(lookup->symbolizer_stats.elf_open_errors == 0);
 }
 
 /* A file with DWARF is its own debug file: the build-id directory's copy is not read. */
