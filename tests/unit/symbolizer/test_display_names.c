@@ -55,11 +55,11 @@ static void test_versions_dropped(void)
 	CHECK(names != NULL);
 	if (!names)
 		return;
-	CHECK_STR(display_names__name(names, "__libc_start_main@@GLIBC_2.34"),
-		  "__libc_start_main");
+	CHECK_STR(display_names__name(names, "__libc_start_main@@GLIBC_2.34"), "__libc_start_main");
 	CHECK_STR(display_names__name(names, "memcpy@GLIBC_2.2.5"), "memcpy");
-	CHECK_STR(display_names__name(names, "_ZNSt6chrono3_V212system_clock3nowEv@@GLIBCXX_3.4.19"),
-		  "std::chrono::_V2::system_clock::now()");
+	CHECK_STR(
+		display_names__name(names, "_ZNSt6chrono3_V212system_clock3nowEv@@GLIBCXX_3.4.19"),
+		"std::chrono::_V2::system_clock::now()");
 	/* A leading '@' is no version. */
 	CHECK_STR(display_names__name(names, "@odd"), "@odd");
 	display_names__free(names);

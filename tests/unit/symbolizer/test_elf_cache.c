@@ -67,64 +67,56 @@ static void test_copies_shared_by_build_id(void)
 	elf_cache__free(cache);
 }
 
-/* Opens names[order[i]] in turn; checks each build id. */
-static void open_in_order(struct elf_cache *cache, const char *const *names, const size_t *order,
-			  size_t count)
+/* Three distinct files, a, b and c, for a cache that holds two. */
+static const char *const lru_files[] = { "fixture_pie", "fixture_nopie", "libfixture.so" };
+
+/* Opens lru_files[order[i]] in turn, checking each build id; then checks the counts. */
+static void open_in_order(struct elf_cache *cache, const size_t *order, size_t count,
+			  uint64_t opened, uint64_t evicted)
 {
+	struct elf_cache_stats stats;
+
 	for (size_t i = 0; i < count; i++) {
 		char path[512], expected[256];
 
-		snprintf(path, sizeof(path), "%s/%s", FIXTURE_DIR, names[order[i]]);
+		snprintf(path, sizeof(path), "%s/%s", FIXTURE_DIR, lru_files[order[i]]);
 		CHECK(readelf_build_id(path, expected, sizeof(expected)) == 0);
 		CHECK_STR(cached_build_id(cache, path, NULL), expected);
 	}
+	elf_cache__stats(cache, &stats);
+	CHECK(stats.files_opened == opened);
+	CHECK(stats.files_evicted == evicted);
+	CHECK(stats.open_errors == 0);
 }
 
 static void test_lru_bound(void)
 {
-	static const char *const names[] = { "fixture_pie", "fixture_nopie", "libfixture.so" };
 	const struct elf_cache_opts opts = { .max_files = 2 };
 	struct elf_cache *cache = elf_cache__new(&opts);
-	struct elf_cache_stats stats;
 
 	CHECK(cache != NULL);
 	if (!cache)
 		return;
 	/* a, b, c, then a again: c evicts a, a evicts b. */
-	open_in_order(cache, names, (const size_t[]){ 0, 1, 2, 0 }, 4);
-	elf_cache__stats(cache, &stats);
-	CHECK(stats.files_opened == 4);
-	CHECK(stats.files_evicted == 2);
-	CHECK(stats.open_errors == 0);
+	open_in_order(cache, (const size_t[]){ 0, 1, 2, 0 }, 4, 4, 2);
 	/* c and a are cached: no file read. */
-	open_in_order(cache, names, (const size_t[]){ 2, 0 }, 2);
-	elf_cache__stats(cache, &stats);
-	CHECK(stats.files_opened == 4 && stats.files_evicted == 2);
+	open_in_order(cache, (const size_t[]){ 2, 0 }, 2, 4, 2);
 	elf_cache__free(cache);
 }
 
 /* A file used again is the most recent: the least recently used one goes instead. */
 static void test_lru_order(void)
 {
-	static const char *const names[] = { "fixture_pie", "fixture_nopie", "libfixture.so" };
 	const struct elf_cache_opts opts = { .max_files = 2 };
 	struct elf_cache *cache = elf_cache__new(&opts);
-	struct elf_cache_stats stats;
 
 	CHECK(cache != NULL);
 	if (!cache)
 		return;
-	/* a, b, a, c: c evicts b, not a. */
-	open_in_order(cache, names, (const size_t[]){ 0, 1, 0, 2 }, 4);
-	elf_cache__stats(cache, &stats);
-	CHECK(stats.files_opened == 3 && stats.files_evicted == 1);
-	open_in_order(cache, names, (const size_t[]){ 0 }, 1);
-	elf_cache__stats(cache, &stats);
-	CHECK(stats.files_opened == 3);
+	/* a, b, a, c: c evicts b, not a, which is still cached. */
+	open_in_order(cache, (const size_t[]){ 0, 1, 0, 2, 0 }, 5, 3, 1);
 	/* b is read again, and evicts c (a was used since). */
-	open_in_order(cache, names, (const size_t[]){ 1, 0 }, 2);
-	elf_cache__stats(cache, &stats);
-	CHECK(stats.files_opened == 4 && stats.files_evicted == 2);
+	open_in_order(cache, (const size_t[]){ 1, 0 }, 2, 4, 2);
 	elf_cache__free(cache);
 }
 
@@ -225,7 +217,6 @@ static void record_release(void *ctx, struct elf_cache_entry *entry)
 /* The listener hears of an entry with data before it goes; entries without data are not its. */
 static void test_listener(void)
 {
-	static const char *const names[] = { "fixture_pie", "fixture_nopie", "libfixture.so" };
 	const struct elf_cache_opts opts = { .max_files = 2 };
 	struct elf_cache *cache = elf_cache__new(&opts);
 	struct released released = {};
@@ -239,9 +230,9 @@ static void test_listener(void)
 		return;
 	CHECK(elf_cache__set_listener(cache, &listener) == 0);
 	CHECK(elf_cache__set_listener(cache, &listener) == -EBUSY);
-	snprintf(path, sizeof(path), "%s/%s", FIXTURE_DIR, names[0]);
+	snprintf(path, sizeof(path), "%s/%s", FIXTURE_DIR, lru_files[0]);
 	CHECK(cached_build_id(cache, path, &first) != NULL);
-	snprintf(path, sizeof(path), "%s/%s", FIXTURE_DIR, names[1]);
+	snprintf(path, sizeof(path), "%s/%s", FIXTURE_DIR, lru_files[1]);
 	CHECK(cached_build_id(cache, path, &second) != NULL);
 	if (!first || !second)
 		goto cleanup;
@@ -249,7 +240,7 @@ static void test_listener(void)
 	elf_cache_entry__set_data(first, &data);
 	CHECK(elf_cache_entry__data(first) == &data);
 	/* The third file evicts the first: released while its ELF is still open. */
-	snprintf(path, sizeof(path), "%s/%s", FIXTURE_DIR, names[2]);
+	snprintf(path, sizeof(path), "%s/%s", FIXTURE_DIR, lru_files[2]);
 	CHECK(cached_build_id(cache, path, NULL) != NULL);
 	CHECK(released.count == 1 && released.entries[0] == first);
 	/* Clearing releases what is left with data: the second file's, then nothing more. */
