@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The ELF cache's entries, for the symbolizer (internal): the elf_file of
- * a cached file, room for one user's data per entry, and word before an
- * entry's ELF handles change or go.
+ * a cached file, room for one reader's data per entry, and a listener told
+ * before an entry's ELF handles change or go.
  */
 #ifndef KILN_ELF_CACHE_ENTRY_H
 #define KILN_ELF_CACHE_ENTRY_H
