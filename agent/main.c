@@ -25,6 +25,8 @@
 #include "lib/clock.h"
 #include "lib/fs.h"
 #include "lib/hashmap.h"
+#include "symbolizer/debug_search.h"
+#include "symbolizer/elf_cache.h"
 #include "symbolizer/symbolizer.h"
 
 #define POLL_INTERVAL_MS 200
@@ -38,6 +40,8 @@ static volatile sig_atomic_t stop_requested;
 
 struct agent {
 	struct kiln_options opts;
+	struct debug_search *debug_search;
+	struct elf_cache *elf_files; /* read by the symbolizer and the unwind tables */
 	struct symbolizer *symbolizer;
 	struct process_table *processes;
 	struct process_capture *capture;
@@ -591,28 +595,42 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &action, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	/* Before any other thread exists: the symbolizer may set DEBUGINFOD_URLS. */
-	struct symbolizer_opts symbolizer_opts = {
-		.max_dwarf_memory = agent.opts.max_dwarf_memory,
+	/* Before any other thread exists: the debug search may set DEBUGINFOD_URLS. */
+	struct debug_search_opts search_opts = {
 		.debuginfod_urls = agent.opts.debuginfod_urls ? agent.opts.debuginfod_urls
 							      : getenv("DEBUGINFOD_URLS"),
 	};
-	agent.symbolizer = symbolizer__new(&symbolizer_opts);
-	if (!agent.symbolizer && errno == ENOENT && symbolizer_opts.debuginfod_urls) {
+	agent.debug_search = debug_search__new(&search_opts);
+	if (!agent.debug_search && errno == ENOENT && search_opts.debuginfod_urls) {
 		/* DEBUGINFOD_URLS set by a login profile must not stop a host without the library. */
 		log_warn("debuginfod: cannot load libdebuginfod.so.1 (install libdebuginfod1), "
 			 "continuing without fetching debug files");
-		symbolizer_opts.debuginfod_urls = NULL;
-		agent.symbolizer = symbolizer__new(&symbolizer_opts);
+		search_opts.debuginfod_urls = NULL;
+		agent.debug_search = debug_search__new(&search_opts);
 	}
+	if (!agent.debug_search) {
+		log_error("creating the debug file search: %s", strerror(errno));
+		goto cleanup;
+	}
+	if (search_opts.debuginfod_urls &&
+	    search_opts.debuginfod_urls[strspn(search_opts.debuginfod_urls, " ")])
+		log_info("debuginfod: missing debug files are fetched in the background from %s",
+			 search_opts.debuginfod_urls);
+	agent.elf_files = elf_cache__new(&(struct elf_cache_opts){
+		.debug_search = agent.debug_search,
+	});
+	if (!agent.elf_files) {
+		log_error("creating the ELF file cache: %s", strerror(errno));
+		goto cleanup;
+	}
+	agent.symbolizer = symbolizer__new(&(struct symbolizer_opts){
+		.elf_cache = agent.elf_files,
+		.max_dwarf_memory = agent.opts.max_dwarf_memory,
+	});
 	if (!agent.symbolizer) {
 		log_error("creating the symbolizer: %s", strerror(errno));
 		goto cleanup;
 	}
-	if (symbolizer_opts.debuginfod_urls &&
-	    symbolizer_opts.debuginfod_urls[strspn(symbolizer_opts.debuginfod_urls, " ")])
-		log_info("debuginfod: missing debug files are fetched in the background from %s",
-			 symbolizer_opts.debuginfod_urls);
 	agent.processes = process_table__new(agent.opts.max_processes, agent.symbolizer,
 					     forget_process, &agent);
 	if (!agent.processes) {
@@ -662,7 +680,7 @@ int main(int argc, char **argv)
 			.tables_fd = fds.unwind_tables,
 			.processes_fd = fds.process_unwind,
 			.max_bytes = agent.opts.max_unwind_memory,
-			.symbolizer = agent.symbolizer,
+			.elf_cache = agent.elf_files,
 		};
 
 		agent.unwind = unwind_maps__new(&unwind_opts);
@@ -787,6 +805,8 @@ cleanup:
 	unwind_maps__free(agent.unwind);
 	process_table__free(agent.processes);
 	symbolizer__free(agent.symbolizer);
+	elf_cache__free(agent.elf_files);
+	debug_search__free(agent.debug_search);
 	/* Sampling has stopped: what is spooled gets a bounded time to leave. */
 	if (agent.uploader) {
 		uploader__stop(agent.uploader, agent.opts.remote_drain_timeout_s * 1000);

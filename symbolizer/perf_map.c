@@ -15,6 +15,7 @@
 #include "lib/sorted.h"
 #include "lib/string_arena.h"
 #include "symbolizer/perf_map.h"
+#include "symbolizer/process_files.h"
 
 #define DEFAULT_MAX_ENTRIES_PER_MAP (256 * 1024)
 #define DEFAULT_MAX_ENTRIES (512 * 1024)
@@ -185,7 +186,7 @@ static struct process_map *get_map(struct perf_maps *maps, int pid)
  */
 static void find_path(struct process_map *map)
 {
-	char path[64], line[256];
+	char path[64], line[256], name[32];
 	struct stat theirs, ours;
 	int nspid = map->pid;
 	FILE *status;
@@ -209,13 +210,13 @@ static void find_path(struct process_map *map)
 	fclose(status);
 	if (nspid <= 0)
 		nspid = map->pid;
-	snprintf(path, sizeof(path), "/proc/%d/root/tmp", map->pid);
+	process_files_path(map->pid, "/tmp", path, sizeof(path));
+	snprintf(name, sizeof(name), "/tmp/perf-%d.map", nspid);
 	if (stat(path, &theirs) == 0 && stat("/tmp", &ours) == 0 && theirs.st_dev == ours.st_dev &&
 	    theirs.st_ino == ours.st_ino)
-		snprintf(map->path, sizeof(map->path), "/tmp/perf-%d.map", nspid);
+		snprintf(map->path, sizeof(map->path), "%s", name);
 	else
-		snprintf(map->path, sizeof(map->path), "/proc/%d/root/tmp/perf-%d.map", map->pid,
-			 nspid);
+		process_files_path(map->pid, name, map->path, sizeof(map->path));
 	map->path_known = true;
 }
 

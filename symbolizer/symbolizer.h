@@ -1,24 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Addresses to function names. The symbolizer owns a bounded cache of ELF
- * files keyed by build id (and by device+inode, so a file shared by many
- * processes is opened once) and the kernel's symbol table.
+ * Addresses to function names: frames of user code through the ELF files
+ * of an elf_cache (symbols, and DWARF's lines and inlined calls within a
+ * memory budget), JIT code through perf maps, kernel code through
+ * kallsyms. Where debug files are looked for is debug_search's part.
  *
- * Debug information for a file is looked for in this order, stopping once
- * a file with DWARF (.debug_info) is found:
- *   1. the file itself;
- *   2. DEBUG_DIR/.build-id/xx/yyyy.debug, on the host and in the process's
- *      root (/proc/PID/root), DEBUG_DIR being /usr/lib/debug;
- *   3. .gnu_debuglink's name, with its CRC checked: next to the file, in
- *      .debug/ next to it, under DEBUG_DIR followed by the file's directory;
- *   4. .gnu_debugdata (MiniDebugInfo: symbols only), when no .symtab yet;
- *   5. debuginfod, by build id, when servers are configured: fetched in the
- *      background, so lookups use what 1-4 gave until the file arrives.
- *
- * The symbolizer is used from one thread; debuginfod's fetch thread is
- * internal and hands its results back at later calls.
- *
- * Library code: it never prints, it returns 0 or a negative errno.
+ * Used from one thread. Library code: it never prints, it returns 0 or a
+ * negative errno.
  */
 #ifndef KILN_SYMBOLIZER_H
 #define KILN_SYMBOLIZER_H
@@ -31,9 +19,16 @@
 #include "symbolizer/procmaps.h"
 
 struct symbolizer;
+struct elf_cache;
 
 struct symbolizer_opts {
-	size_t max_elf_files; /* cached ELF files; 0 means the default (256) */
+	/*
+	 * The ELF files to read, kept by the caller (and shared with the
+	 * unwind tables); it must outlive the symbolizer. NULL: one of the
+	 * symbolizer's own, with the defaults (256 files, debug files under
+	 * /usr/lib/debug, no debuginfod).
+	 */
+	struct elf_cache *elf_cache;
 	/* Cached files whose DWARF is open at once; 0 means the default (32). */
 	size_t max_dwarf_files;
 	/* Address ranges indexed per DWARF file (32 bytes each); 0 means the default (256Ki). */
@@ -45,16 +40,6 @@ struct symbolizer_opts {
 	 */
 	uint64_t max_dwarf_memory;
 	const char *kallsyms_path; /* NULL means /proc/kallsyms */
-	const char *debug_dir; /* NULL means /usr/lib/debug */
-	/*
-	 * debuginfod servers, space-separated as in DEBUGINFOD_URLS (which
-	 * symbolizer__new then sets: libdebuginfod reads only the
-	 * environment); NULL or "": no debuginfod.
-	 */
-	const char *debuginfod_urls;
-	size_t debuginfod_max_queued; /* fetches waiting or under way; 0: 64 */
-	uint64_t debuginfod_timeout_ms; /* one whole fetch; 0: 120 s */
-	uint64_t debuginfod_retry_ms; /* a failed build id is not asked again before; 0: 10 min */
 };
 
 /* Frames per address: inlined calls and the function containing them. */
@@ -85,6 +70,7 @@ struct symbolized_location {
 };
 
 struct symbolizer_stats {
+	/* The elf_cache's (elf_cache_stats). */
 	uint64_t elf_files_opened; /* read in full: one per distinct build id */
 	uint64_t elf_files_shared; /* another copy of a file already read, found by build id */
 	uint64_t elf_files_evicted; /* cache at its limit */
@@ -107,7 +93,7 @@ struct symbolizer_stats {
 	uint64_t dwarf_units_not_indexed; /* units too large for the index: lines only */
 	uint64_t inline_chains_truncated; /* deeper than SYMBOLIZER_MAX_FRAMES: innermost dropped */
 	uint64_t names_truncated; /* longer than SYMBOLIZER_MAX_NAME */
-	/* Debug files found, by where (see the search order above). */
+	/* Debug files the elf_cache's debug_search found, by where (debug_search.h). */
 	uint64_t debug_files_build_id;
 	uint64_t debug_files_debuglink;
 	uint64_t debug_files_minidebuginfo;
@@ -165,24 +151,6 @@ int symbolizer__resolve_user(struct symbolizer *symbolizer, int pid,
  */
 int symbolizer__build_id(struct symbolizer *symbolizer, int pid, const struct proc_mapping *mapping,
 			 const char **ret_build_id);
-
-struct Elf;
-
-/* The opened file behind a mapping, for readers other than the symbolizer (unwind tables). */
-struct symbolizer_file {
-	struct Elf *elf; /* the mapped file itself */
-	struct Elf *debug_elf; /* its separate debug file (or MiniDebugInfo), or NULL */
-	const char *build_id; /* lowercase hex, "" when none */
-	uint64_t load_bias; /* process address minus ELF virtual address in this mapping */
-};
-
-/*
- * Opens (or finds in the cache) the file behind a mapping. Everything in
- * *ret_file stays valid until the next call into the symbolizer. Returns
- * 0 or a negative errno (-ENOENT for anonymous memory and [vdso]).
- */
-int symbolizer__file(struct symbolizer *symbolizer, int pid, const struct proc_mapping *mapping,
-		     struct symbolizer_file *ret_file);
 
 /* Kernel address through kallsyms; function and system_name are the symbol's name. */
 int symbolizer__resolve_kernel(struct symbolizer *symbolizer, uint64_t addr, bool is_return_address,

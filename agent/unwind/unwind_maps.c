@@ -17,7 +17,7 @@
 #include "agent/unwind/unwind_table.h"
 #include "lib/clock.h"
 #include "lib/hashmap.h"
-#include "symbolizer/symbolizer.h"
+#include "symbolizer/elf_cache.h"
 
 #define TABLE_ELEMENT_BYTES sizeof(struct unwind_chunk)
 #define MAX_TABLES 8192 /* the BPF outer map's size */
@@ -43,7 +43,7 @@ struct unwind_maps {
 	int tables_fd;
 	int processes_fd;
 	uint64_t max_bytes;
-	struct symbolizer *symbolizer;
+	struct elf_cache *elf_cache;
 	struct hashmap *tables; /* key string -> struct table */
 	struct hashmap *processes; /* pid -> struct process_tables */
 	uint32_t next_id;
@@ -105,7 +105,7 @@ struct unwind_maps *unwind_maps__new(const struct unwind_maps_opts *opts)
 	maps->tables_fd = opts->tables_fd;
 	maps->processes_fd = opts->processes_fd;
 	maps->max_bytes = opts->max_bytes;
-	maps->symbolizer = opts->symbolizer;
+	maps->elf_cache = opts->elf_cache;
 	maps->next_id = 1;
 	maps->tables = hashmap__new(hashmap_hash_str, hashmap_equal_str, NULL);
 	maps->processes = hashmap__new(hashmap_hash_int, hashmap_equal_int, NULL);
@@ -323,7 +323,7 @@ static struct table *find_or_add_table(struct unwind_maps *maps, const char *key
 static struct table *table_for_mapping(struct unwind_maps *maps, uint32_t pid,
 				       const struct proc_mapping *mapping, uint64_t *ret_bias)
 {
-	struct symbolizer_file file;
+	struct elf_cache_file file;
 	struct unwind_table rows = {};
 	struct table *table;
 	char key[160];
@@ -337,7 +337,7 @@ static struct table *table_for_mapping(struct unwind_maps *maps, uint32_t pid,
 		snprintf(key, sizeof(key), "%s", VDSO_KEY);
 		*ret_bias = mapping->start - maps->vdso_vaddr;
 	} else {
-		if (symbolizer__file(maps->symbolizer, (int)pid, mapping, &file))
+		if (elf_cache__file(maps->elf_cache, (int)pid, mapping, &file))
 			return NULL;
 		if (file.build_id[0])
 			snprintf(key, sizeof(key), "%s", file.build_id);

@@ -12,13 +12,13 @@
 #include "symbolizer/procmaps.h"
 
 struct unwind_maps;
-struct symbolizer;
+struct elf_cache;
 
 struct unwind_maps_opts {
 	int tables_fd; /* BPF hash of maps: table id -> table */
 	int processes_fd; /* BPF hash: pid -> struct process_unwind */
 	uint64_t max_bytes; /* budget for all tables in BPF map memory */
-	struct symbolizer *symbolizer; /* opens the files behind mappings */
+	struct elf_cache *elf_cache; /* opens the files behind mappings */
 };
 
 struct unwind_maps_stats {

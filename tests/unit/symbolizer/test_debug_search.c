@@ -1,18 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Where the symbolizer finds a file's debug information, in order: the
+ * Where debug_search finds a file's debug information, in order: the
  * file itself, the build-id directory, .gnu_debuglink (three places, CRC
  * checked), MiniDebugInfo. The fixtures (tests/fixtures/build.sh) put debug
  * files whose function names say where they lie ("from_build_id_alpha",
  * "stale_alpha") in the places that must lose, so the names a lookup
  * returns show which file won.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "lib/array.h"
+#include "lib/clock.h"
+
+#include "symbolizer/debug_search.h"
+#include "symbolizer/elf_file.h"
 #include "symbolizer/symbolizer.h"
 #include "tests/unit/symbolizer/fixture_process.h"
+#include "tests/unit/symbolizer/symbolizer_stack.h"
 #include "tests/unit/testing.h"
 
 #define DEBUG_ROOT FIXTURE_DIR "/debugroot"
@@ -22,14 +31,16 @@
 struct lookup {
 	char names[3][64]; /* what alpha, beta and gamma resolved to; "" for no symbol */
 	size_t function_count;
-	struct symbolizer_stats stats;
+	struct debug_search_stats stats;
+	struct symbolizer_stats symbolizer_stats;
 };
 
 /* Runs a fixture and resolves its three functions with the given debug directory. */
 static void look_up(const char *program, const char *debug_dir, struct lookup *ret_lookup)
 {
-	const struct symbolizer_opts opts = { .debug_dir = debug_dir };
-	struct symbolizer *symbolizer = symbolizer__new(&opts);
+	const struct debug_search_opts opts = { .debug_dir = debug_dir };
+	struct symbolizer_stack stack;
+	struct symbolizer *symbolizer = symbolizer_stack__new(&stack, &opts, 0, NULL);
 	struct fixture_process process;
 	char path[512];
 
@@ -52,10 +63,12 @@ static void look_up(const char *program, const char *debug_dir, struct lookup *r
 			snprintf(ret_lookup->names[i], sizeof(ret_lookup->names[i]), "%s",
 				 location.frames[0].function);
 	}
-	if (symbolizer)
-		symbolizer__stats(symbolizer, &ret_lookup->stats);
+	if (symbolizer) {
+		debug_search__stats(stack.debug_search, &ret_lookup->stats);
+		symbolizer__stats(symbolizer, &ret_lookup->symbolizer_stats);
+	}
 	stop_fixture(&process);
-	symbolizer__free(symbolizer);
+	symbolizer_stack__free(&stack);
 }
 
 /*
@@ -80,11 +93,16 @@ static void check_names(const struct lookup *lookup, const char *prefix)
 static void check_found(const struct lookup *lookup, uint64_t build_id, uint64_t debuglink,
 			uint64_t minidebuginfo)
 {
-	CHECK(lookup->stats.debug_files_build_id == build_id);
-	CHECK(lookup->stats.debug_files_debuglink == debuglink);
-	CHECK(lookup->stats.debug_files_minidebuginfo == minidebuginfo);
-	CHECK(lookup->stats.debug_files_debuginfod == 0);
-	CHECK(lookup->stats.elf_open_errors == 0);
+	CHECK(lookup->stats.build_id == build_id);
+	CHECK(lookup->stats.debuglink == debuglink);
+	CHECK(lookup->stats.minidebuginfo == minidebuginfo);
+	CHECK(lookup->stats.debuginfod == 0);
+	CHECK(!lookup->stats.debuginfod_enabled);
+	/* The symbolizer reports the same counts as its cache's debug search. */
+	CHECK(lookup->symbolizer_stats.debug_files_build_id == build_id);
+	CHECK(lookup->symbolizer_stats.debug_files_debuglink == debuglink);
+	CHECK(lookup->symbolizer_stats.debug_files_minidebuginfo == minidebuginfo);
+	CHECK(lookup->symbolizer_stats.elf_open_errors == 0);
 }
 
 /* A file with DWARF is its own debug file: the build-id directory's copy is not read. */
@@ -236,7 +254,88 @@ static void test_corrupt_minidebuginfo(void)
 	check_found(&lookup, 0, 0, 0);
 }
 
-TEST_MAIN("debug_search", TEST(test_file_itself_first), TEST(test_build_id_before_debuglink),
+/*
+ * The name the symbol table of program (under FIXTURE_DIR), given a debug
+ * file by debug_search__find alone, gives fixture_alpha's address: no
+ * process, cache or symbolizer in the way. "" when none.
+ */
+static void find_on_file(const char *program, const char *debug_dir, char *ret_name, size_t size,
+			 struct debug_search_stats *ret_stats)
+{
+	const struct debug_search_opts opts = { .debug_dir = debug_dir };
+	struct debug_search *search = debug_search__new(&opts);
+	char path[512], debug_path[600];
+	struct elf_file *elf = NULL;
+	const char *name = NULL;
+	uint64_t alpha = 0;
+	int fd;
+
+	snprintf(ret_name, size, "%s", "");
+	snprintf(path, sizeof(path), "%s/%s", FIXTURE_DIR, program);
+	/* The program is stripped: its debug file next to it knows where alpha is. */
+	snprintf(debug_path, sizeof(debug_path), "%s.debug", path);
+	CHECK(nm_address(debug_path, "fixture_alpha", &alpha) == 0);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(search && fd >= 0);
+	if (fd >= 0)
+		elf = elf_file__probe(fd);
+	CHECK(elf && elf_file__load(elf) == 0);
+	if (search && elf) {
+		/* Our own process: its root is the host's, where the fixtures are. */
+		debug_search__find(search, getpid(), path, elf);
+		if (elf_file__find_symbol(elf, alpha, &name, NULL) == 0)
+			snprintf(ret_name, size, "%s", name);
+		debug_search__stats(search, ret_stats);
+	}
+	elf_file__free(elf);
+	if (fd >= 0)
+		close(fd);
+	debug_search__free(search);
+}
+
+/* The search works on a file by itself: the build-id directory first, else .gnu_debuglink. */
+static void test_find_on_file(void)
+{
+	struct debug_search_stats stats = {};
+	char name[64];
+
+	find_on_file("debuglink-order/fixture_dl_order", DEBUG_ROOT, name, sizeof(name), &stats);
+	CHECK_STR(name, "from_build_id_alpha");
+	CHECK(stats.build_id == 1 && stats.debuglink == 0 && stats.minidebuginfo == 0);
+	find_on_file("debuglink-order/fixture_dl_order", NO_DEBUG_DIR, name, sizeof(name), &stats);
+	CHECK_STR(name, "fixture_alpha");
+	CHECK(stats.build_id == 0 && stats.debuglink == 1 && stats.minidebuginfo == 0);
+}
+
+/* When a file is asked for again, by why its last request did not give a file. */
+static void test_ask_again_at(void)
+{
+	const struct debug_search_opts opts = { .debug_dir = NO_DEBUG_DIR,
+						.debuginfod_retry_ms = 5000 };
+	struct debug_search *search = debug_search__new(&opts);
+	struct debug_search_fetched fetched;
+	uint64_t before, at;
+
+	CHECK(search != NULL);
+	if (!search)
+		return;
+	CHECK(debug_search__ask_again_at(search, -EINPROGRESS) == DEBUG_SEARCH_WAITING);
+	CHECK(debug_search__ask_again_at(search, -EINVAL) == DEBUG_SEARCH_NEVER);
+	before = clock_ns(CLOCK_MONOTONIC);
+	/* A full queue: as soon as there is room. */
+	at = debug_search__ask_again_at(search, -ENOSPC);
+	CHECK(at >= before && at < before + 1000000000ULL);
+	/* A failure: after the retry interval. */
+	at = debug_search__ask_again_at(search, -ENOENT);
+	CHECK(at >= before + 5000000000ULL && at < before + 6000000000ULL);
+	/* Without servers, nothing is ever due, wanted, or fetched. */
+	CHECK(!debug_search__due(search, before));
+	CHECK(debug_search__take_fetched(search, &fetched) == -EAGAIN);
+	debug_search__free(search);
+}
+
+TEST_MAIN("debug_search", TEST(test_find_on_file), TEST(test_ask_again_at),
+	  TEST(test_file_itself_first), TEST(test_build_id_before_debuglink),
 	  TEST(test_debuglink_places), TEST(test_debuglink_crc_mismatch),
 	  TEST(test_symtab_without_dwarf), TEST(test_minidebuginfo),
 	  TEST(test_corrupt_minidebuginfo))

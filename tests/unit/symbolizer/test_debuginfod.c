@@ -19,6 +19,7 @@
 #include "symbolizer/debuginfod_fetcher.h"
 #include "symbolizer/symbolizer.h"
 #include "tests/unit/symbolizer/fixture_process.h"
+#include "tests/unit/symbolizer/symbolizer_stack.h"
 #include "tests/unit/testing.h"
 
 #define NO_DEBUG_DIR FIXTURE_DIR "/no-such-debug-dir"
@@ -261,11 +262,12 @@ static void test_fetch_in_background(void)
 {
 	const char *const served[] = { FIXTURE_DIR "/buildid-debug/fixture_buildid.debug" };
 	char cache[64], urls[64], name[64], build_id[128], cached_file[256], other[512];
-	struct symbolizer_opts opts = { .debug_dir = NO_DEBUG_DIR, .max_elf_files = 1 };
+	struct debug_search_opts opts = { .debug_dir = NO_DEBUG_DIR };
+	struct symbolizer_stack stack = {};
 	struct symbolizer *symbolizer = NULL;
 	struct fixture_process process = {};
 	struct symbolizer_stats stats;
-	struct symbolizer_file file;
+	struct elf_cache_file file;
 	struct proc_mapping mapping;
 	struct server server;
 	size_t lookups = 0;
@@ -275,7 +277,7 @@ static void test_fetch_in_background(void)
 	CHECK(start_server(&server, served, 1) == 0);
 	snprintf(urls, sizeof(urls), "http://127.0.0.1:%d", server.port);
 	opts.debuginfod_urls = urls;
-	symbolizer = symbolizer__new(&opts);
+	symbolizer = symbolizer_stack__new(&stack, &opts, 1, NULL);
 	CHECK(symbolizer != NULL);
 	CHECK(start_fixture(FIXTURE_DIR "/fixture_buildid", &process) == 0);
 	CHECK(process.function_count == 3);
@@ -301,9 +303,9 @@ static void test_fetch_in_background(void)
 	snprintf(cached_file, sizeof(cached_file), "%s/%s/debuginfo", cache, build_id);
 	CHECK(file_exists(cached_file));
 	/* The file the DWARF readers get now has DWARF. */
-	CHECK(symbolizer__file(symbolizer, process.pid,
-			       procmaps__find(&process.maps, process.functions[0].addr),
-			       &file) == 0);
+	CHECK(elf_cache__file(stack.files, process.pid,
+			      procmaps__find(&process.maps, process.functions[0].addr),
+			      &file) == 0);
 	CHECK(has_section(file.debug_elf, ".debug_info"));
 
 	/* Evicted (one file at most) and opened again: the fetched file is taken at once. */
@@ -318,7 +320,7 @@ static void test_fetch_in_background(void)
 	CHECK(stats.debuginfod_requested == 1 && stats.debug_files_debuginfod == 2);
 cleanup:
 	stop_fixture(&process);
-	symbolizer__free(symbolizer);
+	symbolizer_stack__free(&stack);
 	stop_server(&server);
 	remove_dir(cache);
 }
@@ -332,11 +334,12 @@ static void test_fetch_replaces_minidebuginfo(void)
 	const char *const served[] = {
 		FIXTURE_DIR "/minidebuginfo-debug/fixture_minidebuginfo.debug",
 	};
-	struct symbolizer_opts opts = { .debug_dir = NO_DEBUG_DIR };
+	struct debug_search_opts opts = { .debug_dir = NO_DEBUG_DIR };
+	struct symbolizer_stack stack = {};
 	struct symbolizer *symbolizer = NULL;
 	struct fixture_process process = {};
 	struct symbolizer_stats stats;
-	struct symbolizer_file file = {};
+	struct elf_cache_file file = {};
 	char cache[64], urls[64], name[64];
 	uint64_t deadline;
 	struct server server;
@@ -345,7 +348,7 @@ static void test_fetch_replaces_minidebuginfo(void)
 	CHECK(start_server(&server, served, 1) == 0);
 	snprintf(urls, sizeof(urls), "http://127.0.0.1:%d", server.port);
 	opts.debuginfod_urls = urls;
-	symbolizer = symbolizer__new(&opts);
+	symbolizer = symbolizer_stack__new(&stack, &opts, 0, NULL);
 	CHECK(start_fixture(FIXTURE_DIR "/fixture_minidebuginfo", &process) == 0);
 	CHECK(process.function_count == 3);
 	if (!symbolizer || process.function_count != 3)
@@ -360,9 +363,9 @@ static void test_fetch_replaces_minidebuginfo(void)
 	deadline = now_ns() + PATIENCE_NS;
 	do {
 		sleep_ms(20);
-		CHECK(symbolizer__file(symbolizer, process.pid,
-				       procmaps__find(&process.maps, process.functions[2].addr),
-				       &file) == 0);
+		CHECK(elf_cache__file(stack.files, process.pid,
+				      procmaps__find(&process.maps, process.functions[2].addr),
+				      &file) == 0);
 		symbolizer__stats(symbolizer, &stats);
 	} while (!stats.debug_files_debuginfod && now_ns() < deadline);
 	CHECK(stats.debug_files_debuginfod == 1 && stats.debuginfod_succeeded == 1);
@@ -374,7 +377,7 @@ static void test_fetch_replaces_minidebuginfo(void)
 	}
 cleanup:
 	stop_fixture(&process);
-	symbolizer__free(symbolizer);
+	symbolizer_stack__free(&stack);
 	stop_server(&server);
 	remove_dir(cache);
 }
@@ -404,7 +407,8 @@ static bool wait_for_failures(struct symbolizer *symbolizer, const struct proc_m
  */
 static void test_server_down(void)
 {
-	struct symbolizer_opts opts = { .debug_dir = NO_DEBUG_DIR, .debuginfod_retry_ms = 2000 };
+	struct debug_search_opts opts = { .debug_dir = NO_DEBUG_DIR, .debuginfod_retry_ms = 2000 };
+	struct symbolizer_stack stack = {};
 	char cache[64], urls[64], name[64];
 	struct fixture_process process = {};
 	struct symbolizer *symbolizer;
@@ -414,7 +418,7 @@ static void test_server_down(void)
 	fresh_client_cache(cache, sizeof(cache));
 	snprintf(urls, sizeof(urls), "http://127.0.0.1:%d", closed_port());
 	opts.debuginfod_urls = urls;
-	symbolizer = symbolizer__new(&opts);
+	symbolizer = symbolizer_stack__new(&stack, &opts, 0, NULL);
 	CHECK(symbolizer != NULL);
 	CHECK(start_fixture(FIXTURE_DIR "/fixture_buildid", &process) == 0);
 	if (!symbolizer || process.function_count != 3)
@@ -441,7 +445,7 @@ static void test_server_down(void)
 	CHECK(stats.debuginfod_requested == 2);
 cleanup:
 	stop_fixture(&process);
-	symbolizer__free(symbolizer);
+	symbolizer_stack__free(&stack);
 	remove_dir(cache);
 }
 
@@ -452,11 +456,12 @@ cleanup:
  */
 static void test_hung_server_timeout_and_full_queue(void)
 {
-	struct symbolizer_opts opts = {
+	struct debug_search_opts opts = {
 		.debug_dir = NO_DEBUG_DIR,
 		.debuginfod_max_queued = 1,
 		.debuginfod_timeout_ms = 1500,
 	};
+	struct symbolizer_stack stack = {};
 	char cache[64], urls[64], first_path[512], second_path[512];
 	struct proc_mapping first, second;
 	struct symbolizer *symbolizer;
@@ -471,7 +476,7 @@ static void test_hung_server_timeout_and_full_queue(void)
 	snprintf(first_path, sizeof(first_path), "%s/fixture_buildid", FIXTURE_DIR);
 	snprintf(second_path, sizeof(second_path), "%s/fixture_minidebuginfo", FIXTURE_DIR);
 	CHECK(fake_mapping(first_path, &first) == 0 && fake_mapping(second_path, &second) == 0);
-	symbolizer = symbolizer__new(&opts);
+	symbolizer = symbolizer_stack__new(&stack, &opts, 0, NULL);
 	CHECK(symbolizer != NULL);
 	if (!symbolizer)
 		goto cleanup;
@@ -490,19 +495,20 @@ static void test_hung_server_timeout_and_full_queue(void)
 	symbolizer__stats(symbolizer, &stats);
 	CHECK(stats.debuginfod_requested == 2 && stats.debuginfod_queue_full == 1);
 cleanup:
-	symbolizer__free(symbolizer);
+	symbolizer_stack__free(&stack);
 	if (listener >= 0)
 		close(listener);
 	remove_dir(cache);
 }
 
-/* Freeing the symbolizer abandons a fetch that would otherwise hang for ten minutes. */
+/* Freeing the debug search abandons a fetch that would otherwise hang for ten minutes. */
 static void test_shutdown_abandons_fetch(void)
 {
-	struct symbolizer_opts opts = {
+	struct debug_search_opts opts = {
 		.debug_dir = NO_DEBUG_DIR,
 		.debuginfod_timeout_ms = 600 * 1000,
 	};
+	struct symbolizer_stack stack = {};
 	char cache[64], urls[64], path[512];
 	struct symbolizer *symbolizer;
 	struct symbolizer_stats stats;
@@ -517,7 +523,7 @@ static void test_shutdown_abandons_fetch(void)
 	opts.debuginfod_urls = urls;
 	snprintf(path, sizeof(path), "%s/fixture_buildid", FIXTURE_DIR);
 	CHECK(fake_mapping(path, &mapping) == 0);
-	symbolizer = symbolizer__new(&opts);
+	symbolizer = symbolizer_stack__new(&stack, &opts, 0, NULL);
 	CHECK(symbolizer && symbolizer__build_id(symbolizer, getpid(), &mapping, &id) == 0);
 	if (symbolizer) {
 		symbolizer__stats(symbolizer, &stats);
@@ -526,7 +532,8 @@ static void test_shutdown_abandons_fetch(void)
 	/* Let the fetch get under way: connected, its request sent, no answer coming. */
 	sleep_ms(500);
 	started = now_ns();
-	symbolizer__free(symbolizer);
+	/* The debug search, freed last, stops the fetch. */
+	symbolizer_stack__free(&stack);
 	/* Not a measurement: returning long before the fetch's own timeout is the point. */
 	CHECK(now_ns() - started < 300ULL * 1000 * 1000 * 1000);
 	CHECK(!client_cache_has_entry(cache, path));

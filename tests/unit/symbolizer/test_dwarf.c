@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "symbolizer/demangle.h"
+#include "symbolizer/elf_file.h"
 #include "symbolizer/symbolizer.h"
 #include "tests/unit/testing.h"
 
@@ -149,20 +150,38 @@ static void stop_fixture(struct fixture *fixture)
 	procmaps__free(&fixture->maps);
 }
 
+/* The load bias of one of the fixture's mappings, read from its file alone. */
+static int load_bias(const struct fixture *fixture, const struct proc_mapping *mapping,
+		     uint64_t *ret_bias)
+{
+	struct elf_file *elf = NULL;
+	int err, fd;
+
+	fd = open(fixture->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	elf = elf_file__probe(fd);
+	err = elf ? elf_file__load(elf) : -errno;
+	if (!err)
+		err = elf_file__load_bias(elf, mapping->start, mapping->offset,
+					  mapping->end - mapping->start, ret_bias);
+	elf_file__free(elf);
+	close(fd);
+	return err;
+}
+
 /* The process address of a virtual address of the fixture's executable. */
-static int process_address(struct symbolizer *symbolizer, const struct fixture *fixture,
-			   uint64_t vaddr, uint64_t *ret_address)
+static int process_address(const struct fixture *fixture, uint64_t vaddr, uint64_t *ret_address)
 {
 	for (size_t i = 0; i < fixture->maps.count; i++) {
 		const struct proc_mapping *mapping = &fixture->maps.mappings[i];
-		struct symbolizer_file file;
+		uint64_t bias;
 
 		if (strcmp(mapping->path, fixture->path) != 0 ||
-		    symbolizer__file(symbolizer, fixture->pid, mapping, &file) < 0)
+		    load_bias(fixture, mapping, &bias) < 0)
 			continue;
-		if (vaddr + file.load_bias >= mapping->start &&
-		    vaddr + file.load_bias < mapping->end) {
-			*ret_address = vaddr + file.load_bias;
+		if (vaddr + bias >= mapping->start && vaddr + bias < mapping->end) {
+			*ret_address = vaddr + bias;
 			return 0;
 		}
 	}
@@ -176,7 +195,7 @@ static int resolve(struct symbolizer *symbolizer, const struct fixture *fixture,
 	uint64_t address;
 	int err;
 
-	err = process_address(symbolizer, fixture, vaddr, &address);
+	err = process_address(fixture, vaddr, &address);
 	if (err)
 		return err;
 	mapping = procmaps__find(&fixture->maps, address);

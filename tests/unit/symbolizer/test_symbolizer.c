@@ -20,6 +20,7 @@
 #include "lib/array.h"
 #include "symbolizer/symbolizer.h"
 #include "tests/unit/symbolizer/fixture_process.h"
+#include "tests/unit/symbolizer/symbolizer_stack.h"
 #include "tests/unit/testing.h"
 
 /* Resolves addr and returns the function name, or NULL for no symbol or an error. */
@@ -207,8 +208,9 @@ static void test_debuglink(void)
 /* Resolves fixture_buildid's functions with debug_dir set; returns how many resolved. */
 static size_t resolve_with_debug_dir(const char *debug_dir)
 {
-	struct symbolizer_opts opts = { .debug_dir = debug_dir };
-	struct symbolizer *symbolizer = symbolizer__new(&opts);
+	const struct debug_search_opts opts = { .debug_dir = debug_dir };
+	struct symbolizer_stack stack;
+	struct symbolizer *symbolizer = symbolizer_stack__new(&stack, &opts, 0, NULL);
 	char path[512];
 	struct fixture_process process;
 	size_t resolved = 0;
@@ -224,7 +226,7 @@ static size_t resolve_with_debug_dir(const char *debug_dir)
 			resolved++;
 	}
 	stop_fixture(&process);
-	symbolizer__free(symbolizer);
+	symbolizer_stack__free(&stack);
 	return resolved;
 }
 
@@ -359,46 +361,6 @@ cleanup:
 	unlink(copy);
 }
 
-/* Two copies of one binary (two inodes, one build id) are read once. */
-static void test_copies_read_once(void)
-{
-	char source[512],
-		copies[2][32] = { "/tmp/kiln-test-copy-XXXXXX", "/tmp/kiln-test-copy-XXXXXX" };
-	struct symbolizer *symbolizer = symbolizer__new(NULL);
-	struct symbolized_location location;
-	struct symbolizer_stats stats;
-	struct proc_mapping mapping;
-	const char *build_id;
-	char expected[256];
-
-	snprintf(source, sizeof(source), "%s/fixture_pie", FIXTURE_DIR);
-	CHECK(symbolizer && readelf_build_id(source, expected, sizeof(expected)) == 0);
-	for (size_t i = 0; i < 2; i++) {
-		int fd = mkstemp(copies[i]);
-
-		CHECK(fd >= 0);
-		close(fd);
-		CHECK(copy_file(source, copies[i], 0755) == 0);
-	}
-	for (size_t i = 0; symbolizer && i < 2; i++) {
-		CHECK(fake_mapping(copies[i], &mapping) == 0);
-		CHECK(symbolizer__build_id(symbolizer, getpid(), &mapping, &build_id) == 0);
-		CHECK_STR(build_id, expected);
-	}
-	if (symbolizer) {
-		symbolizer__stats(symbolizer, &stats);
-		CHECK(stats.elf_files_opened == 1 && stats.elf_files_shared == 1);
-		/* Known by its inode now: not even its build id is read again. */
-		CHECK(symbolizer__resolve_user(symbolizer, getpid(), &mapping, 0x10010, false,
-					       &location) == 0);
-		symbolizer__stats(symbolizer, &stats);
-		CHECK(stats.elf_files_opened == 1 && stats.elf_files_shared == 1);
-	}
-	unlink(copies[0]);
-	unlink(copies[1]);
-	symbolizer__free(symbolizer);
-}
-
 static void test_corrupt_files(void)
 {
 	static const char *const names[] = { "fixture_truncated", "fixture_garbage",
@@ -429,37 +391,6 @@ static void test_corrupt_files(void)
 		CHECK(stats.elf_open_errors == i + 1);
 		CHECK(stats.elf_files_opened == 0);
 	}
-	symbolizer__free(symbolizer);
-}
-
-static void test_lru_bound(void)
-{
-	static const char *const names[] = { "fixture_pie", "fixture_nopie", "libfixture.so" };
-	struct symbolizer_opts opts = { .max_elf_files = 2 };
-	struct symbolizer *symbolizer = symbolizer__new(&opts);
-	struct symbolizer_stats stats;
-	char paths[3][512];
-
-	CHECK(symbolizer != NULL);
-	if (!symbolizer)
-		return;
-	/* a, b, c, then a again: c evicts a, a evicts b. */
-	for (size_t round = 0; round < 4; round++) {
-		const char *path = paths[round % 3], *build_id = NULL;
-		struct proc_mapping mapping;
-		char expected[256];
-
-		snprintf(paths[round % 3], sizeof(paths[0]), "%s/%s", FIXTURE_DIR,
-			 names[round % 3]);
-		CHECK(fake_mapping(path, &mapping) == 0);
-		CHECK(readelf_build_id(path, expected, sizeof(expected)) == 0);
-		CHECK(symbolizer__build_id(symbolizer, getpid(), &mapping, &build_id) == 0);
-		CHECK_STR(build_id, expected);
-	}
-	symbolizer__stats(symbolizer, &stats);
-	CHECK(stats.elf_files_opened == 4);
-	CHECK(stats.elf_files_evicted == 2);
-	CHECK(stats.elf_open_errors == 0);
 	symbolizer__free(symbolizer);
 }
 
@@ -589,6 +520,5 @@ static void test_kernel_real(void)
 
 TEST_MAIN("symbolizer", TEST(test_pie), TEST(test_non_pie), TEST(test_shared_library),
 	  TEST(test_debuglink), TEST(test_build_id_debug_dir), TEST(test_deleted_binary),
-	  TEST(test_exited_deleted_with_fds), TEST(test_copies_read_once), TEST(test_own_libc),
-	  TEST(test_corrupt_files), TEST(test_lru_bound), TEST(test_no_file), TEST(test_kernel),
-	  TEST(test_kernel_real))
+	  TEST(test_exited_deleted_with_fds), TEST(test_own_libc), TEST(test_corrupt_files),
+	  TEST(test_no_file), TEST(test_kernel), TEST(test_kernel_real))

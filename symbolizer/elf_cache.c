@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The agent's ELF files: a bounded LRU cache keyed by build id and by device+inode. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/clock.h"
+#include "lib/hashmap.h"
+#include "lib/list.h"
+#include "symbolizer/debug_search.h"
+#include "symbolizer/elf_cache.h"
+#include "symbolizer/elf_cache_entry.h"
+#include "symbolizer/elf_file.h"
+#include "symbolizer/process_files.h"
+
+#define DEFAULT_MAX_FILES 256
+/* How long a failed file waits before it is tried again. */
+#define RETRY_INTERVAL_NS (60ULL * 1000 * 1000 * 1000)
+/* (device, inode) pairs per cached file: copies of one build in many container images. */
+#define MAX_ALIASES_PER_FILE 64
+/* The negative cache holds this many failed files per allowed ELF file. */
+#define FAILED_FILES_PER_FILE 4
+
+/* The identity of a mapped file as /proc/PID/maps shows it. */
+struct file_key {
+	uint32_t dev_major;
+	uint32_t dev_minor;
+	uint64_t inode;
+};
+
+/* One (device, inode) under which a cached file was seen; its entry in by_inode. */
+struct file_alias {
+	struct file_key key;
+	struct elf_cache_entry *entry;
+	struct file_alias *next; /* the entry's other aliases, newest first */
+};
+
+struct elf_cache_entry {
+	struct elf_file *elf;
+	struct list_node lru; /* in cache->lru, most recently used first */
+	struct file_alias *aliases;
+	size_t alias_count;
+	void *data; /* the listener's */
+	/* When to ask debuginfod for this file's debug file (debug_search__ask_again_at). */
+	uint64_t debuginfod_at;
+};
+
+/* The negative cache: a file that failed is not retried before RETRY_INTERVAL_NS. */
+struct failed_file {
+	struct file_key key;
+	uint64_t failed_at_ns;
+	int error;
+	struct list_node age; /* in cache->failures_by_age, newest first */
+};
+
+struct elf_cache {
+	size_t max_files;
+	size_t max_failed_files;
+	struct debug_search *debug_search; /* NULL: files' own sections only */
+	struct hashmap *by_build_id; /* build id hex -> struct elf_cache_entry */
+	struct hashmap *by_inode; /* struct file_key * -> struct file_alias */
+	struct hashmap *failures; /* struct file_key * -> struct failed_file */
+	struct list_node lru;
+	size_t file_count;
+	struct list_node failures_by_age;
+	struct elf_cache_listener listener; /* release NULL when none */
+	struct elf_cache_stats stats;
+};
+
+static size_t hash_file_key(uintptr_t key, void *ctx)
+{
+	const struct file_key *file_key = (const struct file_key *)key;
+
+	(void)ctx;
+	return hash_mix(hash_mix(hash_mix(HASH_SEED, file_key->dev_major), file_key->dev_minor),
+			file_key->inode);
+}
+
+static bool equal_file_key(uintptr_t a, uintptr_t b, void *ctx)
+{
+	const struct file_key *x = (const struct file_key *)a, *y = (const struct file_key *)b;
+
+	(void)ctx;
+	return x->dev_major == y->dev_major && x->dev_minor == y->dev_minor && x->inode == y->inode;
+}
+
+static struct file_key mapping_key(const struct proc_mapping *mapping)
+{
+	return (struct file_key){ mapping->dev_major, mapping->dev_minor, mapping->inode };
+}
+
+struct elf_cache *elf_cache__new(const struct elf_cache_opts *opts)
+{
+	struct elf_cache_opts defaults = {};
+	struct elf_cache *cache;
+
+	if (!opts)
+		opts = &defaults;
+	cache = calloc(1, sizeof(*cache));
+	if (!cache)
+		return NULL;
+	list_init(&cache->lru);
+	list_init(&cache->failures_by_age);
+	cache->max_files = opts->max_files ? opts->max_files : DEFAULT_MAX_FILES;
+	cache->max_failed_files = cache->max_files * FAILED_FILES_PER_FILE;
+	cache->debug_search = opts->debug_search;
+	cache->by_build_id = hashmap__new(hashmap_hash_str, hashmap_equal_str, NULL);
+	cache->by_inode = hashmap__new(hash_file_key, equal_file_key, NULL);
+	cache->failures = hashmap__new(hash_file_key, equal_file_key, NULL);
+	if (!cache->by_build_id || !cache->by_inode || !cache->failures) {
+		elf_cache__free(cache);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return cache;
+}
+
+/* The listener lets go of what it read from the entry's handles. */
+static void release_entry(struct elf_cache *cache, struct elf_cache_entry *entry)
+{
+	if (cache->listener.release && entry->data)
+		cache->listener.release(cache->listener.ctx, entry);
+}
+
+static void drop_alias(struct elf_cache *cache, struct file_alias *alias)
+{
+	hashmap__delete(cache->by_inode, (uintptr_t)&alias->key, NULL, NULL);
+	alias->entry->alias_count--;
+	free(alias);
+}
+
+static void evict_entry(struct elf_cache *cache, struct elf_cache_entry *entry)
+{
+	const char *build_id = elf_file__build_id(entry->elf);
+
+	while (entry->aliases) {
+		struct file_alias *alias = entry->aliases;
+
+		entry->aliases = alias->next;
+		drop_alias(cache, alias);
+	}
+	if (build_id[0])
+		hashmap__delete(cache->by_build_id, (uintptr_t)build_id, NULL, NULL);
+	list_remove(&entry->lru);
+	cache->file_count--;
+	/* Readers (libdw) read from the ELF handles: they let go before the handles close. */
+	release_entry(cache, entry);
+	elf_file__free(entry->elf);
+	free(entry);
+}
+
+static void forget_failure(struct elf_cache *cache, struct failed_file *failed)
+{
+	hashmap__delete(cache->failures, (uintptr_t)&failed->key, NULL, NULL);
+	list_remove(&failed->age);
+	free(failed);
+}
+
+void elf_cache__free(struct elf_cache *cache)
+{
+	if (!cache)
+		return;
+	while (!list_empty(&cache->lru))
+		evict_entry(cache, container_of(cache->lru.next, struct elf_cache_entry, lru));
+	while (!list_empty(&cache->failures_by_age))
+		forget_failure(cache,
+			       container_of(cache->failures_by_age.next, struct failed_file, age));
+	hashmap__free(cache->by_build_id);
+	hashmap__free(cache->by_inode);
+	hashmap__free(cache->failures);
+	free(cache);
+}
+
+int elf_cache__set_listener(struct elf_cache *cache, const struct elf_cache_listener *listener)
+{
+	if (cache->listener.release)
+		return -EBUSY;
+	cache->listener = *listener;
+	return 0;
+}
+
+void elf_cache__clear_listener(struct elf_cache *cache)
+{
+	for (struct list_node *node = cache->lru.next; node != &cache->lru; node = node->next)
+		release_entry(cache, container_of(node, struct elf_cache_entry, lru));
+	cache->listener = (struct elf_cache_listener){};
+}
+
+struct elf_file *elf_cache_entry__elf_file(const struct elf_cache_entry *entry)
+{
+	return entry->elf;
+}
+
+void *elf_cache_entry__data(const struct elf_cache_entry *entry)
+{
+	return entry->data;
+}
+
+void elf_cache_entry__set_data(struct elf_cache_entry *entry, void *data)
+{
+	entry->data = data;
+}
+
+static int add_alias(struct elf_cache *cache, struct elf_cache_entry *entry,
+		     const struct file_key *key)
+{
+	struct file_alias *alias, **oldest;
+	int err;
+
+	if (entry->alias_count >= MAX_ALIASES_PER_FILE) {
+		/* Forgetting an alias only costs a reopen, found again by build id. */
+		for (oldest = &entry->aliases; (*oldest)->next; oldest = &(*oldest)->next)
+			;
+		alias = *oldest;
+		*oldest = NULL;
+		drop_alias(cache, alias);
+	}
+	alias = calloc(1, sizeof(*alias));
+	if (!alias)
+		return -ENOMEM;
+	alias->key = *key;
+	alias->entry = entry;
+	err = hashmap__set(cache->by_inode, (uintptr_t)&alias->key, alias, NULL, NULL);
+	if (err) {
+		free(alias);
+		return err;
+	}
+	alias->next = entry->aliases;
+	entry->aliases = alias;
+	entry->alias_count++;
+	return 0;
+}
+
+static void remember_failure(struct elf_cache *cache, const struct file_key *key, int error)
+{
+	struct failed_file *failed;
+
+	if (hashmap__size(cache->failures) >= cache->max_failed_files) {
+		forget_failure(cache,
+			       container_of(cache->failures_by_age.prev, struct failed_file, age));
+		cache->stats.failures_evicted++;
+	}
+	failed = calloc(1, sizeof(*failed));
+	if (!failed)
+		return; /* Not remembering only means trying again sooner. */
+	failed->key = *key;
+	failed->failed_at_ns = now_ns();
+	failed->error = error;
+	if (hashmap__set(cache->failures, (uintptr_t)&failed->key, failed, NULL, NULL)) {
+		free(failed);
+		return;
+	}
+	list_push_front(&cache->failures_by_age, &failed->age);
+}
+
+/* Gives an entry the debug file debuginfod fetched: 0, or why it cannot be used. */
+static int attach_fetched(struct elf_cache *cache, struct elf_cache_entry *entry, int fd)
+{
+	int err;
+
+	/* What was read from the old debug file may point into it: let go first. */
+	release_entry(cache, entry);
+	err = elf_file__use_debug_file(entry->elf, fd);
+	if (err)
+		return err;
+	entry->debuginfod_at = DEBUG_SEARCH_NEVER;
+	return 0;
+}
+
+/*
+ * Asks debuginfod for an entry's debug file. One fetched earlier (the file
+ * was evicted and opened again) is taken at once; otherwise the entry waits
+ * for the result, or asks again after a failure or a full queue.
+ */
+static void request_debug_file(struct elf_cache *cache, struct elf_cache_entry *entry)
+{
+	const char *build_id = elf_file__build_id(entry->elf);
+	int err, fd;
+
+	err = debug_search__request(cache->debug_search, build_id, &fd);
+	if (!err) {
+		err = attach_fetched(cache, entry, fd);
+		close(fd);
+		debug_search__took(cache->debug_search, build_id, err);
+		if (!err)
+			return;
+	}
+	entry->debuginfod_at = debug_search__ask_again_at(cache->debug_search, err);
+}
+
+/* Hands finished fetches to their entries (one evicted meanwhile gets it when reopened). */
+static void take_fetched_files(struct elf_cache *cache)
+{
+	struct debug_search_fetched fetched;
+	struct elf_cache_entry *entry;
+	int err;
+
+	if (!cache->debug_search)
+		return;
+	while (debug_search__take_fetched(cache->debug_search, &fetched) == 0) {
+		if (!hashmap__find(cache->by_build_id, (uintptr_t)fetched.build_id,
+				   (void **)&entry))
+			entry = NULL;
+		err = fetched.error;
+		if (fetched.fd >= 0) {
+			err = entry ? attach_fetched(cache, entry, fetched.fd) : 0;
+			close(fetched.fd);
+			if (entry)
+				debug_search__took(cache->debug_search, fetched.build_id, err);
+		}
+		if (err && entry)
+			entry->debuginfod_at = fetched.ask_again_at;
+	}
+}
+
+static int cache_new_entry(struct elf_cache *cache, struct elf_file *elf,
+			   const struct file_key *key, struct elf_cache_entry **ret_entry)
+{
+	const char *build_id = elf_file__build_id(elf);
+	struct elf_cache_entry *entry;
+	int err;
+
+	entry = calloc(1, sizeof(*entry));
+	if (!entry)
+		return -ENOMEM;
+	list_init(&entry->lru);
+	if (build_id[0]) {
+		err = hashmap__set(cache->by_build_id, (uintptr_t)build_id, entry, NULL, NULL);
+		if (err) {
+			free(entry);
+			return err;
+		}
+	}
+	entry->elf = elf;
+	list_push_front(&cache->lru, &entry->lru);
+	cache->file_count++;
+	err = add_alias(cache, entry, key);
+	if (err) {
+		/* Leaves elf to the caller, as on every failure. */
+		if (build_id[0])
+			hashmap__delete(cache->by_build_id, (uintptr_t)build_id, NULL, NULL);
+		list_remove(&entry->lru);
+		cache->file_count--;
+		free(entry);
+		return err;
+	}
+	/* The new entry is at the front, so the back is never the entry just added. */
+	while (cache->file_count > cache->max_files) {
+		evict_entry(cache, container_of(cache->lru.prev, struct elf_cache_entry, lru));
+		cache->stats.files_evicted++;
+	}
+	*ret_entry = entry;
+	return 0;
+}
+
+/*
+ * The same file under another device and inode (a container's copy of a
+ * library): found by build id, so its symbols are not read a second time.
+ */
+static int find_by_build_id(struct elf_cache *cache, const char *build_id,
+			    const struct file_key *key, struct elf_cache_entry **ret_entry)
+{
+	struct elf_cache_entry *entry;
+	int err;
+
+	if (!build_id[0] ||
+	    !hashmap__find(cache->by_build_id, (uintptr_t)build_id, (void **)&entry))
+		return -ENOENT;
+	err = add_alias(cache, entry, key);
+	if (err)
+		return err;
+	list_move_front(&cache->lru, &entry->lru);
+	*ret_entry = entry;
+	return 0;
+}
+
+/* A file seen before: the most recently used now, and asked for again when due. */
+static struct elf_cache_entry *touch_entry(struct elf_cache *cache, struct elf_cache_entry *entry)
+{
+	list_move_front(&cache->lru, &entry->lru);
+	if (entry->debuginfod_at && debug_search__due(cache->debug_search, entry->debuginfod_at))
+		request_debug_file(cache, entry);
+	return entry;
+}
+
+int elf_cache__entry(struct elf_cache *cache, int pid, const struct proc_mapping *mapping,
+		     int given_fd, struct elf_cache_entry **ret_entry)
+{
+	struct file_key key = mapping_key(mapping);
+	struct elf_file *elf = NULL;
+	struct file_alias *alias;
+	struct failed_file *failed;
+	int err, fd = -1;
+
+	take_fetched_files(cache);
+	if (hashmap__find(cache->by_inode, (uintptr_t)&key, (void **)&alias)) {
+		*ret_entry = touch_entry(cache, alias->entry);
+		return 0;
+	}
+	if (hashmap__find(cache->failures, (uintptr_t)&key, (void **)&failed)) {
+		/* An open file may succeed where the path failed: try it. */
+		if (given_fd < 0 && now_ns() - failed->failed_at_ns < RETRY_INTERVAL_NS)
+			return failed->error;
+		forget_failure(cache, failed);
+	}
+
+	fd = given_fd >= 0 ? given_fd : process_files_open_mapping(pid, mapping);
+	if (fd < 0) {
+		err = fd;
+	} else {
+		elf = elf_file__probe(fd);
+		err = elf ? 0 : -errno;
+	}
+	/* A copy of a file read before (one library in many container images). */
+	if (!err && find_by_build_id(cache, elf_file__build_id(elf), &key, ret_entry) == 0) {
+		cache->stats.files_shared++;
+		goto cleanup;
+	}
+	if (!err)
+		err = elf_file__load(elf);
+	if (err) {
+		cache->stats.open_errors++;
+		remember_failure(cache, &key, err);
+		goto cleanup;
+	}
+	cache->stats.files_opened++;
+
+	if (cache->debug_search)
+		debug_search__find(cache->debug_search, pid, mapping->path, elf);
+	err = cache_new_entry(cache, elf, &key, ret_entry);
+	if (err)
+		goto cleanup;
+	elf = NULL;
+	if (cache->debug_search &&
+	    debug_search__wants_fetch(cache->debug_search, (*ret_entry)->elf))
+		request_debug_file(cache, *ret_entry);
+cleanup:
+	elf_file__free(elf);
+	if (fd >= 0 && fd != given_fd)
+		close(fd);
+	return err;
+}
+
+int elf_cache__file(struct elf_cache *cache, int pid, const struct proc_mapping *mapping,
+		    struct elf_cache_file *ret_file)
+{
+	struct elf_cache_entry *entry;
+	uint64_t bias;
+	int err;
+
+	if (!process_files_is_file_backed(mapping))
+		return -ENOENT;
+	err = elf_cache__entry(cache, pid, mapping, -1, &entry);
+	if (err)
+		return err;
+	err = elf_file__load_bias(entry->elf, mapping->start, mapping->offset,
+				  mapping->end - mapping->start, &bias);
+	if (err)
+		return err;
+	*ret_file = (struct elf_cache_file){
+		.elf = elf_file__elf(entry->elf),
+		.debug_elf = elf_file__debug_elf(entry->elf),
+		.build_id = elf_file__build_id(entry->elf),
+		.load_bias = bias,
+	};
+	return 0;
+}
+
+void elf_cache__stats(const struct elf_cache *cache, struct elf_cache_stats *ret_stats)
+{
+	*ret_stats = cache->stats;
+	if (cache->debug_search)
+		debug_search__stats(cache->debug_search, &ret_stats->debug_files);
+}
