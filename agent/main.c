@@ -17,6 +17,7 @@
 #include "lib/log.h"
 #include "agent/sampling/offcpu_profiler.h"
 #include "agent/options.h"
+#include "agent/output/profile_name.h"
 #include "agent/output/retention.h"
 #include "agent/process/process_capture.h"
 #include "agent/process/process_table.h"
@@ -363,21 +364,22 @@ static int push_process(void *ctx, uint32_t pid, const char *comm, const uint8_t
 }
 
 /*
- * Writes a drained window as PREFIX-<UTC start>.pb.gz when writing locally,
- * and spools one profile per process when pushing.
+ * Writes a drained window into the output directory (named as
+ * profile_name.h says) when writing locally, and spools one profile per
+ * process when pushing.
  */
 static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *window,
-			const char *stamp, int64_t start_ns, int64_t duration_ns)
+			int64_t start_ns, int64_t duration_ns)
 {
 	struct window_profile_result result = {}, push_result = {};
 	struct output_retention_stats before;
-	char path[PATH_MAX] = "", comment[160], what[PATH_MAX + 64];
+	char name[PROFILE_NAME_SIZE], path[PATH_MAX] = "", comment[160], what[PATH_MAX + 64];
 	const char *kind = off_cpu ? "off-CPU" : "CPU";
 	int err;
 
-	if (agent->opts.output_dir &&
-	    snprintf(path, sizeof(path), "%s/%s-%s.pb.gz", agent->opts.output_dir,
-		     off_cpu ? "offcpu" : "cpu", stamp) >= (int)sizeof(path))
+	profile_name_format(off_cpu ? PROFILE_KIND_OFF_CPU : PROFILE_KIND_CPU, start_ns, name);
+	if (agent->opts.output_dir && snprintf(path, sizeof(path), "%s/%s", agent->opts.output_dir,
+					       name) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
 	if (off_cpu)
 		snprintf(comment, sizeof(comment),
@@ -405,7 +407,7 @@ static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *wi
 		}
 		if (agent->retention) {
 			output_retention__stats(agent->retention, &before);
-			output_retention__added(agent->retention, strrchr(path, '/') + 1);
+			output_retention__added(agent->retention, name);
 			report_retention(agent, &before);
 		}
 	}
@@ -470,12 +472,8 @@ static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns
 {
 	struct cpu_window windows[2] = {};
 	bool drained[2] = {};
-	time_t start_s = start_ns / 1000000000;
-	char stamp[32];
-	struct tm tm;
 	int err = 0;
 
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&start_s, &tm));
 	for (int off_cpu = 0; off_cpu < 2; off_cpu++) {
 		int drain_err;
 
@@ -493,8 +491,8 @@ static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns
 	take_captures(agent);
 	for (int off_cpu = 0; off_cpu < 2; off_cpu++) {
 		if (drained[off_cpu]) {
-			int write_err = write_window(agent, off_cpu, &windows[off_cpu], stamp,
-						     start_ns, duration_ns);
+			int write_err = write_window(agent, off_cpu, &windows[off_cpu], start_ns,
+						     duration_ns);
 
 			err = err ? err : write_err;
 		}
