@@ -339,7 +339,7 @@ static int push_process(void *ctx, uint32_t pid, const char *comm, const uint8_t
 {
 	struct push_context *push = ctx;
 	const struct kiln_options *opts = &push->agent->opts;
-	struct remote_profile profile = {
+	struct push_record record = {
 		.off_cpu = push->meta->off_cpu,
 		.pid = pid,
 		.start_ns = push->meta->start_ns,
@@ -347,11 +347,11 @@ static int push_process(void *ctx, uint32_t pid, const char *comm, const uint8_t
 	};
 	int err;
 
-	snprintf(profile.comm, sizeof(profile.comm), "%s", comm);
-	snprintf(profile.service_name, sizeof(profile.service_name), "%s",
+	snprintf(record.comm, sizeof(record.comm), "%s", comm);
+	snprintf(record.service_name, sizeof(record.service_name), "%s",
 		 opts->service_name ? opts->service_name : comm);
-	snprintf(profile.hostname, sizeof(profile.hostname), "%s", push->agent->hostname);
-	err = uploader__push(push->agent->uploader, &profile, data, size);
+	snprintf(record.hostname, sizeof(record.hostname), "%s", push->agent->hostname);
+	err = uploader__push(push->agent->uploader, &record, data, size);
 	if (!err) {
 		push->spooled++;
 	} else if (err != -EFBIG) {
@@ -712,9 +712,8 @@ int main(int argc, char **argv)
 				  curl_error);
 			goto cleanup;
 		}
-		const struct remote_opts remote_opts = {
+		const struct http_opts http_opts = {
 			.url = agent.opts.remote_store,
-			.protocol = agent.opts.remote_parca ? REMOTE_PARCA : REMOTE_PYROSCOPE,
 			.bearer_token_file = agent.opts.bearer_token_file,
 			.basic_auth_file = agent.opts.basic_auth_file,
 			.headers = agent.opts.headers,
@@ -726,8 +725,13 @@ int main(int argc, char **argv)
 			.connect_timeout_ms = agent.opts.remote_connect_timeout_s * 1000,
 			.timeout_ms = agent.opts.remote_timeout_s * 1000,
 		};
+		/* options_parse took only names in the table. */
+		const struct push_protocol *protocol =
+			agent.opts.remote_protocol ? push_protocol_find(agent.opts.remote_protocol)
+						   : push_protocols[0];
 		const struct uploader_opts uploader_opts = {
-			.remote = &remote_opts,
+			.http = &http_opts,
+			.protocol = protocol,
 			.spool_dir = agent.opts.spool_dir,
 			.spool_max_bytes = agent.opts.spool_max_bytes,
 			.spool_max_files = SPOOL_MAX_FILES,
@@ -745,8 +749,8 @@ int main(int argc, char **argv)
 		}
 		uploader__stats(agent.uploader, &stats);
 		log_info("pushing to %s (%s), spooling in %s (at most %" PRIu64 " bytes)",
-			 agent.opts.remote_store, agent.opts.remote_parca ? "Parca" : "Pyroscope",
-			 agent.opts.spool_dir, agent.opts.spool_max_bytes);
+			 agent.opts.remote_store, protocol->title, agent.opts.spool_dir,
+			 agent.opts.spool_max_bytes);
 		if (stats.recovered)
 			log_info("%" PRIu64 " profiles (%" PRIu64
 				 " bytes) from an earlier run wait "

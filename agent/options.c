@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent/options.h"
+#include "agent/push/protocol.h"
 
 enum option_kind {
 	OPTION_UINT, /* a decimal number within [min, max] */
@@ -38,7 +39,6 @@ struct option_spec {
 };
 
 static const char *const unwind_choices[] = { "dwarf", "fp", NULL };
-static const char *const remote_protocol_choices[] = { "pyroscope", "parca", NULL };
 
 static const char *const off_cpu_hooks_choices[] = { "auto", "task-work", "sys-exit", "raw-tp",
 						     NULL };
@@ -86,9 +86,9 @@ static const struct option_spec option_table[] = {
 	  off_cpu_hooks_choices },
 	{ "remote-store", 0, OPTION_STRING, FIELD(remote_store), 0, 0, "URL",
 	  "push profiles to this Pyroscope or Parca (http:// or https://)" },
-	{ "remote-protocol", 0, OPTION_CHOICE, FIELD(remote_parca), 0, 0, "pyroscope|parca",
+	{ "remote-protocol", 0, OPTION_STRING, FIELD(remote_protocol), 0, 0, "pyroscope|parca",
 	  "how to push: Pyroscope's /ingest or Parca's gRPC WriteRaw (default pyroscope)",
-	  remote_protocol_choices, .remote_only = true },
+	  .remote_only = true },
 	{ "service-name", 0, OPTION_STRING, FIELD(service_name), 0, 0, "NAME",
 	  "service_name label of every pushed profile (default: the process name)",
 	  .remote_only = true },
@@ -277,6 +277,15 @@ static int check_remote_options(struct kiln_options *opts, const bool *seen)
 		if (!opts->output_dir)
 			opts->output_dir = "./profiles";
 		return OPTIONS_RUN;
+	}
+	if (opts->remote_protocol && !push_protocol_find(opts->remote_protocol)) {
+		char words[128] = "";
+
+		for (size_t i = 0; push_protocols[i]; i++)
+			snprintf(words + strlen(words), sizeof(words) - strlen(words), "%s%s",
+				 i ? ", " : "", push_protocols[i]->name);
+		return usage_error("--remote-protocol: unknown value '%s' (%s)",
+				   opts->remote_protocol, words);
 	}
 	if ((strncmp(opts->remote_store, "http://", 7) || !opts->remote_store[7]) &&
 	    (strncmp(opts->remote_store, "https://", 8) || !opts->remote_store[8]))
