@@ -11,6 +11,7 @@
 
 #include "agent/options.h"
 #include "agent/push/protocol.h"
+#include "agent/push/pyroscope.h"
 
 enum option_kind {
 	OPTION_UINT, /* a decimal number within [min, max] */
@@ -292,10 +293,7 @@ static int check_remote_options(struct kiln_options *opts, const bool *seen)
 		return usage_error("--remote-store: '%s' is not an http:// or https:// URL",
 				   opts->remote_store);
 	/* Pyroscope's rule for service names. */
-	if (opts->service_name &&
-	    opts->service_name[strspn(opts->service_name,
-				      "abcdefghijklmnopqrstuvwxyz"
-				      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/")])
+	if (opts->service_name && !pyroscope_service_name_valid(opts->service_name))
 		return usage_error("--service-name: '%s' may hold only letters, digits and _ . - /",
 				   opts->service_name);
 	for (size_t i = 0; i < OPTION_COUNT; i++)

@@ -7,19 +7,30 @@
 
 #include "agent/push/http.h"
 #include "agent/push/protocol.h"
+#include "agent/push/pyroscope.h"
 
-/* Pyroscope's service names allow letters, digits and "_.-/"; anything else becomes '_'. */
+/* Pyroscope's service names allow letters, digits and "_.-/". */
+static bool service_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("_.-/", c));
+}
+
+bool pyroscope_service_name_valid(const char *name)
+{
+	for (const char *c = name; *c; c++)
+		if (!service_name_char(*c))
+			return false;
+	return true;
+}
+
+/* A service name Pyroscope takes: anything else becomes '_'. */
 static void service_name(const char *text, char *out, size_t size)
 {
 	size_t i = 0;
 
-	for (; text[i] && i + 1 < size; i++) {
-		char c = text[i];
-		bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			       (c >= '0' && c <= '9') || strchr("_.-/", c);
-
-		out[i] = allowed && c ? c : '_';
-	}
+	for (; text[i] && i + 1 < size; i++)
+		out[i] = service_name_char(text[i]) ? text[i] : '_';
 	out[i] = '\0';
 	if (!i)
 		snprintf(out, size, "unknown");

@@ -16,6 +16,7 @@
 #include "agent/push/curl_api.h"
 #include "agent/push/http.h"
 #include "agent/push/protocol.h"
+#include "agent/push/pyroscope.h"
 #include "tests/unit/testing.h"
 
 static void test_status_classes(void)
@@ -315,6 +316,14 @@ static void test_loopback_exchange(void)
 	curl_api_unload();
 }
 
+static void test_pyroscope_service_names(void)
+{
+	CHECK(pyroscope_service_name_valid("checkout-v2.eu/web_1"));
+	CHECK(!pyroscope_service_name_valid("a b"));
+	CHECK(!pyroscope_service_name_valid("a{b}"));
+	CHECK(!pyroscope_service_name_valid("caf\xc3\xa9"));
+}
+
 TEST_MAIN("http", TEST(test_status_classes), TEST(test_grpc_codes), TEST(test_retry_after),
 	  TEST(test_plain_result), TEST(test_grpc_result), TEST(test_escape),
-	  TEST(test_loopback_exchange))
+	  TEST(test_pyroscope_service_names), TEST(test_loopback_exchange))
