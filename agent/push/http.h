@@ -51,8 +51,10 @@ struct http_response {
 	uint64_t retry_after_ms; /* capped at HTTP_RETRY_AFTER_MAX_MS */
 };
 
-/* NULL with errno set: EINVAL for a URL that is neither http:// nor https://, ENOPKG before
- * curl_api_load. */
+/*
+ * NULL with errno set: EINVAL for a URL that is neither http:// nor
+ * https://, ENOPKG when libcurl is not loaded (curl_api_load).
+ */
 struct http_client *http_client__new(const struct http_opts *opts);
 void http_client__free(struct http_client *client);
 
