@@ -17,6 +17,7 @@
 #include "lib/log.h"
 #include "agent/sampling/offcpu_profiler.h"
 #include "agent/options.h"
+#include "agent/output/profile_name.h"
 #include "agent/output/retention.h"
 #include "agent/process/process_capture.h"
 #include "agent/process/process_table.h"
@@ -342,7 +343,7 @@ static int push_process(void *ctx, uint32_t pid, const char *comm, const uint8_t
 {
 	struct push_context *push = ctx;
 	const struct kiln_options *opts = &push->agent->opts;
-	struct remote_profile profile = {
+	struct push_record record = {
 		.off_cpu = push->meta->off_cpu,
 		.pid = pid,
 		.start_ns = push->meta->start_ns,
@@ -350,11 +351,11 @@ static int push_process(void *ctx, uint32_t pid, const char *comm, const uint8_t
 	};
 	int err;
 
-	snprintf(profile.comm, sizeof(profile.comm), "%s", comm);
-	snprintf(profile.service_name, sizeof(profile.service_name), "%s",
+	snprintf(record.comm, sizeof(record.comm), "%s", comm);
+	snprintf(record.service_name, sizeof(record.service_name), "%s",
 		 opts->service_name ? opts->service_name : comm);
-	snprintf(profile.hostname, sizeof(profile.hostname), "%s", push->agent->hostname);
-	err = uploader__push(push->agent->uploader, &profile, data, size);
+	snprintf(record.hostname, sizeof(record.hostname), "%s", push->agent->hostname);
+	err = uploader__push(push->agent->uploader, &record, data, size);
 	if (!err) {
 		push->spooled++;
 	} else if (err != -EFBIG) {
@@ -367,21 +368,22 @@ static int push_process(void *ctx, uint32_t pid, const char *comm, const uint8_t
 }
 
 /*
- * Writes a drained window as PREFIX-<UTC start>.pb.gz when writing locally,
- * and spools one profile per process when pushing.
+ * Writes a drained window into the output directory (named as
+ * profile_name.h says) when writing locally, and spools one profile per
+ * process when pushing.
  */
 static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *window,
-			const char *stamp, int64_t start_ns, int64_t duration_ns)
+			int64_t start_ns, int64_t duration_ns)
 {
 	struct window_profile_result result = {}, push_result = {};
 	struct output_retention_stats before;
-	char path[PATH_MAX] = "", comment[160], what[PATH_MAX + 64];
+	char name[PROFILE_NAME_SIZE], path[PATH_MAX] = "", comment[160], what[PATH_MAX + 64];
 	const char *kind = off_cpu ? "off-CPU" : "CPU";
 	int err;
 
-	if (agent->opts.output_dir &&
-	    snprintf(path, sizeof(path), "%s/%s-%s.pb.gz", agent->opts.output_dir,
-		     off_cpu ? "offcpu" : "cpu", stamp) >= (int)sizeof(path))
+	profile_name_format(off_cpu ? PROFILE_KIND_OFF_CPU : PROFILE_KIND_CPU, start_ns, name);
+	if (agent->opts.output_dir && snprintf(path, sizeof(path), "%s/%s", agent->opts.output_dir,
+					       name) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
 	if (off_cpu)
 		snprintf(comment, sizeof(comment),
@@ -409,7 +411,7 @@ static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *wi
 		}
 		if (agent->retention) {
 			output_retention__stats(agent->retention, &before);
-			output_retention__added(agent->retention, strrchr(path, '/') + 1);
+			output_retention__added(agent->retention, name);
 			report_retention(agent, &before);
 		}
 	}
@@ -474,12 +476,8 @@ static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns
 {
 	struct cpu_window windows[2] = {};
 	bool drained[2] = {};
-	time_t start_s = start_ns / 1000000000;
-	char stamp[32];
-	struct tm tm;
 	int err = 0;
 
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&start_s, &tm));
 	for (int off_cpu = 0; off_cpu < 2; off_cpu++) {
 		int drain_err;
 
@@ -497,8 +495,8 @@ static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns
 	take_captures(agent);
 	for (int off_cpu = 0; off_cpu < 2; off_cpu++) {
 		if (drained[off_cpu]) {
-			int write_err = write_window(agent, off_cpu, &windows[off_cpu], stamp,
-						     start_ns, duration_ns);
+			int write_err = write_window(agent, off_cpu, &windows[off_cpu], start_ns,
+						     duration_ns);
 
 			err = err ? err : write_err;
 		}
@@ -732,9 +730,8 @@ int main(int argc, char **argv)
 				  curl_error);
 			goto cleanup;
 		}
-		const struct remote_opts remote_opts = {
+		const struct http_opts http_opts = {
 			.url = agent.opts.remote_store,
-			.protocol = agent.opts.remote_parca ? REMOTE_PARCA : REMOTE_PYROSCOPE,
 			.bearer_token_file = agent.opts.bearer_token_file,
 			.basic_auth_file = agent.opts.basic_auth_file,
 			.headers = agent.opts.headers,
@@ -746,8 +743,13 @@ int main(int argc, char **argv)
 			.connect_timeout_ms = agent.opts.remote_connect_timeout_s * 1000,
 			.timeout_ms = agent.opts.remote_timeout_s * 1000,
 		};
+		/* options_parse took only names in the table. */
+		const struct push_protocol *protocol =
+			agent.opts.remote_protocol ? push_protocol_find(agent.opts.remote_protocol)
+						   : push_protocols[0];
 		const struct uploader_opts uploader_opts = {
-			.remote = &remote_opts,
+			.http = &http_opts,
+			.protocol = protocol,
 			.spool_dir = agent.opts.spool_dir,
 			.spool_max_bytes = agent.opts.spool_max_bytes,
 			.spool_max_files = SPOOL_MAX_FILES,
@@ -765,8 +767,8 @@ int main(int argc, char **argv)
 		}
 		uploader__stats(agent.uploader, &stats);
 		log_info("pushing to %s (%s), spooling in %s (at most %" PRIu64 " bytes)",
-			 agent.opts.remote_store, agent.opts.remote_parca ? "Parca" : "Pyroscope",
-			 agent.opts.spool_dir, agent.opts.spool_max_bytes);
+			 agent.opts.remote_store, protocol->title, agent.opts.spool_dir,
+			 agent.opts.spool_max_bytes);
 		if (stats.recovered)
 			log_info("%" PRIu64 " profiles (%" PRIu64
 				 " bytes) from an earlier run wait "

@@ -10,7 +10,8 @@
 #include <unistd.h>
 
 #include "agent/options.h"
-#include "agent/push/pyroscope_name.h"
+#include "agent/push/protocol.h"
+#include "agent/push/pyroscope.h"
 #include "agent/sampling/offcpu_state.h"
 #include "lib/array.h"
 
@@ -41,7 +42,6 @@ struct option_spec {
 };
 
 static const char *const unwind_choices[] = { "dwarf", "fp", NULL };
-static const char *const remote_protocol_choices[] = { "pyroscope", "parca", NULL };
 
 static const char *const off_cpu_hooks_choices[] = { "auto", "task-work", "sys-exit", "raw-tp",
 						     NULL };
@@ -88,9 +88,9 @@ static const struct option_spec option_table[] = {
 	  off_cpu_hooks_choices },
 	{ "remote-store", 0, OPTION_STRING, FIELD(remote_store), 0, 0, "URL",
 	  "push profiles to this Pyroscope or Parca (http:// or https://)" },
-	{ "remote-protocol", 0, OPTION_CHOICE, FIELD(remote_parca), 0, 0, "pyroscope|parca",
+	{ "remote-protocol", 0, OPTION_STRING, FIELD(remote_protocol), 0, 0, "pyroscope|parca",
 	  "how to push: Pyroscope's /ingest or Parca's gRPC WriteRaw (default pyroscope)",
-	  remote_protocol_choices, .remote_only = true },
+	  .remote_only = true },
 	{ "service-name", 0, OPTION_STRING, FIELD(service_name), 0, 0, "NAME",
 	  "service_name label of every pushed profile (default: the process name)",
 	  .remote_only = true },
@@ -280,11 +280,21 @@ static int check_remote_options(struct kiln_options *opts, const bool *seen)
 			opts->output_dir = "./profiles";
 		return OPTIONS_RUN;
 	}
+	if (opts->remote_protocol && !push_protocol_find(opts->remote_protocol)) {
+		char words[128] = "";
+
+		for (size_t i = 0; push_protocols[i]; i++)
+			snprintf(words + strlen(words), sizeof(words) - strlen(words), "%s%s",
+				 i ? ", " : "", push_protocols[i]->name);
+		return usage_error("--remote-protocol: unknown value '%s' (%s)",
+				   opts->remote_protocol, words);
+	}
 	if ((strncmp(opts->remote_store, "http://", 7) || !opts->remote_store[7]) &&
 	    (strncmp(opts->remote_store, "https://", 8) || !opts->remote_store[8]))
 		return usage_error("--remote-store: '%s' is not an http:// or https:// URL",
 				   opts->remote_store);
-	if (opts->service_name && !pyroscope_name_valid(opts->service_name))
+	/* Pyroscope's rule for service names. */
+	if (opts->service_name && !pyroscope_service_name_valid(opts->service_name))
 		return usage_error("--service-name: '%s' may hold only letters, digits and _ . - /",
 				   opts->service_name);
 	for (size_t i = 0; i < OPTION_COUNT; i++)

@@ -43,7 +43,8 @@ struct kiln_options {
 	bool verbose;
 	/* Pushing to a backend (--remote-store and the flags after it). */
 	const char *remote_store; /* URL; NULL: local files only */
-	uint32_t remote_parca; /* --remote-protocol: 0 pyroscope (default), 1 parca */
+	const char *
+		remote_protocol; /* --remote-protocol: a name in push_protocols[]; NULL: the first */
 	const char *service_name; /* NULL: each process's name */
 	const char *bearer_token_file;
 	const char *basic_auth_file;

@@ -828,84 +828,38 @@ cleanup:
 	return err;
 }
 
-/* Makes a rename in the directory durable; the file is in place even if this fails. */
-static void fsync_directory(const char *path, size_t directory_length)
-{
-	char *directory = directory_length ? strndup(path, directory_length) : strdup(".");
-	int fd;
-
-	if (!directory)
-		return;
-	fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	free(directory);
-}
-
 int pprof_builder__write_file(struct pprof_builder *builder, const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	const char *file_name = slash ? slash + 1 : path;
-	int directory_length = file_name - path;
-	char *temp_path = NULL;
+	char *directory = NULL;
 	uint8_t *data = NULL;
 	size_t size;
-	int fd = -1, err;
+	int dir_fd = AT_FDCWD, err;
 
-	if (!*file_name) {
-		err = -EISDIR;
-		goto cleanup;
+	if (!*file_name)
+		return -EISDIR;
+	if (slash) {
+		/* "/name" lives in the root directory. */
+		directory = slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+		if (!directory)
+			return -ENOMEM;
+		dir_fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dir_fd < 0) {
+			err = -errno;
+			goto cleanup;
+		}
 	}
 	err = pprof_builder__encode_gzip(builder, &data, &size);
 	if (err)
 		goto cleanup;
-	/* Hidden, and in the same directory so that rename() is atomic. */
-	if (asprintf(&temp_path, "%.*s.%s.XXXXXX", directory_length, path, file_name) < 0) {
-		temp_path = NULL;
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	fd = mkostemp(temp_path, O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		free(temp_path);
-		temp_path = NULL; /* nothing to unlink */
-		goto cleanup;
-	}
-	if (fchmod(fd, 0644) < 0) {
-		err = -errno;
-		goto cleanup;
-	}
-	err = fs_write_all(fd, data, size);
-	if (err)
-		goto cleanup;
-	if (fsync(fd) < 0) {
-		err = -errno;
-		goto cleanup;
-	}
-	err = close(fd);
-	fd = -1;
-	if (err < 0) {
-		err = -errno;
-		goto cleanup;
-	}
-	if (rename(temp_path, path) < 0) {
-		err = -errno;
-		goto cleanup;
-	}
-	free(temp_path);
-	temp_path = NULL;
-	fsync_directory(path, directory_length);
+	err = fs_write_file_atomic(dir_fd, file_name, &(struct iovec){ data, size }, 1, 0644,
+				   FS_WRITE_DURABLE);
 
 cleanup:
-	if (fd >= 0)
-		close(fd);
-	if (temp_path) {
-		unlink(temp_path);
-		free(temp_path);
-	}
+	if (dir_fd >= 0)
+		close(dir_fd);
+	free(directory);
 	free(data);
 	return err;
 }

@@ -9,15 +9,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/output/profile_name.h"
 #include "agent/output/retention.h"
 #include "lib/array.h"
 #include "lib/fs.h"
 
 /* Oldest files taken per reading of the directory. */
 #define PRUNE_BATCH 256
-/* "offcpu-20261121T203000Z.pb.gz" and the NUL. */
-#define PROFILE_NAME_MAX 32
-#define STAMP_LEN 16 /* 20261121T203000Z */
 
 struct output_retention {
 	int dir_fd;
@@ -26,39 +24,15 @@ struct output_retention {
 };
 
 struct profile_file {
-	char name[PROFILE_NAME_MAX];
-	uint8_t stamp_at; /* where the stamp starts in name */
+	char name[PROFILE_NAME_SIZE];
+	char stamp[PROFILE_STAMP_SIZE];
 	uint64_t size;
 };
-
-/* cpu-<stamp>.pb.gz or offcpu-<stamp>.pb.gz; the stamp, or NULL for any other name. */
-static const char *profile_stamp(const char *name)
-{
-	static const char *const prefixes[] = { "cpu-", "offcpu-" };
-
-	for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++) {
-		size_t len = strlen(prefixes[i]);
-		const char *stamp = name + len;
-
-		if (strncmp(name, prefixes[i], len) != 0 || strlen(stamp) != STAMP_LEN + 6 ||
-		    strcmp(stamp + STAMP_LEN, ".pb.gz") != 0)
-			continue;
-		for (size_t j = 0; j < STAMP_LEN; j++) {
-			char c = stamp[j];
-			bool ok = j == 8 ? c == 'T' : j == 15 ? c == 'Z' : c >= '0' && c <= '9';
-
-			if (!ok)
-				return NULL;
-		}
-		return stamp;
-	}
-	return NULL;
-}
 
 /* Older first: by stamp, then by name (cpu before offcpu of one window). */
 static int compare_age(const struct profile_file *a, const struct profile_file *b)
 {
-	int order = strncmp(a->name + a->stamp_at, b->name + b->stamp_at, STAMP_LEN);
+	int order = strcmp(a->stamp, b->stamp);
 
 	return order ? order : strcmp(a->name, b->name);
 }
@@ -117,11 +91,12 @@ static int read_directory(struct output_retention *retention, const char *keep,
 	if (!dir)
 		return -errno;
 	while ((entry = readdir(dir))) {
-		const char *stamp = profile_stamp(entry->d_name);
 		struct profile_file file;
+		enum profile_kind kind;
 		struct stat st;
 
-		if (!stamp || fstatat(retention->dir_fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
+		if (profile_name_parse(entry->d_name, &kind, file.stamp) ||
+		    fstatat(retention->dir_fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) ||
 		    !S_ISREG(st.st_mode))
 			continue;
 		bytes += (uint64_t)st.st_size;
@@ -129,7 +104,6 @@ static int read_directory(struct output_retention *retention, const char *keep,
 		if (!batch || (keep && strcmp(entry->d_name, keep) == 0))
 			continue;
 		strcpy(file.name, entry->d_name);
-		file.stamp_at = (uint8_t)(stamp - entry->d_name);
 		file.size = (uint64_t)st.st_size;
 		if (count < PRUNE_BATCH) {
 			batch[count] = file;

@@ -28,7 +28,6 @@
 #define SPOOL_MAGIC "KILNSPL1"
 #define SPOOL_HEADER_SIZE 24
 #define SPOOL_SUFFIX ".prof"
-#define SPOOL_TEMP_PREFIX ".tmp-"
 #define SPOOL_NAME_SIZE 32
 
 _Static_assert(sizeof(SPOOL_MAGIC) - 1 + 4 * 4 == SPOOL_HEADER_SIZE, "header layout");
@@ -111,7 +110,7 @@ static int scan(struct spool *spool)
 		struct stat st;
 		uint64_t seq;
 
-		if (!strncmp(entry->d_name, SPOOL_TEMP_PREFIX, strlen(SPOOL_TEMP_PREFIX))) {
+		if (!strncmp(entry->d_name, FS_TEMP_PREFIX, strlen(FS_TEMP_PREFIX))) {
 			unlinkat(spool->dir_fd, entry->d_name, 0);
 			continue;
 		}
@@ -232,9 +231,13 @@ void spool__close(struct spool *spool)
 static int write_record(struct spool *spool, uint64_t seq, const char *meta, size_t meta_size,
 			const void *payload, size_t payload_size)
 {
-	char name[SPOOL_NAME_SIZE], temp[SPOOL_NAME_SIZE + 8];
+	char name[SPOOL_NAME_SIZE];
 	uint8_t header[SPOOL_HEADER_SIZE];
-	int fd, err;
+	const struct iovec parts[] = {
+		{ header, sizeof(header) },
+		{ (void *)meta, meta_size },
+		{ (void *)payload, payload_size },
+	};
 
 	memcpy(header, SPOOL_MAGIC, 8);
 	put_u32(header + 8, (uint32_t)meta_size);
@@ -242,34 +245,9 @@ static int write_record(struct spool *spool, uint64_t seq, const char *meta, siz
 	put_u32(header + 16,
 		record_crc(meta, (uint32_t)meta_size, payload, (uint32_t)payload_size));
 	put_u32(header + 20, 0);
-
 	record_name(seq, name);
-	snprintf(temp, sizeof(temp), SPOOL_TEMP_PREFIX "%s", name);
-	fd = openat(spool->dir_fd, temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	err = fs_write_all(fd, header, SPOOL_HEADER_SIZE);
-	if (!err)
-		err = fs_write_all(fd, meta, meta_size);
-	if (!err)
-		err = fs_write_all(fd, payload, payload_size);
-	if (err)
-		goto cleanup;
-	if (close(fd)) {
-		fd = -1;
-		err = -errno;
-		goto cleanup;
-	}
-	fd = -1;
-	if (renameat(spool->dir_fd, temp, spool->dir_fd, name))
-		err = -errno;
-
-cleanup:
-	if (fd >= 0)
-		close(fd);
-	if (err)
-		unlinkat(spool->dir_fd, temp, 0);
-	return err;
+	/* Not durable, on purpose: see the file format above. */
+	return fs_write_file_atomic(spool->dir_fd, name, parts, 3, 0600, 0);
 }
 
 int spool__put(struct spool *spool, const char *meta, const void *payload, size_t payload_size)

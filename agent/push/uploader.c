@@ -10,20 +10,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/output/profile_name.h"
 #include "agent/push/backoff.h"
-#include "lib/log.h"
 #include "agent/push/spool.h"
 #include "agent/push/uploader.h"
 #include "lib/clock.h"
+#include "lib/log.h"
 
 /* The spool's text for one profile's labels is far smaller. */
 #define META_MAX 1024
-/* A server's Retry-After is honoured up to this. */
-#define RETRY_AFTER_MAX_MS (5 * 60 * 1000ULL)
 
 struct uploader {
 	struct spool *spool;
-	struct remote *remote;
+	struct http_client *http;
+	const struct push_protocol *protocol;
 	struct backoff_policy backoff;
 	char *url; /* for messages */
 	char *spool_dir;
@@ -87,15 +87,13 @@ static void count(struct uploader *uploader, uint64_t *counter, uint64_t value)
 	pthread_mutex_unlock(&uploader->lock);
 }
 
-static void describe(const struct remote_profile *profile, char *out, size_t size)
+static void describe(const struct push_record *record, char *out, size_t size)
 {
-	time_t start = (time_t)(profile->start_ns / 1000000000);
-	char stamp[32];
-	struct tm tm;
+	char stamp[PROFILE_STAMP_SIZE];
 
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&start, &tm));
+	profile_stamp_format(record->start_ns, stamp);
 	snprintf(out, size, "%s profile of pid %" PRIu32 " (%s) for %s",
-		 profile->off_cpu ? "off-CPU" : "CPU", profile->pid, profile->comm, stamp);
+		 record->off_cpu ? "off-CPU" : "CPU", record->pid, record->comm, stamp);
 }
 
 /*
@@ -104,26 +102,27 @@ static void describe(const struct remote_profile *profile, char *out, size_t siz
  */
 static bool upload(struct uploader *uploader, struct spool_item *item, uint64_t *ret_retry_after_ms)
 {
-	struct remote_result result = {};
-	struct remote_profile profile;
+	struct push_result result = {};
+	struct push_record record;
 	char what[128];
 	int err;
 
-	if (remote_profile__parse(item->meta, &profile)) {
+	if (push_record_parse(item->meta, &record)) {
 		log_warn("spool record %" PRIu64 ": unreadable labels, dropping it", item->seq);
 		count(uploader, &uploader->counts.failed, 1);
 		spool__release(uploader->spool, item, true);
 		return false;
 	}
-	describe(&profile, what, sizeof(what));
-	err = remote__send(uploader->remote, &profile, item->payload, item->payload_size, &result);
+	describe(&record, what, sizeof(what));
+	err = uploader->protocol->send(uploader->http, &record, item->payload, item->payload_size,
+				       &result);
 	if (err) {
-		result.outcome = REMOTE_RETRY;
+		result = (struct push_result){ .outcome = PUSH_RETRY, .grpc_status = -1 };
 		snprintf(result.message, sizeof(result.message), "building the request: %s",
 			 strerror(-err));
 	}
 	switch (result.outcome) {
-	case REMOTE_DELIVERED:
+	case PUSH_DELIVERED:
 		pthread_mutex_lock(&uploader->lock);
 		uploader->counts.sent++;
 		uploader->counts.sent_bytes += item->payload_size;
@@ -133,7 +132,7 @@ static bool upload(struct uploader *uploader, struct spool_item *item, uint64_t 
 		uploader->failing = false;
 		spool__release(uploader->spool, item, true);
 		return false;
-	case REMOTE_REJECTED:
+	case PUSH_REJECTED:
 		count(uploader, &uploader->counts.failed, 1);
 		if (result.grpc_status >= 0)
 			log_warn("%s rejected the %s, not retrying: %s", uploader->url, what,
@@ -143,7 +142,7 @@ static bool upload(struct uploader *uploader, struct spool_item *item, uint64_t 
 				 what, result.http_status, result.message);
 		spool__release(uploader->spool, item, true);
 		return false;
-	case REMOTE_RETRY:
+	case PUSH_RETRY:
 		break;
 	}
 	/* Unclaimed while waiting: if the spool fills up meanwhile, this one may go first. */
@@ -178,9 +177,9 @@ static void *run(void *ctx)
 			count(uploader, &uploader->counts.retried, 1);
 			delay = backoff_delay_ms(&uploader->backoff, ++attempt,
 						 backoff_random(&uploader->random_state));
+			/* The server's wish, when longer; the transport capped it. */
 			if (retry_after_ms > delay)
-				delay = retry_after_ms < RETRY_AFTER_MAX_MS ? retry_after_ms
-									    : RETRY_AFTER_MAX_MS;
+				delay = retry_after_ms;
 			log_debug("next upload attempt in %" PRIu64 " ms", delay);
 			wait_for(uploader, delay, false);
 			continue;
@@ -205,7 +204,7 @@ struct uploader *uploader__new(const struct uploader_opts *opts)
 		.max_bytes = opts->spool_max_bytes,
 		.max_files = opts->spool_max_files,
 	};
-	struct remote_opts remote_opts = *opts->remote;
+	struct http_opts http_opts = *opts->http;
 	struct uploader *uploader;
 	pthread_condattr_t attr;
 	int err;
@@ -225,16 +224,17 @@ struct uploader *uploader__new(const struct uploader_opts *opts)
 	if (getrandom(&uploader->random_state, sizeof(uploader->random_state), GRND_NONBLOCK) !=
 	    sizeof(uploader->random_state))
 		uploader->random_state = clock_ns(CLOCK_REALTIME) ^ (uint64_t)getpid() << 32;
-	uploader->url = strdup(opts->remote->url);
+	uploader->protocol = opts->protocol;
+	uploader->url = strdup(opts->http->url);
 	uploader->spool_dir = strdup(opts->spool_dir);
 	if (!uploader->url || !uploader->spool_dir) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	remote_opts.should_abort = should_abort;
-	remote_opts.abort_ctx = uploader;
-	uploader->remote = remote__new(&remote_opts);
-	if (!uploader->remote) {
+	http_opts.should_abort = should_abort;
+	http_opts.abort_ctx = uploader;
+	uploader->http = http_client__new(&http_opts);
+	if (!uploader->http) {
 		err = -errno;
 		goto cleanup;
 	}
@@ -255,11 +255,11 @@ cleanup:
 	return NULL;
 }
 
-int uploader__push(struct uploader *uploader, const struct remote_profile *profile,
-		   const uint8_t *data, size_t size)
+int uploader__push(struct uploader *uploader, const struct push_record *record, const uint8_t *data,
+		   size_t size)
 {
 	char meta[META_MAX];
-	int err = remote_profile__format(profile, meta, sizeof(meta));
+	int err = push_record__format(record, meta, sizeof(meta));
 
 	if (err)
 		return err;
@@ -323,7 +323,7 @@ void uploader__free(struct uploader *uploader)
 		return;
 	uploader__stop(uploader, 0);
 	spool__close(uploader->spool);
-	remote__free(uploader->remote);
+	http_client__free(uploader->http);
 	pthread_cond_destroy(&uploader->wake);
 	pthread_mutex_destroy(&uploader->lock);
 	free(uploader->url);

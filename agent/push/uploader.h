@@ -11,12 +11,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/push/remote.h"
+#include "agent/push/http.h"
+#include "agent/push/protocol.h"
+#include "agent/push/record.h"
 
 struct uploader;
 
 struct uploader_opts {
-	const struct remote_opts *remote; /* copied; should_abort is the uploader's own */
+	const struct http_opts *http; /* copied; should_abort is the uploader's own */
+	const struct push_protocol *protocol;
 	const char *spool_dir;
 	uint64_t spool_max_bytes;
 	uint64_t spool_max_files;
@@ -39,8 +42,8 @@ struct uploader_stats {
 struct uploader *uploader__new(const struct uploader_opts *opts);
 
 /* Spools one profile for upload; never blocks on the network. Returns 0 or a negative errno. */
-int uploader__push(struct uploader *uploader, const struct remote_profile *profile,
-		   const uint8_t *data, size_t size);
+int uploader__push(struct uploader *uploader, const struct push_record *record, const uint8_t *data,
+		   size_t size);
 
 void uploader__stats(struct uploader *uploader, struct uploader_stats *ret_stats);
 

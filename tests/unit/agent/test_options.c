@@ -130,7 +130,7 @@ static void test_defaults(void)
 	CHECK(opts.max_dwarf_memory == 64ULL << 20);
 	CHECK(!opts.verbose);
 	CHECK(opts.remote_store == NULL);
-	CHECK(opts.remote_parca == 0);
+	CHECK(opts.remote_protocol == NULL);
 	CHECK(opts.service_name == NULL);
 	CHECK(opts.bearer_token_file == NULL && opts.basic_auth_file == NULL);
 	CHECK(opts.header_count == 0);
@@ -446,11 +446,11 @@ static void test_remote_store(void)
 	/* Pushing writes no files unless asked to; the spool gets its default. */
 	CHECK(opts.output_dir == NULL);
 	CHECK_STR(opts.spool_dir, "/var/lib/kiln/spool");
-	CHECK(opts.remote_parca == 0);
+	CHECK(opts.remote_protocol == NULL);
 	CHECK(parse(&opts, "--remote-store", "https://parca", "--remote-protocol", "parca",
 		    "--spool-dir", "/tmp/spool", "-o", "out", "--tls-insecure-skip-verify",
 		    NULL) == OPTIONS_RUN);
-	CHECK(opts.remote_parca == 1);
+	CHECK_STR(opts.remote_protocol, "parca");
 	CHECK_STR(opts.spool_dir, "/tmp/spool");
 	CHECK_STR(opts.output_dir, "out");
 	CHECK(opts.tls_insecure_skip_verify);

@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Retry delays: doubling, capped, jittered within [half, full]; spool labels round trip. */
+/* Retry delays: doubling, capped, jittered within [half, full]. */
 #include <errno.h>
 #include <stdint.h>
 
 #include "agent/push/backoff.h"
-#include "agent/push/remote.h"
 #include "tests/unit/testing.h"
 
 static void test_doubles_then_caps(void)
@@ -40,44 +39,4 @@ static void test_jitter_spreads(void)
 	CHECK(low < 520 && high > 980);
 }
 
-static void test_profile_labels_round_trip(void)
-{
-	struct remote_profile in = {
-		.off_cpu = true,
-		.pid = 4242,
-		.comm = "web worker\n=1",
-		.service_name = "checkout",
-		.hostname = "node-7.example",
-		.start_ns = 1795281900123456789LL,
-		.duration_ns = 10000000000LL,
-	}, out;
-	char text[1024];
-
-	CHECK(remote_profile__format(&in, text, sizeof(text)) == 0);
-	CHECK(remote_profile__parse(text, &out) == 0);
-	CHECK(out.off_cpu && out.pid == 4242 && out.start_ns == in.start_ns &&
-	      out.duration_ns == in.duration_ns);
-	/* Kept on one line: control characters and spaces become '_'. */
-	CHECK_STR(out.comm, "web_worker_=1");
-	CHECK_STR(out.service_name, "checkout");
-	CHECK_STR(out.hostname, "node-7.example");
-	CHECK(remote_profile__parse("kind=cpu\npid=1\n", &out) == -EINVAL);
-	CHECK(remote_profile__parse("garbage", &out) == -EINVAL);
-}
-
-static void test_sanitize(void)
-{
-	char out[16];
-
-	remote_sanitize("a,b{c}d=e", ",{}=", out, sizeof(out));
-	CHECK_STR(out, "a_b_c_d_e");
-	remote_sanitize("\xc3\xa9t\xe9", "", out, sizeof(out));
-	CHECK_STR(out, "__t_");
-	remote_sanitize("", "", out, sizeof(out));
-	CHECK_STR(out, "unknown");
-	remote_sanitize("0123456789abcdefghij", "", out, sizeof(out));
-	CHECK_STR(out, "0123456789abcde");
-}
-
-TEST_MAIN("backoff", TEST(test_doubles_then_caps), TEST(test_jitter_spreads),
-	  TEST(test_profile_labels_round_trip), TEST(test_sanitize))
+TEST_MAIN("backoff", TEST(test_doubles_then_caps), TEST(test_jitter_spreads))

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The spool's record format: labels round trip, and malformed records refused. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lib/array.h"
+#include "agent/push/record.h"
+#include "tests/unit/testing.h"
+
+static void test_profile_labels_round_trip(void)
+{
+	struct push_record in = {
+		.off_cpu = true,
+		.pid = 4242,
+		.comm = "web worker\n=1",
+		.service_name = "checkout",
+		.hostname = "node-7.example",
+		.start_ns = 1795281900123456789LL,
+		.duration_ns = 10000000000LL,
+	}, out;
+	char text[1024];
+
+	CHECK(push_record__format(&in, text, sizeof(text)) == 0);
+	CHECK(push_record_parse(text, &out) == 0);
+	CHECK(out.off_cpu && out.pid == 4242 && out.start_ns == in.start_ns &&
+	      out.duration_ns == in.duration_ns);
+	/* Kept on one line: control characters and spaces become '_'. */
+	CHECK_STR(out.comm, "web_worker_=1");
+	CHECK_STR(out.service_name, "checkout");
+	CHECK_STR(out.hostname, "node-7.example");
+	CHECK(push_record_parse("kind=cpu\npid=1\n", &out) == -EINVAL);
+	CHECK(push_record_parse("garbage", &out) == -EINVAL);
+}
+
+static void test_sanitize(void)
+{
+	char out[16];
+
+	push_label_sanitize("a,b{c}d=e", ",{}=", out, sizeof(out));
+	CHECK_STR(out, "a_b_c_d_e");
+	push_label_sanitize("\xc3\xa9t\xe9", "", out, sizeof(out));
+	CHECK_STR(out, "__t_");
+	push_label_sanitize("", "", out, sizeof(out));
+	CHECK_STR(out, "unknown");
+	push_label_sanitize("0123456789abcdefghij", "", out, sizeof(out));
+	CHECK_STR(out, "0123456789abcde");
+}
+
+static const char valid[] = "kind=cpu\npid=7\ncomm=sh\nservice_name=sh\nhostname=h\n"
+			    "start_ns=1\nduration_ns=2\n";
+
+static void test_parse_valid_and_extensible(void)
+{
+	struct push_record out;
+	char text[512];
+
+	CHECK(push_record_parse(valid, &out) == 0);
+	CHECK(!out.off_cpu && out.pid == 7 && out.start_ns == 1 && out.duration_ns == 2);
+	CHECK_STR(out.comm, "sh");
+	/* Keys a newer kiln adds are skipped; the last line needs no newline. */
+	snprintf(text, sizeof(text), "%sfuture=1\nduration_ns=3", valid);
+	CHECK(push_record_parse(text, &out) == 0);
+	CHECK(out.duration_ns == 3);
+}
+
+static void test_parse_rejects_malformed(void)
+{
+	static const struct {
+		const char *from, *to; /* valid with from replaced by to */
+	} cases[] = {
+		{ "kind=cpu", "kind=gpu" },
+		{ "kind=cpu\n", "" }, /* a field missing */
+		{ "pid=7", "pid=0" },
+		{ "pid=7", "pid=-7" },
+		{ "pid=7", "pid=4294967296" },
+		{ "pid=7", "pid=7x" },
+		{ "pid=7", "pid=" },
+		{ "start_ns=1", "start_ns=99999999999999999999" },
+		{ "duration_ns=2", "duration_ns=-2" },
+		{ "hostname=h", "hostname" }, /* no '=' */
+		{ "comm=sh", "comm=0123456789012345678901234567890123" }, /* over comm[32] */
+	};
+	struct push_record out = { .pid = 99 };
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char text[512];
+		const char *at = strstr(valid, cases[i].from);
+
+		snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - valid), valid, cases[i].to,
+			 at + strlen(cases[i].from));
+		if (push_record_parse(text, &out) != -EINVAL)
+			fprintf(stderr, "accepted: %s\n", text);
+		CHECK(push_record_parse(text, &out) == -EINVAL);
+	}
+	/* A value too long for any field, and a key too long to be one. */
+	char text[1024];
+
+	snprintf(text, sizeof(text), "%shostname=%0300d\n", valid, 0);
+	CHECK(push_record_parse(text, &out) == -EINVAL);
+	snprintf(text, sizeof(text), "%s%040d=1\n", valid, 0);
+	CHECK(push_record_parse(text, &out) == -EINVAL);
+	CHECK(push_record_parse("", &out) == -EINVAL);
+	/* Untouched on failure. */
+	CHECK(out.pid == 99);
+}
+
+static void test_format_too_small(void)
+{
+	const struct push_record in = { .pid = 1, .comm = "a", .hostname = "h" };
+	char text[1024];
+
+	CHECK(push_record__format(&in, text, 40) == -ENAMETOOLONG);
+	CHECK(push_record__format(&in, text, sizeof(text)) == 0);
+}
+
+TEST_MAIN("record", TEST(test_profile_labels_round_trip), TEST(test_sanitize),
+	  TEST(test_parse_valid_and_extensible), TEST(test_parse_rejects_malformed),
+	  TEST(test_format_too_small))
