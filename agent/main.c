@@ -16,6 +16,7 @@
 #include "agent/sampling/cpu_profiler.h"
 #include "lib/log.h"
 #include "agent/sampling/offcpu_profiler.h"
+#include "agent/sampling/sampling.h"
 #include "agent/options.h"
 #include "agent/output/retention.h"
 #include "agent/process/process_capture.h"
@@ -33,6 +34,8 @@
 #define MAX_HELD_FILES 256
 /* Hard limit on spool files, whatever --spool-max-bytes allows (inodes, directory size). */
 #define SPOOL_MAX_FILES 100000
+/* CPU and off-CPU. */
+#define MAX_SAMPLERS 2
 
 static volatile sig_atomic_t stop_requested;
 
@@ -41,9 +44,12 @@ struct agent {
 	struct symbolizer *symbolizer;
 	struct process_table *processes;
 	struct process_capture *capture;
-	struct cpu_profiler *profiler;
+	struct sampling *sampling; /* the maps and process events the samplers share */
+	struct sampler *samplers[MAX_SAMPLERS]; /* the enabled ones: CPU, off-CPU */
+	unsigned int sampler_count;
+	struct cpu_profiler *profiler; /* NULL: --no-cpu */
 	struct unwind_maps *unwind;
-	struct offcpu_profiler *offcpu;
+	struct offcpu_profiler *offcpu; /* NULL: no --off-cpu */
 	struct uploader *uploader; /* NULL: no --remote-store */
 	struct output_retention *retention; /* NULL: no --output-dir, or no bound on it */
 	int retention_error_reported;
@@ -79,7 +85,7 @@ static bool has_privileges(void)
 	return (caps & (1ULL << 21)) || ((caps & (1ULL << 38)) && (caps & (1ULL << 39)));
 }
 
-/* On the capture thread (or the main one, when it drains): reads the process at once. */
+/* On sampling's events thread (or the main one, when it flushes): reads the process at once. */
 static void on_process_event(void *ctx, const struct process_event *event)
 {
 	struct agent *agent = ctx;
@@ -101,21 +107,17 @@ static void on_captured(void *ctx, struct captured_process *process)
 /* Takes what the capture thread read: every process BPF announced so far. */
 static void take_captures(struct agent *agent)
 {
-	int err = process_capture__drain(agent->capture, on_captured, agent);
-
-	if (err && err != -EINTR)
-		log_warn("reading process events: %s", strerror(-err));
+	process_capture__drain(agent->capture, on_captured, agent);
 }
 
 static void forget_process(void *ctx, uint32_t pid)
 {
 	struct agent *agent = ctx;
 
-	if (agent->profiler)
-		cpu_profiler__forget_process(agent->profiler, pid);
+	sampling__forget_process(agent->sampling, pid);
 }
 
-static void report_window(struct agent *agent, const char *what, const struct cpu_window *window,
+static void report_window(struct agent *agent, const char *what, const struct sample_window *window,
 			  const struct window_profile_result *result)
 {
 	const uint64_t *stats = window->stats;
@@ -232,7 +234,8 @@ static void report_window(struct agent *agent, const char *what, const struct cp
 		agent->tables_evicted_reported = unwind.tables_evicted;
 	}
 	/* Totals since start; the kernel counts only while kernel.bpf_stats_enabled=1. */
-	if (!cpu_profiler__bpf_run_stats(agent->profiler, &bpf_ns, &bpf_runs) && bpf_runs)
+	if (!sampler__bpf_run_stats(cpu_profiler__sampler(agent->profiler), &bpf_ns, &bpf_runs) &&
+	    bpf_runs)
 		log_debug("bpf: sampler ran %" PRIu64 " times, %" PRIu64 " ns in all, %" PRIu64
 			  " ns per run",
 			  bpf_runs, bpf_ns, bpf_ns / bpf_runs);
@@ -260,7 +263,7 @@ static void report_debuginfod(const struct agent *agent)
 
 /* Drains the window that started at start_ns (Unix) and writes it. */
 static void report_off_cpu_window(const struct agent *agent, const char *what,
-				  const struct cpu_window *window,
+				  const struct sample_window *window,
 				  const struct window_profile_result *result)
 {
 	const uint64_t *stats = window->stats;
@@ -295,7 +298,8 @@ static void report_off_cpu_window(const struct agent *agent, const char *what,
 		  stats[OFFCPU_STAT_SWITCHES], stats[OFFCPU_STAT_RECORDED],
 		  stats[OFFCPU_STAT_WINDOW_ENDED], stats[OFFCPU_STAT_USER_STACK_UNKNOWN],
 		  stats[OFFCPU_STAT_EARLIER_NS] / 1e9);
-	if (!offcpu_profiler__bpf_run_stats(agent->offcpu, &bpf_ns, &bpf_runs) && bpf_runs)
+	if (!sampler__bpf_run_stats(offcpu_profiler__sampler(agent->offcpu), &bpf_ns, &bpf_runs) &&
+	    bpf_runs)
 		log_debug("bpf: off-CPU program ran %" PRIu64 " times, %" PRIu64
 			  " ns in all, %" PRIu64 " ns per run",
 			  bpf_runs, bpf_ns, bpf_ns / bpf_runs);
@@ -366,7 +370,7 @@ static int push_process(void *ctx, uint32_t pid, const char *comm, const uint8_t
  * Writes a drained window as PREFIX-<UTC start>.pb.gz when writing locally,
  * and spools one profile per process when pushing.
  */
-static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *window,
+static int write_window(struct agent *agent, bool off_cpu, struct sample_window *window,
 			const char *stamp, int64_t start_ns, int64_t duration_ns)
 {
 	struct window_profile_result result = {}, push_result = {};
@@ -468,37 +472,36 @@ static void report_uploads(struct agent *agent)
  */
 static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns)
 {
-	struct cpu_window windows[2] = {};
-	bool drained[2] = {};
+	struct sample_window windows[MAX_SAMPLERS] = {};
+	bool drained[MAX_SAMPLERS] = {};
 	time_t start_s = start_ns / 1000000000;
 	char stamp[32];
 	struct tm tm;
-	int err = 0;
+	int err = 0, flush_err;
 
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", gmtime_r(&start_s, &tm));
-	for (int off_cpu = 0; off_cpu < 2; off_cpu++) {
-		int drain_err;
+	for (unsigned int i = 0; i < agent->sampler_count; i++) {
+		int drain_err = sampler__end_window(agent->samplers[i], &windows[i]);
 
-		if (off_cpu ? !agent->offcpu : agent->opts.no_cpu)
-			continue;
-		drain_err = off_cpu ? offcpu_profiler__end_window(agent->offcpu, &windows[off_cpu])
-				    : cpu_profiler__end_window(agent->profiler, &windows[off_cpu]);
 		if (drain_err)
-			log_error("draining the %s window: %s", off_cpu ? "off-CPU" : "CPU",
+			log_error("draining the %s window: %s", sampler__name(agent->samplers[i]),
 				  strerror(-drain_err));
-		drained[off_cpu] = !drain_err;
+		drained[i] = !drain_err;
 		err = err ? err : drain_err;
 	}
 	/* Announcements made before the swap: take them before symbolizing. */
+	flush_err = sampling__flush_process_events(agent->sampling);
+	if (flush_err && flush_err != -EINTR)
+		log_warn("reading process events: %s", strerror(-flush_err));
 	take_captures(agent);
-	for (int off_cpu = 0; off_cpu < 2; off_cpu++) {
-		if (drained[off_cpu]) {
-			int write_err = write_window(agent, off_cpu, &windows[off_cpu], stamp,
+	for (unsigned int i = 0; i < agent->sampler_count; i++) {
+		if (drained[i]) {
+			int write_err = write_window(agent, windows[i].off_cpu, &windows[i], stamp,
 						     start_ns, duration_ns);
 
 			err = err ? err : write_err;
 		}
-		cpu_window__free(&windows[off_cpu]);
+		sample_window__free(&windows[i]);
 	}
 	report_debuginfod(agent);
 	process_table__end_window(agent->processes);
@@ -536,11 +539,84 @@ static int run(struct agent *agent)
 			return err;
 		if (stop_requested)
 			break;
-		err = agent->opts.no_cpu ? 0 : cpu_profiler__attach_new_cpus(agent->profiler);
+		err = agent->profiler ? cpu_profiler__attach_new_cpus(agent->profiler) : 0;
 		if (err > 0)
 			log_info("sampling %d more CPUs that came online", err);
 	}
 	return 0;
+}
+
+/* Says why loading failed; returns the negative errno. */
+static int log_load_error(const char *what)
+{
+	int err = -errno;
+
+	if (err == -EPERM)
+		log_error("loading %s: permission denied (needs root, or CAP_BPF and CAP_PERFMON)",
+			  what);
+	else
+		log_error("loading %s: %s", what, strerror(-err));
+	return err;
+}
+
+/*
+ * Loads the enabled programs, which share sampling's maps, and starts the
+ * thread that hands process announcements to the capture. Attaching waits
+ * for sampler__start. 0 or a negative errno, logged.
+ */
+static int start_sampling(struct agent *agent)
+{
+	const struct kiln_options *opts = &agent->opts;
+	const struct sampling_opts sampling_opts = {
+		.pids = opts->pids,
+		.pid_count = opts->pid_count,
+		.max_processes = opts->max_processes,
+	};
+	int err;
+
+	agent->sampling = sampling__new(&sampling_opts);
+	if (!agent->sampling) {
+		err = -errno;
+		log_error("setting up sampling: %s", strerror(-err));
+		return err;
+	}
+	if (!opts->no_cpu) {
+		const struct cpu_profiler_opts cpu_opts = {
+			.sampling = agent->sampling,
+			.frequency_hz = opts->frequency_hz,
+			.max_stacks = opts->max_stacks,
+			.max_sample_keys = opts->max_sample_keys,
+			.dwarf_unwinding = !opts->unwind_fp,
+		};
+
+		agent->profiler = cpu_profiler__new(&cpu_opts);
+		if (!agent->profiler)
+			return log_load_error("the BPF programs");
+		agent->samplers[agent->sampler_count++] = cpu_profiler__sampler(agent->profiler);
+	}
+	if (opts->off_cpu) {
+		const struct offcpu_profiler_opts offcpu_opts = {
+			.sampling = agent->sampling,
+			.dwarf_unwinding = !opts->unwind_fp,
+			.min_block_ns = opts->off_cpu_min_block_us * 1000,
+			.state_mask = opts->off_cpu_states,
+			.max_stacks = opts->max_stacks,
+			.max_sample_keys = opts->max_sample_keys,
+			.hooks = opts->off_cpu_hooks == OFF_CPU_HOOKS_AUTO
+					 ? -1
+					 : (int)opts->off_cpu_hooks - OFF_CPU_HOOKS_TASK_WORK,
+		};
+
+		agent->offcpu = offcpu_profiler__new(&offcpu_opts);
+		if (!agent->offcpu)
+			return log_load_error("the off-CPU program");
+		agent->samplers[agent->sampler_count++] = offcpu_profiler__sampler(agent->offcpu);
+	}
+	sampling__set_process_listener(agent->sampling, on_process_event, agent);
+	err = sampling__start_events(agent->sampling);
+	if (err)
+		log_error("starting the process events thread: %s", strerror(-err));
+	return err;
 }
 
 int main(int argc, char **argv)
@@ -629,38 +705,13 @@ int main(int argc, char **argv)
 		log_error("creating the process capture: %s", strerror(errno));
 		goto cleanup;
 	}
-	const struct cpu_profiler_opts profiler_opts = {
-		.frequency_hz = agent.opts.frequency_hz,
-		.pids = agent.opts.pids,
-		.pid_count = agent.opts.pid_count,
-		.max_stacks = agent.opts.max_stacks,
-		.max_sample_keys = agent.opts.max_sample_keys,
-		.max_processes = agent.opts.max_processes,
-		.dwarf_unwinding = !agent.opts.unwind_fp,
-		.on_process_event = on_process_event,
-		.ctx = &agent,
-	};
-	agent.profiler = cpu_profiler__new(&profiler_opts);
-	if (!agent.profiler) {
-		if (errno == EPERM)
-			log_error("loading the BPF programs: permission denied (needs root, or "
-				  "CAP_BPF and CAP_PERFMON)");
-		else
-			log_error("loading the BPF programs: %s", strerror(errno));
+	err = start_sampling(&agent);
+	if (err)
 		goto cleanup;
-	}
-	err = process_capture__start(agent.capture, agent.profiler);
-	if (err) {
-		log_error("starting the process capture thread: %s", strerror(-err));
-		goto cleanup;
-	}
 	if (!agent.opts.unwind_fp) {
-		struct cpu_profiler_shared_fds fds;
-
-		cpu_profiler__shared_fds(agent.profiler, &fds);
 		const struct unwind_maps_opts unwind_opts = {
-			.tables_fd = fds.unwind_tables,
-			.processes_fd = fds.process_unwind,
+			.tables_fd = sampling__unwind_tables_fd(agent.sampling),
+			.processes_fd = sampling__process_unwind_fd(agent.sampling),
 			.max_bytes = agent.opts.max_unwind_memory,
 			.symbolizer = agent.symbolizer,
 		};
@@ -678,26 +729,6 @@ int main(int argc, char **argv)
 		if (err)
 			log_warn("pid %u: reading its mappings: %s, ignoring", agent.opts.pids[i],
 				 strerror(-err));
-	}
-	if (agent.opts.off_cpu) {
-		const struct offcpu_profiler_opts offcpu_opts = {
-			.cpu = agent.profiler,
-			.filter_pids = agent.opts.pid_count > 0,
-			.dwarf_unwinding = !agent.opts.unwind_fp,
-			.min_block_ns = agent.opts.off_cpu_min_block_us * 1000,
-			.state_mask = agent.opts.off_cpu_states,
-			.max_stacks = agent.opts.max_stacks,
-			.max_sample_keys = agent.opts.max_sample_keys,
-			.hooks = agent.opts.off_cpu_hooks == OFF_CPU_HOOKS_AUTO
-					 ? -1
-					 : (int)agent.opts.off_cpu_hooks - OFF_CPU_HOOKS_TASK_WORK,
-		};
-
-		agent.offcpu = offcpu_profiler__new(&offcpu_opts);
-		if (!agent.offcpu) {
-			log_error("loading the off-CPU program: %s", strerror(errno));
-			goto cleanup;
-		}
 	}
 	/*
 	 * After the BPF programs are loaded, so that libcurl's and the TLS
@@ -756,14 +787,15 @@ int main(int argc, char **argv)
 				 stats.recovered, stats.pending_bytes);
 		agent.uploads_dropped_reported = stats.dropped;
 	}
-	if (!agent.opts.no_cpu) {
-		err = cpu_profiler__start(agent.profiler);
+	for (unsigned int i = 0; i < agent.sampler_count; i++) {
+		err = sampler__start(agent.samplers[i]);
 		if (err) {
-			log_error("attaching to the CPUs: %s", strerror(-err));
+			log_error("starting the %s sampler: %s", sampler__name(agent.samplers[i]),
+				  strerror(-err));
 			goto cleanup;
 		}
 	}
-	if (!agent.opts.no_cpu)
+	if (agent.profiler)
 		log_info("sampling %u CPUs at %" PRIu64 " Hz, %" PRIu64 " s windows, into %s",
 			 cpu_profiler__cpu_count(agent.profiler), agent.opts.frequency_hz,
 			 agent.opts.duration_s, agent.destination);
@@ -777,11 +809,12 @@ int main(int argc, char **argv)
 	exit_code = err ? 1 : 0;
 	log_info("stopping after %" PRIu64 " windows", agent.windows_written);
 cleanup:
-	/* The capture thread consumes the profiler's events: it stops first. */
+	/* Sampling's events thread hands announcements to the capture: it stops first. */
+	sampling__free(agent.sampling);
+	agent.sampling = NULL;
 	process_capture__free(agent.capture);
-	offcpu_profiler__free(agent.offcpu);
-	cpu_profiler__free(agent.profiler);
-	agent.profiler = NULL;
+	for (unsigned int i = 0; i < agent.sampler_count; i++)
+		sampler__free(agent.samplers[i]);
 	if (agent.processes)
 		process_table__set_unwind_maps(agent.processes, NULL);
 	unwind_maps__free(agent.unwind);
