@@ -25,13 +25,35 @@ struct sampler_ops {
 	int (*bpf_run_stats)(const struct sampler *sampler, uint64_t *ret_run_time_ns,
 			     uint64_t *ret_run_count);
 	void (*free)(struct sampler *sampler);
-	/* Its window counters (struct sample_window's stats) and how they are logged. */
-	const struct counter_line *counter_lines;
-	unsigned int counter_line_count;
+};
+
+/* The sources a sampler's counter lines read (struct counter's source), in this order. */
+enum sampler_source {
+	SAMPLER_SOURCE_STATS, /* a window's stats: CPU_STAT_* and OFFCPU_STAT_* */
+	SAMPLER_SOURCE_SUMMARY, /* struct sampler_summary */
+	SAMPLER_SOURCE_BPF, /* struct sampler_bpf_stats */
+	SAMPLER_SOURCE__COUNT,
+};
+
+/* What the daemon made of a window, for the first line reported about it. */
+struct sampler_summary {
+	uint64_t samples; /* samples (CPU) or blocks (off-CPU) in the profile */
+	uint64_t stacks; /* distinct stacks drained */
+	uint64_t processes; /* processes the process model tracks */
+};
+
+/* Its BPF program's cost since start, from bpf_run_stats. */
+struct sampler_bpf_stats {
+	uint64_t run_count;
+	uint64_t run_time_ns;
+	uint64_t ns_per_run;
 };
 
 struct sampler {
 	const struct sampler_ops *ops;
+	/* Its window counters and how they are logged, every window. */
+	const struct counter_line *counter_lines;
+	unsigned int counter_line_count;
 };
 
 static inline const char *sampler__name(const struct sampler *sampler)
@@ -46,7 +68,11 @@ static inline int sampler__start(struct sampler *sampler)
 
 static inline int sampler__end_window(struct sampler *sampler, struct sample_window *ret_window)
 {
-	return sampler->ops->end_window(sampler, ret_window);
+	int err = sampler->ops->end_window(sampler, ret_window);
+
+	if (!err)
+		ret_window->sampler = sampler;
+	return err;
 }
 
 static inline int sampler__bpf_run_stats(const struct sampler *sampler, uint64_t *ret_run_time_ns,

@@ -72,7 +72,8 @@ struct sampling *sampling__new(const struct sampling_opts *opts)
 	if (!err && opts->pid_count) {
 		sampling->pids = malloc(opts->pid_count * sizeof(*sampling->pids));
 		if (sampling->pids)
-			memcpy(sampling->pids, opts->pids, opts->pid_count * sizeof(*sampling->pids));
+			memcpy(sampling->pids, opts->pids,
+			       opts->pid_count * sizeof(*sampling->pids));
 		else
 			err = -ENOMEM;
 	}
@@ -131,7 +132,8 @@ int sampling__share_maps(struct sampling *sampling, const struct shared_maps *ma
 		bpf_map__set_max_entries(map[SHARED_PROCESS_UNWIND], sampling->max_processes);
 		/* Exec tracking needs BTF-enabled tracepoints; without them, mappings refresh lazily. */
 		if (access("/sys/kernel/btf/vmlinux", R_OK)) {
-			log_warn("no kernel BTF: exec tracking off, mappings refresh on misses only");
+			log_warn(
+				"no kernel BTF: exec tracking off, mappings refresh on misses only");
 			bpf_program__set_autoload(maps->process_exec, false);
 		} else {
 			bpf_program__set_autoload(maps->process_exec, true);

@@ -32,7 +32,6 @@ void read_percpu_counters(int fd, uint32_t count, uint64_t *ret_totals)
 	}
 }
 
-
 /*
  * Moves every entry of a hash map out with lookup_and_delete batches,
  * handing each (key, value) to the consumer.
@@ -181,7 +180,8 @@ void window_buffers__start(const struct window_buffers *buffers)
 			     buffers->stats_at_window_start);
 }
 
-int window_buffers__end_window(const struct window_buffers *buffers, struct sample_window *ret_window)
+int window_buffers__end_window(const struct window_buffers *buffers,
+			       struct sample_window *ret_window)
 {
 	struct timespec grace = { 0, BUFFER_GRACE_NS };
 	uint32_t drained = __atomic_load_n(buffers->active_buffer, __ATOMIC_RELAXED) & 1;

@@ -17,6 +17,7 @@
 struct bpf_map;
 struct bpf_program;
 struct hashmap;
+struct sampler;
 
 /* The most counters a program's stats map holds: CPU_STAT_* then OFFCPU_STAT_*. */
 #define SAMPLE_WINDOW_MAX_STATS OFFCPU_STAT__END
@@ -35,6 +36,7 @@ struct drained_sample {
 
 /* Everything one window's buffer held. */
 struct sample_window {
+	const struct sampler *sampler; /* whose buffer it was */
 	bool off_cpu; /* blocks of off-CPU time, not CPU samples */
 	struct drained_sample *samples;
 	size_t sample_count;
