@@ -111,7 +111,8 @@ static void forget_process(void *ctx, uint32_t pid)
 {
 	struct agent *agent = ctx;
 
-	sampling__forget_process(agent->sampling, pid);
+	if (agent->sampling) /* NULL once sampling stopped, as the table empties */
+		sampling__forget_process(agent->sampling, pid);
 }
 
 /* The sources of the sampler's counter lines for this window. */

@@ -65,7 +65,8 @@ void reporter__mark_reported(struct reporter *reporter, const struct counter_lin
 {
 	for (unsigned int i = 0; i < line->count; i++)
 		if (line->counters[i].alarm)
-			rise(reporter, &line->counters[i], counter__value(&line->counters[i], sources));
+			rise(reporter, &line->counters[i],
+			     counter__value(&line->counters[i], sources));
 }
 
 void reporter__log(struct reporter *reporter, const struct counter_line *line,

@@ -53,8 +53,8 @@ int counter_text__format(const char *text, const char *value, char *buf, size_t 
 /* Appends to buf at *length, which keeps counting past size as snprintf does. */
 static void append(char *buf, size_t size, size_t *length, const char *text)
 {
-	int added = snprintf(*length < size ? buf + *length : NULL, *length < size ? size - *length : 0,
-			     "%s", text);
+	int added = snprintf(*length < size ? buf + *length : NULL,
+			     *length < size ? size - *length : 0, "%s", text);
 
 	*length += added > 0 ? (size_t)added : 0;
 }

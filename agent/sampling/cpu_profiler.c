@@ -55,11 +55,7 @@ static const struct counter lost_counters[] = {
 	  WINDOW_STAT(CPU_STAT_COUNTS_MAP_FULL),
 	  .text = "% samples (counts map full, raise --max-sample-keys)",
 	  .alarm = true },
-	{ .name = "kiln_cpu_stacks_lost_total",
-	  .help = "Stacks lost: the stacks map was full (--max-stacks)",
-	  WINDOW_STAT(CPU_STAT_STACK_MAP_FULL),
-	  .text = "% stacks (stacks map full, raise --max-stacks)",
-	  .alarm = true },
+	SAMPLER_STACKS_LOST_COUNTER("kiln_cpu_stacks_lost_total"),
 	{ .name = "kiln_cpu_stack_collisions_total",
 	  .help = "Stacks lost: another stack had the same hash",
 	  WINDOW_STAT(CPU_STAT_STACK_COLLISION),
@@ -379,14 +375,7 @@ struct cpu_profiler *cpu_profiler__new(const struct cpu_profiler_opts *opts)
 	buffers = buffers_of(profiler);
 	window_buffers__set_sizes(&buffers, opts->max_stacks, opts->max_sample_keys);
 	shared = SHARED_MAPS_OF(skel);
-	err = sampling__share_maps(opts->sampling, &shared);
-	if (err)
-		goto fail;
-
-	err = cpu_bpf__load(skel);
-	if (err)
-		goto fail;
-	err = sampling__maps_loaded(opts->sampling, &shared);
+	err = sampling__load_program(opts->sampling, skel->skeleton, &shared);
 	if (err)
 		goto fail;
 	window_buffers__start(&buffers);

@@ -72,11 +72,7 @@ static const struct counter lost_counters[] = {
 	  WINDOW_STAT(OFFCPU_STAT_COUNTS_MAP_FULL),
 	  .text = "% blocks (counts map full, raise --max-sample-keys)",
 	  .alarm = true },
-	{ .name = "kiln_offcpu_stacks_lost_total",
-	  .help = "Stacks lost: the stacks map was full (--max-stacks)",
-	  WINDOW_STAT(CPU_STAT_STACK_MAP_FULL),
-	  .text = "% stacks (stacks map full, raise --max-stacks)",
-	  .alarm = true },
+	SAMPLER_STACKS_LOST_COUNTER("kiln_offcpu_stacks_lost_total"),
 	{ .name = "kiln_offcpu_storage_failures_total",
 	  .help = "Threads whose block could not be stored",
 	  WINDOW_STAT(OFFCPU_STAT_STORAGE_FAILED),
@@ -336,13 +332,7 @@ struct offcpu_profiler *offcpu_profiler__new(const struct offcpu_profiler_opts *
 	window_buffers__set_sizes(&buffers, opts->max_stacks, opts->max_sample_keys);
 	/* One process table, filter and set of unwind tables for every program. */
 	shared = SHARED_MAPS_OF(skel);
-	err = sampling__share_maps(opts->sampling, &shared);
-	if (err)
-		goto fail;
-	err = offcpu_bpf__load(skel);
-	if (err)
-		goto fail;
-	err = sampling__maps_loaded(opts->sampling, &shared);
+	err = sampling__load_program(opts->sampling, skel->skeleton, &shared);
 	if (err)
 		goto fail;
 	return profiler;

@@ -119,7 +119,8 @@ static bool maps_created(const struct sampling *sampling)
 	return sampling->fds[0] >= 0;
 }
 
-int sampling__share_maps(struct sampling *sampling, const struct shared_maps *maps)
+/* Before the load: sizes the maps the first program creates, or has a later one reuse them. */
+static int share_maps(struct sampling *sampling, const struct shared_maps *maps)
 {
 	struct bpf_map *map[SHARED__COUNT];
 
@@ -170,7 +171,8 @@ static int fill_pid_filter(const struct sampling *sampling)
 	return 0;
 }
 
-int sampling__maps_loaded(struct sampling *sampling, const struct shared_maps *maps)
+/* After the load: the first program's maps become the shared ones. */
+static int maps_loaded(struct sampling *sampling, const struct shared_maps *maps)
 {
 	struct bpf_map *map[SHARED__COUNT];
 	int err;
@@ -208,6 +210,19 @@ fail:
 		sampling->fds[i] = -1;
 	}
 	return err;
+}
+
+int sampling__load_program(struct sampling *sampling, struct bpf_object_skeleton *skeleton,
+			   const struct shared_maps *maps)
+{
+	int err = share_maps(sampling, maps);
+
+	if (err)
+		return err;
+	err = bpf_object__load_skeleton(skeleton);
+	if (err)
+		return err;
+	return maps_loaded(sampling, maps);
 }
 
 bool sampling__filters_pids(const struct sampling *sampling)

@@ -55,16 +55,14 @@ struct shared_maps {
 	})
 
 /*
- * Before a program's load: sizes its shared maps or, once a program
- * created them, has it reuse those. 0 or a negative errno.
+ * Loads a program's skeleton (its __open() done, its settings made) with
+ * its shared maps: the first program loaded creates them (sized, the
+ * filter filled, the ring buffer opened, exec tracking attached), every
+ * later one reuses those. 0 or a negative errno.
  */
-int sampling__share_maps(struct sampling *sampling, const struct shared_maps *maps);
-/*
- * After the load: the first program's maps become the shared ones (the
- * filter filled, the ring buffer opened, exec tracking attached). 0 or a
- * negative errno.
- */
-int sampling__maps_loaded(struct sampling *sampling, const struct shared_maps *maps);
+struct bpf_object_skeleton;
+int sampling__load_program(struct sampling *sampling, struct bpf_object_skeleton *skeleton,
+			   const struct shared_maps *maps);
 
 /* Whether programs keep to the --pid processes. */
 bool sampling__filters_pids(const struct sampling *sampling);

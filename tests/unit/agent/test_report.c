@@ -115,8 +115,8 @@ static void test_only_on_alarm(void)
 	reporter__free(reporter);
 }
 
-static void check_table(const struct counter_line *lines, unsigned int count,
-			const char **names, unsigned int *name_count)
+static void check_table(const struct counter_line *lines, unsigned int count, const char **names,
+			unsigned int *name_count)
 {
 	for (unsigned int i = 0; i < count; i++) {
 		for (unsigned int j = 0; j < lines[i].count; j++) {
