@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Loads the CPU sampler, attaches it per CPU, and drains its double-buffered maps. */
+/* Loads the CPU sampler, with sampling's shared maps, and attaches it per CPU. */
 #include <errno.h>
 #include <inttypes.h>
 #include <linux/perf_event.h>
@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -29,161 +28,6 @@ struct cpu_profiler {
 	uint64_t frequency_hz;
 	uint64_t stats_at_window_start[CPU_STAT__COUNT];
 };
-
-/* Counters, the first line led by what was written ("wrote cpu-...pb.gz"). */
-static const struct counter summary_counters[] = {
-	{ .name = "kiln_cpu_profile_samples_total",
-	  .help = "Samples in the CPU profiles written",
-	  SUMMARY(samples),
-	  .kind = COUNTER_WINDOW,
-	  .text = "% samples" },
-	{ .name = "kiln_cpu_window_stacks",
-	  .help = "Distinct stacks in the last CPU window",
-	  SUMMARY(stacks),
-	  .kind = COUNTER_GAUGE,
-	  .text = "% stacks" },
-	{ .name = "kiln_processes_tracked",
-	  .help = "Processes the process model tracks",
-	  SUMMARY(processes),
-	  .kind = COUNTER_GAUGE,
-	  .text = "% processes tracked" },
-};
-
-static const struct counter lost_counters[] = {
-	{ .name = "kiln_cpu_samples_lost_total",
-	  .help = "Samples lost: the counts map was full (--max-sample-keys)",
-	  WINDOW_STAT(CPU_STAT_COUNTS_MAP_FULL),
-	  .text = "% samples (counts map full, raise --max-sample-keys)",
-	  .alarm = true },
-	SAMPLER_STACKS_LOST_COUNTER("kiln_cpu_stacks_lost_total"),
-	{ .name = "kiln_cpu_stack_collisions_total",
-	  .help = "Stacks lost: another stack had the same hash",
-	  WINDOW_STAT(CPU_STAT_STACK_COLLISION),
-	  .text = "% stack hash collisions",
-	  .alarm = true },
-	{ .name = "kiln_process_events_lost_total",
-	  .help = "Process announcements lost: the ring buffer was full",
-	  WINDOW_STAT(CPU_STAT_PROCESS_EVENTS_LOST),
-	  .text = "% process events",
-	  .alarm = true },
-};
-
-static const struct counter window_counters[] = {
-	{ .name = "kiln_cpu_events_total",
-	  .help = "Perf events the CPU sampler handled",
-	  WINDOW_STAT(CPU_STAT_SAMPLES),
-	  .text = "% events" },
-	{ .name = "kiln_cpu_idle_total",
-	  .help = "Perf events on an idle CPU, not recorded",
-	  WINDOW_STAT(CPU_STAT_IDLE),
-	  .text = "% idle" },
-	{ .name = "kiln_cpu_filtered_total",
-	  .help = "Perf events in processes --pid leaves out",
-	  WINDOW_STAT(CPU_STAT_FILTERED),
-	  .text = "% filtered" },
-	{ .name = "kiln_cpu_samples_total",
-	  .help = "Samples added to the counts map",
-	  WINDOW_STAT(CPU_STAT_RECORDED),
-	  .text = "% recorded" },
-	{ .name = "kiln_cpu_kernel_stack_failures_total",
-	  .help = "Kernel stacks that could not be read",
-	  WINDOW_STAT(CPU_STAT_KERNEL_STACK_FAILED),
-	  .text = "stack capture failures % kernel" },
-	{ .name = "kiln_cpu_user_stack_failures_total",
-	  .help = "User stacks that could not be read",
-	  WINDOW_STAT(CPU_STAT_USER_STACK_FAILED),
-	  .join = COUNTER_JOIN_SPACE,
-	  .text = "/ % user" },
-	{ .name = "kiln_cpu_stacks_truncated_total",
-	  .help = "Stacks with more frames than kept",
-	  WINDOW_STAT(CPU_STAT_STACK_TRUNCATED),
-	  .text = "% truncated" },
-	{ .name = "kiln_process_events_total",
-	  .help = "New processes announced to the agent",
-	  WINDOW_STAT(CPU_STAT_PROCESS_EVENTS),
-	  .text = "% new processes" },
-	{ .name = "kiln_execs_total",
-	  .help = "Execs seen by exec tracking",
-	  WINDOW_STAT(CPU_STAT_EXECS),
-	  .text = "% execs" },
-};
-
-static const struct counter bpf_counters[] = { SAMPLER_BPF_COUNTERS("kiln_cpu_bpf", "sampler") };
-
-/* How user stacks were unwound from CFI, and why the others were cut. */
-static const struct counter unwind_counters[] = {
-	{ .name = "kiln_unwind_stacks_total",
-	  .help = "User stacks unwound from CFI",
-	  WINDOW_STAT(CPU_STAT_UNWIND_SAMPLES),
-	  .text = "% user stacks from CFI" },
-	{ .name = "kiln_unwind_stacks_complete_total",
-	  .help = "User stacks unwound from CFI to the outermost frame",
-	  WINDOW_STAT(CPU_STAT_UNWIND_COMPLETE),
-	  .text = "% complete" },
-	{ .name = "kiln_unwind_not_ready_total",
-	  .help = "User stacks by frame pointers: the process had no tables yet",
-	  WINDOW_STAT(CPU_STAT_UNWIND_NOT_READY),
-	  .text = "% before tables were ready" },
-	{ .name = "kiln_unwind_fp_frames_total",
-	  .help = "Frames by frame pointer in code without a table (JIT)",
-	  WINDOW_STAT(CPU_STAT_UNWIND_FP_FRAMES),
-	  .text = "% frames by frame pointer" },
-	{ .name = "kiln_unwind_table_misses_total",
-	  .help = "Frames by frame pointer: the table was evicted or not loaded",
-	  WINDOW_STAT(CPU_STAT_UNWIND_TABLE_MISSING),
-	  .text = "% table misses" },
-	{ .name = "kiln_unwind_cut_depth_total",
-	  .help = "User stacks cut at the depth limit",
-	  WINDOW_STAT(CPU_STAT_UNWIND_END_DEPTH),
-	  .join = COUNTER_JOIN_CLAUSE,
-	  .text = "cut by depth %" },
-	{ .name = "kiln_unwind_cut_no_mapping_total",
-	  .help = "User stacks cut at a pc in no known mapping",
-	  WINDOW_STAT(CPU_STAT_UNWIND_END_NO_MAPPING),
-	  .text = "unknown mapping %" },
-	{ .name = "kiln_unwind_cut_no_cfi_total",
-	  .help = "User stacks cut at a pc no CFI covers",
-	  WINDOW_STAT(CPU_STAT_UNWIND_END_NO_CFI),
-	  .text = "no CFI %" },
-	{ .name = "kiln_unwind_cut_unsupported_total",
-	  .help = "User stacks cut at CFI kiln cannot follow",
-	  WINDOW_STAT(CPU_STAT_UNWIND_END_UNSUPPORTED),
-	  .text = "unsupported CFI %" },
-	{ .name = "kiln_unwind_cut_bad_read_total",
-	  .help = "User stacks cut where the stack could not be read",
-	  WINDOW_STAT(CPU_STAT_UNWIND_END_BAD_READ),
-	  .text = "bad read %" },
-	{ .name = "kiln_unwind_cut_no_rbp_total",
-	  .help = "User stacks cut where the CFA needed an rbp that was lost",
-	  WINDOW_STAT(CPU_STAT_UNWIND_END_NO_RBP),
-	  .text = "lost rbp %" },
-};
-
-/* Unwind last: --unwind fp reports every line but it. */
-const struct counter_line cpu_counter_lines[] = {
-	{ .counters = summary_counters,
-	  .count = COUNTER_COUNT_OF(summary_counters),
-	  .level = LOG_INFO },
-	{ .prefix = "window lost data",
-	  .counters = lost_counters,
-	  .count = COUNTER_COUNT_OF(lost_counters),
-	  .only_on_alarm = true },
-	{ .prefix = "window counters",
-	  .counters = window_counters,
-	  .count = COUNTER_COUNT_OF(window_counters),
-	  .level = LOG_DEBUG },
-	{ .prefix = "bpf",
-	  .counters = bpf_counters,
-	  .count = COUNTER_COUNT_OF(bpf_counters),
-	  .level = LOG_DEBUG,
-	  .only_on_alarm = true,
-	  .alarm_keeps_level = true },
-	{ .prefix = "unwind",
-	  .counters = unwind_counters,
-	  .count = COUNTER_COUNT_OF(unwind_counters),
-	  .level = LOG_INFO },
-};
-const unsigned int cpu_counter_line_count = COUNTER_COUNT_OF(cpu_counter_lines);
 
 static int read_online_cpus(bool *online, int possible)
 {
