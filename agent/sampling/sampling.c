@@ -119,33 +119,34 @@ static bool maps_created(const struct sampling *sampling)
 	return sampling->fds[0] >= 0;
 }
 
+/* Exec tracking needs BTF-enabled tracepoints; without them, mappings refresh lazily. */
+static bool can_track_execs(void)
+{
+	if (!access("/sys/kernel/btf/vmlinux", R_OK))
+		return true;
+	log_warn("no kernel BTF: exec tracking off, mappings refresh on misses only");
+	return false;
+}
+
 /* Before the load: sizes the maps the first program creates, or has a later one reuse them. */
 static int share_maps(struct sampling *sampling, const struct shared_maps *maps)
 {
 	struct bpf_map *map[SHARED__COUNT];
 
 	shared_maps_as_array(maps, map);
-	/* Attached by sampling__maps_loaded, not by a skeleton's __attach. */
+	/* The first program's copy tracks execs for all, attached by maps_loaded. */
 	bpf_program__set_autoattach(maps->process_exec, false);
-	if (!maps_created(sampling)) {
-		bpf_map__set_max_entries(map[SHARED_PID_FILTER],
-					 sampling->pid_count ? sampling->pid_count : 1);
-		bpf_map__set_max_entries(map[SHARED_PROCESS_UNWIND], sampling->max_processes);
-		/* Exec tracking needs BTF-enabled tracepoints; without them, mappings refresh lazily. */
-		if (access("/sys/kernel/btf/vmlinux", R_OK)) {
-			log_warn(
-				"no kernel BTF: exec tracking off, mappings refresh on misses only");
-			bpf_program__set_autoload(maps->process_exec, false);
-		} else {
-			bpf_program__set_autoload(maps->process_exec, true);
-		}
+	if (maps_created(sampling)) {
+		bpf_program__set_autoload(maps->process_exec, false);
+		for (int i = 0; i < SHARED__COUNT; i++)
+			if (bpf_map__reuse_fd(map[i], sampling->fds[i]))
+				return -errno;
 		return 0;
 	}
-	/* The first program's copy tracks execs for all. */
-	bpf_program__set_autoload(maps->process_exec, false);
-	for (int i = 0; i < SHARED__COUNT; i++)
-		if (bpf_map__reuse_fd(map[i], sampling->fds[i]))
-			return -errno;
+	bpf_map__set_max_entries(map[SHARED_PID_FILTER],
+				 sampling->pid_count ? sampling->pid_count : 1);
+	bpf_map__set_max_entries(map[SHARED_PROCESS_UNWIND], sampling->max_processes);
+	bpf_program__set_autoload(maps->process_exec, can_track_execs());
 	return 0;
 }
 
@@ -204,6 +205,8 @@ static int maps_loaded(struct sampling *sampling, const struct shared_maps *maps
 	}
 	return 0;
 fail:
+	bpf_link__destroy(sampling->exec_tracking);
+	sampling->exec_tracking = NULL;
 	for (int i = 0; i < SHARED__COUNT; i++) {
 		if (sampling->fds[i] >= 0)
 			close(sampling->fds[i]);
