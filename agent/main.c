@@ -16,8 +16,10 @@
 #include "agent/sampling/cpu_profiler.h"
 #include "lib/log.h"
 #include "agent/sampling/offcpu_profiler.h"
+#include "agent/sampling/sampling.h"
 #include "agent/options.h"
 #include "agent/output/profile_name.h"
+#include "agent/report.h"
 #include "agent/output/retention.h"
 #include "agent/process/process_capture.h"
 #include "agent/process/process_table.h"
@@ -36,6 +38,8 @@
 #define MAX_HELD_FILES 256
 /* Hard limit on spool files, whatever --spool-max-bytes allows (inodes, directory size). */
 #define SPOOL_MAX_FILES 100000
+/* CPU and off-CPU. */
+#define MAX_SAMPLERS 2
 
 static volatile sig_atomic_t stop_requested;
 
@@ -46,19 +50,18 @@ struct agent {
 	struct symbolizer *symbolizer;
 	struct process_table *processes;
 	struct process_capture *capture;
-	struct cpu_profiler *profiler;
+	struct sampling *sampling; /* the maps and process events the samplers share */
+	struct sampler *samplers[MAX_SAMPLERS]; /* the enabled ones: CPU, off-CPU */
+	unsigned int sampler_count;
+	struct cpu_profiler *profiler; /* NULL: --no-cpu */
 	struct unwind_maps *unwind;
-	struct offcpu_profiler *offcpu;
+	struct offcpu_profiler *offcpu; /* NULL: no --off-cpu */
+	struct reporter *reporter; /* the counters' log lines */
 	struct uploader *uploader; /* NULL: no --remote-store */
 	struct output_retention *retention; /* NULL: no --output-dir, or no bound on it */
 	int retention_error_reported;
 	char hostname[256];
 	char destination[PATH_MAX]; /* where profiles go, for messages */
-	uint64_t uploads_dropped_reported;
-	uint64_t tables_evicted_reported;
-	uint64_t dwarf_evictions_reported;
-	uint64_t process_evictions_reported;
-	uint64_t perf_map_losses_reported;
 	uint64_t windows_written;
 };
 
@@ -84,7 +87,7 @@ static bool has_privileges(void)
 	return (caps & (1ULL << 21)) || ((caps & (1ULL << 38)) && (caps & (1ULL << 39)));
 }
 
-/* On the capture thread (or the main one, when it drains): reads the process at once. */
+/* On sampling's events thread (or the main one, when it flushes): reads the process at once. */
 static void on_process_event(void *ctx, const struct process_event *event)
 {
 	struct agent *agent = ctx;
@@ -106,204 +109,86 @@ static void on_captured(void *ctx, struct captured_process *process)
 /* Takes what the capture thread read: every process BPF announced so far. */
 static void take_captures(struct agent *agent)
 {
-	int err = process_capture__drain(agent->capture, on_captured, agent);
-
-	if (err && err != -EINTR)
-		log_warn("reading process events: %s", strerror(-err));
+	process_capture__drain(agent->capture, on_captured, agent);
 }
 
 static void forget_process(void *ctx, uint32_t pid)
 {
 	struct agent *agent = ctx;
 
-	if (agent->profiler)
-		cpu_profiler__forget_process(agent->profiler, pid);
+	if (agent->sampling) /* NULL once sampling stopped, as the table empties */
+		sampling__forget_process(agent->sampling, pid);
 }
 
-static void report_window(struct agent *agent, const char *what, const struct cpu_window *window,
+/* The sources of the sampler's counter lines for this window. */
+static void report_sampler(struct agent *agent, const char *what,
+			   const struct sample_window *window,
+			   const struct window_profile_result *result)
+{
+	const struct sampler *sampler = window->sampler;
+	const struct sampler_summary summary = {
+		.samples = result->samples,
+		.stacks = hashmap__size(window->stacks),
+		.processes = process_table__size(agent->processes),
+	};
+	struct sampler_bpf_stats bpf = {};
+	const void *sources[SAMPLER_SOURCE__COUNT] = {
+		[SAMPLER_SOURCE_STATS] = window->stats,
+		[SAMPLER_SOURCE_SUMMARY] = &summary,
+		[SAMPLER_SOURCE_BPF] = &bpf,
+	};
+
+	/* Totals since start; the kernel counts only while kernel.bpf_stats_enabled=1. */
+	if (!sampler__bpf_run_stats(sampler, &bpf.run_time_ns, &bpf.run_count) && bpf.run_count)
+		bpf.ns_per_run = bpf.run_time_ns / bpf.run_count;
+	reporter__log_lines(agent->reporter, sampler->counter_lines, sampler->counter_line_count,
+			    sources, what);
+}
+
+/* A window's counters: its sampler's, then, after CPU windows, the later stages'. */
+static void report_window(struct agent *agent, const char *what, const struct sample_window *window,
 			  const struct window_profile_result *result)
 {
-	const uint64_t *stats = window->stats;
-	struct symbolizer_stats sym;
-	struct unwind_maps_stats unwind = {};
-	struct process_table_stats procs;
+	struct symbolizer_stats symbols;
 	struct process_capture_stats captures;
-	uint64_t bpf_ns, bpf_runs;
+	struct process_table_stats processes;
+	struct unwind_maps_stats unwind = {};
+	const void *sources[REPORT_SOURCE__COUNT] = {
+		[REPORT_SOURCE_PROFILE] = result,    [REPORT_SOURCE_SYMBOLIZER] = &symbols,
+		[REPORT_SOURCE_CAPTURE] = &captures, [REPORT_SOURCE_PROCESSES] = &processes,
+		[REPORT_SOURCE_UNWIND] = &unwind,
+	};
 
-	symbolizer__stats(agent->symbolizer, &sym);
-	if (agent->unwind)
-		unwind_maps__stats(agent->unwind, &unwind);
-	log_info("%s: %" PRIu64 " samples, %zu stacks, %zu processes tracked", what,
-		 result->samples, hashmap__size(window->stacks),
-		 process_table__size(agent->processes));
-	if (stats[CPU_STAT_COUNTS_MAP_FULL] || stats[CPU_STAT_STACK_MAP_FULL] ||
-	    stats[CPU_STAT_STACK_COLLISION] || stats[CPU_STAT_PROCESS_EVENTS_LOST])
-		log_warn("window lost data: %" PRIu64 " samples (counts map full, raise "
-			 "--max-sample-keys), %" PRIu64 " stacks (stacks map full, raise "
-			 "--max-stacks), %" PRIu64 " stack hash collisions, %" PRIu64
-			 " process events",
-			 stats[CPU_STAT_COUNTS_MAP_FULL], stats[CPU_STAT_STACK_MAP_FULL],
-			 stats[CPU_STAT_STACK_COLLISION], stats[CPU_STAT_PROCESS_EVENTS_LOST]);
-	log_debug("window counters: %" PRIu64 " events, %" PRIu64 " idle, %" PRIu64
-		  " filtered, %" PRIu64 " recorded, stack capture failures %" PRIu64
-		  " kernel / %" PRIu64 " user, %" PRIu64 " truncated, %" PRIu64
-		  " new processes, %" PRIu64 " execs",
-		  stats[CPU_STAT_SAMPLES], stats[CPU_STAT_IDLE], stats[CPU_STAT_FILTERED],
-		  stats[CPU_STAT_RECORDED], stats[CPU_STAT_KERNEL_STACK_FAILED],
-		  stats[CPU_STAT_USER_STACK_FAILED], stats[CPU_STAT_STACK_TRUNCATED],
-		  stats[CPU_STAT_PROCESS_EVENTS], stats[CPU_STAT_EXECS]);
-	log_debug("symbols: %" PRIu64 " frames, %" PRIu64 " without mapping, %" PRIu64
-		  " without symbol; ELF files %" PRIu64 " opened, %" PRIu64
-		  " shared by build id, %" PRIu64 " evicted, %" PRIu64 " unreadable",
-		  result->frames, result->frames_without_mapping, result->frames_without_symbol,
-		  sym.elf_files_opened, sym.elf_files_shared, sym.elf_files_evicted,
-		  sym.elf_open_errors);
-	/* Lines dropped at the limits leave JIT frames unnamed: say so once they happen. */
-	uint64_t perf_map_losses = sym.perf_maps.entries_dropped + sym.perf_maps.maps_evicted;
-	log_message(perf_map_losses > agent->perf_map_losses_reported ? LOG_WARN : LOG_DEBUG,
-		    "perf maps (JIT): %" PRIu64 " reads, %" PRIu64 " lines, %" PRIu64
-		    " lines dropped (malformed or over the limit), %" PRIu64
-		    " maps evicted; %" PRIu64 " lookups, %" PRIu64 " unnamed",
-		    sym.perf_maps.reads, sym.perf_maps.entries_read, sym.perf_maps.entries_dropped,
-		    sym.perf_maps.maps_evicted, sym.perf_maps.lookups, sym.perf_maps.misses);
-	agent->perf_map_losses_reported = perf_map_losses;
+	report_sampler(agent, what, window, result);
+	if (window->off_cpu)
+		return;
+	symbolizer__stats(agent->symbolizer, &symbols);
 	process_capture__stats(agent->capture, &captures);
-	/* Dropped captures mean the main thread fell behind: short-lived processes go unnamed. */
-	log_message(captures.dropped ? LOG_WARN : LOG_DEBUG,
-		    "process capture: %" PRIu64 " read when announced, %" PRIu64
-		    " gone before, %" PRIu64 " dropped with the queue full, %" PRIu64
-		    " files held open, %" PRIu64 " not (limit)",
-		    captures.captures, captures.gone, captures.dropped, captures.files_held,
-		    captures.files_not_held);
-	/* Limits here cost time (files read again) or detail (lines only), never samples. */
-	log_debug("DWARF: %" PRIu64 " files read, %" PRIu64
-		  " closed at the open-file limit, %" PRIu64 " at --max-dwarf-memory, %" PRIu64
-		  " unreadable; %" PRIu64 " MiB held; %" PRIu64 " lookups; index %" PRIu64
-		  " ranges, %" PRIu64 " resets, %" PRIu64 " units too large; %" PRIu64
-		  " inline chains and %" PRIu64 " names cut",
-		  sym.dwarf_files_opened, sym.dwarf_files_evicted, sym.dwarf_memory_evictions,
-		  sym.dwarf_errors, sym.dwarf_memory >> 20, sym.dwarf_lookups, sym.dwarf_index_rows,
-		  sym.dwarf_index_resets, sym.dwarf_units_not_indexed, sym.inline_chains_truncated,
-		  sym.names_truncated);
-	/* Files read again each window cost CPU: say so, once per window it happens in. */
-	if (sym.dwarf_memory_evictions > agent->dwarf_evictions_reported)
-		log_warn("DWARF: %" PRIu64 " files closed this window to stay within "
-			 "--max-dwarf-memory (%" PRIu64 " MiB), to be read again when needed",
-			 sym.dwarf_memory_evictions - agent->dwarf_evictions_reported,
-			 agent->opts.max_dwarf_memory >> 20);
-	agent->dwarf_evictions_reported = sym.dwarf_memory_evictions;
-	log_debug("debug files: %" PRIu64 " by build id, %" PRIu64 " by debuglink, %" PRIu64
-		  " MiniDebugInfo, %" PRIu64 " from debuginfod",
-		  sym.debug_files_build_id, sym.debug_files_debuglink,
-		  sym.debug_files_minidebuginfo, sym.debug_files_debuginfod);
-	process_table__stats(agent->processes, &procs);
-	/* A full table drops live processes: worth a warning, as their frames go unnamed. */
-	log_message(procs.evictions > agent->process_evictions_reported ? LOG_WARN : LOG_DEBUG,
-		    "processes: %" PRIu64 " mappings read, %" PRIu64
-		    " gone before they could be, %" PRIu64 " re-read, %" PRIu64 " exited, %" PRIu64
-		    " dropped with the table full (raise "
-		    "--max-processes)",
-		    procs.captures, procs.capture_failures, procs.refreshes, procs.exited,
-		    procs.evictions);
-	agent->process_evictions_reported = procs.evictions;
+	process_table__stats(agent->processes, &processes);
+	reporter__log_lines(agent->reporter, report_window_lines, report_window_line_count, sources,
+			    NULL);
 	if (agent->unwind) {
-		/* Every window: how many user stacks were complete, and why the others were cut. */
-		log_info("unwind: %" PRIu64 " user stacks from CFI, %" PRIu64 " complete, %" PRIu64
-			 " before tables were ready, %" PRIu64 " frames by frame pointer, %" PRIu64
-			 " table misses; cut by depth %" PRIu64 ", unknown mapping %" PRIu64
-			 ", no CFI %" PRIu64 ", unsupported CFI %" PRIu64 ", bad read %" PRIu64
-			 ", lost rbp %" PRIu64,
-			 stats[CPU_STAT_UNWIND_SAMPLES], stats[CPU_STAT_UNWIND_COMPLETE],
-			 stats[CPU_STAT_UNWIND_NOT_READY], stats[CPU_STAT_UNWIND_FP_FRAMES],
-			 stats[CPU_STAT_UNWIND_TABLE_MISSING], stats[CPU_STAT_UNWIND_END_DEPTH],
-			 stats[CPU_STAT_UNWIND_END_NO_MAPPING], stats[CPU_STAT_UNWIND_END_NO_CFI],
-			 stats[CPU_STAT_UNWIND_END_UNSUPPORTED],
-			 stats[CPU_STAT_UNWIND_END_BAD_READ], stats[CPU_STAT_UNWIND_END_NO_RBP]);
-		/* Tables evicted in this window mean the budget is too small: say so. */
-		log_message(unwind.tables_evicted > agent->tables_evicted_reported ? LOG_WARN
-										   : LOG_DEBUG,
-			    "unwind tables: %" PRIu64 " loaded, %" PRIu64 " rows in %" PRIu64
-			    " bytes of BPF maps, %" PRIu64 " built in %" PRIu64 " ms, %" PRIu64
-			    " without usable CFI, %" PRIu64 " evicted (%" PRIu64
-			    " in use), %" PRIu64 " deferred for room, %" PRIu64 " processes",
-			    unwind.tables, unwind.table_rows, unwind.table_bytes,
-			    unwind.tables_built, unwind.build_ns / 1000000, unwind.tables_failed,
-			    unwind.tables_evicted, unwind.tables_evicted_in_use,
-			    unwind.tables_deferred, unwind.processes);
-		if (unwind.tables_evicted > agent->tables_evicted_reported)
-			log_warn(
-				"unwind tables over --max-unwind-memory: least used tables evicted, "
-				"their frames fall back to frame pointers");
-		agent->tables_evicted_reported = unwind.tables_evicted;
+		unwind_maps__stats(agent->unwind, &unwind);
+		reporter__log(agent->reporter, &report_unwind_tables_line, sources, NULL, NULL);
 	}
-	/* Totals since start; the kernel counts only while kernel.bpf_stats_enabled=1. */
-	if (!cpu_profiler__bpf_run_stats(agent->profiler, &bpf_ns, &bpf_runs) && bpf_runs)
-		log_debug("bpf: sampler ran %" PRIu64 " times, %" PRIu64 " ns in all, %" PRIu64
-			  " ns per run",
-			  bpf_runs, bpf_ns, bpf_ns / bpf_runs);
 }
 
 /* Every window with debuginfod on: what was fetched, and why fetches failed. */
 static void report_debuginfod(const struct agent *agent)
 {
-	struct symbolizer_stats sym;
-	const char *reason;
+	struct symbolizer_stats symbols;
+	const void *sources[REPORT_SOURCE__COUNT] = { [REPORT_SOURCE_SYMBOLIZER] = &symbols };
+	char last_failure[160] = "";
 
-	symbolizer__stats(agent->symbolizer, &sym);
-	if (!sym.debuginfod_enabled)
+	symbolizer__stats(agent->symbolizer, &symbols);
+	if (!symbols.debuginfod_enabled)
 		return;
-	reason = sym.debuginfod_last_error == -ENOENT ? "not on the servers"
-						      : strerror(-sym.debuginfod_last_error);
-	log_info("debuginfod: %" PRIu64 " fetches requested, %" PRIu64 " succeeded, %" PRIu64
-		 " failed, %" PRIu64 " dropped with the queue full, %" PRIu64 " under way, %" PRIu64
-		 " forgotten%s%s",
-		 sym.debuginfod_requested, sym.debuginfod_succeeded, sym.debuginfod_failed,
-		 sym.debuginfod_queue_full, sym.debuginfod_pending, sym.debuginfod_forgotten,
-		 sym.debuginfod_failed ? "; last failure: " : "",
-		 sym.debuginfod_failed ? reason : "");
-}
-
-/* Drains the window that started at start_ns (Unix) and writes it. */
-static void report_off_cpu_window(const struct agent *agent, const char *what,
-				  const struct cpu_window *window,
-				  const struct window_profile_result *result)
-{
-	const uint64_t *stats = window->stats;
-	uint64_t bpf_ns, bpf_runs;
-
-	log_info("%s: %" PRIu64 " blocks with stacks; all blocks: %" PRIu64 " (%.3f s), "
-		 "%" PRIu64 " shorter than --off-cpu-min-block (%.3f s, counted without stacks)",
-		 what, result->samples, stats[OFFCPU_STAT_BLOCKS],
-		 stats[OFFCPU_STAT_BLOCKED_NS] / 1e9, stats[OFFCPU_STAT_SHORT_BLOCKS],
-		 stats[OFFCPU_STAT_SHORT_NS] / 1e9);
-	if (stats[OFFCPU_STAT_STILL_BLOCKED])
-		log_info("off-CPU: %" PRIu64 " threads still blocked at the window's end, charged "
-			 "their time so far",
-			 stats[OFFCPU_STAT_STILL_BLOCKED]);
-	if (stats[OFFCPU_STAT_COUNTS_MAP_FULL] || stats[OFFCPU_STAT_STORAGE_FAILED] ||
-	    stats[CPU_STAT_STACK_MAP_FULL] || stats[OFFCPU_STAT_BLOCKS_MAP_FULL])
-		log_warn("off-CPU window lost data: %" PRIu64 " blocks (counts map full, raise "
-			 "--max-sample-keys), %" PRIu64 " stacks (stacks map full, raise "
-			 "--max-stacks), %" PRIu64 " threads without block storage (%" PRIu64
-			 " of them: %d threads by id already)",
-			 stats[OFFCPU_STAT_COUNTS_MAP_FULL], stats[CPU_STAT_STACK_MAP_FULL],
-			 stats[OFFCPU_STAT_STORAGE_FAILED], stats[OFFCPU_STAT_BLOCKS_MAP_FULL],
-			 OFFCPU_MAX_THREADS);
-	if (stats[OFFCPU_STAT_REQUESTS_FULL] || stats[OFFCPU_STAT_TASK_WORK_FAILED])
-		log_warn("off-CPU user stacks not taken: %" PRIu64 " blocks (%d threads awaiting "
-			 "one already), %" PRIu64 " refused by the kernel's task work",
-			 stats[OFFCPU_STAT_REQUESTS_FULL], OFFCPU_MAX_THREADS,
-			 stats[OFFCPU_STAT_TASK_WORK_FAILED]);
-	log_debug("off-CPU counters: %" PRIu64 " switches, %" PRIu64 " recorded, %" PRIu64
-		  " stacks from the previous window, %" PRIu64 " user stacks unknown (not "
-		  "blocked in a syscall), %.3f s of blocks before the window not charged",
-		  stats[OFFCPU_STAT_SWITCHES], stats[OFFCPU_STAT_RECORDED],
-		  stats[OFFCPU_STAT_WINDOW_ENDED], stats[OFFCPU_STAT_USER_STACK_UNKNOWN],
-		  stats[OFFCPU_STAT_EARLIER_NS] / 1e9);
-	if (!offcpu_profiler__bpf_run_stats(agent->offcpu, &bpf_ns, &bpf_runs) && bpf_runs)
-		log_debug("bpf: off-CPU program ran %" PRIu64 " times, %" PRIu64
-			  " ns in all, %" PRIu64 " ns per run",
-			  bpf_runs, bpf_ns, bpf_ns / bpf_runs);
+	if (symbols.debuginfod_failed)
+		snprintf(last_failure, sizeof(last_failure), "; last failure: %s",
+			 symbols.debuginfod_last_error == -ENOENT
+				 ? "not on the servers"
+				 : strerror(-symbols.debuginfod_last_error));
+	reporter__log(agent->reporter, &report_debuginfod_line, sources, NULL, last_failure);
 }
 
 /*
@@ -372,7 +257,7 @@ static int push_process(void *ctx, uint32_t pid, const char *comm, const uint8_t
  * profile_name.h says) when writing locally, and spools one profile per
  * process when pushing.
  */
-static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *window,
+static int write_window(struct agent *agent, bool off_cpu, struct sample_window *window,
 			int64_t start_ns, int64_t duration_ns)
 {
 	struct window_profile_result result = {}, push_result = {};
@@ -440,10 +325,7 @@ static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *wi
 	} else {
 		snprintf(what, sizeof(what), "wrote %s", path);
 	}
-	if (off_cpu)
-		report_off_cpu_window(agent, what, window, &result);
-	else
-		report_window(agent, what, window, &result);
+	report_window(agent, what, window, &result);
 	return err;
 }
 
@@ -451,21 +333,13 @@ static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *wi
 static void report_uploads(struct agent *agent)
 {
 	struct uploader_stats stats;
+	const void *sources[REPORT_SOURCE__COUNT] = { [REPORT_SOURCE_UPLOADER] = &stats };
+	char prefix[PATH_MAX + 16];
 
 	uploader__stats(agent->uploader, &stats);
-	log_info("uploads to %s: %" PRIu64 " sent (%" PRIu64 " bytes), %" PRIu64 " failed, %" PRIu64
-		 " retried, %" PRIu64 " dropped; %" PRIu64 " waiting in the spool (%" PRIu64
-		 " bytes)",
-		 agent->opts.remote_store, stats.sent, stats.sent_bytes, stats.failed,
-		 stats.retried, stats.dropped, stats.pending, stats.pending_bytes);
-	if (stats.dropped > agent->uploads_dropped_reported)
-		log_warn("spool full (--spool-max-bytes): %" PRIu64 " oldest profiles dropped "
-			 "unsent (%" PRIu64 " since start, %" PRIu64 " bytes)",
-			 stats.dropped - agent->uploads_dropped_reported, stats.dropped,
-			 stats.dropped_bytes);
-	if (stats.corrupt)
-		log_debug("spool: %" PRIu64 " damaged files removed", stats.corrupt);
-	agent->uploads_dropped_reported = stats.dropped;
+	snprintf(prefix, sizeof(prefix), "uploads to %s", agent->opts.remote_store);
+	reporter__log_lines(agent->reporter, report_uploads_lines, report_uploads_line_count,
+			    sources, prefix);
 }
 
 /*
@@ -474,33 +348,32 @@ static void report_uploads(struct agent *agent)
  */
 static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns)
 {
-	struct cpu_window windows[2] = {};
-	bool drained[2] = {};
-	int err = 0;
+	struct sample_window windows[MAX_SAMPLERS] = {};
+	bool drained[MAX_SAMPLERS] = {};
+	int err = 0, flush_err;
 
-	for (int off_cpu = 0; off_cpu < 2; off_cpu++) {
-		int drain_err;
+	for (unsigned int i = 0; i < agent->sampler_count; i++) {
+		int drain_err = sampler__end_window(agent->samplers[i], &windows[i]);
 
-		if (off_cpu ? !agent->offcpu : agent->opts.no_cpu)
-			continue;
-		drain_err = off_cpu ? offcpu_profiler__end_window(agent->offcpu, &windows[off_cpu])
-				    : cpu_profiler__end_window(agent->profiler, &windows[off_cpu]);
 		if (drain_err)
-			log_error("draining the %s window: %s", off_cpu ? "off-CPU" : "CPU",
+			log_error("draining the %s window: %s", sampler__name(agent->samplers[i]),
 				  strerror(-drain_err));
-		drained[off_cpu] = !drain_err;
+		drained[i] = !drain_err;
 		err = err ? err : drain_err;
 	}
 	/* Announcements made before the swap: take them before symbolizing. */
+	flush_err = sampling__flush_process_events(agent->sampling);
+	if (flush_err && flush_err != -EINTR)
+		log_warn("reading process events: %s", strerror(-flush_err));
 	take_captures(agent);
-	for (int off_cpu = 0; off_cpu < 2; off_cpu++) {
-		if (drained[off_cpu]) {
-			int write_err = write_window(agent, off_cpu, &windows[off_cpu], start_ns,
-						     duration_ns);
+	for (unsigned int i = 0; i < agent->sampler_count; i++) {
+		if (drained[i]) {
+			int write_err = write_window(agent, windows[i].off_cpu, &windows[i],
+						     start_ns, duration_ns);
 
 			err = err ? err : write_err;
 		}
-		cpu_window__free(&windows[off_cpu]);
+		sample_window__free(&windows[i]);
 	}
 	report_debuginfod(agent);
 	process_table__end_window(agent->processes);
@@ -538,11 +411,84 @@ static int run(struct agent *agent)
 			return err;
 		if (stop_requested)
 			break;
-		err = agent->opts.no_cpu ? 0 : cpu_profiler__attach_new_cpus(agent->profiler);
+		err = agent->profiler ? cpu_profiler__attach_new_cpus(agent->profiler) : 0;
 		if (err > 0)
 			log_info("sampling %d more CPUs that came online", err);
 	}
 	return 0;
+}
+
+/* Says why loading failed; returns the negative errno. */
+static int log_load_error(const char *what)
+{
+	int err = -errno;
+
+	if (err == -EPERM)
+		log_error("loading %s: permission denied (needs root, or CAP_BPF and CAP_PERFMON)",
+			  what);
+	else
+		log_error("loading %s: %s", what, strerror(-err));
+	return err;
+}
+
+/*
+ * Loads the enabled programs, which share sampling's maps, and starts the
+ * thread that hands process announcements to the capture. Attaching waits
+ * for sampler__start. 0 or a negative errno, logged.
+ */
+static int start_sampling(struct agent *agent)
+{
+	const struct kiln_options *opts = &agent->opts;
+	const struct sampling_opts sampling_opts = {
+		.pids = opts->pids,
+		.pid_count = opts->pid_count,
+		.max_processes = opts->max_processes,
+	};
+	int err;
+
+	agent->sampling = sampling__new(&sampling_opts);
+	if (!agent->sampling) {
+		err = -errno;
+		log_error("setting up sampling: %s", strerror(-err));
+		return err;
+	}
+	if (!opts->no_cpu) {
+		const struct cpu_profiler_opts cpu_opts = {
+			.sampling = agent->sampling,
+			.frequency_hz = opts->frequency_hz,
+			.max_stacks = opts->max_stacks,
+			.max_sample_keys = opts->max_sample_keys,
+			.dwarf_unwinding = !opts->unwind_fp,
+		};
+
+		agent->profiler = cpu_profiler__new(&cpu_opts);
+		if (!agent->profiler)
+			return log_load_error("the BPF programs");
+		agent->samplers[agent->sampler_count++] = cpu_profiler__sampler(agent->profiler);
+	}
+	if (opts->off_cpu) {
+		const struct offcpu_profiler_opts offcpu_opts = {
+			.sampling = agent->sampling,
+			.dwarf_unwinding = !opts->unwind_fp,
+			.min_block_ns = opts->off_cpu_min_block_us * 1000,
+			.state_mask = opts->off_cpu_states,
+			.max_stacks = opts->max_stacks,
+			.max_sample_keys = opts->max_sample_keys,
+			.hooks = opts->off_cpu_hooks == OFF_CPU_HOOKS_AUTO
+					 ? -1
+					 : (int)opts->off_cpu_hooks - OFF_CPU_HOOKS_TASK_WORK,
+		};
+
+		agent->offcpu = offcpu_profiler__new(&offcpu_opts);
+		if (!agent->offcpu)
+			return log_load_error("the off-CPU program");
+		agent->samplers[agent->sampler_count++] = offcpu_profiler__sampler(agent->offcpu);
+	}
+	sampling__set_process_listener(agent->sampling, on_process_event, agent);
+	err = sampling__start_events(agent->sampling);
+	if (err)
+		log_error("starting the process events thread: %s", strerror(-err));
+	return err;
 }
 
 int main(int argc, char **argv)
@@ -563,6 +509,11 @@ int main(int argc, char **argv)
 	if (!has_privileges()) {
 		log_error("kiln needs root, or the capabilities CAP_BPF and CAP_PERFMON "
 			  "(and CAP_SYS_PTRACE to read other processes' mappings)");
+		return 1;
+	}
+	agent.reporter = reporter__new();
+	if (!agent.reporter) {
+		log_error("creating the reporter: %s", strerror(errno));
 		return 1;
 	}
 	if (agent.opts.output_dir) {
@@ -645,38 +596,13 @@ int main(int argc, char **argv)
 		log_error("creating the process capture: %s", strerror(errno));
 		goto cleanup;
 	}
-	const struct cpu_profiler_opts profiler_opts = {
-		.frequency_hz = agent.opts.frequency_hz,
-		.pids = agent.opts.pids,
-		.pid_count = agent.opts.pid_count,
-		.max_stacks = agent.opts.max_stacks,
-		.max_sample_keys = agent.opts.max_sample_keys,
-		.max_processes = agent.opts.max_processes,
-		.dwarf_unwinding = !agent.opts.unwind_fp,
-		.on_process_event = on_process_event,
-		.ctx = &agent,
-	};
-	agent.profiler = cpu_profiler__new(&profiler_opts);
-	if (!agent.profiler) {
-		if (errno == EPERM)
-			log_error("loading the BPF programs: permission denied (needs root, or "
-				  "CAP_BPF and CAP_PERFMON)");
-		else
-			log_error("loading the BPF programs: %s", strerror(errno));
+	err = start_sampling(&agent);
+	if (err)
 		goto cleanup;
-	}
-	err = process_capture__start(agent.capture, agent.profiler);
-	if (err) {
-		log_error("starting the process capture thread: %s", strerror(-err));
-		goto cleanup;
-	}
 	if (!agent.opts.unwind_fp) {
-		struct cpu_profiler_shared_fds fds;
-
-		cpu_profiler__shared_fds(agent.profiler, &fds);
 		const struct unwind_maps_opts unwind_opts = {
-			.tables_fd = fds.unwind_tables,
-			.processes_fd = fds.process_unwind,
+			.tables_fd = sampling__unwind_tables_fd(agent.sampling),
+			.processes_fd = sampling__process_unwind_fd(agent.sampling),
 			.max_bytes = agent.opts.max_unwind_memory,
 			.elf_cache = agent.elf_files,
 		};
@@ -694,26 +620,6 @@ int main(int argc, char **argv)
 		if (err)
 			log_warn("pid %u: reading its mappings: %s, ignoring", agent.opts.pids[i],
 				 strerror(-err));
-	}
-	if (agent.opts.off_cpu) {
-		const struct offcpu_profiler_opts offcpu_opts = {
-			.cpu = agent.profiler,
-			.filter_pids = agent.opts.pid_count > 0,
-			.dwarf_unwinding = !agent.opts.unwind_fp,
-			.min_block_ns = agent.opts.off_cpu_min_block_us * 1000,
-			.state_mask = agent.opts.off_cpu_states,
-			.max_stacks = agent.opts.max_stacks,
-			.max_sample_keys = agent.opts.max_sample_keys,
-			.hooks = agent.opts.off_cpu_hooks == OFF_CPU_HOOKS_AUTO
-					 ? -1
-					 : (int)agent.opts.off_cpu_hooks - OFF_CPU_HOOKS_TASK_WORK,
-		};
-
-		agent.offcpu = offcpu_profiler__new(&offcpu_opts);
-		if (!agent.offcpu) {
-			log_error("loading the off-CPU program: %s", strerror(errno));
-			goto cleanup;
-		}
 	}
 	/*
 	 * After the BPF programs are loaded, so that libcurl's and the TLS
@@ -774,16 +680,21 @@ int main(int argc, char **argv)
 				 " bytes) from an earlier run wait "
 				 "in the spool",
 				 stats.recovered, stats.pending_bytes);
-		agent.uploads_dropped_reported = stats.dropped;
+		/* Profiles dropped before this run are not news. */
+		for (unsigned int i = 0; i < report_uploads_line_count; i++)
+			reporter__mark_reported(agent.reporter, &report_uploads_lines[i],
+						(const void *[REPORT_SOURCE__COUNT]){
+							[REPORT_SOURCE_UPLOADER] = &stats });
 	}
-	if (!agent.opts.no_cpu) {
-		err = cpu_profiler__start(agent.profiler);
+	for (unsigned int i = 0; i < agent.sampler_count; i++) {
+		err = sampler__start(agent.samplers[i]);
 		if (err) {
-			log_error("attaching to the CPUs: %s", strerror(-err));
+			log_error("starting the %s sampler: %s", sampler__name(agent.samplers[i]),
+				  strerror(-err));
 			goto cleanup;
 		}
 	}
-	if (!agent.opts.no_cpu)
+	if (agent.profiler)
 		log_info("sampling %u CPUs at %" PRIu64 " Hz, %" PRIu64 " s windows, into %s",
 			 cpu_profiler__cpu_count(agent.profiler), agent.opts.frequency_hz,
 			 agent.opts.duration_s, agent.destination);
@@ -797,11 +708,12 @@ int main(int argc, char **argv)
 	exit_code = err ? 1 : 0;
 	log_info("stopping after %" PRIu64 " windows", agent.windows_written);
 cleanup:
-	/* The capture thread consumes the profiler's events: it stops first. */
+	/* Sampling's events thread hands announcements to the capture: it stops first. */
+	sampling__free(agent.sampling);
+	agent.sampling = NULL;
 	process_capture__free(agent.capture);
-	offcpu_profiler__free(agent.offcpu);
-	cpu_profiler__free(agent.profiler);
-	agent.profiler = NULL;
+	for (unsigned int i = 0; i < agent.sampler_count; i++)
+		sampler__free(agent.samplers[i]);
 	if (agent.processes)
 		process_table__set_unwind_maps(agent.processes, NULL);
 	unwind_maps__free(agent.unwind);
@@ -817,5 +729,6 @@ cleanup:
 	uploader__free(agent.uploader);
 	curl_api_unload();
 	output_retention__free(agent.retention);
+	reporter__free(agent.reporter);
 	return exit_code;
 }

@@ -122,17 +122,4 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 	return record_sample(ctx, &counts_0, &user_stacks_0, &kernel_stacks_0, pid, tid);
 }
 
-/*
- * An exec replaces the mappings: the unwinder forgets the old ones, and the
- * next sample announces the process again so the agent reads the new.
- */
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
-{
-	__u32 pid = BPF_CORE_READ(task, tgid);
-
-	count_stat(CPU_STAT_EXECS);
-	bpf_map_delete_elem(&process_unwind, &pid);
-	bpf_map_delete_elem(&known_processes, &pid);
-	return 0;
-}
+#include "bpf/process.bpf.h"

@@ -84,6 +84,7 @@ struct {
 } stack_requests SEC(".maps");
 
 #include "bpf/stacks.bpf.h"
+#include "bpf/process.bpf.h"
 
 /*
  * The window-end iterator's scratch space. It sleeps (it reads other tasks'

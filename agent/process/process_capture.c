@@ -1,20 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Process capture: a thread reads announced processes at once; the main one takes them. */
+/* Process capture: announced processes read at once, on sampling's thread; the main one takes them. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/types.h>
 
-#include "agent/sampling/cpu_profiler.h"
 #include "agent/process/process_capture.h"
 #include "bpf/cpu.h"
 #include "lib/clock.h"
@@ -36,11 +33,6 @@ struct file_identity {
 struct process_capture {
 	size_t max_pending;
 	size_t max_held_files;
-	struct cpu_profiler *profiler;
-	pthread_t thread;
-	bool thread_started;
-	int stop_fd; /* eventfd that tells the thread to exit */
-	pthread_mutex_t consume_lock; /* one consumer of the events at a time */
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t queued;
 	struct captured_process **pending; /* ring of max_pending */
@@ -57,14 +49,11 @@ struct process_capture *process_capture__new(const struct process_capture_opts *
 {
 	struct process_capture *capture = calloc(1, sizeof(*capture));
 	pthread_condattr_t attr;
-	int err = 0;
 
 	if (!capture)
 		return NULL;
-	capture->stop_fd = -1;
 	capture->max_pending = opts->max_pending ? opts->max_pending : 1;
 	capture->max_held_files = opts->max_held_files;
-	pthread_mutex_init(&capture->consume_lock, NULL);
 	pthread_mutex_init(&capture->lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -72,14 +61,9 @@ struct process_capture *process_capture__new(const struct process_capture_opts *
 	pthread_condattr_destroy(&attr);
 	capture->pending = calloc(capture->max_pending, sizeof(*capture->pending));
 	capture->seen = calloc(SEEN_FILES, sizeof(*capture->seen));
-	capture->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!capture->pending || !capture->seen)
-		err = -ENOMEM;
-	else if (capture->stop_fd < 0)
-		err = -errno;
-	if (err) {
+	if (!capture->pending || !capture->seen) {
 		process_capture__free(capture);
-		errno = -err;
+		errno = ENOMEM;
 		return NULL;
 	}
 	capture->seen_since_ns = now_ns();
@@ -126,17 +110,10 @@ void process_capture__free(struct process_capture *capture)
 {
 	if (!capture)
 		return;
-	if (capture->thread_started) {
-		eventfd_write(capture->stop_fd, 1);
-		pthread_join(capture->thread, NULL);
-	}
 	while (capture->pending && capture->pending_count)
 		release(capture, pop(capture));
-	if (capture->stop_fd >= 0)
-		close(capture->stop_fd);
 	pthread_cond_destroy(&capture->queued);
 	pthread_mutex_destroy(&capture->lock);
-	pthread_mutex_destroy(&capture->consume_lock);
 	free(capture->pending);
 	free(capture->seen);
 	free(capture);
@@ -233,53 +210,6 @@ void process_capture__on_event(struct process_capture *capture, const struct pro
 	release(capture, process); /* not queued: holds no descriptors yet */
 }
 
-static int consume(struct process_capture *capture)
-{
-	int err;
-
-	pthread_mutex_lock(&capture->consume_lock);
-	err = cpu_profiler__consume(capture->profiler);
-	pthread_mutex_unlock(&capture->consume_lock);
-	return err;
-}
-
-static void *capture_thread(void *arg)
-{
-	struct process_capture *capture = arg;
-	struct pollfd fds[] = {
-		{ .fd = cpu_profiler__events_fd(capture->profiler), .events = POLLIN },
-		{ .fd = capture->stop_fd, .events = POLLIN },
-	};
-
-	for (;;) {
-		if (poll(fds, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break; /* The main thread still consumes at every drain. */
-		}
-		if (fds[1].revents)
-			break;
-		if (fds[0].revents)
-			consume(capture);
-	}
-	return NULL;
-}
-
-int process_capture__start(struct process_capture *capture, struct cpu_profiler *profiler)
-{
-	sigset_t all, old;
-	int err;
-
-	capture->profiler = profiler;
-	/* Signals go to the main thread, which decides when to stop. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	err = -pthread_create(&capture->thread, NULL, capture_thread, capture);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	capture->thread_started = err == 0;
-	return err;
-}
-
 void process_capture__wait(struct process_capture *capture, int timeout_ms)
 {
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000;
@@ -292,18 +222,14 @@ void process_capture__wait(struct process_capture *capture, int timeout_ms)
 	pthread_mutex_unlock(&capture->lock);
 }
 
-int process_capture__drain(struct process_capture *capture, process_capture_fn fn, void *ctx)
+void process_capture__drain(struct process_capture *capture, process_capture_fn fn, void *ctx)
 {
 	struct captured_process *process;
-	int err = 0;
 
-	if (capture->profiler)
-		err = consume(capture);
 	while ((process = pop(capture))) {
 		fn(ctx, process);
 		release(capture, process);
 	}
-	return err;
 }
 
 void process_capture__stats(struct process_capture *capture,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Reads a process's mappings the moment BPF announces it, on a thread of
- * its own, and opens the files behind them through /proc/PID/map_files.
+ * Reads a process's mappings the moment BPF announces it, on the thread
+ * sampling hands announcements over on, and opens the files behind them through /proc/PID/map_files.
  * A process that lives 50 ms is read before it exits however long the main
  * thread spends on unwind tables, and its files stay readable after it
  * exited, even when deleted or only in its own mount namespace. The main
@@ -15,7 +15,6 @@
 
 #include "symbolizer/procmaps.h"
 
-struct cpu_profiler;
 struct process_capture;
 struct process_event;
 
@@ -45,25 +44,20 @@ struct process_capture *process_capture__new(const struct process_capture_opts *
 void process_capture__free(struct process_capture *capture);
 
 /*
- * The profiler's process-event callback: reads the process now. Called by
- * whichever thread consumes the events (see process_capture__drain).
+ * The listener of sampling's process announcements: reads the process now.
+ * Called on one thread at a time (sampling__set_process_listener).
  */
 void process_capture__on_event(struct process_capture *capture, const struct process_event *event);
-
-/* Starts the thread that consumes the profiler's events. 0 or a negative errno. */
-int process_capture__start(struct process_capture *capture, struct cpu_profiler *profiler);
 
 /* Waits up to timeout_ms for a capture to be queued. */
 void process_capture__wait(struct process_capture *capture, int timeout_ms);
 
 /*
- * Consumes every event BPF submitted so far, then hands each queued
- * capture to fn, oldest first. fn may take process->maps (leaving it
- * zeroed); the descriptors are closed after it returns. Returns 0 or the
- * negative errno of consuming the events.
+ * Hands each queued capture to fn, oldest first. fn may take process->maps
+ * (leaving it zeroed); the descriptors are closed after it returns.
  */
 typedef void (*process_capture_fn)(void *ctx, struct captured_process *process);
-int process_capture__drain(struct process_capture *capture, process_capture_fn fn, void *ctx);
+void process_capture__drain(struct process_capture *capture, process_capture_fn fn, void *ctx);
 
 void process_capture__stats(struct process_capture *capture,
 			    struct process_capture_stats *ret_stats);

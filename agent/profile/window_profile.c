@@ -49,7 +49,7 @@ struct profile_context {
 	struct pprof_builder *builder;
 	struct process_table *processes;
 	struct symbolizer *symbolizer;
-	const struct cpu_window *window;
+	const struct sample_window *window;
 	uint64_t kernel_mapping_id;
 	struct window_profile_result result;
 };
@@ -196,7 +196,7 @@ static int add_stack(struct profile_context *ctx, uint32_t pid, uint64_t stack_i
 		err = add_marker(ctx, marker, &ids[count]);
 		return err ? err : count + 1;
 	}
-	stack = cpu_window__stack(ctx->window, stack_id);
+	stack = sample_window__stack(ctx->window, stack_id);
 	if (!stack) {
 		ctx->result.stacks_missing++;
 		err = add_marker(ctx, MARKER_MISSING, &ids[count]);
@@ -298,7 +298,7 @@ static int start_profile(struct profile_context *ctx, const struct window_profil
 					  &ctx->kernel_mapping_id);
 }
 
-int window_profile__write(const struct cpu_window *window, struct process_table *processes,
+int window_profile__write(const struct sample_window *window, struct process_table *processes,
 			  struct symbolizer *symbolizer, const struct window_profile_meta *meta,
 			  struct window_profile_result *ret_result)
 {
@@ -337,7 +337,7 @@ static int compare_by_pid(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int window_profile__for_each_process(const struct cpu_window *window,
+int window_profile__for_each_process(const struct sample_window *window,
 				     struct process_table *processes, struct symbolizer *symbolizer,
 				     const struct window_profile_meta *meta,
 				     window_profile_process_fn fn, void *fn_ctx,

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/sampling/cpu_profiler.h"
+#include "agent/sampling/window.h"
 
 struct process_table;
 struct symbolizer;
@@ -30,7 +30,7 @@ struct window_profile_result {
 };
 
 /* Builds the profile and writes it atomically. Returns 0 or a negative errno. */
-int window_profile__write(const struct cpu_window *window, struct process_table *processes,
+int window_profile__write(const struct sample_window *window, struct process_table *processes,
 			  struct symbolizer *symbolizer, const struct window_profile_meta *meta,
 			  struct window_profile_result *ret_result);
 
@@ -43,7 +43,7 @@ typedef int (*window_profile_process_fn)(void *ctx, uint32_t pid, const char *co
  * store as a series) and hands each to fn. One builder lives at a time.
  * meta->path is not used. Returns 0, fn's error, or a negative errno.
  */
-int window_profile__for_each_process(const struct cpu_window *window,
+int window_profile__for_each_process(const struct sample_window *window,
 				     struct process_table *processes, struct symbolizer *symbolizer,
 				     const struct window_profile_meta *meta,
 				     window_profile_process_fn fn, void *fn_ctx,

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Loads the off-CPU program, sharing the sampler's maps, and drains its buffers. */
+/* Loads the off-CPU program, with sampling's shared maps; charges blocks at window ends. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +10,13 @@
 #include <bpf/libbpf.h>
 
 #include "agent/sampling/offcpu_profiler.h"
+#include "agent/sampling/sampler_counters.h"
+#include "agent/sampling/sampling.h"
 #include "bpf/offcpu.skel.h"
 #include "lib/clock.h"
 
 struct offcpu_profiler {
+	struct sampler sampler;
 	struct offcpu_bpf *skel;
 	int hooks; /* enum offcpu_hooks */
 	struct bpf_program *switch_program; /* the sched_switch program in use */
@@ -73,67 +76,29 @@ static void select_programs(struct offcpu_profiler *profiler)
 	profiler->switch_program = wanted[profiler->hooks][0];
 }
 
-struct offcpu_profiler *offcpu_profiler__new(const struct offcpu_profiler_opts *opts)
+static struct offcpu_profiler *profiler_of(const struct sampler *sampler)
 {
-	struct offcpu_profiler *profiler = calloc(1, sizeof(*profiler));
-	struct cpu_profiler_shared_fds fds;
-	struct offcpu_bpf *skel;
-	int err;
-
-	if (!profiler)
-		return NULL;
-	skel = profiler->skel = offcpu_bpf__open();
-	if (!skel) {
-		err = -errno;
-		goto fail;
-	}
-	skel->rodata->filter_pids = opts->filter_pids;
-	skel->rodata->dwarf_unwinding = opts->dwarf_unwinding;
-	skel->rodata->min_block_ns = opts->min_block_ns;
-	skel->rodata->state_mask = opts->state_mask;
-	profiler->hooks = opts->hooks >= 0 ? opts->hooks : probe_hooks();
-	skel->rodata->hooks = profiler->hooks;
-	select_programs(profiler);
-	bpf_map__set_max_entries(skel->maps.user_stacks_0, opts->max_stacks);
-	bpf_map__set_max_entries(skel->maps.user_stacks_1, opts->max_stacks);
-	bpf_map__set_max_entries(skel->maps.kernel_stacks_0, opts->max_stacks);
-	bpf_map__set_max_entries(skel->maps.kernel_stacks_1, opts->max_stacks);
-	bpf_map__set_max_entries(skel->maps.counts_0, opts->max_sample_keys);
-	bpf_map__set_max_entries(skel->maps.counts_1, opts->max_sample_keys);
-
-	/* One process table, filter and set of unwind tables for both programs. */
-	cpu_profiler__shared_fds(opts->cpu, &fds);
-	if (bpf_map__reuse_fd(skel->maps.pid_filter, fds.pid_filter) ||
-	    bpf_map__reuse_fd(skel->maps.known_processes, fds.known_processes) ||
-	    bpf_map__reuse_fd(skel->maps.process_events, fds.process_events) ||
-	    bpf_map__reuse_fd(skel->maps.unwind_tables, fds.unwind_tables) ||
-	    bpf_map__reuse_fd(skel->maps.process_unwind, fds.process_unwind)) {
-		err = -errno;
-		goto fail;
-	}
-	err = offcpu_bpf__load(skel);
-	if (err)
-		goto fail;
-	err = offcpu_bpf__attach(skel);
-	if (err)
-		goto fail;
-	read_percpu_counters(bpf_map__fd(skel->maps.stats), OFFCPU_STAT__END,
-			     profiler->stats_at_window_start);
-	/* Blocks under way at start began before kiln: charged from now on only. */
-	skel->bss->window_start_ns = now_ns();
-	return profiler;
-fail:
-	offcpu_profiler__free(profiler);
-	errno = -err;
-	return NULL;
+	return (struct offcpu_profiler *)((char *)sampler -
+					  offsetof(struct offcpu_profiler, sampler));
 }
 
-void offcpu_profiler__free(struct offcpu_profiler *profiler)
+static struct window_buffers buffers_of(struct offcpu_profiler *profiler)
 {
-	if (!profiler)
-		return;
-	offcpu_bpf__destroy(profiler->skel);
-	free(profiler);
+	return WINDOW_BUFFERS_OF(profiler->skel, OFFCPU_STAT__END, profiler->stats_at_window_start);
+}
+
+static int start(struct sampler *sampler)
+{
+	struct offcpu_profiler *profiler = profiler_of(sampler);
+	const struct window_buffers buffers = buffers_of(profiler);
+	int err = offcpu_bpf__attach(profiler->skel);
+
+	if (err)
+		return err;
+	window_buffers__start(&buffers);
+	/* Blocks under way at start began before kiln: charged from now on only. */
+	profiler->skel->bss->window_start_ns = now_ns();
+	return 0;
 }
 
 /* Runs the task iterator once over every task; it prints nothing. */
@@ -154,12 +119,11 @@ static int run_blocked_tasks(struct offcpu_profiler *profiler)
 	return err;
 }
 
-int offcpu_profiler__end_window(struct offcpu_profiler *profiler, struct cpu_window *ret_window)
+static int end_window(struct sampler *sampler, struct sample_window *ret_window)
 {
+	struct offcpu_profiler *profiler = profiler_of(sampler);
 	struct offcpu_bpf *skel = profiler->skel;
-	const struct window_buffers buffers =
-		WINDOW_BUFFERS_OF(skel, OFFCPU_STAT__END, profiler->stats_at_window_start);
-
+	const struct window_buffers buffers = buffers_of(profiler);
 	uint64_t end = now_ns();
 	int err;
 
@@ -170,16 +134,85 @@ int offcpu_profiler__end_window(struct offcpu_profiler *profiler, struct cpu_win
 	__atomic_store_n(&skel->bss->window_start_ns, end, __ATOMIC_RELAXED);
 	if (err)
 		return err;
-	return window_buffers__end_window(&buffers, ret_window);
+	err = window_buffers__end_window(&buffers, ret_window);
+	if (!err)
+		ret_window->off_cpu = true;
+	return err;
+}
+
+static int bpf_run_stats(const struct sampler *sampler, uint64_t *ret_run_time_ns,
+			 uint64_t *ret_run_count)
+{
+	return bpf_program_run_stats(profiler_of(sampler)->switch_program, ret_run_time_ns,
+				     ret_run_count);
+}
+
+static void profiler_free(struct offcpu_profiler *profiler)
+{
+	if (!profiler)
+		return;
+	offcpu_bpf__destroy(profiler->skel);
+	free(profiler);
+}
+
+static void sampler_free(struct sampler *sampler)
+{
+	profiler_free(profiler_of(sampler));
+}
+
+static const struct sampler_ops offcpu_sampler_ops = {
+	.name = "off-CPU",
+	.start = start,
+	.end_window = end_window,
+	.bpf_run_stats = bpf_run_stats,
+	.free = sampler_free,
+};
+
+struct offcpu_profiler *offcpu_profiler__new(const struct offcpu_profiler_opts *opts)
+{
+	struct offcpu_profiler *profiler = calloc(1, sizeof(*profiler));
+	struct window_buffers buffers;
+	struct shared_maps shared;
+	struct offcpu_bpf *skel;
+	int err;
+
+	if (!profiler)
+		return NULL;
+	profiler->sampler.ops = &offcpu_sampler_ops;
+	profiler->sampler.counter_lines = offcpu_counter_lines;
+	profiler->sampler.counter_line_count = offcpu_counter_line_count;
+	skel = profiler->skel = offcpu_bpf__open();
+	if (!skel) {
+		err = -errno;
+		goto fail;
+	}
+	skel->rodata->filter_pids = sampling__filters_pids(opts->sampling);
+	skel->rodata->dwarf_unwinding = opts->dwarf_unwinding;
+	skel->rodata->min_block_ns = opts->min_block_ns;
+	skel->rodata->state_mask = opts->state_mask;
+	profiler->hooks = opts->hooks >= 0 ? opts->hooks : probe_hooks();
+	skel->rodata->hooks = profiler->hooks;
+	select_programs(profiler);
+	buffers = buffers_of(profiler);
+	window_buffers__set_sizes(&buffers, opts->max_stacks, opts->max_sample_keys);
+	/* One process table, filter and set of unwind tables for every program. */
+	shared = SHARED_MAPS_OF(skel);
+	err = sampling__load_program(opts->sampling, skel->skeleton, &shared);
+	if (err)
+		goto fail;
+	return profiler;
+fail:
+	profiler_free(profiler);
+	errno = -err;
+	return NULL;
+}
+
+struct sampler *offcpu_profiler__sampler(struct offcpu_profiler *profiler)
+{
+	return &profiler->sampler;
 }
 
 int offcpu_profiler__hooks(const struct offcpu_profiler *profiler)
 {
 	return profiler->hooks;
-}
-
-int offcpu_profiler__bpf_run_stats(const struct offcpu_profiler *profiler,
-				   uint64_t *ret_run_time_ns, uint64_t *ret_run_count)
-{
-	return bpf_program_run_stats(profiler->switch_program, ret_run_time_ns, ret_run_count);
 }
