@@ -107,12 +107,31 @@ static void take_captures(struct agent *agent)
 		log_warn("reading process events: %s", strerror(-err));
 }
 
-static void forget_process(void *ctx, uint32_t pid)
+/* Process listeners: the symbolizer opens a process's files and forgets its perf map. */
+static void symbolizer_on_mappings_changed(void *ctx, const struct process_change *change)
 {
-	struct agent *agent = ctx;
+	/* Failures of single files are counted by the symbolizer. */
+	symbolizer__prepare_process_files(ctx, (int)change->pid, change->maps, change->fds);
+}
 
-	if (agent->profiler)
-		cpu_profiler__forget_process(agent->profiler, pid);
+static void symbolizer_on_removed(void *ctx, uint32_t pid)
+{
+	symbolizer__forget_process(ctx, (int)pid);
+}
+
+/* The sampler forgets it too, so the process's next sample announces it again. */
+static void sampler_on_removed(void *ctx, uint32_t pid)
+{
+	cpu_profiler__forget_process(ctx, pid);
+}
+
+static int add_process_listener(struct agent *agent, const struct process_listener *listener)
+{
+	int err = process_table__add_listener(agent->processes, listener);
+
+	if (err)
+		log_error("listening to the process table: %s", strerror(-err));
+	return err;
 }
 
 static void report_window(struct agent *agent, const char *what, const struct cpu_window *window,
@@ -613,12 +632,19 @@ int main(int argc, char **argv)
 	    symbolizer_opts.debuginfod_urls[strspn(symbolizer_opts.debuginfod_urls, " ")])
 		log_info("debuginfod: missing debug files are fetched in the background from %s",
 			 symbolizer_opts.debuginfod_urls);
-	agent.processes = process_table__new(agent.opts.max_processes, agent.symbolizer,
-					     forget_process, &agent);
+	agent.processes = process_table__new(agent.opts.max_processes);
 	if (!agent.processes) {
 		log_error("creating the process table: %s", strerror(errno));
 		goto cleanup;
 	}
+	/* First: the unwinder reads the files the symbolizer opens. */
+	if (add_process_listener(&agent,
+				 &(struct process_listener){
+					 .on_mappings_changed = symbolizer_on_mappings_changed,
+					 .on_removed = symbolizer_on_removed,
+					 .ctx = agent.symbolizer,
+				 }))
+		goto cleanup;
 	const struct process_capture_opts capture_opts = {
 		.max_pending = MAX_PENDING_CAPTURES,
 		.max_held_files = MAX_HELD_FILES,
@@ -670,8 +696,17 @@ int main(int argc, char **argv)
 			log_error("creating the unwind tables: %s", strerror(errno));
 			goto cleanup;
 		}
-		process_table__set_unwind_maps(agent.processes, agent.unwind);
+		struct process_listener unwind_listener;
+
+		unwind_maps__process_listener(agent.unwind, &unwind_listener);
+		if (add_process_listener(&agent, &unwind_listener))
+			goto cleanup;
 	}
+	if (add_process_listener(&agent, &(struct process_listener){
+						 .on_removed = sampler_on_removed,
+						 .ctx = agent.profiler,
+					 }))
+		goto cleanup;
 	/* Processes named on the command line get their tables before the first sample. */
 	for (size_t i = 0; i < agent.opts.pid_count; i++) {
 		err = process_table__capture(agent.processes, agent.opts.pids[i]);
@@ -782,8 +817,6 @@ cleanup:
 	offcpu_profiler__free(agent.offcpu);
 	cpu_profiler__free(agent.profiler);
 	agent.profiler = NULL;
-	if (agent.processes)
-		process_table__set_unwind_maps(agent.processes, NULL);
 	unwind_maps__free(agent.unwind);
 	process_table__free(agent.processes);
 	symbolizer__free(agent.symbolizer);

@@ -8,9 +8,7 @@
 #include <string.h>
 
 #include "agent/process/process_table.h"
-#include "agent/unwind/unwind_maps.h"
 #include "lib/hashmap.h"
-#include "symbolizer/symbolizer.h"
 
 struct process {
 	uint32_t pid;
@@ -24,15 +22,12 @@ struct process_table {
 	struct hashmap *unreadable; /* pids that could not be read this window */
 	size_t max_processes;
 	uint64_t window; /* counts windows, for recency */
-	struct symbolizer *symbolizer;
-	struct unwind_maps *unwind;
-	process_forget_fn forget;
-	void *forget_ctx;
+	struct process_listener listeners[PROCESS_TABLE_MAX_LISTENERS];
+	size_t listener_count;
 	struct process_table_stats stats;
 };
 
-struct process_table *process_table__new(size_t max_processes, struct symbolizer *symbolizer,
-					 process_forget_fn forget, void *forget_ctx)
+struct process_table *process_table__new(size_t max_processes)
 {
 	struct process_table *table = calloc(1, sizeof(*table));
 
@@ -46,9 +41,6 @@ struct process_table *process_table__new(size_t max_processes, struct symbolizer
 		return NULL;
 	}
 	table->max_processes = max_processes;
-	table->symbolizer = symbolizer;
-	table->forget = forget;
-	table->forget_ctx = forget_ctx;
 	table->window = 1;
 	return table;
 }
@@ -61,19 +53,21 @@ static void process_free(struct process *process)
 	free(process);
 }
 
-void process_table__set_unwind_maps(struct process_table *table, struct unwind_maps *unwind)
+int process_table__add_listener(struct process_table *table,
+				const struct process_listener *listener)
 {
-	table->unwind = unwind;
+	if (table->listener_count == PROCESS_TABLE_MAX_LISTENERS)
+		return -ENOSPC;
+	table->listeners[table->listener_count++] = *listener;
+	return 0;
 }
 
 static void drop_process(struct process_table *table, struct process *process)
 {
 	hashmap__delete(table->processes, process->pid, NULL, NULL);
-	symbolizer__forget_process(table->symbolizer, (int)process->pid);
-	if (table->unwind)
-		unwind_maps__remove_process(table->unwind, process->pid);
-	if (table->forget)
-		table->forget(table->forget_ctx, process->pid);
+	for (size_t i = 0; i < table->listener_count; i++)
+		if (table->listeners[i].on_removed)
+			table->listeners[i].on_removed(table->listeners[i].ctx, process->pid);
 	process_free(process);
 }
 
@@ -131,19 +125,25 @@ static bool process_gone(uint32_t pid)
 	return state && state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X');
 }
 
-/* Takes freshly read mappings: opens their files, hands them to the unwinder. */
+/* Takes freshly read mappings and tells the listeners (files to open, tables to build). */
 static void install_maps(struct process_table *table, struct process *process,
 			 struct proc_maps *maps, const int *fds, bool alive)
 {
+	const struct process_change change = {
+		.pid = process->pid,
+		.maps = &process->maps,
+		.fds = fds,
+		.alive = alive,
+	};
+
 	procmaps__free(&process->maps);
 	process->maps = *maps;
 	*maps = (struct proc_maps){};
 	table->stats.captures++;
-	/* Failures of single files are counted by the symbolizer and the unwinder. */
-	symbolizer__prepare_process_files(table->symbolizer, process->pid, &process->maps, fds);
-	/* A process that exited has no samples left to unwind. */
-	if (table->unwind && alive)
-		unwind_maps__add_process(table->unwind, process->pid, &process->maps);
+	/* Failures of single files are the listeners' to count. */
+	for (size_t i = 0; i < table->listener_count; i++)
+		if (table->listeners[i].on_mappings_changed)
+			table->listeners[i].on_mappings_changed(table->listeners[i].ctx, &change);
 }
 
 static int read_maps(struct process_table *table, struct process *process)
