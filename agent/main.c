@@ -512,9 +512,12 @@ static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns
 	take_captures(agent);
 	for (int off_cpu = 0; off_cpu < 2; off_cpu++) {
 		if (drained[off_cpu]) {
-			int write_err = write_window(agent, off_cpu, &windows[off_cpu], stamp,
-						     start_ns, duration_ns);
+			int write_err;
 
+			/* The process model is brought up to date before the window is read. */
+			process_table__sync_window(agent->processes, &windows[off_cpu]);
+			write_err = write_window(agent, off_cpu, &windows[off_cpu], stamp, start_ns,
+						 duration_ns);
 			err = err ? err : write_err;
 		}
 		cpu_window__free(&windows[off_cpu]);

@@ -8,12 +8,13 @@
 #include <string.h>
 
 #include "agent/process/process_table.h"
+#include "agent/sampling/cpu_profiler.h"
 #include "lib/hashmap.h"
 
 struct process {
 	uint32_t pid;
 	struct proc_maps maps;
-	uint64_t last_used_window; /* announced, sampled or looked up */
+	uint64_t last_used_window; /* announced or sampled */
 	uint64_t refreshed_window; /* last window a miss re-read the maps */
 };
 
@@ -160,7 +161,7 @@ static int read_maps(struct process_table *table, struct process *process)
 	return 0;
 }
 
-static struct process *lookup(struct process_table *table, uint32_t pid)
+static struct process *lookup(const struct process_table *table, uint32_t pid)
 {
 	void *process;
 
@@ -208,33 +209,59 @@ int process_table__insert(struct process_table *table, uint32_t pid, struct proc
 	return update_process(table, pid, maps, fds);
 }
 
-const struct proc_mapping *process_table__find_mapping(struct process_table *table, uint32_t pid,
-						       uint64_t addr)
+/* The sampled process pid, captured now when the table does not know it; NULL when unreadable. */
+static struct process *sampled_process(struct process_table *table, uint32_t pid)
 {
 	struct process *process = lookup(table, pid);
-	const struct proc_mapping *mapping;
 
-	if (!process) {
-		/* Never announced (its event was lost) or evicted: read it now if it lives. */
-		if (hashmap__find(table->unreadable, pid, NULL))
-			return NULL;
-		if (process_table__capture(table, pid)) {
-			hashmap__set(table->unreadable, pid, NULL, NULL, NULL);
-			return NULL;
-		}
-		process = lookup(table, pid);
-		if (!process)
-			return NULL;
+	if (process)
+		return process;
+	/* Never announced (its event was lost) or evicted: read it now if it lives. */
+	if (hashmap__find(table->unreadable, pid, NULL))
+		return NULL;
+	if (process_table__capture(table, pid)) {
+		hashmap__set(table->unreadable, pid, NULL, NULL, NULL);
+		return NULL;
 	}
+	return lookup(table, pid);
+}
+
+/* A user frame outside every mapping re-reads them, at most once per window. */
+static void sync_address(struct process_table *table, uint32_t pid, uint64_t addr)
+{
+	struct process *process = sampled_process(table, pid);
+
+	if (!process)
+		return;
 	process->last_used_window = table->window;
-	mapping = procmaps__find(&process->maps, addr);
-	if (mapping || process->refreshed_window == table->window)
-		return mapping;
+	if (procmaps__find(&process->maps, addr) || process->refreshed_window == table->window)
+		return;
 	process->refreshed_window = table->window;
 	table->stats.refreshes++;
-	if (read_maps(table, process))
-		return NULL;
-	return procmaps__find(&process->maps, addr);
+	read_maps(table, process);
+}
+
+void process_table__sync_window(struct process_table *table, const struct cpu_window *window)
+{
+	for (size_t i = 0; i < window->sample_count; i++) {
+		const struct sample_key *key = &window->samples[i].key;
+		const struct drained_stack *stack;
+
+		/* Only user frames are looked up in a process's mappings. */
+		if (key->user_stack_id < STACK_ID_FIRST_VALID)
+			continue;
+		stack = cpu_window__stack(window, key->user_stack_id);
+		for (uint32_t f = 0; stack && f < stack->frame_count; f++)
+			sync_address(table, key->pid, stack->addresses[f]);
+	}
+}
+
+const struct proc_mapping *process_table__find_mapping(const struct process_table *table,
+						       uint32_t pid, uint64_t addr)
+{
+	const struct process *process = lookup(table, pid);
+
+	return process ? procmaps__find(&process->maps, addr) : NULL;
 }
 
 void process_table__end_window(struct process_table *table)

@@ -13,6 +13,7 @@
 #include "symbolizer/procmaps.h"
 
 struct process_table;
+struct cpu_window;
 
 struct process_table_stats {
 	uint64_t captures; /* mappings read from /proc */
@@ -69,11 +70,20 @@ int process_table__insert(struct process_table *table, uint32_t pid, struct proc
 			  const int *fds);
 
 /*
- * The mapping that holds addr in process pid. A miss re-reads the maps once
- * per window (a library loaded since). NULL when unknown.
+ * Brings the table up to date with a drained window before it is
+ * symbolized: captures the processes it sampled that the table does not
+ * know (their announcement was lost, or they were evicted), re-reads once
+ * per window the maps of a process whose user frame is in none of its
+ * mappings (a library loaded since), and marks the sampled ones used.
  */
-const struct proc_mapping *process_table__find_mapping(struct process_table *table, uint32_t pid,
-						       uint64_t addr);
+void process_table__sync_window(struct process_table *table, const struct cpu_window *window);
+
+/*
+ * The mapping that holds addr in process pid, or NULL. Reads the table
+ * only: symbolizing a window does not change the process model.
+ */
+const struct proc_mapping *process_table__find_mapping(const struct process_table *table,
+						       uint32_t pid, uint64_t addr);
 
 /* Ends a window: drops processes that have exited and were not sampled in it. */
 void process_table__end_window(struct process_table *table);

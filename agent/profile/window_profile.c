@@ -45,7 +45,7 @@ static const char *const marker_names[] = {
 
 struct profile_context {
 	struct pprof_builder *builder;
-	struct process_table *processes;
+	const struct process_table *processes;
 	struct symbolizer *symbolizer;
 	const struct cpu_window *window;
 	uint64_t kernel_mapping_id;
@@ -303,7 +303,7 @@ static int start_profile(struct profile_context *ctx, const struct window_profil
 					  &ctx->kernel_mapping_id);
 }
 
-int window_profile__write(const struct cpu_window *window, struct process_table *processes,
+int window_profile__write(const struct cpu_window *window, const struct process_table *processes,
 			  struct symbolizer *symbolizer, const struct window_profile_meta *meta,
 			  struct window_profile_result *ret_result)
 {
@@ -343,7 +343,8 @@ static int compare_by_pid(const void *a, const void *b)
 }
 
 int window_profile__for_each_process(const struct cpu_window *window,
-				     struct process_table *processes, struct symbolizer *symbolizer,
+				     const struct process_table *processes,
+				     struct symbolizer *symbolizer,
 				     const struct window_profile_meta *meta,
 				     window_profile_process_fn fn, void *fn_ctx,
 				     struct window_profile_result *ret_result)

@@ -30,7 +30,7 @@ struct window_profile_result {
 };
 
 /* Builds the profile and writes it atomically. Returns 0 or a negative errno. */
-int window_profile__write(const struct cpu_window *window, struct process_table *processes,
+int window_profile__write(const struct cpu_window *window, const struct process_table *processes,
 			  struct symbolizer *symbolizer, const struct window_profile_meta *meta,
 			  struct window_profile_result *ret_result);
 
@@ -44,7 +44,8 @@ typedef int (*window_profile_process_fn)(void *ctx, uint32_t pid, const char *co
  * meta->path is not used. Returns 0, fn's error, or a negative errno.
  */
 int window_profile__for_each_process(const struct cpu_window *window,
-				     struct process_table *processes, struct symbolizer *symbolizer,
+				     const struct process_table *processes,
+				     struct symbolizer *symbolizer,
 				     const struct window_profile_meta *meta,
 				     window_profile_process_fn fn, void *fn_ctx,
 				     struct window_profile_result *ret_result);
