@@ -390,6 +390,7 @@ static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *wi
 {
 	struct window_profile_result result = {}, push_result = {};
 	struct output_retention_stats before;
+	struct window_profile *profile;
 	char path[PATH_MAX] = "", comment[160], what[PATH_MAX + 64];
 	const char *kind = off_cpu ? "off-CPU" : "CPU";
 	int err;
@@ -411,16 +412,22 @@ static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *wi
 		.start_ns = start_ns,
 		.duration_ns = duration_ns,
 		.period_ns = 1000000000ULL / agent->opts.frequency_hz,
-		.path = path,
 		.comment = comment,
 		.off_cpu = off_cpu,
 	};
+	/* Written both locally and pushed: symbolized once, for both. */
+	profile = window_profile__new(window, agent->processes, agent->symbolizer, &meta,
+				      agent->opts.output_dir && agent->uploader);
+	if (!profile) {
+		err = -errno;
+		log_error("building the %s profile: %s", kind, strerror(-err));
+		return err;
+	}
 	if (agent->opts.output_dir) {
-		err = window_profile__write(window, agent->processes, agent->symbolizer, &meta,
-					    &result);
+		err = window_profile__write(profile, path, &result);
 		if (err) {
 			log_error("writing %s: %s", path, strerror(-err));
-			return err;
+			goto cleanup;
 		}
 		if (agent->retention) {
 			output_retention__stats(agent->retention, &before);
@@ -431,14 +438,13 @@ static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *wi
 	if (agent->uploader) {
 		struct push_context push = { .agent = agent, .meta = &meta };
 
-		err = window_profile__for_each_process(window, agent->processes, agent->symbolizer,
-						       &meta, push_process, &push, &push_result);
+		err = window_profile__for_each_process(profile, push_process, &push, &push_result);
 		if (push.errors)
 			log_warn("%s window: %" PRIu64 " process profiles could not be spooled: %s",
 				 kind, push.errors, strerror(-push.first_error));
 		if (err) {
 			log_error("building the %s profiles to push: %s", kind, strerror(-err));
-			return err;
+			goto cleanup;
 		}
 		if (!agent->opts.output_dir)
 			result = push_result;
@@ -457,6 +463,8 @@ static int write_window(struct agent *agent, bool off_cpu, struct cpu_window *wi
 		report_off_cpu_window(agent, what, window, &result);
 	else
 		report_window(agent, what, window, &result);
+cleanup:
+	window_profile__free(profile);
 	return err;
 }
 
