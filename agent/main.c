@@ -112,12 +112,34 @@ static void take_captures(struct agent *agent)
 	process_capture__drain(agent->capture, on_captured, agent);
 }
 
-static void forget_process(void *ctx, uint32_t pid)
+/* Process listeners: the symbolizer opens a process's files and forgets its perf map. */
+static void symbolizer_on_mappings_changed(void *ctx, const struct process_change *change)
+{
+	/* Failures of single files are counted by the symbolizer. */
+	symbolizer__prepare_process_files(ctx, (int)change->pid, change->maps, change->fds);
+}
+
+static void symbolizer_on_removed(void *ctx, uint32_t pid)
+{
+	symbolizer__forget_process(ctx, (int)pid);
+}
+
+/* Sampling forgets it too, so the process's next sample announces it again. */
+static void sampling_on_removed(void *ctx, uint32_t pid)
 {
 	struct agent *agent = ctx;
 
 	if (agent->sampling) /* NULL once sampling stopped, as the table empties */
 		sampling__forget_process(agent->sampling, pid);
+}
+
+static int add_process_listener(struct agent *agent, const struct process_listener *listener)
+{
+	int err = process_table__add_listener(agent->processes, listener);
+
+	if (err)
+		log_error("listening to the process table: %s", strerror(-err));
+	return err;
 }
 
 /* The sources of the sampler's counter lines for this window. */
@@ -262,6 +284,7 @@ static int write_window(struct agent *agent, bool off_cpu, struct sample_window 
 {
 	struct window_profile_result result = {}, push_result = {};
 	struct output_retention_stats before;
+	struct window_profile *profile;
 	char name[PROFILE_NAME_SIZE], path[PATH_MAX] = "", comment[160], what[PATH_MAX + 64];
 	const char *kind = off_cpu ? "off-CPU" : "CPU";
 	int err;
@@ -283,16 +306,22 @@ static int write_window(struct agent *agent, bool off_cpu, struct sample_window 
 		.start_ns = start_ns,
 		.duration_ns = duration_ns,
 		.period_ns = 1000000000ULL / agent->opts.frequency_hz,
-		.path = path,
 		.comment = comment,
 		.off_cpu = off_cpu,
 	};
+	/* Written both locally and pushed: symbolized once, for both. */
+	profile = window_profile__new(window, agent->processes, agent->symbolizer, &meta,
+				      agent->opts.output_dir && agent->uploader);
+	if (!profile) {
+		err = -errno;
+		log_error("building the %s profile: %s", kind, strerror(-err));
+		return err;
+	}
 	if (agent->opts.output_dir) {
-		err = window_profile__write(window, agent->processes, agent->symbolizer, &meta,
-					    &result);
+		err = window_profile__write(profile, path, &result);
 		if (err) {
 			log_error("writing %s: %s", path, strerror(-err));
-			return err;
+			goto cleanup;
 		}
 		if (agent->retention) {
 			output_retention__stats(agent->retention, &before);
@@ -303,14 +332,13 @@ static int write_window(struct agent *agent, bool off_cpu, struct sample_window 
 	if (agent->uploader) {
 		struct push_context push = { .agent = agent, .meta = &meta };
 
-		err = window_profile__for_each_process(window, agent->processes, agent->symbolizer,
-						       &meta, push_process, &push, &push_result);
+		err = window_profile__for_each_process(profile, push_process, &push, &push_result);
 		if (push.errors)
 			log_warn("%s window: %" PRIu64 " process profiles could not be spooled: %s",
 				 kind, push.errors, strerror(-push.first_error));
 		if (err) {
 			log_error("building the %s profiles to push: %s", kind, strerror(-err));
-			return err;
+			goto cleanup;
 		}
 		if (!agent->opts.output_dir)
 			result = push_result;
@@ -326,6 +354,8 @@ static int write_window(struct agent *agent, bool off_cpu, struct sample_window 
 		snprintf(what, sizeof(what), "wrote %s", path);
 	}
 	report_window(agent, what, window, &result);
+cleanup:
+	window_profile__free(profile);
 	return err;
 }
 
@@ -368,9 +398,12 @@ static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns
 	take_captures(agent);
 	for (unsigned int i = 0; i < agent->sampler_count; i++) {
 		if (drained[i]) {
-			int write_err = write_window(agent, windows[i].off_cpu, &windows[i],
-						     start_ns, duration_ns);
+			int write_err;
 
+			/* The process model is brought up to date before the window is read. */
+			process_table__sync_window(agent->processes, &windows[i]);
+			write_err = write_window(agent, windows[i].off_cpu, &windows[i], start_ns,
+						 duration_ns);
 			err = err ? err : write_err;
 		}
 		sample_window__free(&windows[i]);
@@ -580,12 +613,19 @@ int main(int argc, char **argv)
 		log_error("creating the symbolizer: %s", strerror(errno));
 		goto cleanup;
 	}
-	agent.processes = process_table__new(agent.opts.max_processes, agent.symbolizer,
-					     forget_process, &agent);
+	agent.processes = process_table__new(agent.opts.max_processes);
 	if (!agent.processes) {
 		log_error("creating the process table: %s", strerror(errno));
 		goto cleanup;
 	}
+	/* First: the unwinder reads the files the symbolizer opens. */
+	if (add_process_listener(&agent,
+				 &(struct process_listener){
+					 .on_mappings_changed = symbolizer_on_mappings_changed,
+					 .on_removed = symbolizer_on_removed,
+					 .ctx = agent.symbolizer,
+				 }))
+		goto cleanup;
 	const struct process_capture_opts capture_opts = {
 		.max_pending = MAX_PENDING_CAPTURES,
 		.max_held_files = MAX_HELD_FILES,
@@ -612,8 +652,17 @@ int main(int argc, char **argv)
 			log_error("creating the unwind tables: %s", strerror(errno));
 			goto cleanup;
 		}
-		process_table__set_unwind_maps(agent.processes, agent.unwind);
+		struct process_listener unwind_listener;
+
+		unwind_maps__process_listener(agent.unwind, &unwind_listener);
+		if (add_process_listener(&agent, &unwind_listener))
+			goto cleanup;
 	}
+	if (add_process_listener(&agent, &(struct process_listener){
+						 .on_removed = sampling_on_removed,
+						 .ctx = &agent,
+					 }))
+		goto cleanup;
 	/* Processes named on the command line get their tables before the first sample. */
 	for (size_t i = 0; i < agent.opts.pid_count; i++) {
 		err = process_table__capture(agent.processes, agent.opts.pids[i]);
@@ -714,8 +763,6 @@ cleanup:
 	process_capture__free(agent.capture);
 	for (unsigned int i = 0; i < agent.sampler_count; i++)
 		sampler__free(agent.samplers[i]);
-	if (agent.processes)
-		process_table__set_unwind_maps(agent.processes, NULL);
 	unwind_maps__free(agent.unwind);
 	process_table__free(agent.processes);
 	symbolizer__free(agent.symbolizer);

@@ -8,14 +8,13 @@
 #include <string.h>
 
 #include "agent/process/process_table.h"
-#include "agent/unwind/unwind_maps.h"
+#include "agent/sampling/window.h"
 #include "lib/hashmap.h"
-#include "symbolizer/symbolizer.h"
 
 struct process {
 	uint32_t pid;
 	struct proc_maps maps;
-	uint64_t last_used_window; /* announced, sampled or looked up */
+	uint64_t last_used_window; /* announced or sampled */
 	uint64_t refreshed_window; /* last window a miss re-read the maps */
 };
 
@@ -24,15 +23,12 @@ struct process_table {
 	struct hashmap *unreadable; /* pids that could not be read this window */
 	size_t max_processes;
 	uint64_t window; /* counts windows, for recency */
-	struct symbolizer *symbolizer;
-	struct unwind_maps *unwind;
-	process_forget_fn forget;
-	void *forget_ctx;
+	struct process_listener listeners[PROCESS_TABLE_MAX_LISTENERS];
+	size_t listener_count;
 	struct process_table_stats stats;
 };
 
-struct process_table *process_table__new(size_t max_processes, struct symbolizer *symbolizer,
-					 process_forget_fn forget, void *forget_ctx)
+struct process_table *process_table__new(size_t max_processes)
 {
 	struct process_table *table = calloc(1, sizeof(*table));
 
@@ -46,9 +42,6 @@ struct process_table *process_table__new(size_t max_processes, struct symbolizer
 		return NULL;
 	}
 	table->max_processes = max_processes;
-	table->symbolizer = symbolizer;
-	table->forget = forget;
-	table->forget_ctx = forget_ctx;
 	table->window = 1;
 	return table;
 }
@@ -61,19 +54,21 @@ static void process_free(struct process *process)
 	free(process);
 }
 
-void process_table__set_unwind_maps(struct process_table *table, struct unwind_maps *unwind)
+int process_table__add_listener(struct process_table *table,
+				const struct process_listener *listener)
 {
-	table->unwind = unwind;
+	if (table->listener_count == PROCESS_TABLE_MAX_LISTENERS)
+		return -ENOSPC;
+	table->listeners[table->listener_count++] = *listener;
+	return 0;
 }
 
 static void drop_process(struct process_table *table, struct process *process)
 {
 	hashmap__delete(table->processes, process->pid, NULL, NULL);
-	symbolizer__forget_process(table->symbolizer, (int)process->pid);
-	if (table->unwind)
-		unwind_maps__remove_process(table->unwind, process->pid);
-	if (table->forget)
-		table->forget(table->forget_ctx, process->pid);
+	for (size_t i = 0; i < table->listener_count; i++)
+		if (table->listeners[i].on_removed)
+			table->listeners[i].on_removed(table->listeners[i].ctx, process->pid);
 	process_free(process);
 }
 
@@ -131,19 +126,25 @@ static bool process_gone(uint32_t pid)
 	return state && state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X');
 }
 
-/* Takes freshly read mappings: opens their files, hands them to the unwinder. */
+/* Takes freshly read mappings and tells the listeners (files to open, tables to build). */
 static void install_maps(struct process_table *table, struct process *process,
 			 struct proc_maps *maps, const int *fds, bool alive)
 {
+	const struct process_change change = {
+		.pid = process->pid,
+		.maps = &process->maps,
+		.fds = fds,
+		.alive = alive,
+	};
+
 	procmaps__free(&process->maps);
 	process->maps = *maps;
 	*maps = (struct proc_maps){};
 	table->stats.captures++;
-	/* Failures of single files are counted by the symbolizer and the unwinder. */
-	symbolizer__prepare_process_files(table->symbolizer, process->pid, &process->maps, fds);
-	/* A process that exited has no samples left to unwind. */
-	if (table->unwind && alive)
-		unwind_maps__add_process(table->unwind, process->pid, &process->maps);
+	/* Failures of single files are the listeners' to count. */
+	for (size_t i = 0; i < table->listener_count; i++)
+		if (table->listeners[i].on_mappings_changed)
+			table->listeners[i].on_mappings_changed(table->listeners[i].ctx, &change);
 }
 
 static int read_maps(struct process_table *table, struct process *process)
@@ -160,7 +161,7 @@ static int read_maps(struct process_table *table, struct process *process)
 	return 0;
 }
 
-static struct process *lookup(struct process_table *table, uint32_t pid)
+static struct process *lookup(const struct process_table *table, uint32_t pid)
 {
 	void *process;
 
@@ -208,33 +209,59 @@ int process_table__insert(struct process_table *table, uint32_t pid, struct proc
 	return update_process(table, pid, maps, fds);
 }
 
-const struct proc_mapping *process_table__find_mapping(struct process_table *table, uint32_t pid,
-						       uint64_t addr)
+/* The sampled process pid, captured now when the table does not know it; NULL when unreadable. */
+static struct process *sampled_process(struct process_table *table, uint32_t pid)
 {
 	struct process *process = lookup(table, pid);
-	const struct proc_mapping *mapping;
 
-	if (!process) {
-		/* Never announced (its event was lost) or evicted: read it now if it lives. */
-		if (hashmap__find(table->unreadable, pid, NULL))
-			return NULL;
-		if (process_table__capture(table, pid)) {
-			hashmap__set(table->unreadable, pid, NULL, NULL, NULL);
-			return NULL;
-		}
-		process = lookup(table, pid);
-		if (!process)
-			return NULL;
+	if (process)
+		return process;
+	/* Never announced (its event was lost) or evicted: read it now if it lives. */
+	if (hashmap__find(table->unreadable, pid, NULL))
+		return NULL;
+	if (process_table__capture(table, pid)) {
+		hashmap__set(table->unreadable, pid, NULL, NULL, NULL);
+		return NULL;
 	}
+	return lookup(table, pid);
+}
+
+/* A user frame outside every mapping re-reads them, at most once per window. */
+static void sync_address(struct process_table *table, uint32_t pid, uint64_t addr)
+{
+	struct process *process = sampled_process(table, pid);
+
+	if (!process)
+		return;
 	process->last_used_window = table->window;
-	mapping = procmaps__find(&process->maps, addr);
-	if (mapping || process->refreshed_window == table->window)
-		return mapping;
+	if (procmaps__find(&process->maps, addr) || process->refreshed_window == table->window)
+		return;
 	process->refreshed_window = table->window;
 	table->stats.refreshes++;
-	if (read_maps(table, process))
-		return NULL;
-	return procmaps__find(&process->maps, addr);
+	read_maps(table, process);
+}
+
+void process_table__sync_window(struct process_table *table, const struct sample_window *window)
+{
+	for (size_t i = 0; i < window->sample_count; i++) {
+		const struct sample_key *key = &window->samples[i].key;
+		const struct drained_stack *stack;
+
+		/* Only user frames are looked up in a process's mappings. */
+		if (key->user_stack_id < STACK_ID_FIRST_VALID)
+			continue;
+		stack = sample_window__stack(window, key->user_stack_id);
+		for (uint32_t f = 0; stack && f < stack->frame_count; f++)
+			sync_address(table, key->pid, stack->addresses[f]);
+	}
+}
+
+const struct proc_mapping *process_table__find_mapping(const struct process_table *table,
+						       uint32_t pid, uint64_t addr)
+{
+	const struct process *process = lookup(table, pid);
+
+	return process ? procmaps__find(&process->maps, addr) : NULL;
 }
 
 void process_table__end_window(struct process_table *table)

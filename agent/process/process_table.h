@@ -6,14 +6,14 @@
 #ifndef KILN_PROCESS_TABLE_H
 #define KILN_PROCESS_TABLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "symbolizer/procmaps.h"
 
 struct process_table;
-struct symbolizer;
-struct unwind_maps;
+struct sample_window;
 
 struct process_table_stats {
 	uint64_t captures; /* mappings read from /proc */
@@ -23,15 +23,36 @@ struct process_table_stats {
 	uint64_t exited; /* dropped because they exited */
 };
 
-typedef void (*process_forget_fn)(void *ctx, uint32_t pid);
+/* What changed in one process: its mappings were (re)read. */
+struct process_change {
+	uint32_t pid;
+	const struct proc_maps *maps; /* valid during the call only */
+	const int *fds; /* fds[i] holds maps->mappings[i]'s file open, or -1; NULL: none */
+	bool alive; /* false when it exited already: nothing left to sample */
+};
+
+/*
+ * Stages that keep state per process (the symbolizer's open files, unwind
+ * tables, the sampler's per-process BPF entries) hear of changes through a
+ * listener, so the process model depends on none of them. Either callback
+ * may be NULL. Listeners are called in the order they were added.
+ */
+struct process_listener {
+	void (*on_mappings_changed)(void *ctx, const struct process_change *change);
+	void (*on_removed)(void *ctx, uint32_t pid); /* exited, or evicted for room */
+	void *ctx;
+};
+
+#define PROCESS_TABLE_MAX_LISTENERS 4
 
 /* NULL with errno set. */
-struct process_table *process_table__new(size_t max_processes, struct symbolizer *symbolizer,
-					 process_forget_fn forget, void *forget_ctx);
+struct process_table *process_table__new(size_t max_processes);
+/* Frees the table without calling listeners: they may be gone already. */
 void process_table__free(struct process_table *table);
 
-/* From now on, captured mappings also go to the DWARF unwinder (NULL: none). */
-void process_table__set_unwind_maps(struct process_table *table, struct unwind_maps *unwind);
+/* Copies *listener. Returns 0, or -ENOSPC past PROCESS_TABLE_MAX_LISTENERS. */
+int process_table__add_listener(struct process_table *table,
+				const struct process_listener *listener);
 
 /*
  * Reads /proc/PID/maps now and opens the files behind them: called when BPF
@@ -49,11 +70,20 @@ int process_table__insert(struct process_table *table, uint32_t pid, struct proc
 			  const int *fds);
 
 /*
- * The mapping that holds addr in process pid. A miss re-reads the maps once
- * per window (a library loaded since). NULL when unknown.
+ * Brings the table up to date with a drained window before it is
+ * symbolized: captures the processes it sampled that the table does not
+ * know (their announcement was lost, or they were evicted), re-reads once
+ * per window the maps of a process whose user frame is in none of its
+ * mappings (a library loaded since), and marks the sampled ones used.
  */
-const struct proc_mapping *process_table__find_mapping(struct process_table *table, uint32_t pid,
-						       uint64_t addr);
+void process_table__sync_window(struct process_table *table, const struct sample_window *window);
+
+/*
+ * The mapping that holds addr in process pid, or NULL. Reads the table
+ * only: symbolizing a window does not change the process model.
+ */
+const struct proc_mapping *process_table__find_mapping(const struct process_table *table,
+						       uint32_t pid, uint64_t addr);
 
 /* Ends a window: drops processes that have exited and were not sampled in it. */
 void process_table__end_window(struct process_table *table);

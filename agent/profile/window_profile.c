@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/profile/symbol_cache.h"
 #include "agent/profile/window_profile.h"
 #include "agent/process/process_table.h"
 #include "agent/sampling/offcpu_state.h"
@@ -45,11 +46,18 @@ static const char *const marker_names[] = {
 	[MARKER_END_FIRST + STACK_END_NO_RBP] = "[truncated: frame pointer lost]",
 };
 
+struct window_profile {
+	const struct sample_window *window;
+	const struct process_table *processes;
+	struct symbolizer *symbolizer;
+	struct window_profile_meta meta;
+	struct symbol_cache *symbols; /* NULL: built once, nothing to keep */
+};
+
+/* One profile being built from the window. */
 struct profile_context {
 	struct pprof_builder *builder;
-	struct process_table *processes;
-	struct symbolizer *symbolizer;
-	const struct sample_window *window;
+	struct window_profile *profile;
 	uint64_t kernel_mapping_id;
 	struct window_profile_result result;
 };
@@ -100,13 +108,28 @@ static int add_marker(struct profile_context *ctx, enum marker_frame marker, uin
 	return pprof_builder__add_location(ctx->builder, 0, marker, &line, 1, ret_id);
 }
 
-static int add_symbolized(struct profile_context *ctx, uint64_t mapping_id, uint64_t address,
-			  const struct symbolized_location *symbolized, uint64_t *ret_id)
+/*
+ * The lines of key's address: from the symbol cache when an earlier profile
+ * of this window resolved it, else from the symbolizer (mapping: the user
+ * address's, NULL for kernel ones). Returns 0 or -ENOMEM.
+ */
+static int resolve(struct profile_context *ctx, const struct symbol_key *key,
+		   const struct proc_mapping *mapping, struct pprof_line *lines, size_t *ret_count)
 {
-	struct pprof_line lines[SYMBOLIZER_MAX_FRAMES];
+	struct symbol_cache *symbols = ctx->profile->symbols;
+	struct symbolized_location symbolized = {};
 
-	for (size_t i = 0; i < symbolized->frame_count; i++) {
-		const struct symbolized_frame *frame = &symbolized->frames[i];
+	if (symbols && symbol_cache__find(symbols, key, lines, SYMBOLIZER_MAX_FRAMES, ret_count))
+		return 0;
+	/* On failure frame_count stays 0: the address is kept unsymbolized. */
+	if (key->kernel)
+		symbolizer__resolve_kernel(ctx->profile->symbolizer, key->address, key->is_return,
+					   &symbolized);
+	else
+		symbolizer__resolve_user(ctx->profile->symbolizer, (int)key->pid, mapping,
+					 key->address, key->is_return, &symbolized);
+	for (size_t i = 0; i < symbolized.frame_count; i++) {
+		const struct symbolized_frame *frame = &symbolized.frames[i];
 
 		lines[i] = (struct pprof_line){
 			.function_name = frame->function,
@@ -116,38 +139,54 @@ static int add_symbolized(struct profile_context *ctx, uint64_t mapping_id, uint
 			.line = frame->line,
 		};
 	}
-	if (!symbolized->frame_count)
+	*ret_count = symbolized.frame_count;
+	return symbols ? symbol_cache__add(symbols, key, lines, *ret_count) : 0;
+}
+
+static int add_symbolized(struct profile_context *ctx, uint64_t mapping_id,
+			  const struct symbol_key *key, const struct proc_mapping *mapping,
+			  uint64_t *ret_id)
+{
+	struct pprof_line lines[SYMBOLIZER_MAX_FRAMES];
+	size_t count;
+	int err;
+
+	err = resolve(ctx, key, mapping, lines, &count);
+	if (err)
+		return err;
+	if (!count)
 		ctx->result.frames_without_symbol++;
 	ctx->result.frames++;
-	return pprof_builder__add_location(ctx->builder, mapping_id, address, lines,
-					   symbolized->frame_count, ret_id);
+	return pprof_builder__add_location(ctx->builder, mapping_id, key->address, lines, count,
+					   ret_id);
 }
 
 static int add_kernel_frame(struct profile_context *ctx, uint64_t address, bool is_return,
 			    uint64_t *ret_id)
 {
-	struct symbolized_location symbolized = {};
+	const struct symbol_key key = { .address = address,
+					.kernel = true,
+					.is_return = is_return };
 	uint64_t id = pprof_builder__find_location(ctx->builder, ctx->kernel_mapping_id, address);
 
 	if (id) {
 		*ret_id = id;
 		return 0;
 	}
-	/* On failure frame_count stays 0: the address is kept unsymbolized. */
-	symbolizer__resolve_kernel(ctx->symbolizer, address, is_return, &symbolized);
-	return add_symbolized(ctx, ctx->kernel_mapping_id, address, &symbolized, ret_id);
+	return add_symbolized(ctx, ctx->kernel_mapping_id, &key, NULL, ret_id);
 }
 
 static int add_user_frame(struct profile_context *ctx, uint32_t pid, uint64_t address,
 			  bool is_return, uint64_t *ret_id)
 {
-	struct symbolized_location symbolized = {};
+	const struct symbol_key key = { .address = address, .pid = pid, .is_return = is_return };
+	struct symbolizer *symbolizer = ctx->profile->symbolizer;
 	const struct proc_mapping *mapping;
 	const char *build_id = "", *filename;
 	uint64_t mapping_id, id;
 	int err;
 
-	mapping = process_table__find_mapping(ctx->processes, pid, address);
+	mapping = process_table__find_mapping(ctx->profile->processes, pid, address);
 	if (!mapping) {
 		ctx->result.frames_without_mapping++;
 		id = pprof_builder__find_location(ctx->builder, 0, address);
@@ -159,7 +198,7 @@ static int add_user_frame(struct profile_context *ctx, uint32_t pid, uint64_t ad
 	}
 	filename = mapping->path[0] ? mapping->path : "[anon]";
 	if (mapping->path[0] && mapping->path[0] != '[')
-		symbolizer__build_id(ctx->symbolizer, (int)pid, mapping, &build_id);
+		symbolizer__build_id(symbolizer, (int)pid, mapping, &build_id);
 	err = pprof_builder__add_mapping(ctx->builder, mapping->start, mapping->end,
 					 mapping->offset, filename, build_id, true, &mapping_id);
 	if (err)
@@ -169,9 +208,7 @@ static int add_user_frame(struct profile_context *ctx, uint32_t pid, uint64_t ad
 		*ret_id = id;
 		return 0;
 	}
-	symbolizer__resolve_user(ctx->symbolizer, (int)pid, mapping, address, is_return,
-				 &symbolized);
-	return add_symbolized(ctx, mapping_id, address, &symbolized, ret_id);
+	return add_symbolized(ctx, mapping_id, &key, mapping, ret_id);
 }
 
 /* Appends one stack's frames (leaf first) to ids; returns the new count or -errno. */
@@ -196,7 +233,7 @@ static int add_stack(struct profile_context *ctx, uint32_t pid, uint64_t stack_i
 		err = add_marker(ctx, marker, &ids[count]);
 		return err ? err : count + 1;
 	}
-	stack = sample_window__stack(ctx->window, stack_id);
+	stack = sample_window__stack(ctx->profile->window, stack_id);
 	if (!stack) {
 		ctx->result.stacks_missing++;
 		err = add_marker(ctx, MARKER_MISSING, &ids[count]);
@@ -222,9 +259,9 @@ static int add_stack(struct profile_context *ctx, uint32_t pid, uint64_t stack_i
 	return count;
 }
 
-static int add_sample(struct profile_context *ctx, const struct drained_sample *sample,
-		      const struct window_profile_meta *meta)
+static int add_sample(struct profile_context *ctx, const struct drained_sample *sample)
 {
+	const struct window_profile_meta *meta = &ctx->profile->meta;
 	const struct sample_key *key = &sample->key;
 	char thread_name[TASK_COMM_LEN + 1] = {}, process_name[TASK_COMM_LEN + 1] = {};
 	uint64_t ids[MAX_SAMPLE_FRAMES];
@@ -257,8 +294,9 @@ static int add_sample(struct profile_context *ctx, const struct drained_sample *
 }
 
 /* A new builder with the window's sample types, comment and kernel mapping. */
-static int start_profile(struct profile_context *ctx, const struct window_profile_meta *meta)
+static int start_profile(struct profile_context *ctx)
 {
+	const struct window_profile_meta *meta = &ctx->profile->meta;
 	static const struct pprof_value_type cpu_types[] = {
 		{ "samples", "count" },
 		{ "cpu", "nanoseconds" },
@@ -298,26 +336,53 @@ static int start_profile(struct profile_context *ctx, const struct window_profil
 					  &ctx->kernel_mapping_id);
 }
 
-int window_profile__write(const struct sample_window *window, struct process_table *processes,
-			  struct symbolizer *symbolizer, const struct window_profile_meta *meta,
+struct window_profile *window_profile__new(const struct sample_window *window,
+					   const struct process_table *processes,
+					   struct symbolizer *symbolizer,
+					   const struct window_profile_meta *meta, bool built_twice)
+{
+	struct window_profile *profile = calloc(1, sizeof(*profile));
+
+	if (!profile)
+		return NULL;
+	profile->window = window;
+	profile->processes = processes;
+	profile->symbolizer = symbolizer;
+	profile->meta = *meta;
+	if (built_twice) {
+		profile->symbols = symbol_cache__new();
+		if (!profile->symbols) {
+			free(profile);
+			return NULL;
+		}
+	}
+	return profile;
+}
+
+void window_profile__free(struct window_profile *profile)
+{
+	if (!profile)
+		return;
+	symbol_cache__free(profile->symbols);
+	free(profile);
+}
+
+int window_profile__write(struct window_profile *profile, const char *path,
 			  struct window_profile_result *ret_result)
 {
-	struct profile_context ctx = {
-		.processes = processes,
-		.symbolizer = symbolizer,
-		.window = window,
-	};
+	struct profile_context ctx = { .profile = profile };
+	const struct sample_window *window = profile->window;
 	int err;
 
-	err = start_profile(&ctx, meta);
+	err = start_profile(&ctx);
 	if (err)
 		goto cleanup;
 	for (size_t i = 0; i < window->sample_count; i++) {
-		err = add_sample(&ctx, &window->samples[i], meta);
+		err = add_sample(&ctx, &window->samples[i]);
 		if (err)
 			goto cleanup;
 	}
-	err = pprof_builder__write_file(ctx.builder, meta->path);
+	err = pprof_builder__write_file(ctx.builder, path);
 	if (err)
 		goto cleanup;
 	*ret_result = ctx.result;
@@ -337,12 +402,10 @@ static int compare_by_pid(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int window_profile__for_each_process(const struct sample_window *window,
-				     struct process_table *processes, struct symbolizer *symbolizer,
-				     const struct window_profile_meta *meta,
-				     window_profile_process_fn fn, void *fn_ctx,
-				     struct window_profile_result *ret_result)
+int window_profile__for_each_process(struct window_profile *profile, window_profile_process_fn fn,
+				     void *fn_ctx, struct window_profile_result *ret_result)
 {
+	const struct sample_window *window = profile->window;
 	struct window_profile_result result = {};
 	const struct drained_sample **order;
 	int err = 0;
@@ -359,11 +422,7 @@ int window_profile__for_each_process(const struct sample_window *window,
 	qsort(order, window->sample_count, sizeof(*order), compare_by_pid);
 
 	for (size_t first = 0, end; first < window->sample_count; first = end) {
-		struct profile_context ctx = {
-			.processes = processes,
-			.symbolizer = symbolizer,
-			.window = window,
-		};
+		struct profile_context ctx = { .profile = profile };
 		char comm[TASK_COMM_LEN + 1] = {};
 		uint8_t *data = NULL;
 		size_t size;
@@ -372,9 +431,9 @@ int window_profile__for_each_process(const struct sample_window *window,
 		     end < window->sample_count && order[end]->key.pid == order[first]->key.pid;
 		     end++)
 			;
-		err = start_profile(&ctx, meta);
+		err = start_profile(&ctx);
 		for (size_t i = first; !err && i < end; i++)
-			err = add_sample(&ctx, order[i], meta);
+			err = add_sample(&ctx, order[i]);
 		if (!err)
 			err = pprof_builder__encode_gzip(ctx.builder, &data, &size);
 		pprof_builder__free(ctx.builder);

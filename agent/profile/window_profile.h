@@ -11,12 +11,12 @@
 
 struct process_table;
 struct symbolizer;
+struct window_profile;
 
 struct window_profile_meta {
 	int64_t start_ns; /* window start, Unix time */
 	int64_t duration_ns;
 	uint64_t period_ns; /* CPU time one sample stands for */
-	const char *path; /* where the .pb.gz goes */
 	const char *comment; /* provenance, stored in Profile.comment; NULL for none */
 	bool off_cpu; /* blocks: samples/count and off_cpu/nanoseconds, a state label */
 };
@@ -29,9 +29,23 @@ struct window_profile_result {
 	uint64_t frames_without_symbol;
 };
 
-/* Builds the profile and writes it atomically. Returns 0 or a negative errno. */
-int window_profile__write(const struct sample_window *window, struct process_table *processes,
-			  struct symbolizer *symbolizer, const struct window_profile_meta *meta,
+/*
+ * A drained window to be written as profiles. It reads the window and the
+ * process table, neither of which may change while it lives (the table is
+ * brought up to date before: process_table__sync_window). built_twice:
+ * both a whole-window file and per-process profiles will be built, so
+ * each address is symbolized once and its lines kept for the second.
+ * NULL with errno set.
+ */
+struct window_profile *window_profile__new(const struct sample_window *window,
+					   const struct process_table *processes,
+					   struct symbolizer *symbolizer,
+					   const struct window_profile_meta *meta,
+					   bool built_twice);
+void window_profile__free(struct window_profile *profile);
+
+/* Builds the whole window's profile and writes it atomically to path. 0 or a negative errno. */
+int window_profile__write(struct window_profile *profile, const char *path,
 			  struct window_profile_result *ret_result);
 
 /* Called with one process's gzip-compressed profile; non-zero stops the walk. */
@@ -41,12 +55,9 @@ typedef int (*window_profile_process_fn)(void *ctx, uint32_t pid, const char *co
 /*
  * Builds one profile per process in the window (what Pyroscope and Parca
  * store as a series) and hands each to fn. One builder lives at a time.
- * meta->path is not used. Returns 0, fn's error, or a negative errno.
+ * Returns 0, fn's error, or a negative errno.
  */
-int window_profile__for_each_process(const struct sample_window *window,
-				     struct process_table *processes, struct symbolizer *symbolizer,
-				     const struct window_profile_meta *meta,
-				     window_profile_process_fn fn, void *fn_ctx,
-				     struct window_profile_result *ret_result);
+int window_profile__for_each_process(struct window_profile *profile, window_profile_process_fn fn,
+				     void *fn_ctx, struct window_profile_result *ret_result);
 
 #endif /* KILN_WINDOW_PROFILE_H */

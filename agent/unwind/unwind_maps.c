@@ -13,6 +13,7 @@
 
 #include <bpf/bpf.h>
 
+#include "agent/process/process_table.h"
 #include "agent/unwind/unwind_maps.h"
 #include "agent/unwind/unwind_table.h"
 #include "lib/clock.h"
@@ -453,6 +454,27 @@ void unwind_maps__remove_process(struct unwind_maps *maps, uint32_t pid)
 	free(value);
 	maps->stats.processes--;
 	bpf_map_delete_elem(maps->processes_fd, &pid);
+}
+
+static void on_mappings_changed(void *ctx, const struct process_change *change)
+{
+	/* A process that exited has no samples left to unwind; failures are counted. */
+	if (change->alive)
+		unwind_maps__add_process(ctx, change->pid, change->maps);
+}
+
+static void on_removed(void *ctx, uint32_t pid)
+{
+	unwind_maps__remove_process(ctx, pid);
+}
+
+void unwind_maps__process_listener(struct unwind_maps *maps, struct process_listener *ret_listener)
+{
+	*ret_listener = (struct process_listener){
+		.on_mappings_changed = on_mappings_changed,
+		.on_removed = on_removed,
+		.ctx = maps,
+	};
 }
 
 void unwind_maps__stats(const struct unwind_maps *maps, struct unwind_maps_stats *ret_stats)

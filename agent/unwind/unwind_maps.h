@@ -13,6 +13,7 @@
 
 struct unwind_maps;
 struct elf_cache;
+struct process_listener;
 
 struct unwind_maps_opts {
 	int tables_fd; /* BPF hash of maps: table id -> table */
@@ -51,6 +52,12 @@ int unwind_maps__add_process(struct unwind_maps *maps, uint32_t pid,
 
 /* Forgets pid; its tables stay cached for other processes until evicted. */
 void unwind_maps__remove_process(struct unwind_maps *maps, uint32_t pid);
+
+/*
+ * A listener for the process table: mappings read from a live process are
+ * given to the unwinder (add_process), removed processes forgotten.
+ */
+void unwind_maps__process_listener(struct unwind_maps *maps, struct process_listener *ret_listener);
 
 void unwind_maps__stats(const struct unwind_maps *maps, struct unwind_maps_stats *ret_stats);
 
