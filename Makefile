@@ -23,12 +23,16 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(filter-out -lcurl -ldebuginfod,$(shell pkg-config --libs $(PKGS) 2>/dev/null || \
 	    echo -lbpf -lelf -ldw -lprotobuf-c -lz -llzma))
 
+# What kiln needs to build at all, kept apart from the users' CFLAGS,
+# EXTRA_CFLAGS, LDFLAGS and LDLIBS (after kiln's, so they win), as
+# libbpf-tools does: `make CFLAGS=-O0` changes the optimisation only.
 CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
-	  -D_GNU_SOURCE -I. -I$(BUILD) $(PKG_CFLAGS) -MMD -MP
+KILN_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers -D_GNU_SOURCE
+INCLUDES := -I. -I$(BUILD) $(PKG_CFLAGS)
+ALL_CFLAGS = $(KILN_CFLAGS) $(INCLUDES) $(CFLAGS) $(EXTRA_CFLAGS)
 # libiberty (static only): the C++ and Rust demanglers binutils and gdb use.
 # libcurl is dlopen()ed, only when pushing (agent/push/curl_api.c).
-LDLIBS += $(PKG_LIBS) -liberty -lpthread -ldl
+KILN_LDLIBS := $(PKG_LIBS) -liberty -lpthread -ldl
 BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -I.
 
 BPF_PROGS := cpu offcpu
@@ -83,26 +87,26 @@ $(BUILD)/proto/%.pb-c.c $(BUILD)/proto/%.pb-c.h: proto/%.proto
 $(BUILD)/%.o: %.c | $(BPF_SKELS) $(PROTO_GEN)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Wno-unused-parameter -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-unused-parameter -MMD -MP -c $< -o $@
 
 $(KILN): $(BUILD)/agent/main.o $(LIB_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(KILN_LDLIBS) $(LDLIBS) -o $@
 
 # Unit tests link the whole library part of kiln.
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(KILN_LDLIBS) $(LDLIBS) -o $@
 
 $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(KILN_LDLIBS) $(LDLIBS) -o $@
 
-$(BUILD)/tests/unit/%.o: CFLAGS += -DFIXTURE_DIR='"$(abspath $(BUILD))/tests/fixtures"' \
+$(BUILD)/tests/unit/%.o: KILN_CFLAGS += -DFIXTURE_DIR='"$(abspath $(BUILD))/tests/fixtures"' \
 	-DFIXTURE_SOURCE_DIR='"$(abspath tests/fixtures)"'
 
 # Ground-truth programs for the integration tests, with frame pointers in
