@@ -33,7 +33,15 @@ ALL_CFLAGS = $(KILN_CFLAGS) $(INCLUDES) $(CFLAGS) $(EXTRA_CFLAGS)
 # libiberty (static only): the C++ and Rust demanglers binutils and gdb use.
 # libcurl is dlopen()ed, only when pushing (agent/push/curl_api.c).
 KILN_LDLIBS := $(PKG_LIBS) -liberty -lpthread -ldl
-BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -I.
+
+# The kernel's types for CO-RE, committed per architecture (libbpf-tools'
+# $(ARCH)/vmlinux.h) so that kiln builds on a host whose kernel is older or
+# has no BTF; kiln probes the running kernel's features at load time.
+# `make vmlinux` regenerates it from VMLINUX_BTF.
+VMLINUX_H := bpf/$(ARCH)/vmlinux.h
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
+	      -I$(dir $(VMLINUX_H)) -I.
 
 BPF_PROGS := cpu offcpu
 BPF_SKELS := $(patsubst %,$(BUILD)/bpf/%.skel.h,$(BPF_PROGS))
@@ -55,7 +63,7 @@ TEST_PROGS := $(patsubst %,$(BUILD)/tests/progs/%,$(PROG_NAMES)) \
 	      $(patsubst %,$(BUILD)/tests/progs/%_nofp,$(PROG_NAMES)) \
 	      $(patsubst tests/progs/lib/%.c,$(BUILD)/tests/progs/lib%_nofp.so,$(wildcard tests/progs/lib/*.c))
 
-.PHONY: all deps test test-build check format-check unit-test run bench clean format install
+.PHONY: all deps vmlinux test test-build check format-check unit-test run bench clean format install
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -64,12 +72,13 @@ all: $(KILN)
 deps:
 	$(Q)scripts/install-deps.sh
 
-$(BUILD)/vmlinux.h:
-	$(call msg,GEN,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+vmlinux:
+	$(call msg,GEN,$(VMLINUX_H))
+	$(Q)mkdir -p $(dir $(VMLINUX_H))
+	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c >$(VMLINUX_H).tmp
+	$(Q)mv $(VMLINUX_H).tmp $(VMLINUX_H)
 
-$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(BUILD)/vmlinux.h
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(VMLINUX_H)
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
