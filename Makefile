@@ -6,7 +6,19 @@ CC ?= cc
 CLANG ?= clang
 BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
 PROTOC_C ?= protoc-c
-ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+# The target architecture, in the kernel's spelling (bpf/x86/vmlinux.h,
+# __TARGET_ARCH_x86), as libbpf-tools names it. The BPF unwinder and the
+# unwind tables follow x86-64's registers (rip, rsp, rbp): x86 is the only
+# one kiln handles. The goals that build nothing work anywhere.
+ARCH ?= $(shell uname -m)
+override ARCH := $(patsubst x86_64,x86,$(patsubst aarch64,arm64,$(ARCH)))
+SUPPORTED_ARCHS := x86
+ifeq ($(filter $(ARCH),$(SUPPORTED_ARCHS)),)
+ifneq ($(filter-out clean format format-check deps,$(or $(MAKECMDGOALS),all)),)
+$(error kiln builds for x86_64 only (ARCH=$(ARCH)): its BPF unwinder reads x86-64 registers)
+endif
+endif
 
 ifeq ($(V),1)
 Q :=

@@ -6,6 +6,16 @@
 #ifndef KILN_UNWIND_H
 #define KILN_UNWIND_H
 
+/*
+ * The tables and their unwinder follow x86-64's registers (rip, rsp, rbp),
+ * on both sides: the agent writes them, the BPF programs read them.
+ */
+#if defined(__bpf__) && !defined(__TARGET_ARCH_x86)
+#error "kiln's BPF unwinder reads x86-64 registers: build with -D__TARGET_ARCH_x86"
+#elif !defined(__bpf__) && !defined(__x86_64__)
+#error "kiln unwinds x86-64 stacks only (rip, rsp, rbp): build it for x86_64"
+#endif
+
 /* User frames an unwound stack keeps. */
 #define UNWIND_MAX_FRAMES 256
 /* Executable mappings per process the unwinder knows. */
