@@ -59,9 +59,15 @@ BPF_PROGS := cpu offcpu
 BPF_SKELS := $(patsubst %,$(BUILD)/bpf/%.skel.h,$(BPF_PROGS))
 PROTO_GEN := $(patsubst proto/%.proto,$(BUILD)/proto/%.pb-c.c,$(wildcard proto/*.proto))
 
+# kiln's library part: everything but main.c and the objects that include
+# BPF skeletons (agent/sampling/). Unit tests and test tools link the
+# library as an archive, taking only the members they use, so they build
+# without the BPF toolchain (clang -target bpf, bpftool); kiln links all.
 LIB_SRCS := $(wildcard lib/*.c) $(wildcard proto/*.c) $(wildcard symbolizer/*.c) \
-	    $(filter-out agent/main.c,$(wildcard agent/*.c agent/*/*.c))
+	    $(filter-out agent/main.c agent/sampling/%,$(wildcard agent/*.c agent/*/*.c))
 LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS)) $(PROTO_GEN:.c=.o)
+LIB := $(BUILD)/libkiln.a
+SAMPLING_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard agent/sampling/*.c))
 KILN := $(BUILD)/kiln
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/*/test_*.c))
@@ -104,26 +110,33 @@ $(BUILD)/proto/%.pb-c.c $(BUILD)/proto/%.pb-c.h: proto/%.proto
 	$(Q)mkdir -p $(BUILD)/proto
 	$(Q)$(PROTOC_C) --c_out=$(BUILD) $<
 
-# Generated headers must exist before any object that may include them.
-$(BUILD)/%.o: %.c | $(BPF_SKELS) $(PROTO_GEN)
+# Generated headers must exist before any object that may include them:
+# the protobuf ones for all, the skeletons only for the objects that
+# include them, and main.o (which kiln alone links) to be safe.
+$(BUILD)/%.o: %.c | $(PROTO_GEN)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+$(SAMPLING_OBJS) $(BUILD)/agent/main.o: | $(BPF_SKELS)
 
 $(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Wno-unused-parameter -MMD -MP -c $< -o $@
 
-$(KILN): $(BUILD)/agent/main.o $(LIB_OBJS)
+$(LIB): $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@
+	$(Q)$(AR) rcs $@ $^
+
+$(KILN): $(BUILD)/agent/main.o $(SAMPLING_OBJS) $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(KILN_LDLIBS) $(LDLIBS) -o $@
 
-# Unit tests link the whole library part of kiln.
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB_OBJS)
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(KILN_LDLIBS) $(LDLIBS) -o $@
 
-$(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB_OBJS)
+$(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(KILN_LDLIBS) $(LDLIBS) -o $@
 
