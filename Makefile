@@ -81,7 +81,8 @@ TEST_PROGS := $(patsubst %,$(BUILD)/tests/progs/%,$(PROG_NAMES)) \
 	      $(patsubst %,$(BUILD)/tests/progs/%_nofp,$(PROG_NAMES)) \
 	      $(patsubst tests/progs/lib/%.c,$(BUILD)/tests/progs/lib%_nofp.so,$(wildcard tests/progs/lib/*.c))
 
-.PHONY: all deps vmlinux test test-build check format-check unit-test run bench clean format install
+.PHONY: all deps vmlinux test test-build check check-headers format-check unit-test run bench \
+	clean format install
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -168,6 +169,30 @@ $(BUILD)/tests/progs/%: tests/progs/%.cc
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG)++ $(PROG_CFLAGS) -o $@ $<
 
+# Every header compiles on its own (systemd's rule): user-space headers as
+# user code, the headers bpf/ shares with the agent also for the BPF target,
+# after vmlinux.h as the .bpf.c files include them. One stamp per header.
+USER_HEADERS := $(wildcard agent/*.h agent/*/*.h lib/*.h symbolizer/*.h proto/*.h)
+SHARED_BPF_HEADERS := $(filter-out %.bpf.h,$(wildcard bpf/*.h))
+HEADER_CHECKS := $(patsubst %,$(BUILD)/headers/%.ok,$(USER_HEADERS) $(SHARED_BPF_HEADERS)) \
+		 $(patsubst %,$(BUILD)/headers/%.bpf.ok,$(SHARED_BPF_HEADERS))
+
+$(BUILD)/headers/%.h.ok: %.h | $(PROTO_GEN)
+	$(call msg,HDR,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)printf '#include "%s"\n' $< | \
+		$(CC) $(ALL_CFLAGS) -fsyntax-only -MMD -MP -MF $@.d -MT $@ -x c -
+	$(Q)touch $@
+
+$(BUILD)/headers/%.h.bpf.ok: %.h $(VMLINUX_H)
+	$(call msg,HDR-BPF,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)printf '#include "vmlinux.h"\n#include "%s"\n' $< | \
+		$(CLANG) $(BPF_CFLAGS) -fsyntax-only -MMD -MP -MF $@.d -MT $@ -x c -
+	$(Q)touch $@
+
+check-headers: $(HEADER_CHECKS)
+
 # `make test` and `make run` first install whatever a fresh machine lacks,
 # then build in a sub-make so pkg-config sees the installed libraries.
 test:
@@ -177,7 +202,7 @@ test:
 # Everything the tests run, built without running them.
 test-build: $(KILN) $(UNIT_TESTS) $(TEST_TOOLS) $(TEST_PROGS)
 
-check: format-check test-build
+check: format-check check-headers test-build
 	$(Q)BUILD=$(BUILD) tests/run.sh
 
 unit-test: $(UNIT_TESTS) $(TEST_TOOLS)

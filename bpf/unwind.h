@@ -16,6 +16,11 @@
 #error "kiln unwinds x86-64 stacks only (rip, rsp, rbp): build it for x86_64"
 #endif
 
+/* BPF programs take the kernel's types from vmlinux.h, included first. */
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
 /* User frames an unwound stack keeps. */
 #define UNWIND_MAX_FRAMES 256
 /* Executable mappings per process the unwinder knows. */
