@@ -91,11 +91,12 @@ all: $(KILN)
 deps:
 	$(Q)scripts/install-deps.sh
 
+# Dumped into BUILD first: a failed dump leaves the committed header whole.
 vmlinux:
 	$(call msg,GEN,$(VMLINUX_H))
-	$(Q)mkdir -p $(dir $(VMLINUX_H))
-	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c >$(VMLINUX_H).tmp
-	$(Q)mv $(VMLINUX_H).tmp $(VMLINUX_H)
+	$(Q)mkdir -p $(BUILD) $(dir $(VMLINUX_H))
+	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c >$(BUILD)/vmlinux.h.tmp
+	$(Q)mv $(BUILD)/vmlinux.h.tmp $(VMLINUX_H)
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(VMLINUX_H)
 	$(call msg,BPF,$@)
