@@ -59,15 +59,17 @@ BPF_PROGS := cpu offcpu
 BPF_SKELS := $(patsubst %,$(BUILD)/bpf/%.skel.h,$(BPF_PROGS))
 PROTO_GEN := $(patsubst proto/%.proto,$(BUILD)/proto/%.pb-c.c,$(wildcard proto/*.proto))
 
-# kiln's library part: everything but main.c and the objects that include
-# BPF skeletons (agent/sampling/). Unit tests and test tools link the
-# library as an archive, taking only the members they use, so they build
-# without the BPF toolchain (clang -target bpf, bpftool); kiln links all.
+# The loaders in agent/sampling/ that include a BPF skeleton: they wait
+# for the skeletons, and only kiln links them.
+SKEL_SRCS := $(shell grep -l '\.skel\.h"' $(wildcard agent/sampling/*.c) /dev/null)
+SKEL_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(SKEL_SRCS))
+# kiln's library part: everything but main.c and those loaders. Unit tests
+# and test tools link it as an archive, taking only the members they use,
+# so they build without the BPF toolchain (clang -target bpf, bpftool).
 LIB_SRCS := $(wildcard lib/*.c) $(wildcard proto/*.c) $(wildcard symbolizer/*.c) \
-	    $(filter-out agent/main.c agent/sampling/%,$(wildcard agent/*.c agent/*/*.c))
+	    $(filter-out agent/main.c $(SKEL_SRCS),$(wildcard agent/*.c agent/*/*.c))
 LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS)) $(PROTO_GEN:.c=.o)
 LIB := $(BUILD)/libkiln.a
-SAMPLING_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard agent/sampling/*.c))
 KILN := $(BUILD)/kiln
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/*/test_*.c))
@@ -119,7 +121,7 @@ $(BUILD)/%.o: %.c | $(PROTO_GEN)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
-$(SAMPLING_OBJS) $(BUILD)/agent/main.o: | $(BPF_SKELS)
+$(SKEL_OBJS) $(BUILD)/agent/main.o: | $(BPF_SKELS)
 
 $(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c
 	$(call msg,CC,$@)
@@ -130,7 +132,7 @@ $(LIB): $(LIB_OBJS)
 	$(Q)rm -f $@
 	$(Q)$(AR) rcs $@ $^
 
-$(KILN): $(BUILD)/agent/main.o $(SAMPLING_OBJS) $(LIB_OBJS)
+$(KILN): $(BUILD)/agent/main.o $(SKEL_OBJS) $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(KILN_LDLIBS) $(LDLIBS) -o $@
 
