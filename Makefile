@@ -6,7 +6,19 @@ CC ?= cc
 CLANG ?= clang
 BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
 PROTOC_C ?= protoc-c
-ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+# The target architecture, in the kernel's spelling (bpf/x86/vmlinux.h,
+# __TARGET_ARCH_x86), as libbpf-tools names it. The BPF unwinder and the
+# unwind tables follow x86-64's registers (rip, rsp, rbp): x86 is the only
+# one kiln handles. The goals that build nothing work anywhere.
+ARCH ?= $(shell uname -m)
+override ARCH := $(patsubst x86_64,x86,$(patsubst aarch64,arm64,$(ARCH)))
+SUPPORTED_ARCHS := x86
+ifeq ($(filter $(ARCH),$(SUPPORTED_ARCHS)),)
+ifneq ($(filter-out clean format format-check deps,$(or $(MAKECMDGOALS),all)),)
+$(error kiln builds for x86_64 only (ARCH=$(ARCH)): its BPF unwinder reads x86-64 registers)
+endif
+endif
 
 ifeq ($(V),1)
 Q :=
@@ -23,21 +35,41 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(filter-out -lcurl -ldebuginfod,$(shell pkg-config --libs $(PKGS) 2>/dev/null || \
 	    echo -lbpf -lelf -ldw -lprotobuf-c -lz -llzma))
 
+# What kiln needs to build at all, kept apart from the users' CFLAGS,
+# EXTRA_CFLAGS, LDFLAGS and LDLIBS (after kiln's, so they win), as
+# libbpf-tools does: `make CFLAGS=-O0` changes the optimisation only.
 CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
-	  -D_GNU_SOURCE -I. -I$(BUILD) $(PKG_CFLAGS) -MMD -MP
+KILN_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers -D_GNU_SOURCE
+INCLUDES := -I. -I$(BUILD) $(PKG_CFLAGS)
+ALL_CFLAGS = $(KILN_CFLAGS) $(INCLUDES) $(CFLAGS) $(EXTRA_CFLAGS)
 # libiberty (static only): the C++ and Rust demanglers binutils and gdb use.
 # libcurl is dlopen()ed, only when pushing (agent/push/curl_api.c).
-LDLIBS += $(PKG_LIBS) -liberty -lpthread -ldl
-BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -I.
+KILN_LDLIBS := $(PKG_LIBS) -liberty -lpthread -ldl
+
+# The kernel's types for CO-RE, committed per architecture (libbpf-tools'
+# $(ARCH)/vmlinux.h) so that kiln builds on a host whose kernel is older or
+# has no BTF; kiln probes the running kernel's features at load time.
+# `make vmlinux` regenerates it from VMLINUX_BTF.
+VMLINUX_H := bpf/$(ARCH)/vmlinux.h
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+BPF_CFLAGS := -g -O2 -Wall -Werror -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) \
+	      -I$(dir $(VMLINUX_H)) -I.
 
 BPF_PROGS := cpu offcpu
 BPF_SKELS := $(patsubst %,$(BUILD)/bpf/%.skel.h,$(BPF_PROGS))
 PROTO_GEN := $(patsubst proto/%.proto,$(BUILD)/proto/%.pb-c.c,$(wildcard proto/*.proto))
 
+# The loaders in agent/sampling/ that include a BPF skeleton: they wait
+# for the skeletons, and only kiln links them.
+SKEL_SRCS := $(shell grep -l '\.skel\.h"' $(wildcard agent/sampling/*.c) /dev/null)
+SKEL_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(SKEL_SRCS))
+# kiln's library part: everything but main.c and those loaders. Unit tests
+# and test tools link it as an archive, taking only the members they use,
+# so they build without the BPF toolchain (clang -target bpf, bpftool).
 LIB_SRCS := $(wildcard lib/*.c) $(wildcard proto/*.c) $(wildcard symbolizer/*.c) \
-	    $(filter-out agent/main.c,$(wildcard agent/*.c agent/*/*.c))
+	    $(filter-out agent/main.c $(SKEL_SRCS),$(wildcard agent/*.c agent/*/*.c))
 LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS)) $(PROTO_GEN:.c=.o)
+LIB := $(BUILD)/libkiln.a
 KILN := $(BUILD)/kiln
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/*/test_*.c))
@@ -51,7 +83,8 @@ TEST_PROGS := $(patsubst %,$(BUILD)/tests/progs/%,$(PROG_NAMES)) \
 	      $(patsubst %,$(BUILD)/tests/progs/%_nofp,$(PROG_NAMES)) \
 	      $(patsubst tests/progs/lib/%.c,$(BUILD)/tests/progs/lib%_nofp.so,$(wildcard tests/progs/lib/*.c))
 
-.PHONY: all deps test test-build check format-check unit-test run bench clean format install
+.PHONY: all deps vmlinux test test-build check check-headers format-check unit-test run bench \
+	clean format install
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -60,12 +93,14 @@ all: $(KILN)
 deps:
 	$(Q)scripts/install-deps.sh
 
-$(BUILD)/vmlinux.h:
-	$(call msg,GEN,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+# Dumped into BUILD first: a failed dump leaves the committed header whole.
+vmlinux:
+	$(call msg,GEN,$(VMLINUX_H))
+	$(Q)mkdir -p $(BUILD) $(dir $(VMLINUX_H))
+	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c >$(BUILD)/vmlinux.h.tmp
+	$(Q)mv $(BUILD)/vmlinux.h.tmp $(VMLINUX_H)
 
-$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(BUILD)/vmlinux.h
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(VMLINUX_H)
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -79,30 +114,37 @@ $(BUILD)/proto/%.pb-c.c $(BUILD)/proto/%.pb-c.h: proto/%.proto
 	$(Q)mkdir -p $(BUILD)/proto
 	$(Q)$(PROTOC_C) --c_out=$(BUILD) $<
 
-# Generated headers must exist before any object that may include them.
-$(BUILD)/%.o: %.c | $(BPF_SKELS) $(PROTO_GEN)
+# Generated headers must exist before any object that may include them:
+# the protobuf ones for all, the skeletons only for the objects that
+# include them, and main.o (which kiln alone links) to be safe.
+$(BUILD)/%.o: %.c | $(PROTO_GEN)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+$(SKEL_OBJS) $(BUILD)/agent/main.o: | $(BPF_SKELS)
 
 $(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Wno-unused-parameter -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-unused-parameter -MMD -MP -c $< -o $@
 
-$(KILN): $(BUILD)/agent/main.o $(LIB_OBJS)
+$(LIB): $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@
+	$(Q)$(AR) rcs $@ $^
+
+$(KILN): $(BUILD)/agent/main.o $(SKEL_OBJS) $(LIB_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(KILN_LDLIBS) $(LDLIBS) -o $@
 
-# Unit tests link the whole library part of kiln.
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB_OBJS)
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(KILN_LDLIBS) $(LDLIBS) -o $@
 
-$(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB_OBJS)
+$(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(KILN_LDLIBS) $(LDLIBS) -o $@
 
-$(BUILD)/tests/unit/%.o: CFLAGS += -DFIXTURE_DIR='"$(abspath $(BUILD))/tests/fixtures"' \
+$(BUILD)/tests/unit/%.o: KILN_CFLAGS += -DFIXTURE_DIR='"$(abspath $(BUILD))/tests/fixtures"' \
 	-DFIXTURE_SOURCE_DIR='"$(abspath tests/fixtures)"'
 
 # Ground-truth programs for the integration tests, with frame pointers in
@@ -130,6 +172,30 @@ $(BUILD)/tests/progs/%: tests/progs/%.cc
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG)++ $(PROG_CFLAGS) -o $@ $<
 
+# Every header compiles on its own (systemd's rule): user-space headers as
+# user code, the headers bpf/ shares with the agent also for the BPF target,
+# after vmlinux.h as the .bpf.c files include them. One stamp per header.
+USER_HEADERS := $(wildcard agent/*.h agent/*/*.h lib/*.h symbolizer/*.h proto/*.h)
+SHARED_BPF_HEADERS := $(filter-out %.bpf.h,$(wildcard bpf/*.h))
+HEADER_CHECKS := $(patsubst %,$(BUILD)/headers/%.ok,$(USER_HEADERS) $(SHARED_BPF_HEADERS)) \
+		 $(patsubst %,$(BUILD)/headers/%.bpf.ok,$(SHARED_BPF_HEADERS))
+
+$(BUILD)/headers/%.h.ok: %.h | $(PROTO_GEN)
+	$(call msg,HDR,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)printf '#include "%s"\n' $< | \
+		$(CC) $(ALL_CFLAGS) -fsyntax-only -MMD -MP -MF $@.d -MT $@ -x c -
+	$(Q)touch $@
+
+$(BUILD)/headers/%.h.bpf.ok: %.h $(VMLINUX_H)
+	$(call msg,HDR-BPF,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)printf '#include "vmlinux.h"\n#include "%s"\n' $< | \
+		$(CLANG) $(BPF_CFLAGS) -fsyntax-only -MMD -MP -MF $@.d -MT $@ -x c -
+	$(Q)touch $@
+
+check-headers: $(HEADER_CHECKS)
+
 # `make test` and `make run` first install whatever a fresh machine lacks,
 # then build in a sub-make so pkg-config sees the installed libraries.
 test:
@@ -139,7 +205,7 @@ test:
 # Everything the tests run, built without running them.
 test-build: $(KILN) $(UNIT_TESTS) $(TEST_TOOLS) $(TEST_PROGS)
 
-check: format-check test-build
+check: format-check check-headers test-build
 	$(Q)BUILD=$(BUILD) tests/run.sh
 
 unit-test: $(UNIT_TESTS) $(TEST_TOOLS)

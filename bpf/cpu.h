@@ -3,6 +3,11 @@
 #ifndef KILN_CPU_H
 #define KILN_CPU_H
 
+/* BPF programs take the kernel's types from vmlinux.h, included first. */
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
 #include "bpf/unwind.h"
 
 #define TASK_COMM_LEN 16

@@ -3,6 +3,11 @@
 #ifndef KILN_OFFCPU_H
 #define KILN_OFFCPU_H
 
+/* BPF programs take the kernel's types from vmlinux.h, included first. */
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
 #include "bpf/cpu.h"
 
 /*

@@ -6,6 +6,21 @@
 #ifndef KILN_UNWIND_H
 #define KILN_UNWIND_H
 
+/*
+ * The tables and their unwinder follow x86-64's registers (rip, rsp, rbp),
+ * on both sides: the agent writes them, the BPF programs read them.
+ */
+#if defined(__bpf__) && !defined(__TARGET_ARCH_x86)
+#error "kiln's BPF unwinder reads x86-64 registers: build with -D__TARGET_ARCH_x86"
+#elif !defined(__bpf__) && !defined(__x86_64__)
+#error "kiln unwinds x86-64 stacks only (rip, rsp, rbp): build it for x86_64"
+#endif
+
+/* BPF programs take the kernel's types from vmlinux.h, included first. */
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
 /* User frames an unwound stack keeps. */
 #define UNWIND_MAX_FRAMES 256
 /* Executable mappings per process the unwinder knows. */
