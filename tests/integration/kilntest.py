@@ -38,6 +38,15 @@ def finish():
     sys.exit(1 if _results["failed"] else 0)
 
 
+def require_root():
+    """Ends a test file that loads BPF programs with a "skip" line, not a
+    failure, when not run as root: there is nothing it can check."""
+    if os.geteuid() != 0:
+        name = os.path.basename(sys.argv[0])
+        print(f"skip {name}: needs root (it loads BPF programs)")
+        sys.exit(0)
+
+
 def tmpdir(prefix="kiln-test-"):
     return tempfile.mkdtemp(prefix=prefix)
 

@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from kilntest import (check, finish, kiln_bpf_programs, prog, profile_process, profiles,
-                      read_profile, run_kiln, start_kiln, tmpdir, wait_for)
+                      read_profile, require_root, run_kiln, start_kiln, tmpdir, wait_for)
 
 WINDOW = 5.0
 
@@ -222,6 +222,7 @@ def test_bad_flags():
 
 
 if __name__ == "__main__":
+    require_root()
     test_bad_flags()
     test_known_waits()
     test_known_waits("sys-exit")

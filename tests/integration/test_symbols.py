@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 
-from kilntest import (ROOT, check, finish, prog, profiles, read_profile, start,
+from kilntest import (ROOT, check, finish, prog, profiles, read_profile, require_root, start,
                       start_kiln, stop, tmpdir, wait_for)
 
 # What glibc's startup adds below main.
@@ -384,6 +384,7 @@ def test_burst_dwarf():
 
 
 if __name__ == "__main__":
+    require_root()
     test_jit_frame_pointers()
     test_jit_dwarf()
     test_jit_in_container()
