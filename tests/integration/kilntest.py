@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Shared helpers for kiln's integration tests: run kiln and the ground-truth
 programs, and read profiles back with an independent reader, `go tool pprof`."""
+import atexit
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +17,19 @@ KILN = os.path.join(BUILD, "kiln")
 PROGS = os.path.join(BUILD, "tests", "progs")
 
 _results = {"passed": 0, "failed": 0}
+_temporary_dirs = []
+
+
+def _remove_temporary_dirs():
+    for directory in _temporary_dirs:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+atexit.register(_remove_temporary_dirs)
+# tests/run.sh's timeout ends a hung file with SIGTERM, which would end
+# Python without running atexit: exit through SystemExit instead, so the
+# temporary directories go then too.
+signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def prog(name):
@@ -48,7 +63,11 @@ def require_root():
 
 
 def tmpdir(prefix="kiln-test-"):
-    return tempfile.mkdtemp(prefix=prefix)
+    """A new temporary directory, removed with all it holds when the test
+    file exits, whether its checks passed, failed or raised."""
+    directory = tempfile.mkdtemp(prefix=prefix)
+    _temporary_dirs.append(directory)
+    return directory
 
 
 def run_kiln(args, timeout=120, env=None):
@@ -165,9 +184,12 @@ def read_profile(path):
     env = dict(os.environ)
     home = tempfile.mkdtemp(prefix="kiln-pprof-home-")
     env.update(HOME=home, PPROF_TMPDIR=home, GOCACHE=os.path.join(home, "gocache"))
-    out = subprocess.run(["go", "tool", "pprof", "-symbolize=none", "-raw", path],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                         timeout=120)
+    try:
+        out = subprocess.run(["go", "tool", "pprof", "-symbolize=none", "-raw", path],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=env, timeout=120)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
     if out.returncode != 0:
         raise RuntimeError(f"go tool pprof -raw {path} failed: {out.stderr.strip()}")
     return parse_raw(out.stdout)
