@@ -12,6 +12,13 @@ from kilntest import (check, finish, kiln_bpf_programs, prog, profile_process, p
                       read_profile, require_root, run_kiln, start_kiln, tmpdir, wait_for)
 
 WINDOW = 5.0
+# How long offcpu_threads runs: longer than kiln's start-up and window could
+# ever take, so that its threads wait through the whole window. kiln starts
+# in about 1 s, but loading its programs (kernel BTF, the verifier) is CPU
+# work: beside three CPU-bound loops it took 6.7 to 16 s after the start,
+# and a workload of a fixed 8 s was gone before a 5 s window ended.
+# profile_process stops it as soon as kiln is done.
+WORKLOAD_S = "600"
 
 
 def label(sample, key):
@@ -39,7 +46,7 @@ def test_known_waits(hooks=None):
     extra = ["--off-cpu-hooks", hooks] if hooks else []
     name = f"off-CPU ({hooks})" if hooks else "off-CPU"
     p, pid, err = profile_process(
-        [prog("offcpu_threads_nofp"), "8"],
+        [prog("offcpu_threads_nofp"), WORKLOAD_S],
         ["--off-cpu", "--no-cpu", "--duration", str(int(WINDOW)), "--verbose"] + extra, name)
     if not p:
         return
@@ -89,7 +96,7 @@ def test_known_waits(hooks=None):
 def test_min_block():
     """Blocks under --off-cpu-min-block get no stack but stay in the totals."""
     p, _, err = profile_process(
-        [prog("offcpu_threads_nofp"), "6"],
+        [prog("offcpu_threads_nofp"), WORKLOAD_S],
         ["--off-cpu", "--no-cpu", "--duration", "4", "--off-cpu-min-block", "200000"],
         "off-CPU min block")
     if not p:
