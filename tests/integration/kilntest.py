@@ -105,6 +105,20 @@ def start_kiln(args, env=None):
                             text=True, env=env)
 
 
+def wait_sampling(kiln):
+    """Reads kiln's stderr until it says it samples (its programs are
+    attached: its window has begun); returns what it read, for the caller
+    to put before the rest. Loading takes 1 s alone but many more seconds
+    beside CPU-bound jobs: a test that sleeps a fixed time instead may find
+    its workload done before kiln looks."""
+    head = []
+    for line in kiln.stderr:
+        head.append(line)
+        if line.startswith("kiln: info: sampling ") or "measuring off-CPU time" in line:
+            break
+    return "".join(head)
+
+
 def start(argv, **kwargs):
     return subprocess.Popen(argv, **kwargs)
 
