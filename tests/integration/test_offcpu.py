@@ -85,9 +85,13 @@ def test_known_waits(hooks=None):
               [p.stack(s)[:6] for s in mine[:1]])
         check(f"off-CPU: {name}'s blocks are labelled state=sleeping",
               all(label(s, "state") == "sleeping" for s in samples))
-    spinner = threads.get("spinner", (0.0, []))[0]
-    check("off-CPU: the spinner is near zero (< 5% of the window)", spinner < 0.05 * WINDOW,
-          f"{spinner:.3f} s")
+    # The spinner never blocks; it waits only for a CPU when the machine is
+    # busy (beside a CPU-bound job: 3.5 s of the 5), which kiln rightly
+    # counts as preempted. What it must not have is time asleep.
+    spinner = threads.get("spinner", (0.0, []))[1]
+    asleep = sum(s["values"][1] for s in spinner if label(s, "state") != "preempted") / 1e9
+    check("off-CPU: the spinner is near zero apart from preemption (< 5% of the window)",
+          asleep < 0.05 * WINDOW, f"{asleep:.3f} s")
     totals = re.search(r"all blocks: (\d+) \(([\d.]+) s\)", err)
     check("off-CPU: every block is counted, short ones included",
           totals and int(totals.group(1)) >= len(p.samples), totals and totals.group(0))
