@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Shared helpers for kiln's integration tests: run kiln and the ground-truth
 programs, and read profiles back with an independent reader, `go tool pprof`."""
+import atexit
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +17,19 @@ KILN = os.path.join(BUILD, "kiln")
 PROGS = os.path.join(BUILD, "tests", "progs")
 
 _results = {"passed": 0, "failed": 0}
+_temporary_dirs = []
+
+
+def _remove_temporary_dirs():
+    for directory in _temporary_dirs:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+atexit.register(_remove_temporary_dirs)
+# tests/run.sh's timeout ends a hung file with SIGTERM, which would end
+# Python without running atexit: exit through SystemExit instead, so the
+# temporary directories go then too.
+signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def prog(name):
@@ -38,8 +53,21 @@ def finish():
     sys.exit(1 if _results["failed"] else 0)
 
 
+def require_root():
+    """Ends a test file that loads BPF programs with a "skip" line, not a
+    failure, when not run as root: there is nothing it can check."""
+    if os.geteuid() != 0:
+        name = os.path.basename(sys.argv[0])
+        print(f"skip {name}: needs root (it loads BPF programs)")
+        sys.exit(0)
+
+
 def tmpdir(prefix="kiln-test-"):
-    return tempfile.mkdtemp(prefix=prefix)
+    """A new temporary directory, removed with all it holds when the test
+    file exits, whether its checks passed, failed or raised."""
+    directory = tempfile.mkdtemp(prefix=prefix)
+    _temporary_dirs.append(directory)
+    return directory
 
 
 def run_kiln(args, timeout=120, env=None):
@@ -75,6 +103,20 @@ def profile_process(argv, kiln_args, name, others=(), settle=0.3, kind=None):
 def start_kiln(args, env=None):
     return subprocess.Popen([KILN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
+
+
+def wait_sampling(kiln):
+    """Reads kiln's stderr until it says it samples (its programs are
+    attached: its window has begun); returns what it read, for the caller
+    to put before the rest. Loading takes 1 s alone but many more seconds
+    beside CPU-bound jobs: a test that sleeps a fixed time instead may find
+    its workload done before kiln looks."""
+    head = []
+    for line in kiln.stderr:
+        head.append(line)
+        if line.startswith("kiln: info: sampling ") or "measuring off-CPU time" in line:
+            break
+    return "".join(head)
 
 
 def start(argv, **kwargs):
@@ -156,9 +198,12 @@ def read_profile(path):
     env = dict(os.environ)
     home = tempfile.mkdtemp(prefix="kiln-pprof-home-")
     env.update(HOME=home, PPROF_TMPDIR=home, GOCACHE=os.path.join(home, "gocache"))
-    out = subprocess.run(["go", "tool", "pprof", "-symbolize=none", "-raw", path],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                         timeout=120)
+    try:
+        out = subprocess.run(["go", "tool", "pprof", "-symbolize=none", "-raw", path],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=env, timeout=120)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
     if out.returncode != 0:
         raise RuntimeError(f"go tool pprof -raw {path} failed: {out.stderr.strip()}")
     return parse_raw(out.stdout)

@@ -8,7 +8,8 @@ import subprocess
 import time
 
 from kilntest import (check, finish, kiln_bpf_programs, prog, profile_process, profiles,
-                      read_profile, run_kiln, start, start_kiln, stop, tmpdir, wait_for)
+                      read_profile, require_root, run_kiln, start, start_kiln, stop, tmpdir,
+                      wait_for)
 
 
 def label(sample, key):
@@ -207,6 +208,7 @@ def test_command_line():
 
 
 if __name__ == "__main__":
+    require_root()
     test_command_line()
     test_split_ratio_and_exact_stacks()
     test_pid_filter_and_late_thread()

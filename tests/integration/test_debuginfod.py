@@ -11,7 +11,8 @@ import time
 import urllib.error
 import urllib.request
 
-from kilntest import check, finish, prog, profiles, read_profile, run_kiln, start, stop, tmpdir
+from kilntest import (check, finish, prog, profiles, read_profile, require_root, run_kiln, start,
+                      stop, tmpdir)
 
 FUNCTION = "spin_named_by_debuginfod"
 
@@ -213,6 +214,7 @@ def test_command_line():
 
 
 if __name__ == "__main__":
+    require_root()
     test_command_line()
     test_fetched_debug_file_names_the_function()
     test_server_down()

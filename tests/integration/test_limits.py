@@ -6,7 +6,7 @@ import re
 import subprocess
 
 from kilntest import (KILN, check, finish, prog, profile_process, profiles, read_profile,
-                      run_kiln, start, stop, tmpdir)
+                      require_root, run_kiln, start, stop, tmpdir)
 
 
 def profile_many_stacks(extra_args, name, program="many_stacks"):
@@ -171,6 +171,7 @@ def test_output_bound_flag():
 
 
 if __name__ == "__main__":
+    require_root()
     test_stacks_map_full()
     test_counts_map_full()
     test_deep_stacks_frame_pointers()

@@ -17,8 +17,8 @@ import sys
 import threading
 import time
 
-from kilntest import (KILN, check, finish, prog, profiles, read_profile, start, stop,
-                      tmpdir, wait_for)
+from kilntest import (KILN, check, finish, prog, profiles, read_profile, require_root, start,
+                      stop, tmpdir, wait_for)
 
 SERVERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "servers")
 # python3-grpcio is Debian's: the gRPC server runs on Debian's interpreter.
@@ -551,6 +551,7 @@ def test_bad_flags():
 
 
 if __name__ == "__main__":
+    require_root()
     test_bad_flags()
     test_pyroscope_every_window()
     test_parca_every_window()

@@ -10,7 +10,7 @@ import re
 import shlex
 import subprocess
 
-from kilntest import check, finish, prog, read_profile, start, stop, tmpdir
+from kilntest import check, finish, prog, read_profile, require_root, start, stop, tmpdir
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 PREFIX = "/opt/kiln-test"
@@ -126,5 +126,6 @@ def test_install_and_unit():
 
 
 if __name__ == "__main__":
+    require_root()
     test_install_and_unit()
     finish()

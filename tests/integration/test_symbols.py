@@ -10,8 +10,8 @@ import signal
 import subprocess
 import time
 
-from kilntest import (ROOT, check, finish, prog, profiles, read_profile, start,
-                      start_kiln, stop, tmpdir, wait_for)
+from kilntest import (ROOT, check, finish, prog, profiles, read_profile, require_root, start,
+                      start_kiln, stop, tmpdir, wait_for, wait_sampling)
 
 # What glibc's startup adds below main.
 START = ["__libc_start_call_main", "__libc_start_main", "_start"]
@@ -325,15 +325,19 @@ def check_burst(program, unwind, min_share):
     main thread busy for a while, and the burst must not wait for it."""
     name = f"burst {program} ({unwind})"
     out = tmpdir()
-    kiln = start_kiln(["--frequency", "499", "--duration", "6", "--iterations", "1",
+    # The window runs from kiln's start to the burst's end, however long
+    # either takes on a busy machine: a fixed sleep and window let the first
+    # processes run before kiln sampled, or the last after its window.
+    kiln = start_kiln(["--frequency", "499", "--duration", "600", "--iterations", "1",
                        "--unwind", unwind, "--output-dir", out])
-    time.sleep(1.5)
+    head = wait_sampling(kiln)
     compile_job = start(["clang++", "-O2", "-c", os.path.join(ROOT, "tests", "progs",
                                                              "templates.cc"),
                          "-o", os.devnull])
     pids = burst(program, 40, 50)
     compile_job.wait()
-    err = kiln_wait(kiln)
+    kiln.send_signal(signal.SIGTERM)
+    err = head + kiln_wait(kiln)
     files = profiles(out)
     if not check(f"{name}: one profile", kiln.returncode == 0 and len(files) == 1, err):
         return
@@ -384,6 +388,7 @@ def test_burst_dwarf():
 
 
 if __name__ == "__main__":
+    require_root()
     test_jit_frame_pointers()
     test_jit_dwarf()
     test_jit_in_container()

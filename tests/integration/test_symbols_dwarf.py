@@ -7,7 +7,7 @@ file, line and function start line, as the source's MARK comments say."""
 import os
 import re
 
-from kilntest import ROOT, check, finish, prog, profile_process
+from kilntest import ROOT, check, finish, prog, profile_process, require_root
 
 SOURCE = os.path.join(ROOT, "tests", "progs", "inline_hot.cc")
 METHOD = "ns::Type<double>::method(int)"
@@ -98,4 +98,5 @@ def main():
 
 
 if __name__ == "__main__":
+    require_root()
     main()

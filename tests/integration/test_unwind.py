@@ -6,8 +6,8 @@ import re
 import subprocess
 import time
 
-from kilntest import (check, finish, prog, profile_process, profiles, read_profile, start,
-                      start_kiln, stop, tmpdir)
+from kilntest import (check, finish, prog, profile_process, profiles, read_profile,
+                      require_root, start, start_kiln, stop, tmpdir)
 
 # What glibc's startup adds below main.
 START = ["__libc_start_call_main", "__libc_start_main", "_start"]
@@ -289,6 +289,7 @@ def test_reference_unwinder():
 
 
 if __name__ == "__main__":
+    require_root()
     test_split()
     test_qsort_callback()
     test_recursion()
