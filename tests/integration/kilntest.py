@@ -2,6 +2,8 @@
 """Shared helpers for kiln's integration tests: run kiln and the ground-truth
 programs, and read profiles back with an independent reader, `go tool pprof`."""
 import atexit
+import bisect
+import datetime
 import os
 import re
 import shutil
@@ -9,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -291,3 +294,111 @@ def kiln_bpf_programs():
     kiln = ("sample_cpu", "process_exec", "sched_switch", "syscall_return", "thread_exit",
             "blocked_tasks")
     return [n for n in names if n.startswith(kiln)]
+
+
+# --- Samples against the CPU time a process used ---------------------------------
+#
+# A fixed minimum of samples assumes the workload had a whole CPU, which a
+# loaded machine does not give it. The ground truth is the CPU time the
+# kernel accounted to it: a cpu-clock event at F Hz on every CPU samples a
+# process that ran T CPU-seconds about T * F times, whatever else ran.
+
+# Fewer samples than this make a share checked on them mean little.
+MIN_SAMPLES = 50
+
+
+class ChildCpuTimes:
+    """CPU time (utime + stime of all threads, /proc/PID/stat) of every child
+    of this test, read every `interval` seconds by a thread of its own, so
+    that the CPU time a child used within a profile's window can be asked
+    afterwards. Use as a context manager around starting the children."""
+
+    def __init__(self, interval=0.02):
+        self._interval = interval
+        self._readings = {}  # pid -> [(unix time, CPU seconds)]
+        self._tick = os.sysconf("SC_CLK_TCK")
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join()
+
+    def _children(self):
+        pids = set()
+        for task in os.listdir("/proc/self/task"):
+            try:
+                with open(f"/proc/self/task/{task}/children") as f:
+                    pids.update(int(pid) for pid in f.read().split())
+            except OSError:
+                pass  # a thread that just ended
+        return pids
+
+    def _cpu_seconds(self, pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                # utime and stime are fields 14 and 15; the name before them may hold spaces.
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return (int(fields[11]) + int(fields[12])) / self._tick
+
+    def _run(self):
+        while not self._done.is_set():
+            for pid in self._children():
+                before = time.time()
+                seconds = self._cpu_seconds(pid)
+                if seconds is not None:
+                    when = (before + time.time()) / 2
+                    self._readings.setdefault(pid, []).append((when, seconds))
+            self._done.wait(self._interval)
+
+    def _at(self, pid, when):
+        """CPU seconds pid had used at `when`, interpolated between readings."""
+        readings = self._readings.get(pid, [])
+        if not readings:
+            return 0.0
+        times = [t for t, _ in readings]
+        i = bisect.bisect_left(times, when)
+        if i == 0:
+            return readings[0][1]
+        if i == len(readings):
+            return readings[-1][1]
+        (t0, c0), (t1, c1) = readings[i - 1], readings[i]
+        return c0 + (c1 - c0) * (when - t0) / (t1 - t0)
+
+    def in_window(self, pid, profile):
+        """CPU seconds pid used within the profile's window, from its
+        Time for its Duration as `go tool pprof -raw` prints them."""
+        start, end = profile_window(profile)
+        return self._at(pid, end) - self._at(pid, start)
+
+
+def profile_window(profile):
+    """(start, end) of a profile's window in Unix seconds."""
+    # "Time: 2026-12-01 21:33:14.062380829 +0000 UTC": Python parses microseconds only.
+    found = re.search(r"^Time: (\S+ \d+:\d+:\d+)(\.\d+)? ([+-]\d{4})", profile.raw, re.M)
+    stamp = datetime.datetime.strptime(f"{found.group(1)} {found.group(3)}",
+                                       "%Y-%m-%d %H:%M:%S %z")
+    start = stamp.timestamp() + float(found.group(2) or 0)
+    return start, start + float(profile.duration.rstrip("s"))
+
+
+def check_samples_match_cpu(name, samples, cpu_seconds, frequency, tolerance=0.15,
+                            floor=MIN_SAMPLES):
+    """Records that `samples` is at least `floor` (enough for the shares
+    checked on them to mean something) and within `tolerance` of the
+    CPU time x the sampling frequency: missing samples fail it, as do
+    samples counted twice or given to the wrong process."""
+    expected = cpu_seconds * frequency
+    # On every run, not only on failure: the margin under load is worth seeing.
+    print(f"# {name}: {samples} samples for {cpu_seconds:.2f} CPU-s x {frequency} Hz "
+          f"= {expected:.0f}")
+    return check(f"{name}: {floor}+ samples, within {tolerance:.0%} of its CPU time x "
+                 f"{frequency} Hz",
+                 samples >= floor and abs(samples - expected) <= tolerance * expected,
+                 f"{samples} samples; {cpu_seconds:.2f} CPU-s x {frequency} Hz = {expected:.0f}")
