@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/array.h"
 
@@ -32,16 +33,24 @@ static int testing_failures;
 struct test_case {
 	const char *name;
 	void (*fn)(void);
+	/* Why it needs root (map_files, kallsyms addresses), or NULL: skipped, not failed, without. */
+	const char *needs_root;
 };
 
 /* Runs every test; a test passes when it records no failed check. */
 static inline int testing_run(const char *suite, const struct test_case *tests, size_t count)
 {
-	int passed = 0, failed = 0;
+	int passed = 0, failed = 0, skipped = 0;
 
 	for (size_t i = 0; i < count; i++) {
 		int before = testing_failures;
 
+		if (tests[i].needs_root && geteuid() != 0) {
+			printf("skip %s.%s: needs root (%s)\n", suite, tests[i].name,
+			       tests[i].needs_root);
+			skipped++;
+			continue;
+		}
 		tests[i].fn();
 		if (testing_failures == before) {
 			printf("ok   %s.%s\n", suite, tests[i].name);
@@ -51,13 +60,19 @@ static inline int testing_run(const char *suite, const struct test_case *tests, 
 			failed++;
 		}
 	}
-	printf("%s: %d passed, %d failed\n", suite, passed, failed);
+	printf("%s: %d passed, %d failed", suite, passed, failed);
+	printf(skipped ? ", %d skipped\n" : "\n", skipped);
 	return failed ? 1 : 0;
 }
 
 #define TEST(name)                                                                                 \
 	{                                                                                          \
 #name, name                                                                        \
+	}
+/* A test that needs root for the reason given (printed when it is skipped). */
+#define TEST_ROOT(name, reason)                                                                    \
+	{                                                                                          \
+#name, name, reason                                                                \
 	}
 #define TEST_MAIN(suite, ...)                                                                      \
 	int main(int argc, char **argv)                                                            \

@@ -706,6 +706,8 @@ static void test_long_names(void)
 
 TEST_MAIN("dwarf", TEST(test_cpp_gcc), TEST(test_cpp_clang), TEST(test_c_gcc), TEST(test_c_clang),
 	  TEST(test_compressed), TEST(test_symbols_demangled_without_dwarf),
-	  TEST(test_dwarf_file_limit), TEST(test_dwarf_memory_limit), TEST(test_index_limit),
-	  TEST(test_demangle_cpp), TEST(test_demangle_rust_legacy), TEST(test_demangle_rust_v0),
-	  TEST(test_demangle_rejects), TEST(test_demangle_truncates), TEST(test_long_names))
+	  TEST(test_dwarf_file_limit),
+	  TEST_ROOT(test_dwarf_memory_limit, "reads its own mappings through /proc/self/map_files"),
+	  TEST(test_index_limit), TEST(test_demangle_cpp), TEST(test_demangle_rust_legacy),
+	  TEST(test_demangle_rust_v0), TEST(test_demangle_rejects), TEST(test_demangle_truncates),
+	  TEST(test_long_names))

@@ -240,4 +240,5 @@ static void test_real_kallsyms(void)
 }
 
 TEST_MAIN("ksyms", TEST(test_fixture_lookups), TEST(test_load_errors),
-	  TEST(test_segments_and_modules), TEST(test_real_kallsyms))
+	  TEST(test_segments_and_modules),
+	  TEST_ROOT(test_real_kallsyms, "kallsyms shows addresses only with CAP_SYSLOG"))

@@ -140,4 +140,5 @@ static void test_path_reused(void)
 }
 
 TEST_MAIN("process_files", TEST(test_file_backed), TEST(test_path), TEST(test_live_process),
-	  TEST(test_deleted_file), TEST(test_path_reused))
+	  TEST_ROOT(test_deleted_file, "a deleted file is reached through /proc/PID/map_files"),
+	  TEST(test_path_reused))

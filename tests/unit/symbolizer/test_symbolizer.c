@@ -519,6 +519,8 @@ static void test_kernel_real(void)
 }
 
 TEST_MAIN("symbolizer", TEST(test_pie), TEST(test_non_pie), TEST(test_shared_library),
-	  TEST(test_debuglink), TEST(test_build_id_debug_dir), TEST(test_deleted_binary),
-	  TEST(test_exited_deleted_with_fds), TEST(test_own_libc), TEST(test_corrupt_files),
-	  TEST(test_no_file), TEST(test_kernel), TEST(test_kernel_real))
+	  TEST(test_debuglink), TEST(test_build_id_debug_dir),
+	  TEST_ROOT(test_deleted_binary, "a deleted file is reached through /proc/PID/map_files"),
+	  TEST_ROOT(test_exited_deleted_with_fds, "/proc/PID/map_files"), TEST(test_own_libc),
+	  TEST(test_corrupt_files), TEST(test_no_file), TEST(test_kernel),
+	  TEST_ROOT(test_kernel_real, "kallsyms shows addresses only with CAP_SYSLOG"))

@@ -405,5 +405,7 @@ static void test_no_cfi(void)
 }
 
 TEST_MAIN("unwind_table", TEST(test_pie_fixture), TEST(test_shared_library),
-	  TEST(test_debug_frame_only), TEST(test_compressed_debug_frame), TEST(test_libc),
-	  TEST(test_libc_rules), TEST(test_no_cfi))
+	  TEST(test_debug_frame_only),
+	  TEST_ROOT(test_compressed_debug_frame,
+		    "reads its own mappings through /proc/self/map_files"),
+	  TEST(test_libc), TEST(test_libc_rules), TEST(test_no_cfi))
