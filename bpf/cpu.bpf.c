@@ -50,12 +50,31 @@ static __always_inline __u64 capture_kernel_stack(struct bpf_perf_event_data *ct
 	return trace ? store_stack(stacks, trace, MAX_STACK_DEPTH) : STACK_ID_CAPTURE_FAILED;
 }
 
+/*
+ * Inside execve the saved user registers are those of the image being
+ * replaced, while the task may already run on the new image's mm: a user
+ * stack read then is the old program's execve call site, in no mapping of
+ * the new one. Such a sample is the kernel's exec work, with no user stack.
+ */
+static __always_inline bool in_execve(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	if (!bpf_core_field_exists(task->in_execve))
+		return false;
+	return BPF_CORE_READ_BITFIELD(task, in_execve);
+}
+
 /* DWARF unwinding when the process's tables are ready; frame pointers otherwise. */
 static __always_inline __u64 capture_user_stack(struct bpf_perf_event_data *ctx, void *stacks,
 						__u32 pid)
 {
 	struct stack_trace *trace = NULL;
 
+	if (!sampled_in_user_mode(ctx) && in_execve()) {
+		count_stat(CPU_STAT_USER_STACK_IN_EXEC);
+		return STACK_ID_NONE;
+	}
 	if (dwarf_unwinding)
 		trace = unwind_sampled_user_stack(ctx, pid);
 	if (!trace)

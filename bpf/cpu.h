@@ -112,6 +112,7 @@ enum cpu_stat {
 	CPU_STAT_UNWIND_END_BAD_READ,
 	CPU_STAT_UNWIND_END_NO_RBP,
 	CPU_STAT_UNWIND_REFRESH_REQUESTS, /* asked the agent to re-read a process's mappings */
+	CPU_STAT_USER_STACK_IN_EXEC, /* sampled inside execve: no user stack taken */
 	CPU_STAT__COUNT,
 };
 

@@ -79,6 +79,10 @@ static const struct counter window_counters[] = {
 	  .help = "Execs seen by exec tracking",
 	  WINDOW_STAT(CPU_STAT_EXECS),
 	  .text = "% execs" },
+	{ .name = "kiln_cpu_samples_in_exec_total",
+	  .help = "Samples inside execve, kept without a user stack (the old image's registers)",
+	  WINDOW_STAT(CPU_STAT_USER_STACK_IN_EXEC),
+	  .text = "% in execve without a user stack" },
 };
 
 static const struct counter bpf_counters[] = { SAMPLER_BPF_COUNTERS("kiln_cpu_bpf", "sampler") };
