@@ -293,7 +293,12 @@ static void test_fetch_in_background(void)
 
 	CHECK(resolve_all_eventually(symbolizer, &process, &lookups));
 	symbolizer__stats(symbolizer, &stats);
-	CHECK(lookups > 3);
+	/*
+	 * How many lookups that took depends on the fetch thread's timing, not on
+	 * kiln: a check on it failed when the fetch won the race. The first lookup
+	 * answering without names (above) is what shows that lookups never wait.
+	 */
+	(void)lookups;
 	CHECK(stats.debuginfod_requested == 1);
 	CHECK(stats.debuginfod_succeeded == 1 && stats.debuginfod_failed == 0);
 	CHECK(stats.debuginfod_pending == 0 && stats.debuginfod_queue_full == 0);
