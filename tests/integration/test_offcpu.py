@@ -83,8 +83,11 @@ def test_known_waits(hooks=None):
         check(f"off-CPU: {name}'s stacks have the kernel frames it waited in",
               mine and sum(s["values"][1] for s in with_kernel) >= 0.95 * own * 1e9,
               [p.stack(s)[:6] for s in mine[:1]])
+        # Its waits in the kernel are sleeps; on a busy machine it may also be
+        # preempted on its way back to them, which kiln rightly labels so.
+        states = {label(s, "state") for s in with_kernel}
         check(f"off-CPU: {name}'s blocks are labelled state=sleeping",
-              all(label(s, "state") == "sleeping" for s in samples))
+              with_kernel and states == {"sleeping"}, states)
     # The spinner never blocks; it waits only for a CPU when the machine is
     # busy (beside a CPU-bound job: 3.5 s of the 5), which kiln rightly
     # counts as preempted. What it must not have is time asleep.

@@ -461,9 +461,12 @@ def test_spool_bound():
     check("spool bound: the spooled profiles arrive after a restart",
           code == 0 and len(server.received()) >= counters.get("pending", 0) > 0,
           (code, len(server.received()), counters))
+    # Whole host: a window is many process profiles, and the bound may drop
+    # only some of the oldest window's; what arrives is then every window from
+    # the first delivered one on: the windows missing are all older.
     check("spool bound: the oldest windows were the ones dropped",
-          delivered and delivered[0] > windows[0] and
-          delivered == [w for w in windows if w >= delivered[0]], (windows, delivered))
+          delivered and delivered == [w for w in windows if w >= delivered[0]],
+          (windows, delivered))
     for _, path in server.received()[:5]:
         read_profile(path)
 
