@@ -1,7 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 # kiln: build, test, run and benchmark. `make V=1` shows full commands.
 
-BUILD ?= build
+# `make SANITIZE=address,undefined` (any -fsanitize= list) builds into a
+# directory of its own (build-sanitize-address-undefined), so objects built
+# with other flags never mix, and runs the tests that build serves.
+SANITIZE ?=
+comma := ,
+BUILD ?= $(if $(SANITIZE),build-sanitize-$(subst $(comma),-,$(SANITIZE)),build)
 CC ?= cc
 CLANG ?= clang
 BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
@@ -28,18 +33,29 @@ Q := @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-PKGS := libbpf libelf libdw libprotobuf-c zlib liblzma libdebuginfod libcurl
+PKGS := libbpf libelf libdw libprotobuf-c zlib liblzma libdebuginfod libcurl libpcre2-8 libmd yaml-0.1
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libcurl and libdebuginfod: headers only; kiln dlopen()s them when pushing
 # (agent/push/curl_api.c) or fetching debug files (symbolizer/debuginfod_fetcher.c).
 PKG_LIBS := $(filter-out -lcurl -ldebuginfod,$(shell pkg-config --libs $(PKGS) 2>/dev/null || \
-	    echo -lbpf -lelf -ldw -lprotobuf-c -lz -llzma))
+	    echo -lbpf -lelf -ldw -lprotobuf-c -lz -llzma -lpcre2-8 -lmd -lyaml))
 
 # What kiln needs to build at all, kept apart from the users' CFLAGS,
 # EXTRA_CFLAGS, LDFLAGS and LDLIBS (after kiln's, so they win), as
 # libbpf-tools does: `make CFLAGS=-O0` changes the optimisation only.
 CFLAGS ?= -O2 -g
 KILN_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers -D_GNU_SOURCE
+# Sanitized builds (SANITIZE, or FUZZ for the libFuzzer targets, which
+# are always built with ASan and UBSan): user-space code only, the BPF
+# objects are the same. Any report aborts, so a test cannot pass over one.
+ifneq ($(FUZZ),)
+override SANITIZE := address,undefined
+endif
+ifneq ($(SANITIZE),)
+SANITIZE_FLAGS := -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
+KILN_CFLAGS += $(SANITIZE_FLAGS) $(if $(FUZZ),-fsanitize=fuzzer-no-link)
+KILN_LDFLAGS := $(SANITIZE_FLAGS)
+endif
 INCLUDES := -I. -I$(BUILD) $(PKG_CFLAGS)
 ALL_CFLAGS = $(KILN_CFLAGS) $(INCLUDES) $(CFLAGS) $(EXTRA_CFLAGS)
 # libiberty (static only): the C++ and Rust demanglers binutils and gdb use.
@@ -84,7 +100,8 @@ TEST_PROGS := $(patsubst %,$(BUILD)/tests/progs/%,$(PROG_NAMES)) \
 	      $(patsubst tests/progs/lib/%.c,$(BUILD)/tests/progs/lib%_nofp.so,$(wildcard tests/progs/lib/*.c))
 
 .PHONY: all deps vmlinux test test-build check check-headers format-check unit-test run bench \
-	clean format install
+	clean format install fuzz fuzz-build fuzz-targets sanitize-build sanitize-test \
+	sanitize-test-build
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -134,15 +151,15 @@ $(LIB): $(LIB_OBJS)
 
 $(KILN): $(BUILD)/agent/main.o $(SKEL_OBJS) $(LIB_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(KILN_LDLIBS) $(LDLIBS) -o $@
+	$(Q)$(CC) $(KILN_LDFLAGS) $(LDFLAGS) $^ $(KILN_LDLIBS) $(LDLIBS) -o $@
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(KILN_LDLIBS) $(LDLIBS) -o $@
+	$(Q)$(CC) $(KILN_LDFLAGS) $(LDFLAGS) $^ $(KILN_LDLIBS) $(LDLIBS) -o $@
 
 $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(KILN_LDLIBS) $(LDLIBS) -o $@
+	$(Q)$(CC) $(KILN_LDFLAGS) $(LDFLAGS) $^ $(KILN_LDLIBS) $(LDLIBS) -o $@
 
 $(BUILD)/tests/unit/%.o: KILN_CFLAGS += -DFIXTURE_DIR='"$(abspath $(BUILD))/tests/fixtures"' \
 	-DFIXTURE_SOURCE_DIR='"$(abspath tests/fixtures)"'
@@ -171,6 +188,47 @@ $(BUILD)/tests/progs/%: tests/progs/%.cc
 	$(call msg,CXX,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG)++ $(PROG_CFLAGS) -o $@ $<
+
+# libFuzzer targets (tests/fuzz/fuzz_*.c), built by clang with ASan and
+# UBSan into FUZZ_BUILD over a library built the same way there.
+# `make fuzz` runs each for FUZZ_SECONDS and keeps what finds new paths in
+# tests/fuzz/corpus/; `make check` replays that corpus, without mutating it.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/tests/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+$(BUILD)/tests/fuzz/%: $(BUILD)/tests/fuzz/%.o $(LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(KILN_LDFLAGS) -fsanitize=fuzzer $(LDFLAGS) $^ $(KILN_LDLIBS) $(LDLIBS) -o $@
+
+fuzz-targets: $(FUZZ_TARGETS)
+
+fuzz-build:
+	$(Q)$(MAKE) --no-print-directory FUZZ=1 BUILD=$(FUZZ_BUILD) CC=$(CLANG) fuzz-targets
+
+fuzz: fuzz-build
+	$(Q)FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/fuzz.sh run
+
+# kiln, the unit tests and the test tools with ASan and UBSan, for `make
+# check` to run their unit tests and one integration file (tests/run.sh).
+SANITIZE_BUILD ?= build-sanitize-address-undefined
+# The ground-truth programs are not sanitized: only the two the sanitized
+# run profiles (tests/integration/sanitized_run.py) are built there.
+SANITIZE_TEST_BUILD = $(KILN) $(UNIT_TESTS) $(TEST_TOOLS) $(BUILD)/tests/progs/inline_hot_nofp \
+		      $(BUILD)/tests/progs/jit_loop
+sanitize-build:
+	$(Q)$(MAKE) --no-print-directory SANITIZE=address,undefined BUILD=$(SANITIZE_BUILD) \
+		sanitize-test-build
+sanitize-test-build: $(SANITIZE_TEST_BUILD)
+
+# What `make SANITIZE=...` does: build everything sanitized, run it.
+ifneq ($(SANITIZE),)
+ifeq ($(FUZZ),)
+.DEFAULT_GOAL := sanitize-test
+endif
+endif
+sanitize-test: $(SANITIZE_TEST_BUILD)
+	$(Q)BUILD=$(BUILD) tests/run.sh --sanitized
 
 # Every header compiles on its own (systemd's rule): user-space headers as
 # user code, the headers bpf/ shares with the agent also for the BPF target,
@@ -205,8 +263,8 @@ test:
 # Everything the tests run, built without running them.
 test-build: $(KILN) $(UNIT_TESTS) $(TEST_TOOLS) $(TEST_PROGS)
 
-check: format-check check-headers test-build
-	$(Q)BUILD=$(BUILD) tests/run.sh
+check: format-check check-headers test-build fuzz-build sanitize-build
+	$(Q)BUILD=$(BUILD) FUZZ_BUILD=$(FUZZ_BUILD) SANITIZE_BUILD=$(SANITIZE_BUILD) tests/run.sh
 
 unit-test: $(UNIT_TESTS) $(TEST_TOOLS)
 	$(Q)BUILD=$(BUILD) tests/run.sh --unit-only
@@ -232,8 +290,8 @@ install: $(KILN)
 	$(Q)install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/kiln/README.md
 
 clean:
-	$(call msg,CLEAN,$(BUILD))
-	$(Q)rm -rf $(BUILD)
+	$(call msg,CLEAN,$(BUILD) $(FUZZ_BUILD) $(SANITIZE_BUILD))
+	$(Q)rm -rf $(BUILD) $(FUZZ_BUILD) $(SANITIZE_BUILD)
 
 # Every C source and header, generated ones (vmlinux.h) aside: .clang-format's kernel style.
 FORMAT_SRCS = $(filter-out %/vmlinux.h,$(shell git ls-files '*.c' '*.h' 2>/dev/null))

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /* kiln: the daemon's main loop: sample, end a window, symbolize, write, repeat. */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,16 +13,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/profile/symbol_cache.h"
 #include "agent/profile/window_profile.h"
 #include "agent/push/curl_api.h"
 #include "agent/sampling/cpu_profiler.h"
 #include "lib/log.h"
 #include "agent/sampling/offcpu_profiler.h"
 #include "agent/sampling/sampling.h"
+#include "agent/config.h"
 #include "agent/options.h"
 #include "agent/output/profile_name.h"
 #include "agent/report.h"
 #include "agent/output/retention.h"
+#include "agent/process/kernel_maps.h"
 #include "agent/process/process_capture.h"
 #include "agent/process/process_table.h"
 #include "agent/unwind/unwind_maps.h"
@@ -40,6 +45,30 @@
 #define SPOOL_MAX_FILES 100000
 /* CPU and off-CPU. */
 #define MAX_SAMPLERS 2
+/* How long reading the running processes may delay the start of sampling. */
+#define STARTUP_CAPTURE_NS (10ULL * 1000 * 1000 * 1000)
+
+/*
+ * --max-memory's shares, in eighths. DWARF takes half: a distribution's
+ * line tables are the largest thing kiln reads (CPython's alone, built
+ * with -g, holds 17 MiB when every unit is read). The symbol indexes of
+ * the cached ELF files take a quarter (16 bytes a symbol: node's 100k in
+ * 1.6 MiB), perf maps the rest (one line's range and name, 60 bytes
+ * typically: node's map of a busy script is 6k lines). The default 24 MiB
+ * keeps a host with CPython, node, a JVM and coreutils churn under 40 MiB
+ * of RSS: kiln's own code and libraries, kallsyms (3 MiB) and libbpf come
+ * on top. BPF maps (--max-unwind-memory, stacks) are not in RSS and not
+ * in this budget.
+ */
+#define DWARF_SHARE 4
+#define ELF_SYMBOLS_SHARE 2
+#define PERF_MAPS_SHARE 2
+_Static_assert(DWARF_SHARE + ELF_SYMBOLS_SHARE + PERF_MAPS_SHARE == 8, "shares add up");
+
+static uint64_t memory_share(const struct kiln_options *opts, unsigned int eighths)
+{
+	return opts->max_memory / 8 * eighths;
+}
 
 static volatile sig_atomic_t stop_requested;
 
@@ -48,6 +77,7 @@ struct agent {
 	struct debug_search *debug_search;
 	struct elf_cache *elf_files; /* read by the symbolizer and the unwind tables */
 	struct symbolizer *symbolizer;
+	struct symbol_history *symbol_history; /* names kept from window to window */
 	struct process_table *processes;
 	struct process_capture *capture;
 	struct sampling *sampling; /* the maps and process events the samplers share */
@@ -95,12 +125,31 @@ static void on_process_event(void *ctx, const struct process_event *event)
 	process_capture__on_event(agent->capture, event);
 }
 
+/*
+ * A process read at its exec: its files are opened (through the
+ * descriptors held for them) and their tables built, so that the kernel
+ * fills its mappings at its first sample. It joins the process table when
+ * that sample announces it, with its libraries mapped by then.
+ */
+static void prepare_exec_files(struct agent *agent, struct captured_process *process)
+{
+	if (!agent->unwind)
+		return;
+	symbolizer__prepare_process_files(agent->symbolizer, (int)process->pid, &process->maps,
+					  process->fds);
+	unwind_maps__prepare_files(agent->unwind, process->pid, &process->maps);
+}
+
 static void on_captured(void *ctx, struct captured_process *process)
 {
 	struct agent *agent = ctx;
-	int err =
-		process_table__insert(agent->processes, process->pid, &process->maps, process->fds);
+	int err;
 
+	if (process->at_exec) {
+		prepare_exec_files(agent, process);
+		return;
+	}
+	err = process_table__insert(agent->processes, process->pid, &process->maps, process->fds);
 	if (err)
 		log_debug("pid %u: keeping its mappings: %s, ignoring", process->pid,
 			  strerror(-err));
@@ -122,6 +171,25 @@ static void symbolizer_on_mappings_changed(void *ctx, const struct process_chang
 static void symbolizer_on_removed(void *ctx, uint32_t pid)
 {
 	symbolizer__forget_process(ctx, (int)pid);
+}
+
+/* A sampled process gone before its maps were read: the kernel's record of them. */
+static int read_exited_maps(void *ctx, uint32_t pid, struct proc_maps *ret_maps)
+{
+	struct agent *agent = ctx;
+
+	if (!agent->sampling)
+		return -ENOENT;
+	return kernel_maps__read(sampling__process_unwind_fd(agent->sampling), pid, ret_maps);
+}
+
+/* ... whose files are named by the ones kiln opened with the same device and inode. */
+static int find_opened_file(void *ctx, const struct proc_mapping *mapping, const char **ret_path)
+{
+	struct agent *agent = ctx;
+
+	return elf_cache__find_path(agent->elf_files, mapping->dev_major, mapping->dev_minor,
+				    mapping->inode, ret_path);
 }
 
 /* Sampling forgets it too, so the process's next sample announces it again. */
@@ -189,6 +257,7 @@ static void report_window(struct agent *agent, const char *what, const struct sa
 	process_table__stats(agent->processes, &processes);
 	reporter__log_lines(agent->reporter, report_window_lines, report_window_line_count, sources,
 			    NULL);
+	report_damaged_files(agent->elf_files);
 	if (agent->unwind) {
 		unwind_maps__stats(agent->unwind, &unwind);
 		reporter__log(agent->reporter, &report_unwind_tables_line, sources, NULL, NULL);
@@ -310,7 +379,8 @@ static int write_window(struct agent *agent, bool off_cpu, struct sample_window 
 		.off_cpu = off_cpu,
 	};
 	/* Written both locally and pushed: symbolized once, for both. */
-	profile = window_profile__new(window, agent->processes, agent->symbolizer, &meta,
+	profile = window_profile__new(window, agent->processes, agent->symbolizer,
+				      agent->symbol_history, &meta,
 				      agent->opts.output_dir && agent->uploader);
 	if (!profile) {
 		err = -errno;
@@ -410,6 +480,11 @@ static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns
 	}
 	report_debuginfod(agent);
 	process_table__end_window(agent->processes);
+	if (agent->unwind)
+		unwind_maps__sweep_exited(agent->unwind);
+	symbolizer__end_window(agent->symbolizer);
+	/* Freed in the middle of the heap (a window's profile, a table built) goes back too. */
+	malloc_trim(0);
 	if (agent->uploader)
 		report_uploads(agent);
 	agent->windows_written += !err;
@@ -449,6 +524,44 @@ static int run(struct agent *agent)
 			log_info("sampling %d more CPUs that came online", err);
 	}
 	return 0;
+}
+
+/*
+ * Whole host: the processes running when kiln starts are read before it
+ * samples, so that their tables are there for their first samples (the
+ * first window's); processes started later are read at their exec. Past
+ * STARTUP_CAPTURE_NS the rest are read when first sampled, as before.
+ */
+static void capture_running_processes(struct agent *agent)
+{
+	uint64_t start = now_ns(), captured = 0, left = 0;
+	DIR *proc = opendir("/proc");
+	struct dirent *entry;
+	char path[64], target[8];
+
+	if (!proc) {
+		log_warn("reading /proc: %s, ignoring", strerror(errno));
+		return;
+	}
+	while ((entry = readdir(proc))) {
+		char *end;
+		unsigned long pid = strtoul(entry->d_name, &end, 10);
+
+		/* Kernel threads have no executable, and no user stacks. */
+		snprintf(path, sizeof(path), "/proc/%lu/exe", pid);
+		if (*end || !pid || pid == (unsigned long)getpid() ||
+		    readlink(path, target, sizeof(target)) < 0)
+			continue;
+		if (now_ns() - start > STARTUP_CAPTURE_NS)
+			left++;
+		else if (!process_table__capture(agent->processes, (uint32_t)pid))
+			captured++;
+	}
+	closedir(proc);
+	log_info("read %" PRIu64 " running processes and built their unwind tables in %" PRIu64
+		 " ms%s",
+		 captured, (now_ns() - start) / 1000000,
+		 left ? ", the rest when first sampled" : "");
 }
 
 /* Says why loading failed; returns the negative errno. */
@@ -539,6 +652,10 @@ int main(int argc, char **argv)
 		break;
 	}
 	log_set_level(agent.opts.verbose ? LOG_DEBUG : LOG_INFO);
+	if (agent.opts.config && relabel_rules__count(agent.opts.config->rules))
+		log_warn("%s: %zu relabel_configs rules read and checked, but not applied: "
+			 "per-process labels are not built yet",
+			 agent.opts.config->path, relabel_rules__count(agent.opts.config->rules));
 	if (!has_privileges()) {
 		log_error("kiln needs root, or the capabilities CAP_BPF and CAP_PERFMON "
 			  "(and CAP_SYS_PTRACE to read other processes' mappings)");
@@ -600,6 +717,7 @@ int main(int argc, char **argv)
 			 search_opts.debuginfod_urls);
 	agent.elf_files = elf_cache__new(&(struct elf_cache_opts){
 		.debug_search = agent.debug_search,
+		.max_bytes = memory_share(&agent.opts, ELF_SYMBOLS_SHARE),
 	});
 	if (!agent.elf_files) {
 		log_error("creating the ELF file cache: %s", strerror(errno));
@@ -607,10 +725,21 @@ int main(int argc, char **argv)
 	}
 	agent.symbolizer = symbolizer__new(&(struct symbolizer_opts){
 		.elf_cache = agent.elf_files,
-		.max_dwarf_memory = agent.opts.max_dwarf_memory,
+		.max_dwarf_memory =
+			agent.opts.max_dwarf_memory ?: memory_share(&agent.opts, DWARF_SHARE),
+		.max_perf_map_memory = memory_share(&agent.opts, PERF_MAPS_SHARE),
 	});
 	if (!agent.symbolizer) {
 		log_error("creating the symbolizer: %s", strerror(errno));
+		goto cleanup;
+	}
+	/*
+	 * Every window samples mostly the addresses the last one did: 1 MiB a
+	 * generation holds a busy host's recurring frames (a few thousand).
+	 */
+	agent.symbol_history = symbol_history__new(1 << 20);
+	if (!agent.symbol_history) {
+		log_error("creating the symbol history: %s", strerror(errno));
 		goto cleanup;
 	}
 	agent.processes = process_table__new(agent.opts.max_processes);
@@ -639,10 +768,17 @@ int main(int argc, char **argv)
 	err = start_sampling(&agent);
 	if (err)
 		goto cleanup;
+	process_table__set_exited_reader(agent.processes, &(struct process_exited_reader){
+								  .read_maps = read_exited_maps,
+								  .find_path = find_opened_file,
+								  .ctx = &agent,
+							  });
 	if (!agent.opts.unwind_fp) {
 		const struct unwind_maps_opts unwind_opts = {
 			.tables_fd = sampling__unwind_tables_fd(agent.sampling),
 			.processes_fd = sampling__process_unwind_fd(agent.sampling),
+			.files_fd = sampling__unwind_files_fd(agent.sampling),
+			.exited_fd = sampling__exited_processes_fd(agent.sampling),
 			.max_bytes = agent.opts.max_unwind_memory,
 			.elf_cache = agent.elf_files,
 		};
@@ -670,6 +806,8 @@ int main(int argc, char **argv)
 			log_warn("pid %u: reading its mappings: %s, ignoring", agent.opts.pids[i],
 				 strerror(-err));
 	}
+	if (!agent.opts.pid_count && agent.unwind)
+		capture_running_processes(&agent);
 	/*
 	 * After the BPF programs are loaded, so that libcurl's and the TLS
 	 * library's start-up memory does not add to libbpf's (kernel BTF) at
@@ -765,6 +903,7 @@ cleanup:
 		sampler__free(agent.samplers[i]);
 	unwind_maps__free(agent.unwind);
 	process_table__free(agent.processes);
+	symbol_history__free(agent.symbol_history);
 	symbolizer__free(agent.symbolizer);
 	elf_cache__free(agent.elf_files);
 	debug_search__free(agent.debug_search);

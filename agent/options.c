@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/config.h"
 #include "agent/options.h"
 #include "agent/push/protocol.h"
 #include "agent/push/pyroscope.h"
@@ -25,6 +26,7 @@ enum option_kind {
 	OPTION_URLS, /* space-separated http(s):// or file:// URLs; "" for none */
 	OPTION_FLAG,
 	OPTION_HEADER, /* repeatable "Name: value" */
+	OPTION_CONFIG, /* --config FILE: read before the other flags */
 	OPTION_HELP,
 	OPTION_VERSION,
 };
@@ -120,11 +122,17 @@ static const struct option_spec option_table[] = {
 	  "profiles wait here until delivered (default /var/lib/kiln/spool)", .remote_only = true },
 	{ "spool-max-bytes", 0, OPTION_SIZE, FIELD(spool_max_bytes), 64 << 10, 1ULL << 40, "SIZE",
 	  "spool bound; the oldest profiles are dropped past it (default 256M)" },
+	{ "max-memory", 0, OPTION_SIZE, FIELD(max_memory), 4 << 20, 1ULL << 40, "SIZE",
+	  "what the agent's caches (DWARF, ELF symbols, perf maps) may hold in all, each least "
+	  "used first evicted past its share (default 24M)" },
 	{ "max-dwarf-memory", 0, OPTION_SIZE, FIELD(max_dwarf_memory), 1 << 20, 1ULL << 40, "SIZE",
-	  "debug information held open, estimated; least used files closed past it (default 64M)" },
+	  "debug information held open, estimated, instead of its share of --max-memory "
+	  "(default half of it)" },
 	{ "debuginfod-urls", 0, OPTION_URLS, FIELD(debuginfod_urls), 0, 0, "URLS",
 	  "debuginfod servers for missing debug files, space-separated; \"\" for none "
 	  "(default $DEBUGINFOD_URLS)" },
+	{ "config", 'c', OPTION_CONFIG, 0, 0, 0, "FILE",
+	  "YAML file of settings (each flag by its long name) and relabel_configs; flags win" },
 	{ "verbose", 'v', OPTION_FLAG, FIELD(verbose), 0, 0, NULL, "log debugging detail" },
 	{ "help", 'h', OPTION_HELP, 0, 0, 0, NULL, "show this help and exit" },
 	{ "version", 'V', OPTION_VERSION, 0, 0, 0, NULL, "show the version and exit" },
@@ -156,12 +164,15 @@ static void print_help(const char *prog)
 	       "  go tool pprof -http=: profiles/cpu-*.pb.gz\n");
 }
 
+/* Where the setting being applied came from, when from the config file: "FILE:LINE: ". */
+static char error_origin[512];
+
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "kiln: ");
+	fprintf(stderr, "kiln: %s", error_origin);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -448,6 +459,7 @@ static int apply_option(const struct option_spec *spec, const char *value,
 		return OPTIONS_RUN;
 	case OPTION_HEADER:
 		return add_header(value, opts);
+	case OPTION_CONFIG:
 	case OPTION_HELP:
 	case OPTION_VERSION:
 		break;
@@ -455,27 +467,22 @@ static int apply_option(const struct option_spec *spec, const char *value,
 	return OPTIONS_RUN;
 }
 
-enum options_result options_parse(int argc, char **argv, struct kiln_options *opts)
+/* The option a long name (no dashes) names, or NULL. */
+static const struct option_spec *find_long(const char *name)
 {
-	*opts = (struct kiln_options){
-		.frequency_hz = 19,
-		.duration_s = 10,
-		.iterations = 0,
-		.max_stacks = 16384,
-		.max_sample_keys = 16384,
-		.max_processes = 8192,
-		.max_unwind_memory = 64 << 20,
-		.off_cpu_min_block_us = 1000,
-		.off_cpu_states = 0x7,
-		.remote_connect_timeout_s = 5,
-		.remote_timeout_s = 30,
-		.remote_drain_timeout_s = 10,
-		.spool_max_bytes = 256 << 20,
-		.output_max_bytes = 1ULL << 30,
-		.max_dwarf_memory = 64 << 20,
-	};
-	bool seen[OPTION_COUNT] = {};
+	for (size_t i = 0; i < OPTION_COUNT; i++)
+		if (!strcmp(option_table[i].name, name))
+			return &option_table[i];
+	return NULL;
+}
 
+/*
+ * One pass over argv: applies every flag (apply true), or only marks in
+ * seen which flags are there (apply false); either way finds --config.
+ */
+static int scan_argv(int argc, char **argv, struct kiln_options *opts, bool apply, bool *seen,
+		     const char **config_path)
+{
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i], *value;
 		const struct option_spec *spec;
@@ -505,12 +512,101 @@ enum options_result options_parse(int argc, char **argv, struct kiln_options *op
 				value = argv[++i];
 			}
 		}
+		seen[spec - option_table] = true;
+		if (spec->kind == OPTION_CONFIG) {
+			if (*config_path && strcmp(*config_path, value))
+				return usage_error("--config: one file only");
+			*config_path = value;
+			continue;
+		}
+		if (!apply)
+			continue;
 		result = apply_option(spec, value, opts);
 		if (result != OPTIONS_RUN)
 			return result;
-		seen[spec - option_table] = true;
 	}
+	return OPTIONS_RUN;
+}
+
+/* A config file's setting, as its flag would take it: "true" for a flag that is on. */
+static int apply_setting(const struct config_setting *setting, struct kiln_options *opts,
+			 const bool *on_command_line, bool *seen)
+{
+	const struct option_spec *spec = find_long(setting->name);
+
+	if (!spec || spec->kind == OPTION_HELP || spec->kind == OPTION_VERSION ||
+	    spec->kind == OPTION_CONFIG)
+		return usage_error("unknown setting '%s'", setting->name);
+	if (on_command_line[spec - option_table])
+		return OPTIONS_RUN; /* the flag wins */
+	seen[spec - option_table] = true;
+	if (spec->kind != OPTION_FLAG)
+		return apply_option(spec, setting->value, opts);
+	if (!strcmp(setting->value, "false"))
+		return OPTIONS_RUN;
+	if (strcmp(setting->value, "true"))
+		return usage_error("%s: true or false, not '%s'", setting->name, setting->value);
+	return apply_option(spec, setting->value, opts);
+}
+
+static int load_config(const char *path, struct kiln_options *opts, const bool *on_command_line,
+		       bool *seen)
+{
+	char error[1024];
+	int result = OPTIONS_RUN;
+
+	if (config_load(path, &opts->config, error, sizeof(error))) {
+		fprintf(stderr, "kiln: --config: %s\n", error);
+		return OPTIONS_EXIT_USAGE;
+	}
+	for (size_t i = 0; result == OPTIONS_RUN && i < opts->config->setting_count; i++) {
+		const struct config_setting *setting = &opts->config->settings[i];
+
+		snprintf(error_origin, sizeof(error_origin), "%s:%u: ", path, setting->line);
+		result = apply_setting(setting, opts, on_command_line, seen);
+	}
+	error_origin[0] = '\0';
+	return result;
+}
+
+enum options_result options_parse(int argc, char **argv, struct kiln_options *opts)
+{
+	*opts = (struct kiln_options){
+		.frequency_hz = 19,
+		.duration_s = 10,
+		.iterations = 0,
+		.max_stacks = 16384,
+		.max_sample_keys = 16384,
+		.max_processes = 8192,
+		.max_unwind_memory = 64 << 20,
+		.off_cpu_min_block_us = 1000,
+		.off_cpu_states = 0x7,
+		.remote_connect_timeout_s = 5,
+		.remote_timeout_s = 30,
+		.remote_drain_timeout_s = 10,
+		.spool_max_bytes = 256 << 20,
+		.output_max_bytes = 1ULL << 30,
+		.max_memory = 24 << 20,
+	};
+	bool seen[OPTION_COUNT] = {}, on_command_line[OPTION_COUNT] = {};
+	const char *config_path = NULL;
+	int result;
+
+	error_origin[0] = '\0';
+	result = scan_argv(argc, argv, opts, false, on_command_line, &config_path);
+	if (result == OPTIONS_RUN && config_path)
+		result = load_config(config_path, opts, on_command_line, seen);
+	if (result == OPTIONS_RUN)
+		result = scan_argv(argc, argv, opts, true, seen, &config_path);
+	if (result != OPTIONS_RUN)
+		return result;
 	if (opts->no_cpu && !opts->off_cpu)
 		return usage_error("--no-cpu: nothing left to profile without --off-cpu");
 	return check_remote_options(opts, seen);
+}
+
+void options_free(struct kiln_options *opts)
+{
+	config_free(opts->config);
+	opts->config = NULL;
 }

@@ -20,7 +20,10 @@ enum off_cpu_hooks_choice {
 	OFF_CPU_HOOKS__COUNT,
 };
 
+struct kiln_config;
+
 struct kiln_options {
+	struct kiln_config *config; /* --config: the file read; NULL without one */
 	uint64_t frequency_hz;
 	uint64_t duration_s;
 	uint64_t iterations; /* 0: run until stopped */
@@ -39,7 +42,8 @@ struct kiln_options {
 	uint32_t off_cpu_states; /* bit per enum offcpu_state */
 	uint32_t off_cpu_hooks; /* enum off_cpu_hooks_choice */
 	const char *debuginfod_urls; /* --debuginfod-urls; NULL: $DEBUGINFOD_URLS */
-	uint64_t max_dwarf_memory; /* what open DWARF may hold, estimated */
+	uint64_t max_memory; /* --max-memory: the caches' budget, shared out by the agent */
+	uint64_t max_dwarf_memory; /* what open DWARF may hold, estimated; 0: its share */
 	bool verbose;
 	/* Pushing to a backend (--remote-store and the flags after it). */
 	const char *remote_store; /* URL; NULL: local files only */
@@ -67,7 +71,14 @@ enum options_result {
 	OPTIONS_EXIT_USAGE, /* bad command line, reason printed: exit 2 */
 };
 
-/* Fills opts from argv after setting every default. */
+/*
+ * Fills opts after setting every default: from the --config file first,
+ * then from argv, whose flags win (a flag given on the command line
+ * replaces the file's setting, a repeatable one all of the file's).
+ */
 enum options_result options_parse(int argc, char **argv, struct kiln_options *opts);
+
+/* Frees what options_parse allocated (the config file read). */
+void options_free(struct kiln_options *opts);
 
 #endif /* KILN_OPTIONS_H */

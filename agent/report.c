@@ -12,6 +12,7 @@
 #include "agent/report.h"
 #include "agent/unwind/unwind_maps.h"
 #include "lib/hashmap.h"
+#include "symbolizer/elf_cache.h"
 #include "symbolizer/symbolizer.h"
 
 /* Each line fits: the longest is under 400 bytes. */
@@ -121,6 +122,16 @@ static const struct counter symbol_counters[] = {
 	  PROFILE(frames),
 	  .kind = COUNTER_WINDOW,
 	  .text = "% frames" },
+	{ .name = "kiln_frames_remembered_total",
+	  .help = "Frames named from the symbol history, without the symbolizer",
+	  PROFILE(frames_remembered),
+	  .kind = COUNTER_WINDOW,
+	  .text = "% from earlier windows" },
+	{ .name = "kiln_symbols_evicted_total",
+	  .help = "Symbol history entries dropped with their generation",
+	  PROFILE(symbols_evicted),
+	  .kind = COUNTER_WINDOW,
+	  .text = "% forgotten" },
 	{ .name = "kiln_frames_without_mapping_total",
 	  .help = "User addresses in no known mapping",
 	  PROFILE(frames_without_mapping),
@@ -136,6 +147,10 @@ static const struct counter symbol_counters[] = {
 	  SYMBOLS(elf_files_opened),
 	  .join = COUNTER_JOIN_CLAUSE,
 	  .text = "ELF files % opened" },
+	{ .name = "kiln_elf_files_snapshotted_total",
+	  .help = "ELF files read into a sealed copy: a user may write (truncate) them",
+	  SYMBOLS(elf_files_snapshotted),
+	  .text = "% of them copied (writable by users)" },
 	{ .name = "kiln_elf_files_shared_total",
 	  .help = "Copies of a file already read, found by build id",
 	  SYMBOLS(elf_files_shared),
@@ -144,6 +159,17 @@ static const struct counter symbol_counters[] = {
 	  .help = "ELF files closed with the cache at its limit",
 	  SYMBOLS(elf_files_evicted),
 	  .text = "% evicted" },
+	{ .name = "kiln_elf_files_evicted_memory_total",
+	  .help = "ELF files closed to keep their symbols within their share of --max-memory",
+	  SYMBOLS(elf_files_evicted_memory),
+	  .text = "% evicted at --max-memory" },
+	{ .name = "kiln_elf_symbols_memory_bytes",
+	  .help = "What the cached ELF files' symbol indexes hold now",
+	  SYMBOLS(elf_memory),
+	  .kind = COUNTER_GAUGE,
+	  .unit = COUNTER_UNIT_BYTES,
+	  .shown = COUNTER_SHOWN_MIB,
+	  .text = "% MiB of symbols" },
 	{ .name = "kiln_elf_open_errors_total",
 	  .help = "ELF files missing, unreadable or corrupt",
 	  SYMBOLS(elf_open_errors),
@@ -170,6 +196,23 @@ static const struct counter perf_map_counters[] = {
 	  SYMBOLS(perf_maps.maps_evicted),
 	  .text = "% maps evicted",
 	  .alarm = true },
+	{ .name = "kiln_perf_maps_memory_bytes",
+	  .help = "What perf maps hold now, against their share of --max-memory",
+	  SYMBOLS(perf_maps.bytes),
+	  .kind = COUNTER_GAUGE,
+	  .unit = COUNTER_UNIT_BYTES,
+	  .shown = COUNTER_SHOWN_MIB,
+	  .text = "% MiB held" },
+	{ .name = "kiln_perf_maps_truncated_total",
+	  .help = "Perf maps read up to the size bound, the rest left unread",
+	  SYMBOLS(perf_maps.maps_truncated),
+	  .text = "% cut at the size bound",
+	  .alarm = true },
+	{ .name = "kiln_perf_map_reads_stopped_total",
+	  .help = "Perf map reads stopped at the time bound, continued next window",
+	  SYMBOLS(perf_maps.reads_stopped),
+	  .text = "% reads stopped at the time bound",
+	  .alarm = true },
 	{ .name = "kiln_perf_map_lookups_total",
 	  .help = "Addresses looked up in perf maps",
 	  SYMBOLS(perf_maps.lookups),
@@ -187,6 +230,11 @@ static const struct counter capture_counters[] = {
 	  .help = "Processes whose mappings were read when announced",
 	  CAPTURE(captures),
 	  .text = "% read when announced" },
+	{ .name = "kiln_captures_at_exec_total",
+	  .help = "Of those, read at an exec so that the tables of its files are built early",
+	  CAPTURE(exec_captures),
+	  .join = COUNTER_JOIN_SPACE,
+	  .text = "(% at exec)" },
 	{ .name = "kiln_captures_gone_total",
 	  .help = "Announced processes that exited before they could be read",
 	  CAPTURE(gone),
@@ -204,6 +252,10 @@ static const struct counter capture_counters[] = {
 	  .help = "Files not held at the descriptor limit, read by path later",
 	  CAPTURE(files_not_held),
 	  .text = "% not (limit)" },
+	{ .name = "kiln_capture_files_refused_total",
+	  .help = "Mapped files not regular, or unreadable by their process: not read",
+	  CAPTURE(files_refused),
+	  .text = "% refused (not regular, or unreadable by their process)" },
 };
 
 /* Limits here cost time (files read again) or detail (lines only), never samples. */
@@ -217,10 +269,15 @@ static const struct counter dwarf_counters[] = {
 	  SYMBOLS(dwarf_files_evicted),
 	  .text = "% closed at the open-file limit" },
 	{ .name = "kiln_dwarf_memory_evictions_total",
-	  .help = "DWARF closed to stay within --max-dwarf-memory",
+	  .help = "DWARF closed to stay within its share of --max-memory (or --max-dwarf-memory)",
 	  SYMBOLS(dwarf_memory_evictions),
 	  .text = "% at --max-dwarf-memory",
 	  .alarm = true },
+	{ .name = "kiln_dwarf_lookups_deferred_total",
+	  .help = "Addresses given symbols only: their file's DWARF was closed for memory this "
+		  "window",
+	  SYMBOLS(dwarf_lookups_deferred),
+	  .text = "% lookups without lines until the next window" },
 	{ .name = "kiln_dwarf_errors_total",
 	  .help = "Files with unreadable DWARF: symbols only",
 	  SYMBOLS(dwarf_errors),
@@ -283,6 +340,122 @@ static const struct counter debug_file_counters[] = {
 	  .text = "% from debuginfod" },
 };
 
+#define REFUSED(reason) SYMBOLS(refused_files.counts[PROCESS_FILE_##reason])
+
+/*
+ * Files a process named that kiln would not read for it (perf maps, debug
+ * files in its root): each is a process trying, or a misconfiguration.
+ */
+static const struct counter refused_file_counters[] = {
+	{ .name = "kiln_files_refused_not_regular_total",
+	  .help = "Files opened for a process refused: FIFO, device, socket or directory",
+	  REFUSED(NOT_REGULAR),
+	  .text = "% not regular",
+	  .alarm = true },
+	{ .name = "kiln_files_refused_symlink_total",
+	  .help = "Perf maps refused for being symlinks",
+	  REFUSED(SYMLINK),
+	  .text = "% symlinks",
+	  .alarm = true },
+	{ .name = "kiln_files_refused_foreign_owner_total",
+	  .help = "Perf maps refused: owned by neither their process nor root",
+	  REFUSED(FOREIGN_OWNER),
+	  .text = "% owned by another user",
+	  .alarm = true },
+	{ .name = "kiln_files_refused_writable_total",
+	  .help = "Perf maps refused: writable by group or others",
+	  REFUSED(WRITABLE_BY_OTHERS),
+	  .text = "% writable by others",
+	  .alarm = true },
+	{ .name = "kiln_files_refused_unreadable_total",
+	  .help = "Files refused: their process could not read them",
+	  REFUSED(UNREADABLE),
+	  .text = "% unreadable by their process",
+	  .alarm = true },
+	{ .name = "kiln_files_refused_too_large_total",
+	  .help = "Files refused: over their size bound",
+	  REFUSED(TOO_LARGE),
+	  .text = "% too large",
+	  .alarm = true },
+	{ .name = "kiln_files_refused_escaping_total",
+	  .help = "Files refused: a magic link or a link loop on the way",
+	  REFUSED(ESCAPES_ROOT),
+	  .text = "% leading out of their process's root",
+	  .alarm = true },
+};
+
+#define LOSS(loss) SYMBOLS(elf_losses[loss])
+
+/*
+ * Each file is counted once per part it lost; report_damaged_files warns of
+ * each by name, so this line is detail for -v, when it rose.
+ */
+static const struct counter elf_loss_counters[] = {
+	{ .name = "kiln_elf_corrupt_symtab_total",
+	  .help = "Files whose .symtab was damaged: .dynsym names serve",
+	  LOSS(ELF_LOSS_SYMTAB),
+	  .text = "% .symtab",
+	  .alarm = true },
+	{ .name = "kiln_elf_corrupt_strtab_total",
+	  .help = "Files whose .symtab string table was damaged: .dynsym names serve",
+	  LOSS(ELF_LOSS_STRTAB),
+	  .text = "% .strtab",
+	  .alarm = true },
+	{ .name = "kiln_elf_corrupt_dynsym_total",
+	  .help = "Files whose .dynsym or .dynstr was damaged",
+	  LOSS(ELF_LOSS_DYNSYM),
+	  .text = "% .dynsym",
+	  .alarm = true },
+	{ .name = "kiln_elf_corrupt_eh_frame_total",
+	  .help = "Files whose .eh_frame was damaged: no unwinding from it",
+	  LOSS(ELF_LOSS_EH_FRAME),
+	  .text = "% .eh_frame",
+	  .alarm = true },
+	{ .name = "kiln_elf_corrupt_eh_frame_hdr_total",
+	  .help = "Files whose .eh_frame_hdr was damaged: .eh_frame read without it",
+	  LOSS(ELF_LOSS_EH_FRAME_HDR),
+	  .text = "% .eh_frame_hdr",
+	  .alarm = true },
+	{ .name = "kiln_elf_corrupt_debug_frame_total",
+	  .help = "Files whose .debug_frame was damaged",
+	  LOSS(ELF_LOSS_DEBUG_FRAME),
+	  .text = "% .debug_frame",
+	  .alarm = true },
+	{ .name = "kiln_elf_corrupt_debug_info_total",
+	  .help = "Files whose .debug_info was damaged: no lines or inlined frames past it",
+	  LOSS(ELF_LOSS_DEBUG_INFO),
+	  .text = "% .debug_info",
+	  .alarm = true },
+	{ .name = "kiln_elf_corrupt_debug_line_total",
+	  .help = "Files whose .debug_line was damaged: no lines",
+	  LOSS(ELF_LOSS_DEBUG_LINE),
+	  .text = "% .debug_line",
+	  .alarm = true },
+	{ .name = "kiln_elf_corrupt_other_sections_total",
+	  .help = "Files with another section outside the file, skipped",
+	  LOSS(ELF_LOSS_OTHER_SECTION),
+	  .text = "% other sections",
+	  .alarm = true },
+	{ .name = "kiln_debug_files_too_large_total",
+	  .help = "Debug files over 4 GiB, refused before reading",
+	  LOSS(ELF_LOSS_DEBUG_FILE_TOO_LARGE),
+	  .join = COUNTER_JOIN_CLAUSE,
+	  .text = "% debug files over 4 GiB refused",
+	  .alarm = true },
+	{ .name = "kiln_minidebuginfo_too_large_total",
+	  .help = "MiniDebugInfo sections decompressing past 64 MiB, refused",
+	  LOSS(ELF_LOSS_MINIDEBUGINFO_TOO_LARGE),
+	  .text = "% MiniDebugInfo over 64 MiB",
+	  .alarm = true },
+	{ .name = "kiln_elf_damaged_unnamed_total",
+	  .help = "Damaged files not named in a warning: more than 16 in one window",
+	  SYMBOLS(elf_damaged_unnamed),
+	  .join = COUNTER_JOIN_CLAUSE,
+	  .text = "% not named" },
+};
+_Static_assert(COUNTER_COUNT_OF(elf_loss_counters) == ELF_LOSS_COUNT + 1,
+	       "a counter per loss, and the files not named");
+
 /* A full table drops live processes: worth a warning, as their frames go unnamed. */
 static const struct counter process_counters[] = {
 	{ .name = "kiln_process_mappings_read_total",
@@ -297,6 +470,14 @@ static const struct counter process_counters[] = {
 	  .help = "Mappings re-read after a miss (dlopen) or an exec",
 	  PROCESSES(refreshes),
 	  .text = "% re-read" },
+	{ .name = "kiln_process_mappings_from_kernel_total",
+	  .help = "Processes gone before /proc was read, mapped from the kernel's record instead",
+	  PROCESSES(from_kernel),
+	  .text = "% mapped from the kernel's record" },
+	{ .name = "kiln_process_kernel_files_not_found_total",
+	  .help = "Their mappings of a file kiln had not opened: frames left unnamed",
+	  PROCESSES(files_not_found),
+	  .text = "% of their files not found" },
 	{ .name = "kiln_processes_exited_total",
 	  .help = "Processes dropped because they exited",
 	  PROCESSES(exited),
@@ -326,12 +507,23 @@ const struct counter_line report_window_lines[] = {
 	  .counters = dwarf_counters,
 	  .count = COUNTER_COUNT_OF(dwarf_counters),
 	  .level = LOG_DEBUG,
-	  .alarm_note = "DWARF: % files closed this window to stay within --max-dwarf-memory, "
-			"to be read again when needed" },
+	  .alarm_note =
+		  "DWARF: % files closed this window to stay within its share of --max-memory, "
+		  "to be read again when needed" },
 	{ .prefix = "debug files",
 	  .counters = debug_file_counters,
 	  .count = COUNTER_COUNT_OF(debug_file_counters),
 	  .level = LOG_DEBUG },
+	{ .prefix = "refused files",
+	  .counters = refused_file_counters,
+	  .count = COUNTER_COUNT_OF(refused_file_counters),
+	  .level = LOG_DEBUG },
+	{ .prefix = "damaged ELF files, the rest of each still read",
+	  .counters = elf_loss_counters,
+	  .count = COUNTER_COUNT_OF(elf_loss_counters),
+	  .level = LOG_DEBUG,
+	  .only_on_alarm = true,
+	  .alarm_keeps_level = true },
 	{ .prefix = "processes",
 	  .counters = process_counters,
 	  .count = COUNTER_COUNT_OF(process_counters),
@@ -392,6 +584,25 @@ static const struct counter unwind_table_counters[] = {
 	  UNWIND(processes),
 	  .kind = COUNTER_GAUGE,
 	  .text = "% processes" },
+	{ .name = "kiln_unwind_files_placed",
+	  .help = "Files the kernel can give a new process's mappings their table by, now",
+	  UNWIND(files_placed),
+	  .kind = COUNTER_GAUGE,
+	  .text = "% files placeable by the kernel" },
+	{ .name = "kiln_unwind_files_not_placed_total",
+	  .help = "File mappings the kernel cannot place: executable segments disagree, or too "
+		  "many copies",
+	  UNWIND(files_not_placed),
+	  .text = "% not placeable" },
+	{ .name = "kiln_unwind_files_map_full_total",
+	  .help = "Files the kernel's file map refused: full",
+	  UNWIND(files_map_full),
+	  .text = "% refused with the file map full",
+	  .alarm = true },
+	{ .name = "kiln_unwind_exited_swept_total",
+	  .help = "Entries of exited processes deleted after their last window",
+	  UNWIND(exited_swept),
+	  .text = "% exited swept" },
 };
 
 const struct counter_line report_unwind_tables_line = {
@@ -429,6 +640,10 @@ static const struct counter debuginfod_counters[] = {
 	  .help = "Fetched or failed build ids forgotten for room",
 	  SYMBOLS(debuginfod_forgotten),
 	  .text = "% forgotten" },
+	{ .name = "kiln_debuginfod_too_large_total",
+	  .help = "debuginfod fetches over 4 GiB, stopped or refused",
+	  SYMBOLS(debuginfod_too_large),
+	  .text = "% over 4 GiB refused" },
 };
 
 const struct counter_line report_debuginfod_line = {
@@ -491,6 +706,62 @@ static const struct counter upload_loss_counters[] = {
 	  .alarm = true },
 };
 
+#define UPLOAD_FAILURES(reason) UPLOADS(failures[PUSH_FAILURE_##reason])
+
+/*
+ * Why attempts failed, each window with -v. The ways a backend can
+ * misbehave rather than be down make it a warning, once a window at most;
+ * the uploader's own log lines for each are rate-limited too.
+ */
+static const struct counter upload_failure_counters[] = {
+	{ .name = "kiln_uploads_refused_total",
+	  .help = "Upload attempts answered with an HTTP or gRPC error status",
+	  UPLOAD_FAILURES(REFUSED),
+	  .text = "% refused" },
+	{ .name = "kiln_uploads_connection_errors_total",
+	  .help = "Upload attempts that found no connection, failed TLS or lost the connection",
+	  UPLOAD_FAILURES(CONNECTION),
+	  .text = "% connection errors" },
+	{ .name = "kiln_uploads_timed_out_total",
+	  .help = "Upload attempts cut by --remote-connect-timeout or --remote-timeout",
+	  UPLOAD_FAILURES(TIMED_OUT),
+	  .text = "% timed out" },
+	{ .name = "kiln_uploads_too_slow_total",
+	  .help = "Upload attempts cut for moving under 1 KiB a second for 10 seconds",
+	  UPLOAD_FAILURES(TOO_SLOW),
+	  .text = "% too slow",
+	  .alarm = true },
+	{ .name = "kiln_uploads_response_too_large_total",
+	  .help = "Upload attempts cut for a response body over 64 KiB",
+	  UPLOAD_FAILURES(RESPONSE_TOO_LARGE),
+	  .text = "% responses too large",
+	  .alarm = true },
+	{ .name = "kiln_uploads_headers_too_large_total",
+	  .help = "Upload attempts cut for response headers and trailers over 64 KiB",
+	  UPLOAD_FAILURES(HEADERS_TOO_LARGE),
+	  .text = "% headers too large",
+	  .alarm = true },
+	{ .name = "kiln_uploads_redirected_total",
+	  .help = "Upload attempts answered with a redirect, never followed",
+	  UPLOAD_FAILURES(REDIRECTED),
+	  .text = "% redirects not followed",
+	  .alarm = true },
+	{ .name = "kiln_uploads_bad_grpc_status_total",
+	  .help = "gRPC calls whose grpc-status was missing, not a number, or given twice",
+	  UPLOAD_FAILURES(BAD_GRPC_STATUS),
+	  .text = "% bad grpc-status",
+	  .alarm = true },
+	{ .name = "kiln_uploads_protocol_errors_total",
+	  .help = "Upload attempts with broken HTTP/2 framing or headers, or HTTP/1 for gRPC",
+	  UPLOAD_FAILURES(PROTOCOL),
+	  .text = "% protocol errors",
+	  .alarm = true },
+	{ .name = "kiln_uploads_local_errors_total",
+	  .help = "Upload attempts not sent: credentials unreadable, request not built",
+	  UPLOAD_FAILURES(LOCAL),
+	  .text = "% local errors" },
+};
+
 const struct counter_line report_uploads_lines[] = {
 	{ .counters = upload_counters,
 	  .count = COUNTER_COUNT_OF(upload_counters),
@@ -503,5 +774,26 @@ const struct counter_line report_uploads_lines[] = {
 	  .level = LOG_DEBUG,
 	  .only_on_alarm = true,
 	  .alarm_keeps_level = true },
+	{ .prefix = "upload failures",
+	  .counters = upload_failure_counters,
+	  .count = COUNTER_COUNT_OF(upload_failure_counters),
+	  .level = LOG_DEBUG },
 };
 const unsigned int report_uploads_line_count = COUNTER_COUNT_OF(report_uploads_lines);
+
+void report_damaged_files(struct elf_cache *files)
+{
+	struct elf_cache_damage damage;
+	char parts[LINE_MAX_BYTES];
+
+	while (elf_cache__take_damaged(files, &damage) == 0) {
+		size_t used = 0;
+
+		parts[0] = '\0';
+		for (unsigned int loss = 0; loss < ELF_LOSS_COUNT; loss++)
+			if (damage.losses & 1U << loss && used < sizeof(parts))
+				used += snprintf(parts + used, sizeof(parts) - used, "%s%s",
+						 used ? ", " : "", elf_file_loss_name(loss));
+		log_warn("%s: skipped %s; the rest of the file is still read", damage.path, parts);
+	}
+}

@@ -54,4 +54,8 @@ extern const struct counter_line report_debuginfod_line;
 extern const struct counter_line report_uploads_lines[];
 extern const unsigned int report_uploads_line_count;
 
+struct elf_cache;
+/* Warns once of each file that lost parts (damaged sections, debug files too large). */
+void report_damaged_files(struct elf_cache *files);
+
 #endif /* KILN_REPORT_H */

@@ -8,12 +8,18 @@
 #include "bpf/cpu.h"
 
 #define EEXIST 17 /* vmlinux.h carries no macros */
+#define EBUSY 16
+#define PF_EXITING 0x00000004
+/* A process this young may have been read inside its dynamic loader. */
+#define YOUNG_PROCESS_NS 1000000000ULL
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the agent between open and load. */
 const volatile bool filter_pids = false;
 const volatile bool dwarf_unwinding = true;
+/* The kernel fills a new process's mappings itself (bpf_task_work, 6.18+). */
+const volatile bool fill_in_kernel = false;
 
 /*
  * Which of the two buffers samples go to. The agent flips it at the end of
@@ -37,6 +43,30 @@ _Static_assert(sizeof(struct sample_key) == 32, "sample_key layout");
 _Static_assert((MAX_USER_STACK_DEPTH & (MAX_USER_STACK_DEPTH - 1)) == 0, "masks need 2^n");
 
 #include "bpf/stacks.bpf.h"
+
+extern int bpf_task_work_schedule_resume_impl(struct task_struct *task, struct bpf_task_work *tw,
+					      void *map__map, bpf_task_work_callback_t callback,
+					      void *aux__prog) __ksym __weak;
+
+/*
+ * The task works' scratch: a new process's entry as it is filled, and the
+ * unwinder's state. One per CPU; busy while a work uses it, as a preempted
+ * work may be followed by another thread's on the same CPU.
+ * (24 + 128 * 48) + ~18.5 KiB ~ 25 KiB per CPU.
+ */
+struct fill_scratch {
+	__u32 busy;
+	__u32 padding;
+	struct process_unwind entry;
+	struct user_unwind_state unwind;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fill_scratch);
+} fill_scratch SEC(".maps");
 
 static __always_inline __u64 capture_kernel_stack(struct bpf_perf_event_data *ctx, void *stacks)
 {
@@ -65,9 +95,42 @@ static __always_inline bool in_execve(void)
 	return BPF_CORE_READ_BITFIELD(task, in_execve);
 }
 
-/* DWARF unwinding when the process's tables are ready; frame pointers otherwise. */
+/*
+ * Whether a walk that found a pc in none of a young process's mappings
+ * wants them filled again: a process sampled first inside the dynamic
+ * loader had no libraries mapped yet, in the kernel's fill or in the
+ * agent's capture, as early. The entry is dropped for the task work to
+ * fill anew from the VMAs as they are now, once per entry written
+ * (PROCESS_UNWIND_REFILLED). An older process's missing mapping is a
+ * library loaded since: the agent re-reads it (request_refresh), with the
+ * library's own table.
+ */
+static __always_inline bool wants_refill(const struct stack_trace *trace, __u32 pid)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct process_unwind *process;
+
+	if (!fill_in_kernel || trace->end != STACK_END_NO_MAPPING ||
+	    bpf_ktime_get_ns() - task->group_leader->start_time > YOUNG_PROCESS_NS)
+		return false;
+	process = find_process_unwind(pid);
+	if (!process || (process->flags & PROCESS_UNWIND_REFILLED))
+		return false;
+	bpf_map_delete_elem(&process_unwind, &pid);
+	count_stat(CPU_STAT_FILL_REFILLS);
+	return true;
+}
+
+static __always_inline bool defer_sample(__u32 tid, __u64 kernel_stack_id, __u32 buffer,
+					 bool refill);
+
+/*
+ * DWARF unwinding when the process's tables are ready; frame pointers
+ * otherwise. STACK_ID_DEFERRED when the sample went to a task work.
+ */
 static __always_inline __u64 capture_user_stack(struct bpf_perf_event_data *ctx, void *stacks,
-						__u32 pid)
+						__u32 pid, __u32 tid, __u64 kernel_stack_id,
+						__u32 buffer)
 {
 	struct stack_trace *trace = NULL;
 
@@ -77,47 +140,209 @@ static __always_inline __u64 capture_user_stack(struct bpf_perf_event_data *ctx,
 	}
 	if (dwarf_unwinding)
 		trace = unwind_sampled_user_stack(ctx, pid);
+	if (trace && wants_refill(trace, pid) && defer_sample(tid, kernel_stack_id, buffer, true))
+		return STACK_ID_DEFERRED;
 	if (!trace)
 		trace = get_stack(ctx, BPF_F_USER_STACK, CPU_STAT_USER_STACK_FAILED);
 	return trace ? store_stack(stacks, trace, MAX_USER_STACK_DEPTH) : STACK_ID_CAPTURE_FAILED;
 }
 
-static __always_inline int record_sample(struct bpf_perf_event_data *ctx, void *counts,
-					 void *user_stacks, void *kernel_stacks, __u32 pid,
-					 __u32 tid)
+/*
+ * Adds one sample to a buffer's counts; the first of its key announces the
+ * process. The comms come from a deferred sample's request, or from the
+ * current task (read only for a new key: most samples find theirs).
+ */
+static __always_inline void add_sample(void *counts, const struct sample_key *key,
+				       const struct fill_request *carried)
 {
 	struct sample_value *value, new_value = {};
 	struct task_struct *task;
-	struct sample_key key = {};
 	long err;
 
-	key.pid = pid;
-	key.tid = tid;
-	key.kernel_stack_id = capture_kernel_stack(ctx, kernel_stacks);
-	key.user_stack_id = capture_user_stack(ctx, user_stacks, pid);
-
-	value = bpf_map_lookup_elem(counts, &key);
+	value = bpf_map_lookup_elem(counts, key);
 	if (value) {
 		__sync_fetch_and_add(&value->count, 1);
 		count_stat(CPU_STAT_RECORDED);
-		return 0;
+		return;
 	}
 	new_value.count = 1;
-	bpf_get_current_comm(new_value.thread_comm, sizeof(new_value.thread_comm));
-	task = (struct task_struct *)bpf_get_current_task();
-	BPF_CORE_READ_STR_INTO(&new_value.process_comm, task, group_leader, comm);
-	err = bpf_map_update_elem(counts, &key, &new_value, BPF_NOEXIST);
+	if (carried) {
+		__builtin_memcpy(new_value.thread_comm, carried->thread_comm, TASK_COMM_LEN);
+		__builtin_memcpy(new_value.process_comm, carried->process_comm, TASK_COMM_LEN);
+	} else {
+		bpf_get_current_comm(new_value.thread_comm, sizeof(new_value.thread_comm));
+		task = (struct task_struct *)bpf_get_current_task();
+		BPF_CORE_READ_STR_INTO(&new_value.process_comm, task, group_leader, comm);
+	}
+	err = bpf_map_update_elem(counts, key, &new_value, BPF_NOEXIST);
 	if (err == -EEXIST) {
 		/* Another CPU inserted the same key first. */
-		value = bpf_map_lookup_elem(counts, &key);
+		value = bpf_map_lookup_elem(counts, key);
 		if (value)
 			__sync_fetch_and_add(&value->count, 1);
 	} else if (err) {
 		count_stat(CPU_STAT_COUNTS_MAP_FULL);
-		return 0;
+		return;
 	}
 	count_stat(CPU_STAT_RECORDED);
-	announce_process(pid);
+	announce_process(key->pid);
+}
+
+static int fill_at_resume(struct bpf_map *map, void *key, void *value);
+
+/*
+ * Whether this sample waits for a task work that fills its process's
+ * mappings and unwinds it: the process has no entry yet, and the sample a
+ * user stack to unwind (not a kernel thread's, not inside execve, whose
+ * registers belong to the image being replaced).
+ */
+static __always_inline bool wants_fill(struct bpf_perf_event_data *ctx, __u32 pid)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	if (!fill_in_kernel || !dwarf_unwinding || !task->mm || find_process_unwind(pid))
+		return false;
+	return sampled_in_user_mode(ctx) || !in_execve();
+}
+
+/*
+ * Hands the sample to a task work that runs as the thread returns to user
+ * mode, before it runs more user code: its user registers are still the
+ * sampled ones there, and the VMAs can be read. False when it cannot be
+ * (the caller walks frame pointers now, as before).
+ */
+static __always_inline bool defer_sample(__u32 tid, __u64 kernel_stack_id, __u32 buffer,
+					 bool refill)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fill_request *request, empty = {};
+	long err;
+
+	request = bpf_map_lookup_elem(&fill_requests, &tid);
+	if (!request) {
+		err = bpf_map_update_elem(&fill_requests, &tid, &empty, BPF_NOEXIST);
+		if (err && err != -EEXIST) {
+			count_stat(CPU_STAT_FILL_FAILED);
+			return false;
+		}
+		request = bpf_map_lookup_elem(&fill_requests, &tid);
+		if (!request) {
+			count_stat(CPU_STAT_FILL_FAILED);
+			return false;
+		}
+	}
+	err = bpf_task_work_schedule_resume_impl(task, &request->work, &fill_requests,
+						 fill_at_resume, NULL);
+	if (err == -EBUSY) {
+		/* A sample of this same trip into the kernel waits already. */
+		count_stat(CPU_STAT_FILL_BUSY);
+		return false;
+	}
+	if (err) {
+		count_stat(CPU_STAT_FILL_FAILED);
+		return false;
+	}
+	/* The work runs on this thread, after this program: nothing reads these yet. */
+	request->kernel_stack_id = kernel_stack_id;
+	request->buffer = buffer;
+	request->refill = refill;
+	bpf_get_current_comm(request->thread_comm, sizeof(request->thread_comm));
+	BPF_CORE_READ_STR_INTO(&request->process_comm, task, group_leader, comm);
+	count_stat(CPU_STAT_FILL_SCHEDULED);
+	return true;
+}
+
+static __always_inline int record_sample(struct bpf_perf_event_data *ctx, void *counts,
+					 void *user_stacks, void *kernel_stacks, __u32 pid,
+					 __u32 tid, __u32 buffer)
+{
+	struct sample_key key = {};
+
+	key.pid = pid;
+	key.tid = tid;
+	key.kernel_stack_id = capture_kernel_stack(ctx, kernel_stacks);
+	if (wants_fill(ctx, pid) && defer_sample(tid, key.kernel_stack_id, buffer, false)) {
+		/* The capture thread reads the process meanwhile. */
+		announce_process(pid);
+		return 0;
+	}
+	key.user_stack_id =
+		capture_user_stack(ctx, user_stacks, pid, tid, key.kernel_stack_id, buffer);
+	if (key.user_stack_id != STACK_ID_DEFERRED)
+		add_sample(counts, &key, NULL);
+	return 0;
+}
+
+/*
+ * The deferred sample's user stack, unwound with its process's mappings
+ * (filled first if still missing), in scratch space of the task works'
+ * own: a perf event may interrupt this one and use the sampler's. NULL
+ * when it cannot be taken (counted).
+ */
+static __always_inline struct stack_trace *
+deferred_user_stack(struct fill_scratch *scratch, const struct fill_request *request, __u32 pid)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct stack_trace *trace;
+	struct pt_regs *regs;
+
+	fill_process_unwind(&scratch->entry, pid, request->refill ? PROCESS_UNWIND_REFILLED : 0);
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	trace = unwind_stack_into(&scratch->unwind, NULL, NULL, pid, regs->ip, regs->sp, regs->bp);
+	if (!trace)
+		trace = get_task_stack(task, &scratch->unwind.trace, BPF_F_USER_STACK,
+				       CPU_STAT_USER_STACK_FAILED);
+	return trace;
+}
+
+static __always_inline void record_deferred(struct fill_request *request, struct sample_key *key,
+					    struct stack_trace *trace, void *counts,
+					    void *user_stacks)
+{
+	if (trace)
+		key->user_stack_id = store_stack(user_stacks, trace, MAX_USER_STACK_DEPTH);
+	add_sample(counts, key, request);
+}
+
+/* The task work defer_sample asked for: the sampled thread, on its way back to user mode. */
+static int fill_at_resume(struct bpf_map *map, void *tid, void *value)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fill_request *request = value;
+	struct sample_key key = {
+		.pid = task->tgid,
+		.tid = task->pid,
+		.user_stack_id = STACK_ID_CAPTURE_FAILED,
+		.kernel_stack_id = request->kernel_stack_id,
+	};
+	__u64 start = bpf_ktime_get_ns();
+	struct stack_trace *trace = NULL;
+	struct fill_scratch *scratch;
+	__u32 buffer = active_buffer, zero = 0;
+
+	/* Its kernel stack went into the buffer of a window since drained. */
+	if (request->buffer != buffer) {
+		count_stat(CPU_STAT_FILL_LATE);
+		if (key.kernel_stack_id >= STACK_ID_FIRST_VALID)
+			key.kernel_stack_id = STACK_ID_WINDOW_ENDED;
+	}
+	scratch = bpf_map_lookup_elem(&fill_scratch, &zero);
+	/* Exiting, its memory may be gone; busy: another thread's work here was preempted. */
+	if (!scratch || (task->flags & PF_EXITING) || __sync_lock_test_and_set(&scratch->busy, 1)) {
+		count_stat(CPU_STAT_FILL_LOST);
+		scratch = NULL;
+	} else {
+		trace = deferred_user_stack(scratch, request, key.pid);
+	}
+	if (buffer)
+		record_deferred(request, &key, trace, &counts_1, &user_stacks_1);
+	else
+		record_deferred(request, &key, trace, &counts_0, &user_stacks_0);
+	if (scratch) {
+		asm volatile("" ::: "memory");
+		scratch->busy = 0;
+	}
+	add_stat(CPU_STAT_FILL_NS, bpf_ktime_get_ns() - start);
 	return 0;
 }
 
@@ -137,8 +362,8 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 		return 0;
 	}
 	if (active_buffer)
-		return record_sample(ctx, &counts_1, &user_stacks_1, &kernel_stacks_1, pid, tid);
-	return record_sample(ctx, &counts_0, &user_stacks_0, &kernel_stacks_0, pid, tid);
+		return record_sample(ctx, &counts_1, &user_stacks_1, &kernel_stacks_1, pid, tid, 1);
+	return record_sample(ctx, &counts_0, &user_stacks_0, &kernel_stacks_0, pid, tid, 0);
 }
 
 #include "bpf/process.bpf.h"

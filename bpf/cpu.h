@@ -25,6 +25,7 @@
 #define STACK_ID_MAP_FULL 2 /* the stacks map was full */
 #define STACK_ID_COLLISION 3 /* another stack had the same hash */
 #define STACK_ID_WINDOW_ENDED 4 /* captured into the previous window's buffer */
+#define STACK_ID_DEFERRED 5 /* BPF only: the sample went to a task work, recorded there */
 #define STACK_ID_FIRST_VALID 16
 
 /*
@@ -113,12 +114,34 @@ enum cpu_stat {
 	CPU_STAT_UNWIND_END_NO_RBP,
 	CPU_STAT_UNWIND_REFRESH_REQUESTS, /* asked the agent to re-read a process's mappings */
 	CPU_STAT_USER_STACK_IN_EXEC, /* sampled inside execve: no user stack taken */
+	CPU_STAT_UNWIND_FP_MIXED_FRAMES, /* frames in a file's code no CFI covers: frame pointers */
+	CPU_STAT_UNWIND_FP_CHAIN_BROKEN, /* frame-pointer steps refused: rbp was no frame pointer */
+	CPU_STAT_UNWIND_PYTHON_TRAMPOLINES, /* frames through CPython's perf trampolines (-X perf) */
+	/*
+	 * The kernel's own fill of a new process's mappings: a task work
+	 * scheduled by the sample fills them and unwinds that sample.
+	 */
+	CPU_STAT_FILL_SCHEDULED, /* samples handed to a task work */
+	CPU_STAT_FILL_BUSY, /* one still pending for the thread: frame pointers */
+	CPU_STAT_FILL_FAILED, /* requests map full, or the kernel refused: frame pointers */
+	CPU_STAT_FILLED, /* process entries the kernel filled */
+	CPU_STAT_FILL_NO_TABLE, /* file mappings filled without a table: frame pointers there */
+	CPU_STAT_FILL_MAPPINGS_DROPPED, /* beyond UNWIND_MAX_MAPPINGS */
+	CPU_STAT_FILL_NO_VMAS, /* the VMAs could not be read (mm busy): not filled */
+	CPU_STAT_FILL_MAP_FULL, /* process_unwind full: not filled */
+	CPU_STAT_FILL_REFILLS, /* kernel entries filled again: a walk found a pc in none */
+	CPU_STAT_FILL_LATE, /* recorded after the window ended: kernel stack dropped */
+	CPU_STAT_FILL_LOST, /* thread exiting, or scratch busy: no user stack */
+	CPU_STAT_FILL_NS, /* time in the task works */
+	CPU_STAT_EXITED_FULL, /* exited processes not queued for the sweep: map full */
+	CPU_STAT_EXECS_PLACEABLE, /* execs of a file with a table already: not announced */
 	CPU_STAT__COUNT,
 };
 
 enum process_event_kind {
 	PROCESS_EVENT_NEW = 1, /* first sample of this process (or since its exec) */
 	PROCESS_EVENT_MAPPINGS_CHANGED, /* a pc in no known mapping: dlopen? */
+	PROCESS_EVENT_EXEC, /* it just exec'd: build the tables of what it maps already */
 };
 
 struct process_event {

@@ -68,6 +68,31 @@ struct {
 	__uint(max_entries, 256 * 1024); /* 16k events of 16 bytes */
 } process_events SEC(".maps");
 
+/*
+ * A sample of a process without mappings in the kernel yet, handed to a
+ * task work that fills them and unwinds it (bpf/cpu.bpf.c), per thread;
+ * deleted when the thread exits (bpf/process.bpf.h). Not preallocated:
+ * 4096 * ~80 bytes at most.
+ */
+struct fill_request {
+	struct bpf_task_work work;
+	__u64 kernel_stack_id;
+	__u32 buffer; /* the kernel stack's buffer */
+	__u32 refill; /* the kernel's entry missed a mapping: filled again */
+	char thread_comm[TASK_COMM_LEN];
+	char process_comm[TASK_COMM_LEN];
+};
+
+#define FILL_MAX_THREADS 4096
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, FILL_MAX_THREADS);
+	__type(key, __u32);
+	__type(value, struct fill_request);
+} fill_requests SEC(".maps");
+
 /* Scratch space for a stack read with bpf_get_stack: too large for the BPF stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

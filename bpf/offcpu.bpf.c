@@ -107,14 +107,6 @@ extern int bpf_task_work_schedule_resume_impl(struct task_struct *task, struct b
 					      void *map__map, bpf_task_work_callback_t callback,
 					      void *aux__prog) __ksym __weak;
 
-static __always_inline void add_stat(__u32 stat, __u64 amount)
-{
-	__u64 *counter = bpf_map_lookup_elem(&stats, &stat);
-
-	if (counter)
-		*counter += amount;
-}
-
 /* Whether a thread's blocks count; raw_tp hooks get untyped task pointers. */
 static __always_inline bool tracked(struct task_struct *task, __u32 *pid, __u32 *tid, bool raw)
 {

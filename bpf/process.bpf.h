@@ -8,6 +8,34 @@
 #define KILN_PROCESS_BPF_H
 
 /*
+ * Tells the agent a process exec'd, so that it builds the tables of what
+ * the new image maps already (the executable, ld.so) before its first
+ * samples need them. Not marked known: its first sample announces it as
+ * new, with its libraries mapped by then.
+ */
+static __always_inline void announce_exec(__u32 pid)
+{
+	if (!filter_pids || bpf_map_lookup_elem(&pid_filter, &pid))
+		send_process_event(pid, PROCESS_EVENT_EXEC);
+}
+
+/*
+ * Whether the new image's file has a table the kernel places already (it
+ * ran before): then its loader's has one too, and there is nothing to build
+ * early. A shell loop of coreutils execs hundreds of times a second; this
+ * spares the agent a maps read for each.
+ */
+static __always_inline bool exec_file_placeable(struct linux_binprm *bprm)
+{
+	struct unwind_file_key key = {};
+	struct inode *inode = BPF_CORE_READ(bprm, file, f_inode);
+
+	key.inode = BPF_CORE_READ(inode, i_ino);
+	key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	return bpf_map_lookup_elem(&unwind_files, &key) != NULL;
+}
+
+/*
  * An exec replaces the mappings: the unwinder forgets the old ones, and the
  * next sample announces the process again so the agent reads the new.
  */
@@ -19,6 +47,40 @@ int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid, struct linux
 	count_stat(CPU_STAT_EXECS);
 	bpf_map_delete_elem(&process_unwind, &pid);
 	bpf_map_delete_elem(&known_processes, &pid);
+	if (exec_file_placeable(bprm))
+		count_stat(CPU_STAT_EXECS_PLACEABLE);
+	else
+		announce_exec(pid);
+	return 0;
+}
+
+/*
+ * A thread exits: its fill request goes. When it was the last of its
+ * group, the process's entry is marked exited rather than deleted: the
+ * agent may still read it to name the process's last samples, and deletes
+ * it after the window (unwind_maps__sweep_exited).
+ */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(process_exit, struct task_struct *task)
+{
+	struct process_unwind *process;
+	__u32 pid, tid;
+	__u8 one = 1;
+
+	if (!task)
+		return 0;
+	tid = task->pid;
+	pid = task->tgid;
+	bpf_map_delete_elem(&fill_requests, &tid);
+	/* do_exit counts the group's live threads down before this tracepoint. */
+	if (BPF_CORE_READ(task, signal, live.counter))
+		return 0;
+	process = bpf_map_lookup_elem(&process_unwind, &pid);
+	if (!process)
+		return 0;
+	__sync_fetch_and_or(&process->flags, PROCESS_UNWIND_EXITED);
+	if (bpf_map_update_elem(&exited_processes, &pid, &one, BPF_ANY))
+		count_stat(CPU_STAT_EXITED_FULL);
 	return 0;
 }
 

@@ -18,6 +18,14 @@ static __always_inline void count_stat(__u32 stat)
 		(*counter)++;
 }
 
+static __always_inline void add_stat(__u32 stat, __u64 amount)
+{
+	__u64 *counter = bpf_map_lookup_elem(&stats, &stat);
+
+	if (counter)
+		*counter += amount;
+}
+
 static __always_inline __u64 hash_frames(const struct stack_trace *trace)
 {
 	__u64 hash = 0xcbf29ce484222325ULL ^ trace->frame_count ^ ((__u64)trace->end << 32);
@@ -114,22 +122,31 @@ get_task_stack(struct task_struct *task, struct stack_trace *trace, __u64 flags,
 		failed_stat);
 }
 
-static __always_inline void announce_process(__u32 pid)
+/* Tells the agent about pid (enum process_event_kind); false when the ring buffer is full. */
+static __always_inline bool send_process_event(__u32 pid, __u32 kind)
 {
 	struct process_event *event;
+
+	event = bpf_ringbuf_reserve(&process_events, sizeof(*event), 0);
+	if (!event) {
+		count_stat(CPU_STAT_PROCESS_EVENTS_LOST);
+		return false;
+	}
+	event->pid = pid;
+	event->kind = kind;
+	bpf_ringbuf_submit(event, 0);
+	return true;
+}
+
+static __always_inline void announce_process(__u32 pid)
+{
 	__u8 one = 1;
 
 	if (bpf_map_lookup_elem(&known_processes, &pid))
 		return;
-	event = bpf_ringbuf_reserve(&process_events, sizeof(*event), 0);
-	if (!event) {
-		/* Not marked known: the next sample tries again. */
-		count_stat(CPU_STAT_PROCESS_EVENTS_LOST);
+	/* Not marked known when lost: the next sample tries again. */
+	if (!send_process_event(pid, PROCESS_EVENT_NEW))
 		return;
-	}
-	event->pid = pid;
-	event->kind = PROCESS_EVENT_NEW;
-	bpf_ringbuf_submit(event, 0);
 	bpf_map_update_elem(&known_processes, &pid, &one, BPF_ANY);
 	count_stat(CPU_STAT_PROCESS_EVENTS);
 }

@@ -3,7 +3,7 @@
  * The DWARF CFI unwinder for user stacks: walks frames from the sampled
  * registers with the tables the agent builds (bpf/unwind.h), in a bpf_loop
  * of up to UNWIND_MAX_FRAMES steps. Code without a table (JIT, anonymous
- * memory) is walked with frame pointers.
+ * memory) or without CFI rows (assembly) is walked with frame pointers.
  *
  * Included by BPF programs that need user stacks; they provide count_stat().
  */
@@ -45,7 +45,7 @@ struct {
 	__array(values, struct unwind_table_map);
 } unwind_tables SEC(".maps");
 
-/* pid -> its executable mappings; ~4 KiB a process, allocated as used (--max-processes). */
+/* pid -> its executable mappings; ~6 KiB a process, allocated as used (--max-processes). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -53,6 +53,24 @@ struct {
 	__type(key, __u32);
 	__type(value, struct process_unwind);
 } process_unwind SEC(".maps");
+
+/* File identity -> its table, for the kernel's own fill (UNWIND_MAX_FILES; written by the agent). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, UNWIND_MAX_FILES);
+	__type(key, struct unwind_file_key);
+	__type(value, struct unwind_file);
+} unwind_files SEC(".maps");
+
+/* Processes whose entry is marked PROCESS_UNWIND_EXITED: the agent deletes them after a window. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, UNWIND_MAX_EXITED);
+	__type(key, __u32);
+	__type(value, __u8);
+} exited_processes SEC(".maps");
 
 struct user_unwind_state {
 	__u64 pc;
@@ -216,26 +234,101 @@ static __always_inline long end_walk(struct user_unwind_state *state, __u32 end)
 	return 1;
 }
 
-/* One frame-pointer step: for code without CFI. */
-static __always_inline long frame_pointer_step(struct user_unwind_state *state,
-					       struct task_struct *task)
+/*
+ * Whether rbp can be a frame pointer: a register that holds anything else (a
+ * heap pointer, a counter) rarely falls 8-aligned within this distance above
+ * rsp, while JIT and assembly frames are far smaller.
+ */
+#define FRAME_POINTER_MAX_FRAME (256 * 1024)
+
+static __always_inline bool frame_pointer_plausible(const struct user_unwind_state *state)
 {
+	return state->bp >= state->sp && state->bp - state->sp <= FRAME_POINTER_MAX_FRAME &&
+	       !(state->bp & 7);
+}
+
+/*
+ * CPython's perf trampolines (python -X perf, 3.12 and 3.13): one copy per
+ * Python function, in anonymous memory, of "sub $8, %rsp; call *%rcx;
+ * add $8, %rsp; ret", with neither CFI nor a frame pointer, so rbp is
+ * whatever the C code around it keeps there. Recognised by their bytes
+ * around the return address: the 8 from 6 before it, then 3 more.
+ */
+#define PYTHON_TRAMPOLINE_CODE 0x8348d1ff08ec8348ULL /* 48 83 ec 08 ff d1 | 48 83 */
+#define PYTHON_TRAMPOLINE_CODE_END 0xc308c4ULL /* c4 08 c3 */
+
+/*
+ * Steps over a CPython trampoline that pc returns into: its caller's return
+ * address is at rsp + 8. Only tried where a frame-pointer step cannot go, so
+ * other JIT code costs no read of its instructions.
+ */
+static __always_inline bool python_trampoline_step(struct user_unwind_state *state,
+						   struct task_struct *task,
+						   const struct process_unwind *process)
+{
+	__u64 code[2], caller;
+
+	if (!state->return_address || !process ||
+	    read_user(task, code, sizeof(code), state->pc - 6) ||
+	    code[0] != PYTHON_TRAMPOLINE_CODE || (code[1] & 0xffffff) != PYTHON_TRAMPOLINE_CODE_END)
+		return false;
+	if (read_stack(state, task, state->sp + 8, &caller) || find_mapping(process, caller) < 0)
+		return false;
+	count_stat(CPU_STAT_UNWIND_PYTHON_TRAMPOLINES);
+	state->pc = caller;
+	state->sp += 16;
+	state->pc_trusted = 0;
+	return true;
+}
+
+/*
+ * One frame-pointer step: for code without a table (JIT, anonymous memory)
+ * or, without_cfi, for a pc in a file's code that no CFI row covers (V8's
+ * builtins in node's .text, hand-written assembly), after which CFI takes
+ * over again. It is taken only if the chain is sane: rbp plausible and the
+ * return address it saved in one of the process's executable mappings (when
+ * they are known); otherwise the walk ends there rather than with frames
+ * made of whatever rbp pointed at.
+ */
+static __always_inline long frame_pointer_step(struct user_unwind_state *state,
+					       struct task_struct *task,
+					       const struct process_unwind *process,
+					       bool without_cfi)
+{
+	__u32 refused = without_cfi ? STACK_END_NO_CFI : STACK_END_NO_RBP;
 	__u64 frame[2]; /* saved rbp, return address */
 
-	count_stat(CPU_STAT_UNWIND_FP_FRAMES);
-	if (!state->bp_known)
-		return end_walk(state, STACK_END_NO_RBP);
-	if (!state->bp)
-		return end_walk(state, STACK_END_COMPLETE);
+	/*
+	 * _start clears rbp. In a file's code without CFI, rbp 0 is as likely a
+	 * register in use: that stack is not called complete.
+	 */
+	if (!state->bp_known || (!state->bp && !without_cfi)) {
+		if (!without_cfi && python_trampoline_step(state, task, process))
+			return 0;
+		return end_walk(state, state->bp_known ? STACK_END_COMPLETE : refused);
+	}
+	if (!frame_pointer_plausible(state))
+		goto broken;
 	if (read_stack(state, task, state->bp, &frame[0]) ||
 	    read_stack(state, task, state->bp + 8, &frame[1]))
-		return end_walk(state, STACK_END_BAD_READ);
+		return end_walk(state, without_cfi ? STACK_END_NO_CFI : STACK_END_BAD_READ);
+	if (!frame[1] && !without_cfi)
+		return end_walk(state, STACK_END_COMPLETE);
+	if (process && find_mapping(process, frame[1]) < 0)
+		goto broken;
+	count_stat(without_cfi ? CPU_STAT_UNWIND_FP_MIXED_FRAMES : CPU_STAT_UNWIND_FP_FRAMES);
 	state->sp = state->bp + 16;
 	state->bp = frame[0];
 	state->pc = frame[1];
 	state->return_address = 1;
 	state->pc_trusted = 0;
-	return state->pc ? 0 : end_walk(state, STACK_END_COMPLETE);
+	return 0;
+
+broken:
+	if (!without_cfi && python_trampoline_step(state, task, process))
+		return 0;
+	count_stat(CPU_STAT_UNWIND_FP_CHAIN_BROKEN);
+	return end_walk(state, refused);
 }
 
 static long unwind_step(__u32 iteration, void *data)
@@ -262,7 +355,7 @@ static long unwind_step(__u32 iteration, void *data)
 	state->trace.addresses[count & (MAX_USER_STACK_DEPTH - 1)] = state->pc;
 	state->trace.frame_count = count + 1;
 	if (!process)
-		return frame_pointer_step(state, task);
+		return frame_pointer_step(state, task, NULL, false);
 
 	key = state->pc * 2 + state->return_address;
 	if (cache) {
@@ -284,24 +377,24 @@ static long unwind_step(__u32 iteration, void *data)
 	}
 	mapping = &process->mappings[found & (UNWIND_MAX_MAPPINGS - 1)];
 	if (!mapping->table_id)
-		return frame_pointer_step(state, task);
+		return frame_pointer_step(state, task, process, false);
 	table = bpf_map_lookup_elem(&unwind_tables, &mapping->table_id);
 	if (!table) {
 		count_stat(CPU_STAT_UNWIND_TABLE_MISSING);
-		return frame_pointer_step(state, task);
+		return frame_pointer_step(state, task, process, false);
 	}
 	lookup_pc = state->pc - mapping->load_bias - state->return_address;
 	if (lookup_pc >= UNWIND_PC_PAD)
-		return end_walk(state, STACK_END_NO_CFI);
+		return frame_pointer_step(state, task, process, true);
 	index = bpf_map_lookup_elem(table, &zero);
 	found = find_chunk((const struct unwind_index *)index, lookup_pc);
 	if (found < 0)
-		return end_walk(state, STACK_END_NO_CFI);
+		return frame_pointer_step(state, task, process, true);
 	chunk_key = found + 1;
 	chunk = bpf_map_lookup_elem(table, &chunk_key);
 	found = find_row(chunk, lookup_pc);
 	if (!chunk || found < 0)
-		return end_walk(state, STACK_END_NO_CFI);
+		return frame_pointer_step(state, task, process, true);
 	row = chunk->rows[found & (UNWIND_CHUNK_ROWS - 1)];
 	if (cached) {
 		cached->pc = key;
@@ -339,7 +432,7 @@ apply_row:
 	case UNWIND_CFA_END:
 		return end_walk(state, STACK_END_COMPLETE);
 	case UNWIND_CFA_NONE:
-		return end_walk(state, STACK_END_NO_CFI);
+		return frame_pointer_step(state, task, process, true);
 	default:
 		return end_walk(state, STACK_END_UNSUPPORTED);
 	}
@@ -381,6 +474,16 @@ static __always_inline bool saved_user_registers(__u64 *pc, __u64 *sp, __u64 *bp
 	return true;
 }
 
+/* pid's entry, unless it is a process that exited (its pid may be another's now). */
+static __always_inline struct process_unwind *find_process_unwind(__u32 pid)
+{
+	struct process_unwind *process = bpf_map_lookup_elem(&process_unwind, &pid);
+
+	if (process && (process->flags & PROCESS_UNWIND_EXITED))
+		return NULL;
+	return process;
+}
+
 /*
  * Unwinds a user stack from the given registers into state->trace: the
  * current task's (task NULL), or, from a sleepable program, another's.
@@ -395,7 +498,7 @@ static __always_inline struct stack_trace *unwind_stack_into(struct user_unwind_
 {
 	struct unwind_loop loop = { .state = state, .cache = cache, .task = task };
 
-	loop.process = bpf_map_lookup_elem(&process_unwind, &pid);
+	loop.process = find_process_unwind(pid);
 	if (!loop.process) {
 		count_stat(CPU_STAT_UNWIND_NOT_READY);
 		if (!task)
@@ -417,6 +520,110 @@ static __always_inline struct stack_trace *unwind_stack_into(struct user_unwind_
 	if (state->trace.end == STACK_END_COMPLETE)
 		count_stat(CPU_STAT_UNWIND_COMPLETE);
 	return &state->trace;
+}
+
+extern int bpf_iter_task_vma_new(struct bpf_iter_task_vma *it, struct task_struct *task,
+				 __u64 addr) __ksym __weak;
+extern struct vm_area_struct *bpf_iter_task_vma_next(struct bpf_iter_task_vma *it) __ksym __weak;
+extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma *it) __ksym __weak;
+
+#define VM_EXEC 0x00000004
+#define FILL_GENERATION_BIT 0x80000000u /* kernel-made generations never equal the agent's */
+
+/*
+ * One executable VMA as a mapping: which file, and its table when the agent
+ * has one for that file. The vDSO has no file: it is the identity { 0, 0 }.
+ */
+static __always_inline void fill_mapping(struct unwind_mapping *mapping, struct vm_area_struct *vma,
+					 __u64 vdso)
+{
+	struct unwind_file_key key = {};
+	struct unwind_file *file;
+	struct inode *inode;
+
+	mapping->start = vma->vm_start;
+	mapping->end = vma->vm_end;
+	mapping->file_offset = (__u64)vma->vm_pgoff * PAGE_SIZE_BYTES;
+	mapping->load_bias = 0;
+	mapping->table_id = 0;
+	mapping->inode = 0;
+	mapping->dev = 0;
+	if (vma->vm_file) {
+		inode = vma->vm_file->f_inode;
+		key.inode = mapping->inode = inode->i_ino;
+		key.dev = mapping->dev = inode->i_sb->s_dev;
+	} else if (vma->vm_start != vdso) {
+		return; /* anonymous code (JIT): frame pointers, as the agent does */
+	}
+	file = bpf_map_lookup_elem(&unwind_files, &key);
+	if (!file) {
+		count_stat(CPU_STAT_FILL_NO_TABLE);
+		return;
+	}
+	mapping->table_id = file->table_id;
+	mapping->load_bias = mapping->start - mapping->file_offset - file->vaddr_minus_offset;
+}
+
+/*
+ * Fills pid's entry from the current task's VMAs (sorted by address, as the
+ * iterator walks them) and the tables the agent has by file identity, so a
+ * process of known files is unwound from its first sample, before the agent
+ * has read its maps. Process context only: the VMA iterator refuses a
+ * context with IRQs disabled, as a perf-event program's. An entry already
+ * there wins (BPF_NOEXIST): the agent's, from /proc/PID/maps, knows more.
+ * entry is scratch space; flags go into the new entry. Returns whether pid has an entry now.
+ */
+static __always_inline bool fill_process_unwind(struct process_unwind *entry, __u32 pid,
+						__u32 flags)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct bpf_iter_task_vma vmas;
+	struct vm_area_struct *vma;
+	__u32 count;
+	__u64 vdso;
+	long err;
+
+	if (find_process_unwind(pid))
+		return true;
+	/* An exited process's, kept for the agent: this is a new process with its pid. */
+	bpf_map_delete_elem(&process_unwind, &pid);
+	if (!task->mm)
+		return false;
+	vdso = (__u64)task->mm->context.vdso;
+	/*
+	 * The count lives in the map value, not in a register: the verifier
+	 * does not track it there, so every iteration looks alike to it and
+	 * the loop is checked once, not once per mapping.
+	 */
+	entry->mapping_count = 0;
+	bpf_iter_task_vma_new(&vmas, task, 0);
+	while ((vma = bpf_iter_task_vma_next(&vmas))) {
+		count = entry->mapping_count;
+		if (!(vma->vm_flags & VM_EXEC))
+			continue;
+		if (count >= UNWIND_MAX_MAPPINGS) {
+			count_stat(CPU_STAT_FILL_MAPPINGS_DROPPED);
+			continue;
+		}
+		fill_mapping(&entry->mappings[count & (UNWIND_MAX_MAPPINGS - 1)], vma, vdso);
+		entry->mapping_count = count + 1;
+	}
+	bpf_iter_task_vma_destroy(&vmas);
+	/* The mm was busy (the iterator only trylocks it): the next sample tries again. */
+	if (!entry->mapping_count) {
+		count_stat(CPU_STAT_FILL_NO_VMAS);
+		return false;
+	}
+	entry->generation = bpf_get_prandom_u32() | FILL_GENERATION_BIT;
+	entry->flags = flags;
+	entry->padding = 0;
+	entry->refresh_requested_ns = 0;
+	err = bpf_map_update_elem(&process_unwind, &pid, entry, BPF_NOEXIST);
+	if (!err)
+		count_stat(CPU_STAT_FILLED);
+	else if (err != -EEXIST)
+		count_stat(CPU_STAT_FILL_MAP_FULL);
+	return !err || err == -EEXIST;
 }
 
 /* The current task's user stack, in the per-CPU scratch space. */

@@ -68,18 +68,71 @@ struct unwind_index {
 	__u32 first_pc[UNWIND_MAX_CHUNKS]; /* of chunk i, stored in element i + 1 */
 };
 
-/* One executable file mapping of a process: which table, and where. */
+/*
+ * One executable mapping of a process: which table, and where. It also
+ * names its file (device, inode, offset) without the process, so a process
+ * that exited before the agent read its maps can still be symbolized.
+ */
 struct unwind_mapping {
 	__u64 start;
 	__u64 end;
 	__u64 load_bias; /* process address - ELF virtual address */
+	__u64 file_offset; /* file offset of start (vm_pgoff * page size) */
+	__u64 inode; /* 0: anonymous memory */
+	__u32 dev; /* the kernel's encoding: major << 20 | minor */
 	__u32 table_id; /* 0: no table (JIT, anonymous memory): frame pointers */
-	__u32 flags;
 };
+
+/* The kernel's dev_t encoding, as sb->s_dev holds it (MKDEV). */
+#define UNWIND_DEV(major, minor) (((__u32)(major) << 20) | ((__u32)(minor)&0xfffff))
+/* And back, as /proc/PID/maps splits it. */
+#define UNWIND_DEV_MAJOR(dev) ((dev) >> 20)
+#define UNWIND_DEV_MINOR(dev) ((dev)&0xfffff)
+
+enum process_unwind_flags {
+	PROCESS_UNWIND_BY_AGENT = 1 << 0, /* written from /proc/PID/maps by the agent */
+	/*
+	 * Its thread group is gone: kept for the agent to read what an exited
+	 * process mapped, then deleted at a window's end; the unwinder and the
+	 * kernel's fill take it as absent (a new process may have its pid).
+	 */
+	PROCESS_UNWIND_EXITED = 1 << 1,
+	/*
+	 * Filled by the kernel a second time, after a walk found a pc in none
+	 * of its first fill's mappings (made inside the dynamic loader,
+	 * before the libraries were mapped): not filled again.
+	 */
+	PROCESS_UNWIND_REFILLED = 1 << 2,
+};
+
+/*
+ * A file the agent has a table for, by identity, so that the kernel can
+ * fill a new process's mappings itself from its VMAs (bpf/unwind.bpf.h):
+ * the load bias of a mapping is vm_start - vm_pgoff * page size -
+ * vaddr_minus_offset. The vDSO is the identity { 0, 0 }.
+ */
+struct unwind_file_key {
+	__u64 inode;
+	__u32 dev; /* UNWIND_DEV */
+	__u32 padding;
+};
+
+struct unwind_file {
+	__u64 vaddr_minus_offset; /* p_vaddr - p_offset of the file's executable PT_LOADs */
+	__u32 table_id;
+	__u32 padding;
+};
+
+/* Files the kernel can place: 16384 * (16 + 16 + overhead) ~ 1 MiB at most, as used. */
+#define UNWIND_MAX_FILES 16384
+/* Processes exited whose entries await the agent's sweep at a window's end. */
+#define UNWIND_MAX_EXITED 8192
 
 struct process_unwind {
 	__u32 mapping_count;
-	__u32 generation; /* new each time the agent writes the entry: invalidates cached rows */
+	__u32 generation; /* new each time the entry is written: invalidates cached rows */
+	__u32 flags; /* enum process_unwind_flags */
+	__u32 padding;
 	__u64 refresh_requested_ns; /* last time BPF asked the agent to re-read the mappings */
 	struct unwind_mapping mappings[UNWIND_MAX_MAPPINGS]; /* sorted by start */
 };

@@ -8,6 +8,7 @@ set -euo pipefail
 
 packages=(
 	make gcc clang pkg-config
+	libclang-rt-dev    # clang's -fsanitize=fuzzer runtime: make check replays the fuzz corpus
 	clang-format       # make check: the tree keeps .clang-format's layout
 	libbpf-dev libelf-dev libdw-dev zlib1g-dev
 	libiberty-dev      # the C++ and Rust demanglers binutils and gdb use
@@ -15,6 +16,9 @@ packages=(
 	libdebuginfod-dev  # debug files fetched from debuginfod servers
 	protobuf-c-compiler libprotobuf-c-dev
 	libcurl4-openssl-dev  # pushing profiles (HTTP/1.1, HTTP/2 with nghttp2, TLS)
+	libpcre2-dev       # relabel_configs' regexes
+	libmd-dev          # MD5 for relabeling's hashmod, as Prometheus hashes
+	libyaml-dev        # the config file (--config)
 	bpftool
 	golang-go          # go tool pprof: the independent reader in tests
 	binutils           # readelf/objcopy for test fixtures
@@ -27,6 +31,7 @@ packages=(
 	python3            # the integration tests
 	util-linux         # setpriv: the unprivileged test
 	python3-grpcio     # the gRPC server standing in for Parca in tests
+	python3-h2         # the raw HTTP/2 server sending malformed gRPC trailers in tests
 	openssl            # certificates for the TLS push tests
 	systemd            # systemd-analyze: checks the service unit in tests
 )

@@ -74,19 +74,20 @@ void debug_search__free(struct debug_search *search)
 }
 
 /* Accepts a candidate debug file when its CRC (if one is expected) and build id match. */
-static int try_debug_file(struct elf_file *elf, const char *path, bool check_crc,
-			  uint32_t expected_crc)
+static int try_debug_file(struct elf_file *elf, int fd, bool check_crc, uint32_t expected_crc)
 {
-	int err = 0, fd;
+	int err = 0;
 	uint32_t crc;
 
-	fd = process_files_open_readonly(path);
 	if (fd < 0)
 		return fd;
 	if (check_crc) {
 		err = elf_file__crc32(fd, &crc);
 		if (!err && crc != expected_crc)
 			err = -ESTALE;
+		/* Refused before it is read through: counted as elf_file__use_debug_file would. */
+		if (err == -EFBIG)
+			elf_file__add_loss(elf, ELF_LOSS_DEBUG_FILE_TOO_LARGE);
 	}
 	if (!err)
 		err = elf_file__use_debug_file(elf, fd);
@@ -94,35 +95,70 @@ static int try_debug_file(struct elf_file *elf, const char *path, bool check_crc
 	return err;
 }
 
+/*
+ * The process a file is looked for: its root, and who it is, so that a
+ * path inside its root is opened as it would be opened there, and only
+ * if it could read it itself. root_fd < 0 when it is gone: only the
+ * host's debug directory is looked in.
+ */
+struct search_process {
+	int root_fd;
+	struct process_identity identity;
+	struct process_file_refusals *refused;
+};
+
+static void search_process_open(int pid, struct process_file_refusals *refused,
+				struct search_process *ret_process)
+{
+	*ret_process = (struct search_process){ .root_fd = -1, .refused = refused };
+	if (process_files_read_identity(pid, &ret_process->identity) == 0)
+		ret_process->root_fd = process_files_open_root(pid);
+}
+
+/* path inside the process's root, under its rights; refusals counted. */
+static int open_in_process(const struct search_process *process, const char *path)
+{
+	const struct process_file_policy policy = { .identity = &process->identity };
+	enum process_file_refusal refusal = PROCESS_FILE_REFUSALS;
+	int fd;
+
+	if (process->root_fd < 0)
+		return -ESRCH;
+	fd = process_files_open(process->root_fd, path, &policy, &refusal);
+	process_file_refusals__count(process->refused, fd, refusal);
+	return fd;
+}
+
 /* By build id under the debug directories, the host's and the process's. */
-static int find_by_build_id(const struct debug_search *search, int pid, struct elf_file *elf)
+static int find_by_build_id(const struct debug_search *search, const struct search_process *process,
+			    struct elf_file *elf)
 {
 	const char *build_id = elf_file__build_id(elf);
-	char path[PATH_MAX], root_debug_dir[64];
+	char path[PATH_MAX];
 
 	if (strlen(build_id) <= 2)
 		return -ENOENT;
-	process_files_path(pid, DEFAULT_DEBUG_DIR, root_debug_dir, sizeof(root_debug_dir));
-	const char *debug_dirs[] = { search->debug_dir, root_debug_dir };
-
-	for (size_t i = 0; i < ARRAY_SIZE(debug_dirs); i++) {
-		if (snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug", debug_dirs[i],
-			     build_id, build_id + 2) < (int)sizeof(path) &&
-		    try_debug_file(elf, path, false, 0) == 0)
-			return 0;
-	}
+	if (snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug", search->debug_dir, build_id,
+		     build_id + 2) < (int)sizeof(path) &&
+	    try_debug_file(elf, process_files_open_regular(path), false, 0) == 0)
+		return 0;
+	if (snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug", DEFAULT_DEBUG_DIR, build_id,
+		     build_id + 2) < (int)sizeof(path) &&
+	    try_debug_file(elf, open_in_process(process, path), false, 0) == 0)
+		return 0;
 	return -ENOENT;
 }
 
 /*
  * By .gnu_debuglink, as gdb does: next to the file, in .debug/ next to it,
- * and under the debug directories followed by the file's directory. The
- * file's own directory is read through the process's root.
+ * and under the debug directories followed by the file's directory. All
+ * but the host's debug directory are inside the process's root.
  */
-static int find_by_debuglink(const struct debug_search *search, int pid, const char *file_path,
+static int find_by_debuglink(const struct debug_search *search,
+			     const struct search_process *process, const char *file_path,
 			     struct elf_file *elf)
 {
-	char path[PATH_MAX], dir[PATH_MAX], root[32], root_debug_dir[64];
+	char path[PATH_MAX], dir[PATH_MAX];
 	const char *link, *slash;
 	uint32_t crc;
 
@@ -133,20 +169,27 @@ static int find_by_debuglink(const struct debug_search *search, int pid, const c
 		return -ENOENT;
 	/* The file's directory, without the trailing slash. */
 	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - file_path), file_path);
-	process_files_path(pid, "", root, sizeof(root));
-	process_files_path(pid, DEFAULT_DEBUG_DIR, root_debug_dir, sizeof(root_debug_dir));
-	/* prefix + dir + subdir + "/" + link */
-	const char *candidates[][2] = {
-		{ root, "" },
-		{ root, "/.debug" },
-		{ search->debug_dir, "" },
-		{ root_debug_dir, "" },
+	/* prefix + dir + subdir + "/" + link; in the process's root or not */
+	const struct {
+		const char *prefix;
+		const char *subdir;
+		bool in_process;
+	} candidates[] = {
+		{ "", "", true },
+		{ "", "/.debug", true },
+		{ search->debug_dir, "", false },
+		{ DEFAULT_DEBUG_DIR, "", true },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(candidates); i++) {
-		if (snprintf(path, sizeof(path), "%s%s%s/%s", candidates[i][0], dir,
-			     candidates[i][1], link) < (int)sizeof(path) &&
-		    try_debug_file(elf, path, true, crc) == 0)
+		int fd;
+
+		if (snprintf(path, sizeof(path), "%s%s%s/%s", candidates[i].prefix, dir,
+			     candidates[i].subdir, link) >= (int)sizeof(path))
+			continue;
+		fd = candidates[i].in_process ? open_in_process(process, path)
+					      : process_files_open_regular(path);
+		if (try_debug_file(elf, fd, true, crc) == 0)
 			return 0;
 	}
 	return -ENOENT;
@@ -155,14 +198,19 @@ static int find_by_debuglink(const struct debug_search *search, int pid, const c
 void debug_search__find(struct debug_search *search, int pid, const char *path,
 			struct elf_file *elf)
 {
+	struct search_process process;
+
 	if (elf_file__has_debug_info(elf))
 		return;
-	if (find_by_build_id(search, pid, elf) == 0)
+	search_process_open(pid, &search->stats.refused, &process);
+	if (find_by_build_id(search, &process, elf) == 0)
 		search->stats.build_id++;
-	else if (find_by_debuglink(search, pid, path, elf) == 0)
+	else if (find_by_debuglink(search, &process, path, elf) == 0)
 		search->stats.debuglink++;
 	else if (!elf_file__has_symtab(elf) && elf_file__use_minidebuginfo(elf) == 0)
 		search->stats.minidebuginfo++;
+	if (process.root_fd >= 0)
+		close(process.root_fd);
 }
 
 bool debug_search__wants_fetch(const struct debug_search *search, const struct elf_file *elf)
@@ -178,7 +226,7 @@ int debug_search__request(struct debug_search *search, const char *build_id, int
 	err = debuginfod_fetcher__find(search->debuginfod, build_id, &path);
 	if (err)
 		return err;
-	fd = process_files_open_readonly(path);
+	fd = process_files_open_regular(path);
 	if (fd >= 0) {
 		*ret_fd = fd;
 		return 0;

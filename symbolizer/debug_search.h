@@ -9,6 +9,9 @@
  *      root (/proc/PID/root), DEBUG_DIR being /usr/lib/debug;
  *   3. .gnu_debuglink's name, with its CRC checked: next to the file, in
  *      .debug/ next to it, under DEBUG_DIR followed by the file's directory;
+ *   (what is in the process's root is opened confined to it, and only if
+ *   the process could read it itself: process_files.h; the host's debug
+ *   directory is kiln's own, opened as a regular file)
  *   4. .gnu_debugdata (MiniDebugInfo: symbols only), when no .symtab yet;
  *   5. debuginfod, by build id, when servers are configured: fetched in the
  *      background, so lookups use what 1-4 gave until the file arrives.
@@ -27,6 +30,7 @@
 #include <stdint.h>
 
 #include "symbolizer/debuginfod_fetcher.h"
+#include "symbolizer/process_files.h"
 
 struct debug_search;
 struct elf_file;
@@ -50,6 +54,8 @@ struct debug_search_stats {
 	uint64_t debuglink;
 	uint64_t minidebuginfo;
 	uint64_t debuginfod;
+	/* Candidates in the process's root refused by process_files' checks, by reason. */
+	struct process_file_refusals refused;
 	bool debuginfod_enabled;
 	struct debuginfod_fetcher_stats fetches; /* zero without debuginfod */
 };

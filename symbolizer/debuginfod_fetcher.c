@@ -17,6 +17,7 @@
 #include "lib/dl.h"
 #include "lib/hashmap.h"
 #include "symbolizer/debuginfod_fetcher.h"
+#include "symbolizer/elf_file.h"
 
 /*
  * libdebuginfod through dlopen(), as libdw itself loads it: linked, it
@@ -97,6 +98,7 @@ struct debuginfod_fetcher {
 	size_t max_known;
 	uint64_t timeout_ns;
 	uint64_t retry_ns;
+	uint64_t max_file_bytes;
 
 	/* The caller's thread only. */
 	struct hashmap *known; /* build id -> struct known_build_id */
@@ -116,8 +118,9 @@ struct debuginfod_fetcher {
 	/* The fetch thread only. */
 	debuginfod_client *client;
 	uint64_t deadline_ns; /* of the fetch under way */
-	bool abandoned; /* by on_progress: timed out or stopping */
+	bool abandoned; /* by on_progress: timed out, too large or stopping */
 	bool timed_out;
+	bool too_large;
 
 	pthread_t thread;
 	bool thread_started;
@@ -128,8 +131,15 @@ static int on_progress(debuginfod_client *client, long done, long total)
 {
 	struct debuginfod_fetcher *fetcher = lib.get_user_data(client);
 
-	(void)done;
 	(void)total;
+	/*
+	 * libdebuginfod stops at DEBUGINFOD_MAXSIZE only when the server sends
+	 * a Content-Length; done counts what has arrived, sent with one or not.
+	 */
+	if (done > 0 && (uint64_t)done > fetcher->max_file_bytes) {
+		fetcher->abandoned = fetcher->too_large = true;
+		return 1;
+	}
 	if (__atomic_load_n(&fetcher->stop, __ATOMIC_ACQUIRE)) {
 		fetcher->abandoned = true;
 		return 1;
@@ -184,11 +194,12 @@ static void forget_abandoned_miss(const char *build_id, time_t started)
 static void fetch_one(struct debuginfod_fetcher *fetcher, struct fetch_result *result)
 {
 	time_t started = time(NULL);
+	struct stat st;
 	char *path = NULL;
 	int fd;
 
 	fetcher->deadline_ns = now_ns() + fetcher->timeout_ns;
-	fetcher->abandoned = fetcher->timed_out = false;
+	fetcher->abandoned = fetcher->timed_out = fetcher->too_large = false;
 	/* Length 0: the build id is given as hex. */
 	fd = lib.find_debuginfo(fetcher->client, (const unsigned char *)result->build_id, 0, &path);
 	if (fd >= 0 && !path) {
@@ -200,7 +211,17 @@ static void fetch_one(struct debuginfod_fetcher *fetcher, struct fetch_result *r
 		if (fetcher->abandoned)
 			forget_abandoned_miss(result->build_id, started);
 		/* An abandoned fetch reports whatever libdebuginfod made of it; say why. */
-		result->error = fetcher->timed_out ? -ETIMEDOUT : fd;
+		result->error = fetcher->timed_out ? -ETIMEDOUT : fetcher->too_large ? -EFBIG : fd;
+		result->fd = -1;
+		result->path = NULL;
+		return;
+	}
+	/* Arrived faster than the progress callback looked: not kept in the cache either. */
+	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size > fetcher->max_file_bytes) {
+		unlink(path);
+		free(path);
+		close(fd);
+		result->error = -EFBIG;
 		result->fd = -1;
 		result->path = NULL;
 		return;
@@ -255,6 +276,23 @@ static int start_thread(struct debuginfod_fetcher *fetcher)
 	return err;
 }
 
+/*
+ * libdebuginfod reads DEBUGINFOD_MAXSIZE at each query: it asks the server
+ * for no larger file (a 406 answer) and stops when Content-Length says more.
+ * A smaller bound the user set stays.
+ */
+static int bound_download_size(uint64_t max_bytes)
+{
+	const char *current = getenv(DEBUGINFOD_MAXSIZE_ENV_VAR);
+	char value[24];
+	long long set = current ? atoll(current) : 0;
+
+	if (set > 0 && (uint64_t)set <= max_bytes)
+		return 0;
+	snprintf(value, sizeof(value), "%llu", (unsigned long long)max_bytes);
+	return setenv(DEBUGINFOD_MAXSIZE_ENV_VAR, value, 1) < 0 ? -errno : 0;
+}
+
 struct debuginfod_fetcher *debuginfod_fetcher__new(const struct debuginfod_fetcher_opts *opts)
 {
 	struct debuginfod_fetcher *fetcher = NULL;
@@ -280,6 +318,7 @@ struct debuginfod_fetcher *debuginfod_fetcher__new(const struct debuginfod_fetch
 		fetcher->max_known = 2 * fetcher->max_queued;
 	fetcher->timeout_ns = opts->timeout_ns ? opts->timeout_ns : DEFAULT_TIMEOUT_NS;
 	fetcher->retry_ns = opts->retry_ns ? opts->retry_ns : DEFAULT_RETRY_NS;
+	fetcher->max_file_bytes = opts->max_file_bytes ?: ELF_FILE_DEBUG_MAX_BYTES;
 	fetcher->known = hashmap__new(hashmap_hash_str, hashmap_equal_str, NULL);
 	fetcher->requests = calloc(fetcher->max_queued, sizeof(*fetcher->requests));
 	fetcher->results = calloc(fetcher->max_queued, sizeof(*fetcher->results));
@@ -293,6 +332,9 @@ struct debuginfod_fetcher *debuginfod_fetcher__new(const struct debuginfod_fetch
 		err = -errno;
 		goto cleanup;
 	}
+	err = bound_download_size(fetcher->max_file_bytes);
+	if (err)
+		goto cleanup;
 	err = load_libdebuginfod();
 	if (err)
 		goto cleanup;
@@ -449,6 +491,8 @@ static void mark_failed(struct debuginfod_fetcher *fetcher, struct known_build_i
 	known->error = error;
 	known->finished_ns = now_ns();
 	fetcher->stats.failed++;
+	if (error == -EFBIG)
+		fetcher->stats.too_large++;
 	fetcher->stats.last_error = error;
 }
 

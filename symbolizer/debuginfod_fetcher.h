@@ -29,12 +29,15 @@ struct debuginfod_fetcher_opts {
 	size_t max_known; /* build ids remembered (found or failed); 0: 4096 */
 	uint64_t timeout_ns; /* one fetch, connecting and downloading; 0: 120 s */
 	uint64_t retry_ns; /* a build id that failed is not asked for again before; 0: 10 min */
+	/* Larger downloads are stopped and refused; 0: ELF_FILE_DEBUG_MAX_BYTES (4 GiB). */
+	uint64_t max_file_bytes;
 };
 
 struct debuginfod_fetcher_stats {
 	uint64_t requested; /* fetches queued */
 	uint64_t succeeded; /* a server sent a usable file */
 	uint64_t failed; /* not found, server unreachable, timed out, unusable file */
+	uint64_t too_large; /* of those, over max_file_bytes: stopped or refused */
 	uint64_t queue_full; /* requests dropped: max_queued fetches outstanding */
 	uint64_t forgotten; /* remembered build ids dropped for room (max_known) */
 	uint64_t pending; /* now queued or being fetched */

@@ -74,6 +74,7 @@ struct dwarf_info {
 	size_t max_index_rows;
 	uint64_t section_bytes; /* decompressed copies of compressed sections libdw holds */
 	uint64_t line_rows; /* rows of the line tables libdw has read */
+	unsigned int losses; /* elf_file_loss bits: .debug_info or .debug_line found damaged */
 	struct dwarf_info_stats stats;
 };
 
@@ -243,10 +244,13 @@ static int build_unit_index(Dwarf_Die *unit_die, size_t max_rows, struct unit_in
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	qsort(builder.functions.rows, builder.functions.count, sizeof(struct index_row),
-	      compare_function_rows);
-	qsort(builder.inlines.rows, builder.inlines.count, sizeof(struct index_row),
-	      compare_inline_rows);
+	/* qsort's array must not be NULL, even empty (a unit without functions). */
+	if (builder.functions.count)
+		qsort(builder.functions.rows, builder.functions.count, sizeof(struct index_row),
+		      compare_function_rows);
+	if (builder.inlines.count)
+		qsort(builder.inlines.rows, builder.inlines.count, sizeof(struct index_row),
+		      compare_inline_rows);
 	index->functions = builder.functions.rows;
 	index->function_count = builder.functions.count;
 	index->inlines = builder.inlines.rows;
@@ -343,9 +347,14 @@ static int read_units(struct dwarf_info *info)
 			info->has_unranged_units = true;
 		info->unit_count++;
 	}
-	if (found < 0)
+	/* The units before the damage still serve. */
+	if (found < 0 && info->unit_count == 0)
 		return -EINVAL;
-	qsort(info->unit_rows, info->unit_row_count, sizeof(*info->unit_rows), compare_unit_rows);
+	if (found < 0)
+		info->losses |= 1U << ELF_LOSS_DEBUG_INFO;
+	if (info->unit_row_count)
+		qsort(info->unit_rows, info->unit_row_count, sizeof(*info->unit_rows),
+		      compare_unit_rows);
 	return 0;
 }
 
@@ -690,6 +699,9 @@ int dwarf_info__lookup(struct dwarf_info *info, uint64_t vaddr, struct dwarf_inf
 
 		if (dwarf_getsrclines(&unit->die, &lines, &line_count) == 0)
 			info->line_rows += line_count;
+		else if (dwarf_hasattr(&unit->die, DW_AT_stmt_list))
+			/* It has a line table that libdw cannot read: functions only. */
+			info->losses |= 1U << ELF_LOSS_DEBUG_LINE;
 		unit->lines_counted = true;
 	}
 	line = dwarf_getsrc_die(&unit->die, vaddr);
@@ -750,9 +762,19 @@ uint64_t dwarf_info__memory(const struct dwarf_info *info)
 	       info->index_rows * sizeof(struct index_row);
 }
 
+void dwarf_info__drop_pages(struct dwarf_info *info)
+{
+	elf_drop_pages(info->own_elf ?: dwarf_getelf(info->dwarf));
+}
+
 size_t dwarf_info__index_rows(const struct dwarf_info *info)
 {
 	return info->index_rows;
+}
+
+unsigned int dwarf_info__losses(const struct dwarf_info *info)
+{
+	return info->losses;
 }
 
 void dwarf_info__stats(const struct dwarf_info *info, struct dwarf_info_stats *ret_stats)

@@ -33,7 +33,8 @@ struct dwarf_info_stats {
  * of the result's own, so that what libdw decompresses and parses is freed
  * with the result. Indexes hold at most max_index_rows address ranges in
  * all; past that they are dropped and rebuilt on demand. NULL with errno
- * set: ENOENT when elf has no DWARF, EINVAL when it is corrupt.
+ * set: ENOENT when elf has no DWARF, EINVAL when not even its first unit
+ * can be read.
  */
 struct dwarf_info *dwarf_info__new(struct Elf *elf, size_t max_index_rows);
 void dwarf_info__free(struct dwarf_info *info);
@@ -57,8 +58,20 @@ int dwarf_info__lookup(struct dwarf_info *info, uint64_t vaddr, struct dwarf_inf
  */
 uint64_t dwarf_info__memory(const struct dwarf_info *info);
 
+/*
+ * Lets go of the mapped pages the file's DWARF was read from (elf_drop_pages):
+ * libdw's data stays valid, and pages read again come from the page cache.
+ */
+void dwarf_info__drop_pages(struct dwarf_info *info);
+
 /* Address ranges held in unit indexes now, at 32 bytes each. */
 size_t dwarf_info__index_rows(const struct dwarf_info *info);
+
+/*
+ * What was found damaged so far, as elf_file_loss bits: .debug_info (the
+ * units after the damage are not read) or .debug_line (a unit's lines).
+ */
+unsigned int dwarf_info__losses(const struct dwarf_info *info);
 
 void dwarf_info__stats(const struct dwarf_info *info, struct dwarf_info_stats *ret_stats);
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +23,8 @@
 #define MAX_ALIASES_PER_FILE 64
 /* The negative cache holds this many failed files per allowed ELF file. */
 #define FAILED_FILES_PER_FILE 4
+/* Damaged files waiting to be named in a warning (elf_cache__take_damaged). */
+#define MAX_DAMAGE_NOTES 16
 
 /* The identity of a mapped file as /proc/PID/maps shows it. */
 struct file_key {
@@ -42,6 +45,8 @@ struct elf_cache_entry {
 	struct list_node lru; /* in cache->lru, most recently used first */
 	struct file_alias *aliases;
 	size_t alias_count;
+	char *path; /* the first mapping's, for warnings; NULL when out of memory */
+	size_t bytes; /* elf_file__memory when last counted into cache->bytes */
 	void *data; /* the listener's */
 	/* When to ask debuginfod for this file's debug file (debug_search__ask_again_at). */
 	uint64_t debuginfod_at;
@@ -57,6 +62,8 @@ struct failed_file {
 
 struct elf_cache {
 	size_t max_files;
+	uint64_t max_bytes; /* 0: no bound but max_files */
+	uint64_t bytes; /* every entry's bytes */
 	size_t max_failed_files;
 	struct debug_search *debug_search; /* NULL: files' own sections only */
 	struct hashmap *by_build_id; /* build id hex -> struct elf_cache_entry */
@@ -67,6 +74,9 @@ struct elf_cache {
 	struct list_node failures_by_age;
 	struct elf_cache_listener listener; /* release NULL when none */
 	struct elf_cache_stats stats;
+	struct elf_cache_damage damage[MAX_DAMAGE_NOTES]; /* ring; paths are the cache's copies */
+	size_t damage_head, damage_count;
+	char *taken_path; /* the path last handed out by elf_cache__take_damaged */
 };
 
 static size_t hash_file_key(uintptr_t key, void *ctx)
@@ -105,6 +115,7 @@ struct elf_cache *elf_cache__new(const struct elf_cache_opts *opts)
 	list_init(&cache->failures_by_age);
 	cache->max_files = opts->max_files ? opts->max_files : DEFAULT_MAX_FILES;
 	cache->max_failed_files = cache->max_files * FAILED_FILES_PER_FILE;
+	cache->max_bytes = opts->max_bytes;
 	cache->debug_search = opts->debug_search;
 	cache->by_build_id = hashmap__new(hashmap_hash_str, hashmap_equal_str, NULL);
 	cache->by_inode = hashmap__new(hash_file_key, equal_file_key, NULL);
@@ -145,9 +156,11 @@ static void evict_entry(struct elf_cache *cache, struct elf_cache_entry *entry)
 		hashmap__delete(cache->by_build_id, (uintptr_t)build_id, NULL, NULL);
 	list_remove(&entry->lru);
 	cache->file_count--;
+	cache->bytes -= entry->bytes;
 	/* Readers (libdw) read from the ELF handles: they let go before the handles close. */
 	release_entry(cache, entry);
 	elf_file__free(entry->elf);
+	free(entry->path);
 	free(entry);
 }
 
@@ -170,6 +183,9 @@ void elf_cache__free(struct elf_cache *cache)
 	hashmap__free(cache->by_build_id);
 	hashmap__free(cache->by_inode);
 	hashmap__free(cache->failures);
+	for (size_t i = 0; i < cache->damage_count; i++)
+		free((char *)cache->damage[(cache->damage_head + i) % MAX_DAMAGE_NOTES].path);
+	free(cache->taken_path);
 	free(cache);
 }
 
@@ -255,14 +271,104 @@ static void remember_failure(struct elf_cache *cache, const struct file_key *key
 	list_push_front(&cache->failures_by_age, &failed->age);
 }
 
+/* Keeps a damaged file's name for a warning; past MAX_DAMAGE_NOTES the oldest goes. */
+static void note_damage(struct elf_cache *cache, const char *path, unsigned int losses)
+{
+	struct elf_cache_damage *note;
+
+	if (cache->damage_count == MAX_DAMAGE_NOTES) {
+		free((char *)cache->damage[cache->damage_head].path);
+		cache->damage_head = (cache->damage_head + 1) % MAX_DAMAGE_NOTES;
+		cache->damage_count--;
+		cache->stats.damaged_unnamed++;
+	}
+	note = &cache->damage[(cache->damage_head + cache->damage_count) % MAX_DAMAGE_NOTES];
+	note->path = strdup(path ?: "(unknown file)");
+	note->losses = losses;
+	if (note->path)
+		cache->damage_count++;
+	else
+		cache->stats.damaged_unnamed++;
+}
+
+/* Counts the losses elf has now and had not in before (each once per file) and notes them. */
+static void count_losses(struct elf_cache *cache, const struct elf_file *elf, const char *path,
+			 unsigned int before)
+{
+	unsigned int new = elf_file__losses(elf) & ~before;
+
+	if (!new)
+		return;
+	for (unsigned int loss = 0; loss < ELF_LOSS_COUNT; loss++)
+		if (new & 1U << loss)
+			cache->stats.losses[loss]++;
+	note_damage(cache, path, new);
+}
+
+void elf_cache__add_loss(struct elf_cache *cache, struct elf_cache_entry *entry,
+			 enum elf_file_loss loss)
+{
+	if (elf_file__add_loss(entry->elf, loss)) {
+		cache->stats.losses[loss]++;
+		note_damage(cache, entry->path, 1U << loss);
+	}
+}
+
+int elf_cache__take_damaged(struct elf_cache *cache, struct elf_cache_damage *ret_damage)
+{
+	if (!cache->damage_count)
+		return -EAGAIN;
+	*ret_damage = cache->damage[cache->damage_head];
+	free(cache->taken_path);
+	cache->taken_path = (char *)ret_damage->path;
+	cache->damage_head = (cache->damage_head + 1) % MAX_DAMAGE_NOTES;
+	cache->damage_count--;
+	return 0;
+}
+
+/* An entry's symbols changed (a debug file came): the cache's total follows. */
+static void count_bytes(struct elf_cache *cache, struct elf_cache_entry *entry)
+{
+	cache->bytes -= entry->bytes;
+	entry->bytes = elf_file__memory(entry->elf);
+	cache->bytes += entry->bytes;
+}
+
+/*
+ * Evicts the least recently used files past max_files, and past max_bytes
+ * while more than one is open; never keep, the entry just added (the front).
+ */
+static void trim_entries(struct elf_cache *cache, const struct elf_cache_entry *keep)
+{
+	for (;;) {
+		bool too_many = cache->file_count > cache->max_files;
+		bool too_large = cache->max_bytes && cache->bytes > cache->max_bytes;
+		struct elf_cache_entry *oldest;
+
+		if (!too_many && !too_large)
+			return;
+		oldest = container_of(cache->lru.prev, struct elf_cache_entry, lru);
+		if (oldest == keep)
+			return;
+		evict_entry(cache, oldest);
+		if (too_many)
+			cache->stats.files_evicted++;
+		else
+			cache->stats.files_evicted_memory++;
+	}
+}
+
 /* Gives an entry the debug file debuginfod fetched: 0, or why it cannot be used. */
 static int attach_fetched(struct elf_cache *cache, struct elf_cache_entry *entry, int fd)
 {
+	unsigned int losses = elf_file__losses(entry->elf);
 	int err;
 
 	/* What was read from the old debug file may point into it: let go first. */
 	release_entry(cache, entry);
 	err = elf_file__use_debug_file(entry->elf, fd);
+	count_bytes(cache, entry);
+	count_losses(cache, entry->elf, entry->path, losses);
 	if (err)
 		return err;
 	entry->debuginfod_at = DEBUG_SEARCH_NEVER;
@@ -316,7 +422,8 @@ static void take_fetched_files(struct elf_cache *cache)
 }
 
 static int cache_new_entry(struct elf_cache *cache, struct elf_file *elf,
-			   const struct file_key *key, struct elf_cache_entry **ret_entry)
+			   const struct file_key *key, const char *path,
+			   struct elf_cache_entry **ret_entry)
 {
 	const char *build_id = elf_file__build_id(elf);
 	struct elf_cache_entry *entry;
@@ -326,9 +433,12 @@ static int cache_new_entry(struct elf_cache *cache, struct elf_file *elf,
 	if (!entry)
 		return -ENOMEM;
 	list_init(&entry->lru);
+	/* Only warnings need it: without it they name no file. */
+	entry->path = path ? strdup(path) : NULL;
 	if (build_id[0]) {
 		err = hashmap__set(cache->by_build_id, (uintptr_t)build_id, entry, NULL, NULL);
 		if (err) {
+			free(entry->path);
 			free(entry);
 			return err;
 		}
@@ -343,14 +453,12 @@ static int cache_new_entry(struct elf_cache *cache, struct elf_file *elf,
 			hashmap__delete(cache->by_build_id, (uintptr_t)build_id, NULL, NULL);
 		list_remove(&entry->lru);
 		cache->file_count--;
+		free(entry->path);
 		free(entry);
 		return err;
 	}
-	/* The new entry is at the front, so the back is never the entry just added. */
-	while (cache->file_count > cache->max_files) {
-		evict_entry(cache, container_of(cache->lru.prev, struct elf_cache_entry, lru));
-		cache->stats.files_evicted++;
-	}
+	count_bytes(cache, entry);
+	trim_entries(cache, entry);
 	*ret_entry = entry;
 	return 0;
 }
@@ -426,10 +534,13 @@ int elf_cache__entry(struct elf_cache *cache, int pid, const struct proc_mapping
 		goto cleanup;
 	}
 	cache->stats.files_opened++;
+	if (elf_file__is_snapshot(elf))
+		cache->stats.files_snapshotted++;
 
 	if (cache->debug_search)
 		debug_search__find(cache->debug_search, pid, mapping->path, elf);
-	err = cache_new_entry(cache, elf, &key, ret_entry);
+	count_losses(cache, elf, mapping->path, 0);
+	err = cache_new_entry(cache, elf, &key, mapping->path, ret_entry);
 	if (err)
 		goto cleanup;
 	elf = NULL;
@@ -468,9 +579,34 @@ int elf_cache__file(struct elf_cache *cache, int pid, const struct proc_mapping 
 	return 0;
 }
 
+int elf_cache__find_path(const struct elf_cache *cache, uint32_t dev_major, uint32_t dev_minor,
+			 uint64_t inode, const char **ret_path)
+{
+	struct file_key key = { dev_major, dev_minor, inode };
+	struct file_alias *alias;
+
+	if (!hashmap__find(cache->by_inode, (uintptr_t)&key, (void **)&alias) ||
+	    !alias->entry->path)
+		return -ENOENT;
+	*ret_path = alias->entry->path;
+	return 0;
+}
+
+void elf_cache__drop_pages(struct elf_cache *cache)
+{
+	for (struct list_node *node = cache->lru.next; node != &cache->lru; node = node->next) {
+		const struct elf_cache_entry *entry =
+			container_of(node, struct elf_cache_entry, lru);
+
+		elf_drop_pages(elf_file__elf(entry->elf));
+		elf_drop_pages(elf_file__debug_elf(entry->elf));
+	}
+}
+
 void elf_cache__stats(const struct elf_cache *cache, struct elf_cache_stats *ret_stats)
 {
 	*ret_stats = cache->stats;
+	ret_stats->bytes = cache->bytes;
 	if (cache->debug_search)
 		debug_search__stats(cache->debug_search, &ret_stats->debug_files);
 }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "symbolizer/debug_search.h"
+#include "symbolizer/elf_file.h"
 #include "symbolizer/procmaps.h"
 
 struct elf_cache;
@@ -23,16 +24,29 @@ struct Elf;
 
 struct elf_cache_opts {
 	size_t max_files; /* cached ELF files; 0 means the default (256) */
+	/*
+	 * What their symbol indexes may hold (elf_file__memory), the agent's
+	 * share of --max-memory; past it the least recently used files are
+	 * closed, one alone never. 0: no bound but max_files.
+	 */
+	uint64_t max_bytes;
 	/* Where debug files are looked for; kept by the caller, outliving the cache. NULL: none. */
 	struct debug_search *debug_search;
 };
 
 struct elf_cache_stats {
 	uint64_t files_opened; /* read in full: one per distinct build id */
+	uint64_t
+		files_snapshotted; /* of those opened, read into a sealed copy: others may write them */
 	uint64_t files_shared; /* another copy of a file already read, found by build id */
 	uint64_t files_evicted; /* cache at its limit */
+	uint64_t files_evicted_memory; /* closed to stay within max_bytes */
+	uint64_t bytes; /* what the cached files hold now (elf_file__memory) */
 	uint64_t open_errors; /* missing, unreadable or corrupt files */
 	uint64_t failures_evicted; /* failed files retried early: negative cache full */
+	/* Files that lost one part (a damaged section, a debug file too large), by elf_file_loss. */
+	uint64_t losses[ELF_LOSS_COUNT];
+	uint64_t damaged_unnamed; /* damaged files not named in a warning: too many at once */
 	struct debug_search_stats debug_files; /* of the cache's debug_search; zero without */
 };
 
@@ -58,6 +72,34 @@ struct elf_cache_file {
 int elf_cache__file(struct elf_cache *cache, int pid, const struct proc_mapping *mapping,
 		    struct elf_cache_file *ret_file);
 
+/*
+ * The path a file cached under this device and inode was first opened by:
+ * 0 and *ret_path (valid until the next call into the cache), or -ENOENT.
+ * Opens nothing: it names the files of a process that is gone, by the
+ * identity the kernel kept for its mappings.
+ */
+int elf_cache__find_path(const struct elf_cache *cache, uint32_t dev_major, uint32_t dev_minor,
+			 uint64_t inode, const char **ret_path);
+
+/*
+ * Lets go of the pages kiln read from every cached file's mapping
+ * (elf_drop_pages): they stay in the page cache, out of kiln's RSS.
+ */
+void elf_cache__drop_pages(struct elf_cache *cache);
+
 void elf_cache__stats(const struct elf_cache *cache, struct elf_cache_stats *ret_stats);
+
+/* A file that lost parts since the last elf_cache__take_damaged, for a warning naming it. */
+struct elf_cache_damage {
+	const char *path; /* as the process that mapped it named it */
+	unsigned int losses; /* the elf_file_loss bits new this time */
+};
+
+/*
+ * Takes the next file with new losses: 0 and *ret_damage (valid until the
+ * next call), or -EAGAIN when none is waiting. The latest 16 wait; older
+ * ones are only counted (and in losses, as always).
+ */
+int elf_cache__take_damaged(struct elf_cache *cache, struct elf_cache_damage *ret_damage);
 
 #endif /* KILN_ELF_CACHE_H */

@@ -24,6 +24,10 @@ int elf_cache__entry(struct elf_cache *cache, int pid, const struct proc_mapping
 
 struct elf_file *elf_cache_entry__elf_file(const struct elf_cache_entry *entry);
 
+/* Records what a reader found damaged in the entry's file; counted once per file. */
+void elf_cache__add_loss(struct elf_cache *cache, struct elf_cache_entry *entry,
+			 enum elf_file_loss loss);
+
 /* The listener's data for this entry; NULL until it sets some. */
 void *elf_cache_entry__data(const struct elf_cache_entry *entry);
 void elf_cache_entry__set_data(struct elf_cache_entry *entry, void *data);

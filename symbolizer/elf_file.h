@@ -2,8 +2,8 @@
 /*
  * One opened ELF file (internal to the symbolizer): its loadable segments,
  * GNU build id and function symbols, optionally taken from a separate debug
- * file or from its MiniDebugInfo. Files are mmapped; symbol names point into
- * the mapping.
+ * file or from its MiniDebugInfo. Files are mmapped; the symbol index is 16
+ * bytes a symbol, its names offsets into the mapped string tables.
  */
 #ifndef KILN_ELF_FILE_H
 #define KILN_ELF_FILE_H
@@ -15,21 +15,72 @@
 struct elf_file;
 
 /*
+ * The largest separate debug file read (build id, debuglink, debuginfod):
+ * libxul's, the largest a desktop host has, is 1-2 GiB; past this a file is
+ * refused before it is mapped.
+ */
+#define ELF_FILE_DEBUG_MAX_BYTES (4ULL << 30)
+
+/*
+ * A file another user than root may write is read into a sealed copy in
+ * memory, so that truncating it cannot fault kiln (SIGBUS); such files
+ * over this are refused (-EFBIG). The largest user-built binaries with
+ * their symbols are a few hundred MiB.
+ */
+#define ELF_FILE_SNAPSHOT_MAX_BYTES (512ULL << 20)
+
+/*
+ * What one part of a file can lose without costing the rest: a section
+ * that lies outside the file or fails its checks is hidden (every reader of
+ * the handle sees it as empty) and the file serves without it. One bit each
+ * in elf_file__losses.
+ */
+enum elf_file_loss {
+	ELF_LOSS_SYMTAB, /* .symtab unreadable: .dynsym names serve */
+	ELF_LOSS_STRTAB, /* .symtab's string table unreadable: the same */
+	ELF_LOSS_DYNSYM, /* .dynsym or its .dynstr unreadable */
+	ELF_LOSS_EH_FRAME, /* no unwinding from .eh_frame (.debug_frame may serve) */
+	ELF_LOSS_EH_FRAME_HDR, /* its search table: .eh_frame is read without it */
+	ELF_LOSS_DEBUG_FRAME,
+	ELF_LOSS_DEBUG_INFO, /* lines and inlined frames (of the units after the damage) */
+	ELF_LOSS_DEBUG_LINE, /* lines */
+	ELF_LOSS_OTHER_SECTION, /* any other section outside the file */
+	ELF_LOSS_DEBUG_FILE_TOO_LARGE, /* a debug file over ELF_FILE_DEBUG_MAX_BYTES, refused */
+	ELF_LOSS_MINIDEBUGINFO_TOO_LARGE, /* MiniDebugInfo decompressing past its bound */
+	ELF_LOSS_COUNT,
+};
+
+/*
  * Opens the ELF file behind fd, which the caller keeps and may close right
  * after, and reads its build id: enough to tell a file already read under
- * another name. Only elf_file__build_id and elf_file__free work on the
- * result until elf_file__load. NULL with errno set: EINVAL for corrupt or
- * truncated files.
+ * another name. Sections outside the file are hidden and counted as
+ * losses. Only elf_file__build_id, elf_file__losses and elf_file__free work
+ * on the result until elf_file__load. NULL with errno set: EINVAL when its
+ * ELF header or section header table is unreadable.
  */
 struct elf_file *elf_file__probe(int fd);
 
 /*
  * Reads the rest of a probed file: segments (checked against its size),
- * .gnu_debuglink and its own .symtab (else .dynsym). Returns 0 or a
- * negative errno (EINVAL for corrupt files); the file is then only freed.
+ * .gnu_debuglink and its own .symtab (else, or when .symtab or its string
+ * table fails its checks, .dynsym), and checks its CFI sections, hiding
+ * those that cannot be parsed. Returns 0 or a negative errno (EINVAL when a
+ * loadable segment lies outside the file); the file is then only freed.
  */
 int elf_file__load(struct elf_file *file);
 void elf_file__free(struct elf_file *elf);
+
+/* What a loss is called in a log line: "damaged .symtab", "a debug file over 4 GiB". */
+const char *elf_file_loss_name(enum elf_file_loss loss);
+
+/* The elf_file_loss bits of what this file (or its debug file) lost so far. */
+unsigned int elf_file__losses(const struct elf_file *elf);
+
+/* True when the file was read into a sealed copy: others may truncate it. */
+bool elf_file__is_snapshot(const struct elf_file *elf);
+
+/* Records a loss a later reader found (DWARF); true when the file had not lost it before. */
+bool elf_file__add_loss(struct elf_file *elf, enum elf_file_loss loss);
 
 /* Lowercase hex, "" when the file has none. */
 const char *elf_file__build_id(const struct elf_file *elf);
@@ -47,7 +98,8 @@ int elf_file__debuglink(const struct elf_file *elf, const char **ret_name, uint3
  * Takes symbols from a separate debug file (fd kept by the caller), which
  * replaces any debug file taken before. The debug file must have a .symtab
  * and, when both have one, the same build id. Returns 0 or a negative
- * errno; the current symbols and debug file stay on failure.
+ * errno (-EFBIG over ELF_FILE_DEBUG_MAX_BYTES, refused before it is read);
+ * the current symbols and debug file stay on failure.
  */
 int elf_file__use_debug_file(struct elf_file *elf, int fd);
 
@@ -91,6 +143,21 @@ struct Elf *elf_file__dwarf_elf(const struct elf_file *elf);
 int elf_file__load_bias(const struct elf_file *elf, uint64_t map_start, uint64_t map_offset,
 			uint64_t map_size, uint64_t *ret_bias);
 
+/*
+ * What the file holds in memory besides its mapping, in bytes: its symbol
+ * index and segments, MiniDebugInfo decompressed. Estimated: libelf's own
+ * small headers are not counted.
+ */
+size_t elf_file__memory(const struct elf_file *elf);
+
+/*
+ * Lets go of the pages of elf's mapping kiln has read (they stay in the
+ * page cache and come back when read again), so that reading a file
+ * through once (its symbol table, its CFI, a unit's DWARF) does not stay
+ * in kiln's RSS. Nothing happens when elf is not a mapping of a file.
+ */
+void elf_drop_pages(struct Elf *elf);
+
 /* The section called name that has contents in the file (not NOBITS); NULL when none. */
 struct Elf_Scn *elf_find_section(struct Elf *elf, const char *name);
 
@@ -112,7 +179,11 @@ struct Elf *elf_reopen_private(struct Elf *elf);
  */
 void elf_hide_sections(struct Elf *own, bool (*hide)(const char *name));
 
-/* Computes the .gnu_debuglink CRC32 of a whole file. */
+/*
+ * Computes the .gnu_debuglink CRC32 of a whole file, as large as it was
+ * when the call began: -EFBIG over ELF_FILE_DEBUG_MAX_BYTES, -EINVAL for
+ * anything but a regular file (a FIFO would never end).
+ */
 int elf_file__crc32(int fd, uint32_t *ret_crc);
 
 #endif /* KILN_ELF_FILE_H */

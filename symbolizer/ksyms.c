@@ -250,7 +250,10 @@ struct ksyms *ksyms__load(const char *path)
 		err = -EPERM;
 		goto cleanup;
 	}
-	qsort_r(ksyms->entries, ksyms->count, sizeof(*ksyms->entries), compare_entries, ksyms);
+	/* No lines leave entries NULL, which qsort_r refuses even for 0 of them. */
+	if (ksyms->count)
+		qsort_r(ksyms->entries, ksyms->count, sizeof(*ksyms->entries), compare_entries,
+			ksyms);
 	compact_boundaries(ksyms);
 	if (!ksyms->symbol_count) {
 		err = -ENODATA;

@@ -29,6 +29,13 @@
 /* Symbolizing a window is one burst of lookups: this means once per window. */
 #define DEFAULT_RECHECK_INTERVAL_NS (1000ULL * 1000 * 1000)
 #define READ_CHUNK_BYTES 65536
+/*
+ * A JIT's map grows with the code it compiles: a JVM after days writes a
+ * few MiB. Past this, the file is a stalling attempt rather than a map.
+ */
+#define DEFAULT_MAX_BYTES (64ULL * 1024 * 1024)
+/* One refresh's reading; the window is symbolized on the main thread. */
+#define DEFAULT_MAX_READ_NS (100ULL * 1000 * 1000)
 _Static_assert(READ_CHUNK_BYTES > 2 * 17 + 2 + MAX_NAME_BYTES, "a whole line fits in a chunk");
 
 struct perf_range {
@@ -39,17 +46,27 @@ struct perf_range {
 
 struct process_map {
 	int pid;
-	char path[96]; /* the file as kiln reaches it */
+	char path[32]; /* the file as the process sees it */
 	bool path_known;
+	bool host_tmp; /* its /tmp is ours: read from our root, after it exited too */
+	/* Its uids and gids while it ran, against which the file is checked. */
+	struct process_identity identity;
+	bool identity_known;
+	/* The last refusal, counted once until the file passes again. */
+	enum process_file_refusal refusal;
+	bool refused;
+	bool truncated; /* counted as cut at max_bytes */
 	bool checked; /* checked_at_ns is set */
 	struct perf_range *ranges; /* sorted by start, not overlapping */
 	size_t range_count;
 	struct string_arena names; /* perf_range.name is an offset in it */
 	uint64_t lines; /* entries taken from the file, for max_entries_per_map */
+	uint64_t bytes; /* map_bytes when last counted into perf_maps.bytes */
 	/* The file as last read: another file, or a shorter one, is read from its start. */
 	uint64_t dev;
 	uint64_t inode;
 	struct timespec mtime;
+	uint64_t size; /* when read: unchanged since, it is not read again */
 	uint64_t consumed; /* bytes up to the end of the last complete line */
 	uint64_t checked_at_ns;
 	uint64_t used; /* a tick: higher is more recent */
@@ -60,8 +77,12 @@ struct perf_maps {
 	size_t max_entries;
 	size_t max_processes;
 	uint64_t recheck_interval_ns;
+	uint64_t max_bytes;
+	uint64_t max_read_ns;
 	struct hashmap *processes; /* pid -> struct process_map */
 	size_t total_lines; /* against max_entries */
+	uint64_t max_memory; /* what all maps' ranges and names may take; 0: no bound */
+	uint64_t bytes; /* every map's bytes, against max_memory */
 	uint64_t tick;
 	struct perf_maps_stats stats;
 };
@@ -90,6 +111,9 @@ struct perf_maps *perf_maps__new(const struct perf_maps_opts *opts)
 	maps->max_processes = opts->max_processes ? opts->max_processes : DEFAULT_MAX_PROCESSES;
 	maps->recheck_interval_ns =
 		opts->recheck_interval_ns ? opts->recheck_interval_ns : DEFAULT_RECHECK_INTERVAL_NS;
+	maps->max_bytes = opts->max_bytes ? opts->max_bytes : DEFAULT_MAX_BYTES;
+	maps->max_read_ns = opts->max_read_ns ? opts->max_read_ns : DEFAULT_MAX_READ_NS;
+	maps->max_memory = opts->max_memory;
 	/* One map may take all there is, not more. */
 	if (maps->max_entries_per_map > maps->max_entries)
 		maps->max_entries_per_map = maps->max_entries;
@@ -103,14 +127,30 @@ fail:
 	return NULL;
 }
 
+/* What a map holds: its ranges and the arena of their names. */
+static uint64_t map_bytes(const struct process_map *map)
+{
+	return map->range_count * sizeof(*map->ranges) + map->names.capacity;
+}
+
+static void count_bytes(struct perf_maps *maps, struct process_map *map)
+{
+	maps->bytes -= map->bytes;
+	map->bytes = map_bytes(map);
+	maps->bytes += map->bytes;
+}
+
 static void clear_map(struct perf_maps *maps, struct process_map *map)
 {
 	maps->total_lines -= map->lines;
+	maps->bytes -= map->bytes;
+	map->bytes = 0;
 	free(map->ranges);
 	string_arena__clear(&map->names);
 	map->ranges = NULL;
 	map->range_count = 0;
-	map->lines = map->consumed = 0;
+	map->lines = map->consumed = map->size = 0;
+	map->truncated = false;
 }
 
 static void free_map(struct perf_maps *maps, struct process_map *map)
@@ -179,45 +219,44 @@ static struct process_map *get_map(struct perf_maps *maps, int pid)
 	return map;
 }
 
+/* Whether the process's /tmp, resolved inside its root, is ours. */
+static bool shares_our_tmp(int root_fd)
+{
+	int theirs_fd = process_files_open_directory(root_fd, "/tmp");
+	struct stat theirs, ours;
+	bool same;
+
+	if (theirs_fd < 0)
+		return false;
+	same = fstat(theirs_fd, &theirs) == 0 && stat("/tmp", &ours) == 0 &&
+	       theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino;
+	close(theirs_fd);
+	return same;
+}
+
 /*
- * Where the process's map is: its /tmp, under the pid its own pid
- * namespace gives it (the last NSpid). A /tmp that is ours is read
- * directly, so the file can still be read once the process is gone.
+ * Where the process's map is, and who the process is: its /tmp, under the
+ * pid its own pid namespace gives it (the last NSpid). A /tmp that is ours
+ * is read from our root, so the file can still be read once the process is
+ * gone, against the identity it had while it ran.
  */
 static void find_path(struct process_map *map)
 {
-	char path[64], line[256], name[32];
-	struct stat theirs, ours;
-	int nspid = map->pid;
-	FILE *status;
+	struct process_identity identity;
+	int root_fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", map->pid);
-	status = fopen(path, "re");
-	if (!status) {
-		/* Gone before it was seen: perf's own guess. */
-		if (!map->path_known)
-			snprintf(map->path, sizeof(map->path), "/tmp/perf-%d.map", map->pid);
+	/* Gone before it was seen: no identity to hold its file to, so none is read. */
+	if (process_files_read_identity(map->pid, &identity) < 0)
 		return;
-	}
-	while (fgets(line, sizeof(line), status)) {
-		if (strncmp(line, "NSpid:", 6) == 0) {
-			const char *last = strrchr(line, '\t');
-
-			nspid = atoi(last ? last + 1 : line + 6);
-			break;
-		}
-	}
-	fclose(status);
-	if (nspid <= 0)
-		nspid = map->pid;
-	process_files_path(map->pid, "/tmp", path, sizeof(path));
-	snprintf(name, sizeof(name), "/tmp/perf-%d.map", nspid);
-	if (stat(path, &theirs) == 0 && stat("/tmp", &ours) == 0 && theirs.st_dev == ours.st_dev &&
-	    theirs.st_ino == ours.st_ino)
-		snprintf(map->path, sizeof(map->path), "%s", name);
-	else
-		process_files_path(map->pid, name, map->path, sizeof(map->path));
+	root_fd = process_files_open_root(map->pid);
+	if (root_fd < 0)
+		return;
+	map->identity = identity;
+	map->identity_known = true;
+	snprintf(map->path, sizeof(map->path), "/tmp/perf-%d.map", identity.namespace_pid);
+	map->host_tmp = shares_our_tmp(root_fd);
 	map->path_known = true;
+	close(root_fd);
 }
 
 /* Hex with an optional 0x, 1 to 16 digits, up to end. */
@@ -287,8 +326,13 @@ static int take_line(struct perf_maps *maps, struct process_map *map, struct new
 	uint32_t offset;
 	int err;
 
+	/* One map may take all of max_memory (its names, a range a line at least), not more. */
 	if (map->lines >= maps->max_entries_per_map ||
-	    !parse_line(line, end, &start, &stop, &name, &name_len)) {
+	    !parse_line(line, end, &start, &stop, &name, &name_len) ||
+	    (maps->max_memory &&
+	     map->names.size + name_len + 1 +
+			     (map->range_count + lines->count + 1) * sizeof(struct perf_range) >
+		     maps->max_memory)) {
 		maps->stats.entries_dropped++;
 		return 0;
 	}
@@ -307,14 +351,35 @@ static int take_line(struct perf_maps *maps, struct process_map *map, struct new
 }
 
 /*
- * Reads the complete lines after map->consumed. A line longer than a chunk
- * is skipped (counted); a line still being written is left for next time.
+ * How much to read at offset: a chunk's room, up to max_bytes. At the
+ * bound, a file with more is counted as cut, once.
+ */
+static size_t read_room(struct perf_maps *maps, struct process_map *map, int fd, uint64_t offset,
+			size_t room)
+{
+	char byte;
+
+	if (offset < maps->max_bytes)
+		return maps->max_bytes - offset < room ? (size_t)(maps->max_bytes - offset) : room;
+	if (!map->truncated && pread(fd, &byte, 1, (off_t)offset) == 1) {
+		map->truncated = true;
+		maps->stats.maps_truncated++;
+	}
+	return 0;
+}
+
+/*
+ * Reads the complete lines after map->consumed, up to max_bytes and for
+ * max_read_ns at most. A line longer than a chunk is skipped (counted); a
+ * line still being written is left for next time, as is what a read
+ * stopped in time did not reach.
  */
 static int read_new_lines(struct perf_maps *maps, struct process_map *map, int fd,
 			  struct new_lines *lines)
 {
 	uint64_t position = map->consumed; /* file offset of buffer[0] */
 	char *buffer = malloc(READ_CHUNK_BYTES);
+	uint64_t deadline = now_ns() + maps->max_read_ns;
 	size_t filled = 0;
 	bool skipping = false;
 	int err = 0;
@@ -322,8 +387,9 @@ static int read_new_lines(struct perf_maps *maps, struct process_map *map, int f
 	if (!buffer)
 		return -ENOMEM;
 	for (;;) {
-		ssize_t n = pread(fd, buffer + filled, READ_CHUNK_BYTES - filled,
-				  (off_t)(position + filled));
+		size_t room =
+			read_room(maps, map, fd, position + filled, READ_CHUNK_BYTES - filled);
+		ssize_t n = room ? pread(fd, buffer + filled, room, (off_t)(position + filled)) : 0;
 		char *line = buffer, *newline;
 		size_t used;
 
@@ -358,6 +424,11 @@ static int read_new_lines(struct perf_maps *maps, struct process_map *map, int f
 		/* An overlong line still being written is read again, from a chunk's end. */
 		if (!skipping)
 			map->consumed = position;
+		/* After a chunk at least, so every refresh gets further; the rest next time. */
+		if (now_ns() > deadline) {
+			maps->stats.reads_stopped++;
+			break;
+		}
 	}
 cleanup:
 	free(buffer);
@@ -428,7 +499,7 @@ static int merge_lines(struct perf_maps *maps, struct process_map *map, struct n
 	size_t count = map->range_count + lines->count, boundary_count = 0, active = 0;
 	size_t next = 0, out_count = 0;
 	struct sweep_item *items = NULL;
-	struct perf_range *out = NULL;
+	struct perf_range *out = NULL, *shrunk;
 	uint64_t *boundaries = NULL;
 	uint32_t *heap = NULL;
 	int err = 0;
@@ -483,6 +554,10 @@ static int merge_lines(struct perf_maps *maps, struct process_map *map, struct n
 		maps->stats.entries_dropped += out_count - maps->max_entries_per_map;
 		out_count = maps->max_entries_per_map;
 	}
+	/* Made for the most pieces there could be: held at the size there are. */
+	shrunk = reallocarray(out, out_count ? out_count : 1, sizeof(*out));
+	if (shrunk)
+		out = shrunk;
 	free(map->ranges);
 	map->ranges = out;
 	map->range_count = out_count;
@@ -495,11 +570,49 @@ cleanup:
 	return err;
 }
 
+/* Counts a refusal once, until the file passes again or is refused for another reason. */
+static void note_refusal(struct perf_maps *maps, struct process_map *map, int err,
+			 enum process_file_refusal refusal)
+{
+	if (err != -EPERM) {
+		if (err >= 0)
+			map->refused = false;
+		return;
+	}
+	if (!map->refused || map->refusal != refusal)
+		process_file_refusals__count(&maps->stats.refused, err, refusal);
+	map->refused = true;
+	map->refusal = refusal;
+}
+
+/* The map opened under its checks, inside the process's root or ours. */
+static int open_map(struct perf_maps *maps, struct process_map *map)
+{
+	const struct process_file_policy policy = {
+		.identity = &map->identity,
+		.owned_by_process = true,
+		.max_bytes = maps->max_bytes,
+	};
+	enum process_file_refusal refusal = PROCESS_FILE_REFUSALS;
+	int root_fd, fd;
+
+	if (!map->identity_known)
+		return -ESRCH;
+	root_fd = map->host_tmp ? open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)
+				: process_files_open_root(map->pid);
+	if (root_fd < 0)
+		return map->host_tmp ? -errno : root_fd;
+	fd = process_files_open(root_fd, map->path, &policy, &refusal);
+	close(root_fd);
+	note_refusal(maps, map, fd, refusal);
+	return fd;
+}
+
 /* Reads what the file gained since last time, at most once per interval. */
 static int refresh(struct perf_maps *maps, struct process_map *map)
 {
 	struct new_lines lines = {};
-	uint64_t now = now_ns();
+	uint64_t now = now_ns(), stopped;
 	struct stat st;
 	int err = 0, fd;
 
@@ -509,9 +622,9 @@ static int refresh(struct perf_maps *maps, struct process_map *map)
 	map->checked_at_ns = now;
 	if (!map->path_known)
 		find_path(map);
-	fd = open(map->path, O_RDONLY | O_CLOEXEC);
+	fd = open_map(maps, map);
 	if (fd < 0)
-		return -errno; /* What was read before stays. */
+		return fd; /* What was read before stays. */
 	if (fstat(fd, &st) < 0) {
 		err = -errno;
 		goto cleanup;
@@ -521,16 +634,29 @@ static int refresh(struct perf_maps *maps, struct process_map *map)
 	    ((uint64_t)st.st_size == map->consumed &&
 	     (st.st_mtim.tv_sec != map->mtime.tv_sec || st.st_mtim.tv_nsec != map->mtime.tv_nsec)))
 		clear_map(maps, map); /* Another file, or rewritten: from the start. */
+	else if ((uint64_t)st.st_size == map->size && st.st_mtim.tv_sec == map->mtime.tv_sec &&
+		 st.st_mtim.tv_nsec == map->mtime.tv_nsec)
+		goto cleanup; /* Unchanged since read: a line without its end is not read again. */
 	map->dev = st.st_dev;
 	map->inode = st.st_ino;
 	map->mtime = st.st_mtim;
+	map->size = 0;
 	if ((uint64_t)st.st_size <= map->consumed)
 		goto cleanup;
 	maps->stats.reads++;
+	stopped = maps->stats.reads_stopped;
 	err = read_new_lines(maps, map, fd, &lines);
+	/* Read to its end: not again until it changes. */
+	if (!err && maps->stats.reads_stopped == stopped)
+		map->size = st.st_size;
 	if (!err)
 		err = merge_lines(maps, map, &lines);
-	while (!err && maps->total_lines > maps->max_entries && hashmap__size(maps->processes) > 1)
+	if (!err)
+		string_arena__shrink(&map->names);
+	count_bytes(maps, map);
+	while (!err && hashmap__size(maps->processes) > 1 &&
+	       (maps->total_lines > maps->max_entries ||
+		(maps->max_memory && maps->bytes > maps->max_memory)))
 		evict_least_recent(maps, map);
 cleanup:
 	free(lines.items);
@@ -586,4 +712,5 @@ void perf_maps__forget(struct perf_maps *maps, int pid)
 void perf_maps__stats(const struct perf_maps *maps, struct perf_maps_stats *ret_stats)
 {
 	*ret_stats = maps->stats;
+	ret_stats->bytes = maps->bytes;
 }

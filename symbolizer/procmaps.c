@@ -146,7 +146,9 @@ int procmaps__parse(FILE *file, bool exec_only, struct proc_maps *ret_maps)
 		goto cleanup;
 	}
 	/* The kernel prints in order; sorting only matters for hand-written input. */
-	qsort(maps.mappings, maps.count, sizeof(*maps.mappings), compare_mappings);
+	/* An empty file (a kernel thread's, a zombie's) leaves mappings NULL, which qsort refuses. */
+	if (maps.count)
+		qsort(maps.mappings, maps.count, sizeof(*maps.mappings), compare_mappings);
 	for (size_t i = 1; i < maps.count; i++) {
 		if (maps.mappings[i].start < maps.mappings[i - 1].end) {
 			err = -EINVAL;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Addresses to names: frames through an ELF cache's files and their DWARF, perf maps, kallsyms. */
 #include <errno.h>
+#include <elfutils/libdw.h>
+#include <gelf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,7 @@ struct file_dwarf {
 	struct dwarf_info *dwarf; /* opened on first lookup; NULL when none or evicted */
 	bool tried; /* the file has no readable DWARF: do not look again */
 	struct list_node lru; /* in symbolizer->dwarf_lru while dwarf is open */
+	uint64_t closed_in_window; /* symbolizer->window when closed for memory */
 };
 
 struct symbolizer {
@@ -55,6 +58,7 @@ struct symbolizer {
 	struct list_node dwarf_lru; /* open DWARF, most recently used first */
 	size_t dwarf_count;
 	uint64_t dwarf_memory; /* dwarf_info__memory of every open file, summed */
+	uint64_t window; /* symbolizer__end_window calls so far */
 	struct dwarf_info_stats closed_dwarf_stats; /* of DWARF closed so far */
 	struct symbolizer_stats stats;
 	/* Display names of the last resolved location. */
@@ -127,6 +131,7 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	if (!symbolizer)
 		return NULL;
 	list_init(&symbolizer->dwarf_lru);
+	symbolizer->window = 1; /* not the 0 of a file never closed */
 	symbolizer->max_dwarf_files =
 		opts->max_dwarf_files ? opts->max_dwarf_files : DEFAULT_MAX_DWARF_FILES;
 	symbolizer->max_dwarf_memory =
@@ -142,7 +147,9 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	}
 	symbolizer->kallsyms_path =
 		strdup(opts->kallsyms_path ? opts->kallsyms_path : DEFAULT_KALLSYMS_PATH);
-	symbolizer->perf_maps = perf_maps__new(NULL);
+	symbolizer->perf_maps = perf_maps__new(&(struct perf_maps_opts){
+		.max_memory = opts->max_perf_map_memory,
+	});
 	symbolizer->names = display_names__new();
 	if (!symbolizer->kallsyms_path || !symbolizer->perf_maps || !symbolizer->names) {
 		err = -ENOMEM;
@@ -253,6 +260,8 @@ static struct dwarf_info *file_dwarf(struct symbolizer *symbolizer, struct file_
 	if (!file->dwarf) {
 		if (errno != ENOENT)
 			symbolizer->stats.dwarf_errors++;
+		if (errno == EINVAL)
+			elf_cache__add_loss(symbolizer->files, file->entry, ELF_LOSS_DEBUG_INFO);
 		return NULL;
 	}
 	list_push_front(&symbolizer->dwarf_lru, &file->lru);
@@ -292,7 +301,10 @@ static struct symbolized_frame outer_frame(struct symbolizer *symbolizer, const 
 /*
  * Closes the least recently used DWARF while more files are open than
  * max_dwarf_files, or while they hold more than max_dwarf_memory (then
- * keeping one at least); never current's, the file being read.
+ * keeping one at least); never current's, the file being read. A file
+ * closed for memory is not read again before the next window: two files
+ * that do not fit together would otherwise be read again in turn, for
+ * every address they alternate on.
  */
 static void trim_open_dwarf(struct symbolizer *symbolizer, const struct file_dwarf *current)
 {
@@ -308,35 +320,113 @@ static void trim_open_dwarf(struct symbolizer *symbolizer, const struct file_dwa
 		if (oldest == current)
 			return;
 		close_dwarf(symbolizer, oldest);
-		if (too_many)
+		if (too_many) {
 			symbolizer->stats.dwarf_files_evicted++;
-		else
+		} else {
 			symbolizer->stats.dwarf_memory_evictions++;
+			oldest->closed_in_window = symbolizer->window;
+		}
 	}
+}
+
+void symbolizer__end_window(struct symbolizer *symbolizer)
+{
+	/* Between windows no file is being read: one alone over the bound goes too. */
+	while (symbolizer->dwarf_memory > symbolizer->max_dwarf_memory &&
+	       !list_empty(&symbolizer->dwarf_lru)) {
+		close_dwarf(symbolizer,
+			    container_of(symbolizer->dwarf_lru.prev, struct file_dwarf, lru));
+		symbolizer->stats.dwarf_memory_evictions++;
+	}
+	elf_cache__drop_pages(symbolizer->files);
+	symbolizer->window++;
 }
 
 /* The DWARF frames at vaddr, within the DWARF budget; 0 when there are none. */
 static size_t dwarf_frames(struct symbolizer *symbolizer, struct elf_cache_entry *entry,
-			   uint64_t vaddr, struct dwarf_info_frame *frames)
+			   uint64_t vaddr, struct dwarf_info_frame *frames, bool *ret_deferred)
 {
 	struct file_dwarf *file = entry_dwarf_state(entry);
 	struct dwarf_info *dwarf;
 	uint64_t memory;
 	size_t count = 0;
+	bool was_open;
 
 	if (!file)
 		return 0;
+	if (file->closed_in_window == symbolizer->window) {
+		symbolizer->stats.dwarf_lookups_deferred++;
+		*ret_deferred = true;
+		return 0;
+	}
+	was_open = file->dwarf != NULL;
 	dwarf = file_dwarf(symbolizer, file);
 	/* After file_dwarf, which made file the most recently used. */
 	trim_open_dwarf(symbolizer, file);
 	if (!dwarf)
 		return 0;
+	/*
+	 * Alone over the bound after an earlier lookup grew it (CPython's units
+	 * read one after another): closed before it grows further, until the
+	 * next window. The strings of that lookup were the caller's until now.
+	 */
+	if (was_open && symbolizer->dwarf_memory > symbolizer->max_dwarf_memory) {
+		close_dwarf(symbolizer, file);
+		file->closed_in_window = symbolizer->window;
+		symbolizer->stats.dwarf_memory_evictions++;
+		symbolizer->stats.dwarf_lookups_deferred++;
+		*ret_deferred = true;
+		return 0;
+	}
 	memory = dwarf_info__memory(dwarf);
 	if (dwarf_info__lookup(dwarf, vaddr, frames, SYMBOLIZER_MAX_FRAMES, &count) == 0)
 		symbolizer->stats.dwarf_lookups++;
-	/* A unit's line table read, or its index built. */
+	/* Damage a lookup came upon (a unit's line table): the cache counts it once per file. */
+	for (unsigned int loss = 0; dwarf_info__losses(dwarf) && loss < ELF_LOSS_COUNT; loss++)
+		if (dwarf_info__losses(dwarf) & 1U << loss)
+			elf_cache__add_loss(symbolizer->files, entry, loss);
+	/* A unit's line table read, or its index built: its pages were read through. */
+	if (dwarf_info__memory(dwarf) != memory)
+		dwarf_info__drop_pages(dwarf);
 	symbolizer->dwarf_memory += dwarf_info__memory(dwarf) - memory;
 	return count;
+}
+
+/* How far past the ELF entry point an address without CFI is taken to be in its code. */
+#define ENTRY_CODE_MAX_BYTES 256
+
+/*
+ * Whether vaddr is in the code at the file's ELF entry point, which its
+ * symbols do not name (a stripped executable, ld.so). By the ABI that code
+ * is the program's _start: the outermost frame of every stack, which the
+ * unwinder ends there. Its extent is its FDE (crt1's _start has one); with
+ * none (ld.so's), the code after it up to the first that CFI covers, so
+ * no function of a stripped file is taken for it.
+ */
+static bool at_entry_point(struct elf_cache_entry *entry, uint64_t vaddr)
+{
+	Elf *elf = elf_file__elf(elf_cache_entry__elf_file(entry));
+	Dwarf_Frame *frame = NULL;
+	Dwarf_Addr start, end;
+	Dwarf_CFI *cfi;
+	GElf_Ehdr ehdr;
+	bool at;
+
+	if (!elf || !gelf_getehdr(elf, &ehdr) || !ehdr.e_entry || vaddr < ehdr.e_entry ||
+	    vaddr - ehdr.e_entry >= ENTRY_CODE_MAX_BYTES)
+		return false;
+	cfi = dwarf_getcfi_elf(elf);
+	if (!cfi)
+		return false;
+	if (dwarf_cfi_addrframe(cfi, ehdr.e_entry, &frame) == 0) {
+		at = dwarf_frame_info(frame, &start, &end, NULL) >= 0 && vaddr >= start &&
+		     vaddr < end;
+	} else {
+		at = dwarf_cfi_addrframe(cfi, vaddr, &frame) != 0;
+	}
+	free(frame);
+	dwarf_cfi_end(cfi);
+	return at;
 }
 
 /* Symbol table and DWARF for an ELF virtual address: lines and inlined frames from DWARF. */
@@ -344,11 +434,13 @@ static void symbolize_vaddr(struct symbolizer *symbolizer, struct elf_cache_entr
 			    uint64_t vaddr, struct symbolized_location *location)
 {
 	struct dwarf_info_frame frames[SYMBOLIZER_MAX_FRAMES];
-	size_t count = dwarf_frames(symbolizer, entry, vaddr, frames);
 	const char *symbol = NULL;
 	bool exported = false;
+	size_t count;
 
 	location->frame_count = 0;
+	location->deferred = false;
+	count = dwarf_frames(symbolizer, entry, vaddr, frames, &location->deferred);
 	elf_file__find_symbol(elf_cache_entry__elf_file(entry), vaddr, &symbol, &exported);
 	for (size_t i = 0; i < count; i++) {
 		const struct dwarf_info_frame *frame = &frames[i];
@@ -371,6 +463,8 @@ static void symbolize_vaddr(struct symbolizer *symbolizer, struct elf_cache_entr
 		location->frame_count = count;
 		return;
 	}
+	if (!symbol && at_entry_point(entry, vaddr))
+		symbol = "_start";
 	if (symbol) {
 		location->frames[0] = symbol_frame(symbolizer, symbol);
 		location->frame_count = 1;
@@ -512,20 +606,27 @@ static void add_file_stats(const struct elf_cache *files, struct symbolizer_stat
 
 	elf_cache__stats(files, &cache);
 	stats->elf_files_opened = cache.files_opened;
+	stats->elf_files_snapshotted = cache.files_snapshotted;
 	stats->elf_files_shared = cache.files_shared;
 	stats->elf_files_evicted = cache.files_evicted;
+	stats->elf_files_evicted_memory = cache.files_evicted_memory;
+	stats->elf_memory = cache.bytes;
 	stats->elf_open_errors = cache.open_errors;
 	stats->elf_failures_evicted = cache.failures_evicted;
+	memcpy(stats->elf_losses, cache.losses, sizeof(stats->elf_losses));
+	stats->elf_damaged_unnamed = cache.damaged_unnamed;
 	stats->debug_files_build_id = search->build_id;
 	stats->debug_files_debuglink = search->debuglink;
 	stats->debug_files_minidebuginfo = search->minidebuginfo;
 	stats->debug_files_debuginfod = search->debuginfod;
+	process_file_refusals__add(&stats->refused_files, &search->refused);
 	if (!search->debuginfod_enabled)
 		return;
 	stats->debuginfod_enabled = true;
 	stats->debuginfod_requested = fetches->requested;
 	stats->debuginfod_succeeded = fetches->succeeded;
 	stats->debuginfod_failed = fetches->failed;
+	stats->debuginfod_too_large = fetches->too_large;
 	stats->debuginfod_queue_full = fetches->queue_full;
 	stats->debuginfod_pending = fetches->pending;
 	stats->debuginfod_forgotten = fetches->forgotten;
@@ -548,6 +649,7 @@ void symbolizer__stats(const struct symbolizer *symbolizer, struct symbolizer_st
 	*ret_stats = symbolizer->stats;
 	add_file_stats(symbolizer->files, ret_stats);
 	perf_maps__stats(symbolizer->perf_maps, &ret_stats->perf_maps);
+	process_file_refusals__add(&ret_stats->refused_files, &ret_stats->perf_maps.refused);
 	ret_stats->names_truncated = display_names__truncated(symbolizer->names);
 	ret_stats->dwarf_index_rows = index_rows;
 	ret_stats->dwarf_memory = symbolizer->dwarf_memory;

@@ -15,7 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "symbolizer/elf_file.h"
 #include "symbolizer/perf_map.h"
+#include "symbolizer/process_files.h"
 #include "symbolizer/procmaps.h"
 
 struct symbolizer;
@@ -35,10 +37,14 @@ struct symbolizer_opts {
 	size_t max_dwarf_index_rows;
 	/*
 	 * What open DWARF may hold in all, estimated (dwarf_info__memory); past
-	 * it the least recently used files are closed. One file alone is never
+	 * it the least recently used files are closed, and get symbols only
+	 * until the next window. One file alone over it serves the lookup that
+	 * opened it, and is closed at its next (or at symbolizer__end_window).
 	 * closed for it. 0 means the default (64 MiB).
 	 */
 	uint64_t max_dwarf_memory;
+	/* What perf maps may hold in all (perf_maps_opts.max_memory); 0: no bound but lines. */
+	uint64_t max_perf_map_memory;
 	const char *kallsyms_path; /* NULL means /proc/kallsyms */
 };
 
@@ -67,15 +73,28 @@ struct symbolized_frame {
 struct symbolized_location {
 	struct symbolized_frame frames[SYMBOLIZER_MAX_FRAMES];
 	size_t frame_count; /* 0: not symbolized (keep the address and mapping) */
+	/*
+	 * Its file's DWARF was closed for memory this window: symbols only, the
+	 * lines and inlined frames may come in a later window. Not to be
+	 * remembered beyond this one.
+	 */
+	bool deferred;
 };
 
 struct symbolizer_stats {
 	/* The elf_cache's (elf_cache_stats). */
 	uint64_t elf_files_opened; /* read in full: one per distinct build id */
+	uint64_t
+		elf_files_snapshotted; /* of those, read into a sealed copy: users may write them */
 	uint64_t elf_files_shared; /* another copy of a file already read, found by build id */
 	uint64_t elf_files_evicted; /* cache at its limit */
+	uint64_t elf_files_evicted_memory; /* closed to stay within the cache's max_bytes */
+	uint64_t elf_memory; /* what the cached files' symbol indexes hold now */
 	uint64_t elf_open_errors; /* missing, unreadable or corrupt files */
 	uint64_t elf_failures_evicted; /* failed files retried early: negative cache full */
+	/* Files that lost one part: a damaged section, a debug file too large (elf_file_loss). */
+	uint64_t elf_losses[ELF_LOSS_COUNT];
+	uint64_t elf_damaged_unnamed; /* damaged files not named in a warning: too many at once */
 	uint64_t user_lookups;
 	uint64_t user_misses; /* address had no symbol */
 	uint64_t kernel_lookups;
@@ -85,6 +104,8 @@ struct symbolizer_stats {
 	uint64_t dwarf_files_opened; /* files whose DWARF was read (again after eviction) */
 	uint64_t dwarf_files_evicted; /* DWARF closed: max_dwarf_files open at once */
 	uint64_t dwarf_memory_evictions; /* DWARF closed: max_dwarf_memory reached */
+	/* Symbols only: the file's DWARF was closed for memory this window, read next window. */
+	uint64_t dwarf_lookups_deferred;
 	uint64_t dwarf_memory; /* what open DWARF holds now, estimated */
 	uint64_t dwarf_errors; /* files with unreadable DWARF: symbols only */
 	uint64_t dwarf_lookups; /* user addresses with DWARF lines */
@@ -98,10 +119,13 @@ struct symbolizer_stats {
 	uint64_t debug_files_debuglink;
 	uint64_t debug_files_minidebuginfo;
 	uint64_t debug_files_debuginfod;
+	/* Files opened for a process refused by process_files' checks: perf maps, debug files. */
+	struct process_file_refusals refused_files;
 	bool debuginfod_enabled;
 	uint64_t debuginfod_requested; /* fetches queued */
 	uint64_t debuginfod_succeeded; /* a server sent a usable file */
 	uint64_t debuginfod_failed; /* not found, unreachable, timed out or unusable */
+	uint64_t debuginfod_too_large; /* of those, over 4 GiB: stopped or refused */
 	uint64_t debuginfod_queue_full; /* requests dropped, retried once there is room */
 	uint64_t debuginfod_pending; /* queued or under way now */
 	uint64_t debuginfod_forgotten; /* fetched or failed build ids dropped for room */
@@ -158,6 +182,13 @@ int symbolizer__resolve_kernel(struct symbolizer *symbolizer, uint64_t addr, boo
 
 /* Drops what is kept per process (its perf map): it exited and its profiles are written. */
 void symbolizer__forget_process(struct symbolizer *symbolizer, int pid);
+
+/*
+ * A window is written: DWARF still over max_dwarf_memory is closed, the
+ * last file's included, and the pages read from cached files are let go
+ * (elf_drop_pages), so what a window read does not stay in RSS.
+ */
+void symbolizer__end_window(struct symbolizer *symbolizer);
 
 void symbolizer__stats(const struct symbolizer *symbolizer, struct symbolizer_stats *ret_stats);
 

@@ -15,6 +15,7 @@
 #include "agent/process/process_capture.h"
 #include "bpf/cpu.h"
 #include "lib/clock.h"
+#include "symbolizer/process_files.h"
 
 /*
  * Files recently opened for a capture are not opened again for the next
@@ -152,12 +153,12 @@ static bool see_file(struct process_capture *capture, const struct proc_mapping 
 /*
  * Opens the files behind the executable mappings through map_files, which
  * reaches deleted files and other mount namespaces, and keeps them open
- * until the main thread has read them. Called with the lock held.
+ * until the main thread has read them: regular files only, so a mapped
+ * device is never opened. Called with the lock held.
  */
-static void hold_files(struct process_capture *capture, struct captured_process *process)
+static void hold_files(struct process_capture *capture, struct captured_process *process,
+		       const struct process_identity *identity)
 {
-	char path[96];
-
 	for (size_t i = 0; i < process->maps.count; i++) {
 		const struct proc_mapping *mapping = &process->maps.mappings[i];
 
@@ -169,10 +170,13 @@ static void hold_files(struct process_capture *capture, struct captured_process 
 			capture->stats.files_not_held++;
 			continue;
 		}
-		snprintf(path, sizeof(path), "/proc/%" PRIu32 "/map_files/%" PRIx64 "-%" PRIx64,
-			 process->pid, mapping->start, mapping->end);
-		process->fds[i] = open(path, O_RDONLY | O_CLOEXEC);
-		if (process->fds[i] >= 0) {
+		process->fds[i] =
+			process_files_open_map_file((int)process->pid, mapping, identity, NULL);
+		if (process->fds[i] < 0) {
+			if (process->fds[i] == -EPERM)
+				capture->stats.files_refused++;
+			process->fds[i] = -1;
+		} else {
 			capture->held_files++;
 			capture->stats.files_held++;
 		}
@@ -182,12 +186,17 @@ static void hold_files(struct process_capture *capture, struct captured_process 
 void process_capture__on_event(struct process_capture *capture, const struct process_event *event)
 {
 	struct captured_process *process = calloc(1, sizeof(*process));
+	struct process_identity identity;
 	int err;
 
 	if (!process)
 		return; /* The main thread reads the process when it symbolizes it. */
 	process->pid = event->pid;
-	err = procmaps__read((int)event->pid, true, &process->maps);
+	process->at_exec = event->kind == PROCESS_EVENT_EXEC;
+	/* Who it is before what it maps: its files are held to its rights. */
+	err = process_files_read_identity((int)event->pid, &identity);
+	if (!err)
+		err = procmaps__read((int)event->pid, true, &process->maps);
 	process->fds = err ? NULL
 			   : malloc((process->maps.count ? process->maps.count : 1) *
 				    sizeof(*process->fds));
@@ -198,11 +207,12 @@ void process_capture__on_event(struct process_capture *capture, const struct pro
 		capture->stats.dropped++;
 	} else {
 		process->fd_count = process->maps.count;
-		hold_files(capture, process);
+		hold_files(capture, process, &identity);
 		capture->pending[(capture->pending_first + capture->pending_count) %
 				 capture->max_pending] = process;
 		capture->pending_count++;
 		capture->stats.captures++;
+		capture->stats.exec_captures += process->at_exec;
 		pthread_cond_signal(&capture->queued);
 		process = NULL;
 	}

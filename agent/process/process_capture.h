@@ -10,6 +10,7 @@
 #ifndef KILN_PROCESS_CAPTURE_H
 #define KILN_PROCESS_CAPTURE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,7 @@ struct process_event;
 
 struct captured_process {
 	uint32_t pid;
+	bool at_exec; /* read at its exec (PROCESS_EVENT_EXEC), before its libraries are mapped */
 	struct proc_maps maps; /* executable mappings; the consumer may take them */
 	int *fds; /* per mapping: its file opened while the process lived, or -1 */
 	size_t fd_count; /* maps.count when captured */
@@ -32,10 +34,13 @@ struct process_capture_opts {
 
 struct process_capture_stats {
 	uint64_t captures; /* mappings read when announced */
+	uint64_t exec_captures; /* of those, read at an exec, for the tables of its files */
 	uint64_t gone; /* exited before they could be read */
 	uint64_t dropped; /* queue full: the main thread fell behind */
 	uint64_t files_held; /* files opened while their process lived */
 	uint64_t files_not_held; /* descriptor limit reached: read by path later */
+	/* Not regular, or its process could not read it (process_files.h): not read at all. */
+	uint64_t files_refused;
 };
 
 /* NULL with errno set. */

@@ -16,6 +16,7 @@ struct process {
 	struct proc_maps maps;
 	uint64_t last_used_window; /* announced or sampled */
 	uint64_t refreshed_window; /* last window a miss re-read the maps */
+	bool from_kernel; /* gone before /proc was read: nothing there to re-read */
 };
 
 struct process_table {
@@ -25,6 +26,7 @@ struct process_table {
 	uint64_t window; /* counts windows, for recency */
 	struct process_listener listeners[PROCESS_TABLE_MAX_LISTENERS];
 	size_t listener_count;
+	struct process_exited_reader exited_reader; /* read_maps NULL when none */
 	struct process_table_stats stats;
 };
 
@@ -209,21 +211,81 @@ int process_table__insert(struct process_table *table, uint32_t pid, struct proc
 	return update_process(table, pid, maps, fds);
 }
 
-/* The sampled process pid, captured now when the table does not know it; NULL when unreadable. */
+void process_table__set_exited_reader(struct process_table *table,
+				      const struct process_exited_reader *reader)
+{
+	table->exited_reader = reader ? *reader : (struct process_exited_reader){};
+}
+
+/* Gives a file mapping of the kernel's record the path of the file kiln opened with its identity. */
+static void name_file(struct process_table *table, struct proc_mapping *mapping)
+{
+	const struct process_exited_reader *reader = &table->exited_reader;
+	const char *path;
+	char *copy = NULL;
+
+	if (!mapping->inode)
+		return; /* anonymous memory (JIT): named by perf maps, if at all */
+	if (reader->find_path && reader->find_path(reader->ctx, mapping, &path) == 0)
+		copy = strdup(path);
+	if (!copy) {
+		table->stats.files_not_found++;
+		return;
+	}
+	free(mapping->path);
+	mapping->path = copy;
+}
+
+/*
+ * A sampled process that exited before its maps were read, from the
+ * kernel's record of its mappings, so its frames are named all the same.
+ */
+static int insert_exited(struct process_table *table, uint32_t pid)
+{
+	const struct process_exited_reader *reader = &table->exited_reader;
+	struct proc_maps maps;
+	int err;
+
+	if (!reader->read_maps)
+		return -ENOENT;
+	err = reader->read_maps(reader->ctx, pid, &maps);
+	if (err)
+		return err;
+	for (size_t i = 0; i < maps.count; i++)
+		name_file(table, &maps.mappings[i]);
+	err = update_process(table, pid, &maps, NULL);
+	procmaps__free(&maps); /* emptied when taken */
+	if (err)
+		return err;
+	lookup(table, pid)->from_kernel = true;
+	table->stats.from_kernel++;
+	return 0;
+}
+
+/*
+ * The sampled process pid, captured now when the table does not know it;
+ * NULL when unreadable. One gone before /proc showed its mappings (the
+ * capture found it exited, or read a zombie's empty maps) takes them from
+ * the kernel's record; each is tried once a window.
+ */
 static struct process *sampled_process(struct process_table *table, uint32_t pid)
 {
 	struct process *process = lookup(table, pid);
 
-	if (process)
+	if (process && process->maps.count)
+		return process;
+	if (hashmap__find(table->unreadable, pid, NULL))
 		return process;
 	/* Never announced (its event was lost) or evicted: read it now if it lives. */
-	if (hashmap__find(table->unreadable, pid, NULL))
-		return NULL;
-	if (process_table__capture(table, pid)) {
+	if (!process)
+		process_table__capture(table, pid);
+	process = lookup(table, pid);
+	if ((!process || !process->maps.count) && process_gone(pid) &&
+	    insert_exited(table, pid) == 0)
+		process = lookup(table, pid);
+	if (!process || !process->maps.count)
 		hashmap__set(table->unreadable, pid, NULL, NULL, NULL);
-		return NULL;
-	}
-	return lookup(table, pid);
+	return process;
 }
 
 /* A user frame outside every mapping re-reads them, at most once per window. */
@@ -234,11 +296,19 @@ static void sync_address(struct process_table *table, uint32_t pid, uint64_t add
 	if (!process)
 		return;
 	process->last_used_window = table->window;
-	if (procmaps__find(&process->maps, addr) || process->refreshed_window == table->window)
+	if (procmaps__find(&process->maps, addr) || process->refreshed_window == table->window ||
+	    process->from_kernel)
 		return;
 	process->refreshed_window = table->window;
 	table->stats.refreshes++;
-	read_maps(table, process);
+	/*
+	 * Gone since: the kernel's record may know more than the capture did,
+	 * read inside the dynamic loader before the libraries were mapped
+	 * (the unwinder fills a young process's record again when it finds a
+	 * pc in none of its mappings).
+	 */
+	if (read_maps(table, process) && process_gone(pid))
+		insert_exited(table, pid);
 }
 
 void process_table__sync_window(struct process_table *table, const struct sample_window *window)

@@ -21,6 +21,8 @@ struct process_table_stats {
 	uint64_t refreshes; /* re-read after an address missed (dlopen) or an exec */
 	uint64_t evictions; /* live processes dropped because the table was full */
 	uint64_t exited; /* dropped because they exited */
+	uint64_t from_kernel; /* gone before /proc was read: mappings from the kernel's record */
+	uint64_t files_not_found; /* their mappings of a file kiln had not opened: unnamed */
 };
 
 /* What changed in one process: its mappings were (re)read. */
@@ -55,6 +57,25 @@ int process_table__add_listener(struct process_table *table,
 				const struct process_listener *listener);
 
 /*
+ * Where the mappings of a sampled process that exited before /proc could be
+ * read come from: the kernel's record of them (kernel_maps.h), which names
+ * files by device and inode only, and the files kiln opened for other
+ * processes (the ELF cache), which give them back a path. Either callback
+ * may fail; ctx is both's.
+ */
+struct process_exited_reader {
+	/* pid's executable mappings, paths "": 0, -ENOENT when none were kept, or a negative errno. */
+	int (*read_maps)(void *ctx, uint32_t pid, struct proc_maps *ret_maps);
+	/* The path of a file kiln has open with mapping's device and inode: 0, or -ENOENT. */
+	int (*find_path)(void *ctx, const struct proc_mapping *mapping, const char **ret_path);
+	void *ctx;
+};
+
+/* Copies *reader; NULL: processes gone before they were read stay unknown (the default). */
+void process_table__set_exited_reader(struct process_table *table,
+				      const struct process_exited_reader *reader);
+
+/*
  * Reads /proc/PID/maps now and opens the files behind them: called when BPF
  * announces a process, so the capture happens while it still lives. A
  * known process is re-read (it announced itself again after an exec).
@@ -72,7 +93,8 @@ int process_table__insert(struct process_table *table, uint32_t pid, struct proc
 /*
  * Brings the table up to date with a drained window before it is
  * symbolized: captures the processes it sampled that the table does not
- * know (their announcement was lost, or they were evicted), re-reads once
+ * know (their announcement was lost, or they were evicted; from the exited
+ * reader's record when they are gone already), re-reads once
  * per window the maps of a process whose user frame is in none of its
  * mappings (a library loaded since), and marks the sampled ones used.
  */

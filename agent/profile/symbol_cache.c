@@ -46,6 +46,7 @@ static size_t hash_entry(uintptr_t index, void *ctx)
 	const struct symbol_key *key = &cache->entries[index].key;
 	uint64_t hash = hash_mix(HASH_SEED, key->address);
 
+	hash = hash_mix(hash, key->file);
 	hash = hash_mix(hash, key->pid);
 	return hash_mix(hash, (uint64_t)key->kernel << 1 | key->is_return);
 }
@@ -55,8 +56,8 @@ static bool equal_entries(uintptr_t a, uintptr_t b, void *ctx)
 	const struct symbol_cache *cache = ctx;
 	const struct symbol_key *x = &cache->entries[a].key, *y = &cache->entries[b].key;
 
-	return x->address == y->address && x->pid == y->pid && x->kernel == y->kernel &&
-	       x->is_return == y->is_return;
+	return x->address == y->address && x->file == y->file && x->pid == y->pid &&
+	       x->kernel == y->kernel && x->is_return == y->is_return;
 }
 
 static size_t hash_string(uintptr_t offset, void *ctx)
@@ -226,4 +227,97 @@ size_t symbol_cache__bytes(const struct symbol_cache *cache)
 {
 	return cache->entry_capacity * sizeof(*cache->entries) +
 	       cache->line_capacity * sizeof(*cache->lines) + cache->strings.capacity;
+}
+
+struct symbol_history {
+	struct symbol_cache *current;
+	struct symbol_cache *previous; /* NULL until the first generation fills */
+	size_t max_bytes;
+	uint64_t hits;
+	uint64_t evicted;
+};
+
+struct symbol_history *symbol_history__new(size_t max_bytes)
+{
+	struct symbol_history *history = calloc(1, sizeof(*history));
+
+	if (!history)
+		return NULL;
+	history->max_bytes = max_bytes;
+	history->current = symbol_cache__new();
+	if (!history->current) {
+		free(history);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return history;
+}
+
+void symbol_history__free(struct symbol_history *history)
+{
+	if (!history)
+		return;
+	symbol_cache__free(history->current);
+	symbol_cache__free(history->previous);
+	free(history);
+}
+
+/* A new generation when the current one is full; 0 or -ENOMEM (nothing changed). */
+static int rotate_if_full(struct symbol_history *history)
+{
+	struct symbol_cache *fresh;
+
+	if (symbol_cache__bytes(history->current) < history->max_bytes)
+		return 0;
+	fresh = symbol_cache__new();
+	if (!fresh)
+		return -ENOMEM;
+	if (history->previous) {
+		history->evicted += symbol_cache__size(history->previous);
+		symbol_cache__free(history->previous);
+	}
+	history->previous = history->current;
+	history->current = fresh;
+	return 0;
+}
+
+bool symbol_history__find(struct symbol_history *history, const struct symbol_key *key,
+			  struct pprof_line *ret_lines, size_t max_lines, size_t *ret_count)
+{
+	if (symbol_cache__find(history->current, key, ret_lines, max_lines, ret_count)) {
+		history->hits++;
+		return true;
+	}
+	if (!history->previous ||
+	    !symbol_cache__find(history->previous, key, ret_lines, max_lines, ret_count))
+		return false;
+	history->hits++;
+	/*
+	 * Still in use: copied into the current generation, unless that is
+	 * full (rotating now would free the lines just found); it then lives
+	 * until the next rotation, and is copied if found again before it.
+	 */
+	if (symbol_cache__bytes(history->current) < history->max_bytes &&
+	    symbol_cache__add(history->current, key, ret_lines, *ret_count) == 0)
+		symbol_cache__find(history->current, key, ret_lines, max_lines, ret_count);
+	return true;
+}
+
+int symbol_history__add(struct symbol_history *history, const struct symbol_key *key,
+			const struct pprof_line *lines, size_t count)
+{
+	int err = rotate_if_full(history);
+
+	return err ? err : symbol_cache__add(history->current, key, lines, count);
+}
+
+void symbol_history__stats(const struct symbol_history *history,
+			   struct symbol_history_stats *ret_stats)
+{
+	*ret_stats = (struct symbol_history_stats){
+		.hits = history->hits,
+		.evicted = history->evicted,
+		.bytes = symbol_cache__bytes(history->current) +
+			 (history->previous ? symbol_cache__bytes(history->previous) : 0),
+	};
 }

@@ -10,6 +10,7 @@
 #include "agent/process/process_table.h"
 #include "agent/sampling/offcpu_state.h"
 #include "lib/array.h"
+#include "lib/hashmap.h"
 #include "proto/pprof_builder.h"
 #include "symbolizer/symbolizer.h"
 
@@ -50,6 +51,7 @@ struct window_profile {
 	const struct sample_window *window;
 	const struct process_table *processes;
 	struct symbolizer *symbolizer;
+	struct symbol_history *history; /* NULL: none kept across windows */
 	struct window_profile_meta meta;
 	struct symbol_cache *symbols; /* NULL: built once, nothing to keep */
 };
@@ -110,17 +112,38 @@ static int add_marker(struct profile_context *ctx, enum marker_frame marker, uin
 
 /*
  * The lines of key's address: from the symbol cache when an earlier profile
- * of this window resolved it, else from the symbolizer (mapping: the user
- * address's, NULL for kernel ones). Returns 0 or -ENOMEM.
+ * of this window resolved it, from the symbol history when an earlier
+ * window (or another process) resolved the same offset of the same build,
+ * else from the symbolizer (mapping: the user address's, NULL for kernel
+ * ones). Returns 0 or -ENOMEM.
  */
 static int resolve(struct profile_context *ctx, const struct symbol_key *key,
 		   const struct proc_mapping *mapping, struct pprof_line *lines, size_t *ret_count)
 {
 	struct symbol_cache *symbols = ctx->profile->symbols;
+	struct symbol_history *history = ctx->profile->history;
 	struct symbolized_location symbolized = {};
+	struct symbol_key by_file = {};
+	/*
+	 * Only files with a build id: a path or an inode can name other bytes
+	 * later, JIT code in anonymous memory changes, and kernel addresses
+	 * are cheap to look up.
+	 */
+	bool remembered = history && key->file && mapping;
 
 	if (symbols && symbol_cache__find(symbols, key, lines, SYMBOLIZER_MAX_FRAMES, ret_count))
 		return 0;
+	if (remembered) {
+		by_file = (struct symbol_key){ .address = key->address - mapping->start +
+							  mapping->offset,
+					       .file = key->file,
+					       .is_return = key->is_return };
+		if (symbol_history__find(history, &by_file, lines, SYMBOLIZER_MAX_FRAMES,
+					 ret_count)) {
+			ctx->result.frames_remembered++;
+			return symbols ? symbol_cache__add(symbols, key, lines, *ret_count) : 0;
+		}
+	}
 	/* On failure frame_count stays 0: the address is kept unsymbolized. */
 	if (key->kernel)
 		symbolizer__resolve_kernel(ctx->profile->symbolizer, key->address, key->is_return,
@@ -140,6 +163,14 @@ static int resolve(struct profile_context *ctx, const struct symbol_key *key,
 		};
 	}
 	*ret_count = symbolized.frame_count;
+	/*
+	 * Unnamed addresses are not remembered: a debug file may arrive later.
+	 * Nor is an address the history has no memory for: it only saves work.
+	 * Nor one named without its lines because its DWARF was closed for
+	 * memory: a later window gives them.
+	 */
+	if (remembered && *ret_count && !symbolized.deferred)
+		(void)symbol_history__add(history, &by_file, lines, *ret_count);
 	return symbols ? symbol_cache__add(symbols, key, lines, *ret_count) : 0;
 }
 
@@ -179,7 +210,7 @@ static int add_kernel_frame(struct profile_context *ctx, uint64_t address, bool 
 static int add_user_frame(struct profile_context *ctx, uint32_t pid, uint64_t address,
 			  bool is_return, uint64_t *ret_id)
 {
-	const struct symbol_key key = { .address = address, .pid = pid, .is_return = is_return };
+	struct symbol_key key = { .address = address, .pid = pid, .is_return = is_return };
 	struct symbolizer *symbolizer = ctx->profile->symbolizer;
 	const struct proc_mapping *mapping;
 	const char *build_id = "", *filename;
@@ -199,6 +230,8 @@ static int add_user_frame(struct profile_context *ctx, uint32_t pid, uint64_t ad
 	filename = mapping->path[0] ? mapping->path : "[anon]";
 	if (mapping->path[0] && mapping->path[0] != '[')
 		symbolizer__build_id(symbolizer, (int)pid, mapping, &build_id);
+	if (build_id[0])
+		key.file = hash_bytes(build_id, strlen(build_id), HASH_SEED);
 	err = pprof_builder__add_mapping(ctx->builder, mapping->start, mapping->end,
 					 mapping->offset, filename, build_id, true, &mapping_id);
 	if (err)
@@ -339,6 +372,7 @@ static int start_profile(struct profile_context *ctx)
 struct window_profile *window_profile__new(const struct sample_window *window,
 					   const struct process_table *processes,
 					   struct symbolizer *symbolizer,
+					   struct symbol_history *history,
 					   const struct window_profile_meta *meta, bool built_twice)
 {
 	struct window_profile *profile = calloc(1, sizeof(*profile));
@@ -348,6 +382,7 @@ struct window_profile *window_profile__new(const struct sample_window *window,
 	profile->window = window;
 	profile->processes = processes;
 	profile->symbolizer = symbolizer;
+	profile->history = history;
 	profile->meta = *meta;
 	if (built_twice) {
 		profile->symbols = symbol_cache__new();
@@ -367,11 +402,22 @@ void window_profile__free(struct window_profile *profile)
 	free(profile);
 }
 
+/* Entries the symbol history has evicted so far; 0 without one. */
+static uint64_t history_evicted(const struct window_profile *profile)
+{
+	struct symbol_history_stats stats = {};
+
+	if (profile->history)
+		symbol_history__stats(profile->history, &stats);
+	return stats.evicted;
+}
+
 int window_profile__write(struct window_profile *profile, const char *path,
 			  struct window_profile_result *ret_result)
 {
 	struct profile_context ctx = { .profile = profile };
 	const struct sample_window *window = profile->window;
+	uint64_t evicted = history_evicted(profile);
 	int err;
 
 	err = start_profile(&ctx);
@@ -385,6 +431,7 @@ int window_profile__write(struct window_profile *profile, const char *path,
 	err = pprof_builder__write_file(ctx.builder, path);
 	if (err)
 		goto cleanup;
+	ctx.result.symbols_evicted = history_evicted(profile) - evicted;
 	*ret_result = ctx.result;
 cleanup:
 	pprof_builder__free(ctx.builder);
@@ -408,6 +455,7 @@ int window_profile__for_each_process(struct window_profile *profile, window_prof
 	const struct sample_window *window = profile->window;
 	struct window_profile_result result = {};
 	const struct drained_sample **order;
+	uint64_t evicted = history_evicted(profile);
 	int err = 0;
 
 	if (!window->sample_count) {
@@ -449,7 +497,9 @@ int window_profile__for_each_process(struct window_profile *profile, window_prof
 		result.frames += ctx.result.frames;
 		result.frames_without_mapping += ctx.result.frames_without_mapping;
 		result.frames_without_symbol += ctx.result.frames_without_symbol;
+		result.frames_remembered += ctx.result.frames_remembered;
 	}
+	result.symbols_evicted = history_evicted(profile) - evicted;
 	*ret_result = result;
 cleanup:
 	free(order);

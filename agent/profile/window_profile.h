@@ -10,6 +10,7 @@
 #include "agent/sampling/window.h"
 
 struct process_table;
+struct symbol_history;
 struct symbolizer;
 struct window_profile;
 
@@ -27,6 +28,8 @@ struct window_profile_result {
 	uint64_t frames; /* frames resolved through the symbolizer */
 	uint64_t frames_without_mapping; /* user address in no known mapping */
 	uint64_t frames_without_symbol;
+	uint64_t frames_remembered; /* named from the symbol history, not the symbolizer */
+	uint64_t symbols_evicted; /* symbol history entries dropped meanwhile */
 };
 
 /*
@@ -35,13 +38,13 @@ struct window_profile_result {
  * brought up to date before: process_table__sync_window). built_twice:
  * both a whole-window file and per-process profiles will be built, so
  * each address is symbolized once and its lines kept for the second.
- * NULL with errno set.
+ * history (NULL for none): the symbol history (symbol_cache.h) this window
+ * takes names from and adds to, which outlives it. NULL with errno set.
  */
-struct window_profile *window_profile__new(const struct sample_window *window,
-					   const struct process_table *processes,
-					   struct symbolizer *symbolizer,
-					   const struct window_profile_meta *meta,
-					   bool built_twice);
+struct window_profile *
+window_profile__new(const struct sample_window *window, const struct process_table *processes,
+		    struct symbolizer *symbolizer, struct symbol_history *history,
+		    const struct window_profile_meta *meta, bool built_twice);
 void window_profile__free(struct window_profile *profile);
 
 /* Builds the whole window's profile and writes it atomically to path. 0 or a negative errno. */

@@ -78,6 +78,19 @@ struct http_client *http_client__new(const struct http_opts *opts)
 	/* Only the scheme given: a redirect must not turn https into http. */
 	curl->easy_setopt(client->curl, CURLOPT_PROTOCOLS_STR, client->https ? "https" : "http");
 	/*
+	 * Never follow a redirect (libcurl's default, made explicit): it would
+	 * send the profile, and the credentials, wherever the backend says.
+	 * Where the redirect pointed is reported, the attempt rejected.
+	 */
+	curl->easy_setopt(client->curl, CURLOPT_FOLLOWLOCATION, 0L);
+	curl->easy_setopt(client->curl, CURLOPT_MAXREDIRS, 0L);
+	curl->easy_setopt(client->curl, CURLOPT_REDIR_PROTOCOLS_STR,
+			  client->https ? "https" : "http");
+	/* An announced body over the bound fails at once; body_callback cuts the rest. */
+	curl->easy_setopt(client->curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_BODY_MAX);
+	curl->easy_setopt(client->curl, CURLOPT_LOW_SPEED_LIMIT, (long)HTTP_LOW_SPEED_BYTES);
+	curl->easy_setopt(client->curl, CURLOPT_LOW_SPEED_TIME, (long)HTTP_LOW_SPEED_S);
+	/*
 	 * libcurl before 7.89 fails ("Error in the HTTP2 framing layer") when it
 	 * reuses an HTTP/2 prior-knowledge connection (curl issue 10634, fixed by
 	 * pull request 10643); Debian 12 ships 7.88.1. h2c gets a fresh
@@ -137,16 +150,58 @@ static int read_credential(const char *path, char *buf, size_t size)
 	return len ? 0 : -ENODATA;
 }
 
+/* One request's response as the callbacks read it, with what bounds it. */
+struct transfer {
+	struct http_response *response;
+	size_t body_bytes;
+	size_t header_bytes; /* every header and trailer line, of every response (100, 3xx) */
+	enum push_failure refused; /* set by a callback that cut the transfer off */
+};
+
 static size_t body_callback(char *data, size_t size, size_t count, void *ctx)
 {
-	struct http_response *response = ctx;
+	struct transfer *transfer = ctx;
+	struct http_response *response = transfer->response;
 	size_t bytes = size * count, room = HTTP_BODY_KEPT - response->body_size;
 	size_t kept = bytes < room ? bytes : room;
 
+	transfer->body_bytes += bytes;
+	if (transfer->body_bytes > HTTP_BODY_MAX) {
+		/* Fewer bytes taken than given: libcurl ends the transfer. */
+		transfer->refused = PUSH_FAILURE_RESPONSE_TOO_LARGE;
+		return 0;
+	}
 	memcpy(response->body + response->body_size, data, kept);
 	response->body_size += kept;
 	response->body[response->body_size] = '\0';
 	return bytes;
+}
+
+/*
+ * Copies len bytes of a server's text as one printable line: control
+ * characters and non-ASCII become '?' (nothing a server sends can forge a
+ * log line), whitespace runs one space, trimmed. Returns its length.
+ */
+static size_t printable_copy(const char *text, size_t len, char *out, size_t size)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && text[i] && o + 1 < size; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (c == '\n' || c == '\r' || c == '\t')
+			c = ' ';
+		if (c < 0x20 || c >= 0x7f)
+			c = '?';
+		if (c == ' ' && (o == 0 || out[o - 1] == ' '))
+			continue;
+		out[o++] = (char)c;
+	}
+	while (o && out[o - 1] == ' ')
+		o--;
+	if (size)
+		out[o] = '\0';
+	return o;
 }
 
 /* gRPC percent-encodes grpc-message. */
@@ -167,17 +222,59 @@ static void percent_decode(const char *text, size_t len, char *out, size_t size)
 	out[o] = '\0';
 }
 
+/*
+ * A grpc-status value: 1*DIGIT in gRPC's grammar. Anything else, or a
+ * second grpc-status in one response (headers and trailers both), leaves
+ * the status unusable with the reason, never a guess: atoi("OK") is 0.
+ */
+static void read_grpc_status(struct http_response *response, const char *value, size_t len)
+{
+	char shown[24];
+	int status = 0;
+
+	printable_copy(value, len, shown, sizeof(shown));
+	if (response->grpc_status >= 0 || response->grpc_status_error[0]) {
+		if (!response->grpc_status_error[0])
+			snprintf(response->grpc_status_error, sizeof(response->grpc_status_error),
+				 "grpc-status given twice (%d, then \"%s\")", response->grpc_status,
+				 shown);
+		response->grpc_status = -1;
+		return;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (value[i] < '0' || value[i] > '9' || i >= 3) {
+			status = -1;
+			break;
+		}
+		status = status * 10 + (value[i] - '0');
+	}
+	if (!len || status < 0) {
+		snprintf(response->grpc_status_error, sizeof(response->grpc_status_error),
+			 "grpc-status \"%s\" is not a status code", shown);
+		return;
+	}
+	response->grpc_status = status;
+}
+
 /* Sees headers and, after the body, trailers: grpc-status comes in either. */
 static size_t header_callback(char *data, size_t size, size_t count, void *ctx)
 {
-	struct http_response *response = ctx;
+	struct transfer *transfer = ctx;
+	struct http_response *response = transfer->response;
 	size_t len = size * count, name_len, value_len;
 	const char *colon = memchr(data, ':', len), *value;
 
+	transfer->header_bytes += len;
+	if (transfer->header_bytes > HTTP_HEADERS_MAX) {
+		transfer->refused = PUSH_FAILURE_HEADERS_TOO_LARGE;
+		return 0;
+	}
 	if (len >= 5 && !memcmp(data, "HTTP/", 5)) {
 		/* A new response (after 100 Continue or a redirect): forget the last one's. */
 		response->grpc_status = -1;
+		response->grpc_status_error[0] = '\0';
 		response->grpc_message[0] = '\0';
+		response->location[0] = '\0';
 		response->retry_after_ms = 0;
 		return len;
 	}
@@ -191,11 +288,9 @@ static size_t header_callback(char *data, size_t size, size_t count, void *ctx)
 	while (value_len && isspace((unsigned char)value[value_len - 1]))
 		value_len--;
 	if (name_len == 11 && !strncasecmp(data, "grpc-status", 11)) {
-		char digits[8] = {};
-
-		memcpy(digits, value,
-		       value_len < sizeof(digits) - 1 ? value_len : sizeof(digits) - 1);
-		response->grpc_status = atoi(digits);
+		read_grpc_status(response, value, value_len);
+	} else if (name_len == 8 && !strncasecmp(data, "location", 8)) {
+		printable_copy(value, value_len, response->location, sizeof(response->location));
 	} else if (name_len == 12 && !strncasecmp(data, "grpc-message", 12)) {
 		percent_decode(value, value_len, response->grpc_message,
 			       sizeof(response->grpc_message));
@@ -290,12 +385,65 @@ cleanup:
 	return 0;
 }
 
+/* Why libcurl ended a transfer early, as the uploader counts it. */
+static enum push_failure transfer_failure(struct http_client *client,
+					  const struct transfer *transfer, CURLcode code)
+{
+	const struct curl_api *curl = client->curl_api;
+	curl_off_t total_us = 0, connect_us = 0;
+
+	if (transfer->refused)
+		return transfer->refused;
+	switch (code) {
+	case CURLE_FILESIZE_EXCEEDED:
+		return PUSH_FAILURE_RESPONSE_TOO_LARGE;
+	case CURLE_ABORTED_BY_CALLBACK:
+		return PUSH_FAILURE_ABORTED;
+	case CURLE_TOO_MANY_REDIRECTS:
+		return PUSH_FAILURE_REDIRECTED;
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_BAD_CONTENT_ENCODING:
+		return PUSH_FAILURE_PROTOCOL;
+	case CURLE_OPERATION_TIMEDOUT:
+		/*
+		 * The same code for the connect timeout, the whole request's and
+		 * the low-speed limit: connected, and cut before the request's
+		 * time was up, it was the low-speed limit.
+		 */
+		curl->easy_getinfo(client->curl, CURLINFO_TOTAL_TIME_T, &total_us);
+		curl->easy_getinfo(client->curl, CURLINFO_CONNECT_TIME_T, &connect_us);
+		if (connect_us > 0 && (uint64_t)total_us / 1000 + 500 < client->opts.timeout_ms)
+			return PUSH_FAILURE_TOO_SLOW;
+		return PUSH_FAILURE_TIMED_OUT;
+	default:
+		return PUSH_FAILURE_CONNECTION;
+	}
+}
+
+/* The error text of a transfer libcurl ended early: ours when a bound cut it. */
+static void describe_transfer_error(struct http_client *client, CURLcode code,
+				    enum push_failure failure, char *out, size_t size)
+{
+	if (failure == PUSH_FAILURE_RESPONSE_TOO_LARGE)
+		snprintf(out, size, "response body over %d KiB, cut off", HTTP_BODY_MAX / 1024);
+	else if (failure == PUSH_FAILURE_HEADERS_TOO_LARGE)
+		snprintf(out, size, "response headers over %d KiB, cut off",
+			 HTTP_HEADERS_MAX / 1024);
+	else
+		snprintf(out, size, "%s",
+			 client->curl_error[0] ? client->curl_error
+					       : client->curl_api->easy_strerror(code));
+}
+
 int http_client__post(struct http_client *client, const char *path, const char *const *extra,
 		      size_t extra_count, bool http2, const void *body, size_t size,
 		      struct http_response *ret_response)
 {
 	const struct curl_api *curl = client->curl_api;
 	struct http_response response = { .grpc_status = -1 };
+	struct transfer transfer = { .response = &response };
 	struct curl_slist *headers = NULL;
 	long http_version = CURL_HTTP_VERSION_NONE;
 	char url[2048];
@@ -308,6 +456,7 @@ int http_client__post(struct http_client *client, const char *path, const char *
 	if (err == -EACCES) {
 		/* Credentials unreadable just now: they may be back by the next try. */
 		response.failed = true;
+		response.failure = PUSH_FAILURE_LOCAL;
 		*ret_response = response;
 		return 0;
 	}
@@ -327,9 +476,9 @@ int http_client__post(struct http_client *client, const char *path, const char *
 	curl->easy_setopt(client->curl, CURLOPT_FORBID_REUSE,
 			  http2 && client->old_h2c_reuse ? 1L : 0L);
 	curl->easy_setopt(client->curl, CURLOPT_WRITEFUNCTION, body_callback);
-	curl->easy_setopt(client->curl, CURLOPT_WRITEDATA, &response);
+	curl->easy_setopt(client->curl, CURLOPT_WRITEDATA, &transfer);
 	curl->easy_setopt(client->curl, CURLOPT_HEADERFUNCTION, header_callback);
-	curl->easy_setopt(client->curl, CURLOPT_HEADERDATA, &response);
+	curl->easy_setopt(client->curl, CURLOPT_HEADERDATA, &transfer);
 	code = curl->easy_perform(client->curl);
 	curl->easy_getinfo(client->curl, CURLINFO_RESPONSE_CODE, &response.status);
 	curl->easy_getinfo(client->curl, CURLINFO_HTTP_VERSION, &http_version);
@@ -337,8 +486,9 @@ int http_client__post(struct http_client *client, const char *path, const char *
 	if (code != CURLE_OK) {
 		response.failed = true;
 		response.status = 0;
-		snprintf(response.error, sizeof(response.error), "%s",
-			 client->curl_error[0] ? client->curl_error : curl->easy_strerror(code));
+		response.failure = transfer_failure(client, &transfer, code);
+		describe_transfer_error(client, code, response.failure, response.error,
+					sizeof(response.error));
 	}
 	/* The list is freed below: the handle must not keep pointing at it. */
 	curl->easy_setopt(client->curl, CURLOPT_HTTPHEADER, NULL);
@@ -402,33 +552,33 @@ enum push_outcome grpc_status_outcome(int status)
 	}
 }
 
-/* One line of printable text for messages: the transport's error, or what the server said. */
+/*
+ * One line of printable text for messages: the transport's error, where a
+ * redirect pointed, or what the server said.
+ */
 static void describe_failure(const struct http_response *response, char *out, size_t size)
 {
 	const char *text;
-	size_t o = 0;
 
 	if (response->failed) {
 		snprintf(out, size, "%s", response->error);
 		return;
 	}
-	text = response->grpc_message[0] ? response->grpc_message : response->body;
-	for (size_t i = 0; text[i] && o + 1 < size; i++) {
-		unsigned char c = (unsigned char)text[i];
-
-		if (c == '\n' || c == '\r' || c == '\t')
-			c = ' ';
-		if (c < 0x20 || c >= 0x7f)
-			c = '?';
-		if (c == ' ' && (o == 0 || out[o - 1] == ' '))
-			continue;
-		out[o++] = (char)c;
+	if (response->status >= 300 && response->status < 400) {
+		/* The caller's line has the status already. */
+		snprintf(out, size, "redirect to %s, not followed",
+			 response->location[0] ? response->location : "nowhere (no Location)");
+		return;
 	}
-	while (o && out[o - 1] == ' ')
-		o--;
-	out[o] = '\0';
-	if (!o)
+	text = response->grpc_message[0] ? response->grpc_message : response->body;
+	if (!printable_copy(text, strlen(text), out, size))
 		snprintf(out, size, "HTTP %ld with no message", response->status);
+}
+
+/* Why a response that came whole did not deliver, by its HTTP status. */
+static enum push_failure status_failure(long status)
+{
+	return status >= 300 && status < 400 ? PUSH_FAILURE_REDIRECTED : PUSH_FAILURE_REFUSED;
 }
 
 void http_response__result(const struct http_response *response, struct push_result *ret_result)
@@ -440,8 +590,11 @@ void http_response__result(const struct http_response *response, struct push_res
 		.retry_after_ms = response->retry_after_ms,
 	};
 
-	if (result.outcome != PUSH_DELIVERED)
+	if (result.outcome != PUSH_DELIVERED) {
+		result.failure =
+			response->failed ? response->failure : status_failure(response->status);
 		describe_failure(response, result.message, sizeof(result.message));
+	}
 	*ret_result = result;
 }
 
@@ -457,26 +610,38 @@ void http_response__grpc_result(const struct http_response *response,
 
 	if (response->failed) {
 		result.outcome = PUSH_RETRY;
+		result.failure = response->failure;
 		describe_failure(response, result.message, sizeof(result.message));
 	} else if (!response->http2) {
 		result.outcome = PUSH_REJECTED;
+		result.failure = PUSH_FAILURE_PROTOCOL;
 		snprintf(result.message, sizeof(result.message),
 			 "the server answered HTTP %ld over HTTP/1, not gRPC over HTTP/2",
 			 response->status);
+	} else if (response->grpc_status_error[0]) {
+		/* gRPC's own clients call this INTERNAL, which is not retried. */
+		result.outcome = PUSH_REJECTED;
+		result.failure = PUSH_FAILURE_BAD_GRPC_STATUS;
+		result.grpc_status = -1;
+		snprintf(result.message, sizeof(result.message), "%s (HTTP %ld)",
+			 response->grpc_status_error, response->status);
 	} else if (response->status != 200 && response->grpc_status < 0) {
 		/* A proxy's answer; gRPC maps 429 and 502-504 to UNAVAILABLE, so retry those. */
 		result.outcome = http_status_outcome(response->status);
 		if (result.outcome == PUSH_DELIVERED)
 			result.outcome = PUSH_REJECTED;
+		result.failure = status_failure(response->status);
 		describe_failure(response, result.message, sizeof(result.message));
 	} else if (response->grpc_status < 0) {
 		result.outcome = PUSH_REJECTED;
+		result.failure = PUSH_FAILURE_BAD_GRPC_STATUS;
 		snprintf(result.message, sizeof(result.message),
 			 "no grpc-status in the response: not a gRPC server?");
 	} else if (response->grpc_status == 0) {
 		result.outcome = PUSH_DELIVERED;
 	} else {
 		result.outcome = grpc_status_outcome(response->grpc_status);
+		result.failure = PUSH_FAILURE_REFUSED;
 		describe_failure(response, message, sizeof(message));
 		snprintf(result.message, sizeof(result.message), "gRPC %s (%d): %.400s",
 			 grpc_status_name(response->grpc_status), response->grpc_status,

@@ -36,18 +36,38 @@ struct http_opts {
 
 /* The first bytes of a response's body are kept for messages, the rest is discarded. */
 #define HTTP_BODY_KEPT 1024
+/*
+ * Bounds on what a backend may send back: kiln only reads a status and a
+ * short error text, so a longer answer is cut off and the attempt fails.
+ * Far above any real error page or header set (a proxy's HTML page is a
+ * few KiB, its headers one or two), far below what would cost memory.
+ */
+#define HTTP_BODY_MAX (64 * 1024)
+#define HTTP_HEADERS_MAX (64 * 1024) /* every header and trailer line of a response */
+/*
+ * A transfer that moves under HTTP_LOW_SPEED_BYTES a second (either way)
+ * for HTTP_LOW_SPEED_S is cut before --remote-timeout: a server that
+ * trickles its answer. It also bounds how long a server may think in
+ * silence after the body, which Pyroscope and Parca do in well under a
+ * second.
+ */
+#define HTTP_LOW_SPEED_BYTES 1024
+#define HTTP_LOW_SPEED_S 10
 /* A server's Retry-After is honoured up to this. */
 #define HTTP_RETRY_AFTER_MAX_MS (5 * 60 * 1000ULL)
 
 struct http_response {
-	bool failed; /* no response: unreachable, timed out, aborted, credentials unreadable */
+	bool failed; /* no usable response: see failure */
+	enum push_failure failure; /* when failed: unreachable, timed out, too large... */
 	char error[256]; /* why, when failed */
 	long status;
 	bool http2; /* the response came over HTTP/2 */
 	char body[HTTP_BODY_KEPT + 1];
 	size_t body_size;
-	int grpc_status; /* from headers or trailers; -1 when absent */
+	int grpc_status; /* from headers or trailers; -1 when absent or malformed */
+	char grpc_status_error[128]; /* why grpc-status is unusable (not a number, twice); "" */
 	char grpc_message[256]; /* percent-decoded */
+	char location[256]; /* a redirect's Location, printable ASCII, cut to fit */
 	uint64_t retry_after_ms; /* capped at HTTP_RETRY_AFTER_MAX_MS */
 };
 
@@ -73,7 +93,10 @@ int http_client__post(struct http_client *client, const char *path, const char *
 		      size_t header_count, bool http2, const void *body, size_t size,
 		      struct http_response *ret_response);
 
-/* 2xx delivered; 408, 429 and 5xx (and no status) worth retrying; any other status rejected. */
+/*
+ * 2xx delivered; 408, 429 and 5xx (and no status) worth retrying; any
+ * other status rejected, 3xx included: redirects are never followed.
+ */
 enum push_outcome http_status_outcome(long status);
 
 /*
@@ -88,9 +111,16 @@ const char *grpc_status_name(int status);
 /* A Retry-After value in ms: delay-seconds only (an HTTP date gives 0), capped. */
 uint64_t http_parse_retry_after(const char *value, size_t len);
 
-/* A plain HTTP request's result: by status, the message from the body or the error. */
+/*
+ * A plain HTTP request's result: by status, the message from the body or
+ * the error; a redirect names where it pointed.
+ */
 void http_response__result(const struct http_response *response, struct push_result *ret_result);
-/* A unary gRPC call's result: by grpc-status, or by HTTP status when a proxy answered. */
+/*
+ * A unary gRPC call's result: by grpc-status, or by HTTP status when a
+ * proxy answered. A grpc-status missing, malformed or given twice is
+ * rejected (gRPC calls that INTERNAL), never read as OK.
+ */
 void http_response__grpc_result(const struct http_response *response,
 				struct push_result *ret_result);
 

@@ -19,6 +19,12 @@
 
 /* The spool's text for one profile's labels is far smaller. */
 #define META_MAX 1024
+/*
+ * A failing backend is warned about at most this often for each reason
+ * (the rest at debug level): one profile per process per window may fail
+ * the same way, and a hostile backend must not flood the log.
+ */
+#define WARN_INTERVAL_NS (60 * 1000000000ULL)
 
 struct uploader {
 	struct spool *spool;
@@ -35,8 +41,10 @@ struct uploader {
 	bool stopping; /* written under lock, read by the transfer's abort check too */
 	uint64_t deadline_ns; /* CLOCK_MONOTONIC; meaningful once stopping */
 	uint64_t random_state;
-	bool failing; /* in an outage: the first failure was logged */
-	struct uploader_stats counts; /* sent, sent_bytes, failed, retried; under lock */
+	bool failing; /* in an outage: "works again" is logged when it ends */
+	uint64_t warned_ns[PUSH_FAILURE__COUNT]; /* when each reason was last warned of; 0 never */
+	uint64_t unwarned[PUSH_FAILURE__COUNT]; /* failures since, logged at debug level */
+	struct uploader_stats counts; /* sent, sent_bytes, failed, retried, failures; under lock */
 };
 
 static bool deadline_passed(struct uploader *uploader)
@@ -97,6 +105,28 @@ static void describe(const struct push_record *record, char *out, size_t size)
 }
 
 /*
+ * The level to log a failure for this reason at: a warning when none was
+ * logged for it in WARN_INTERVAL_NS, with how many went unwarned since.
+ */
+static enum log_level failure_level(struct uploader *uploader, enum push_failure failure,
+				    char *ret_note, size_t size)
+{
+	uint64_t now = now_ns();
+
+	ret_note[0] = '\0';
+	if (uploader->warned_ns[failure] && now - uploader->warned_ns[failure] < WARN_INTERVAL_NS) {
+		uploader->unwarned[failure]++;
+		return LOG_DEBUG;
+	}
+	if (uploader->unwarned[failure])
+		snprintf(ret_note, size, " (%" PRIu64 " more like it since the last warning)",
+			 uploader->unwarned[failure]);
+	uploader->warned_ns[failure] = now;
+	uploader->unwarned[failure] = 0;
+	return LOG_WARN;
+}
+
+/*
  * Sends one claimed record once and releases it: removed when delivered or
  * rejected, kept for later otherwise. Returns true when it should be retried.
  */
@@ -104,7 +134,8 @@ static bool upload(struct uploader *uploader, struct spool_item *item, uint64_t 
 {
 	struct push_result result = {};
 	struct push_record record;
-	char what[128];
+	enum log_level level;
+	char what[128], note[64] = "";
 	int err;
 
 	if (push_record_parse(item->meta, &record)) {
@@ -117,10 +148,15 @@ static bool upload(struct uploader *uploader, struct spool_item *item, uint64_t 
 	err = uploader->protocol->send(uploader->http, &record, item->payload, item->payload_size,
 				       &result);
 	if (err) {
-		result = (struct push_result){ .outcome = PUSH_RETRY, .grpc_status = -1 };
+		result = (struct push_result){ .outcome = PUSH_RETRY,
+					       .failure = PUSH_FAILURE_LOCAL,
+					       .grpc_status = -1 };
 		snprintf(result.message, sizeof(result.message), "building the request: %s",
 			 strerror(-err));
 	}
+	/* An upload cut at the drain deadline is no failure of the backend's. */
+	if (result.outcome != PUSH_DELIVERED && result.failure != PUSH_FAILURE_ABORTED)
+		count(uploader, &uploader->counts.failures[result.failure], 1);
 	switch (result.outcome) {
 	case PUSH_DELIVERED:
 		pthread_mutex_lock(&uploader->lock);
@@ -134,12 +170,13 @@ static bool upload(struct uploader *uploader, struct spool_item *item, uint64_t 
 		return false;
 	case PUSH_REJECTED:
 		count(uploader, &uploader->counts.failed, 1);
+		level = failure_level(uploader, result.failure, note, sizeof(note));
 		if (result.grpc_status >= 0)
-			log_warn("%s rejected the %s, not retrying: %s", uploader->url, what,
-				 result.message);
+			log_message(level, "%s rejected the %s, not retrying: %s%s", uploader->url,
+				    what, result.message, note);
 		else
-			log_warn("%s rejected the %s (HTTP %ld), not retrying: %s", uploader->url,
-				 what, result.http_status, result.message);
+			log_message(level, "%s rejected the %s (HTTP %ld), not retrying: %s%s",
+				    uploader->url, what, result.http_status, result.message, note);
 		spool__release(uploader->spool, item, true);
 		return false;
 	case PUSH_RETRY:
@@ -147,10 +184,13 @@ static bool upload(struct uploader *uploader, struct spool_item *item, uint64_t 
 	}
 	/* Unclaimed while waiting: if the spool fills up meanwhile, this one may go first. */
 	spool__release(uploader->spool, item, false);
-	log_message(uploader->failing ? LOG_DEBUG : LOG_WARN,
+	level = result.failure == PUSH_FAILURE_ABORTED
+			? LOG_DEBUG
+			: failure_level(uploader, result.failure, note, sizeof(note));
+	log_message(level,
 		    "pushing the %s to %s failed: %s; retrying with backoff, profiles wait in the "
-		    "spool",
-		    what, uploader->url, result.message);
+		    "spool%s",
+		    what, uploader->url, result.message, level == LOG_WARN ? note : "");
 	uploader->failing = true;
 	*ret_retry_after_ms = result.retry_after_ms;
 	return true;

@@ -36,6 +36,8 @@ struct uploader_stats {
 	uint64_t pending; /* profiles waiting in the spool */
 	uint64_t pending_bytes;
 	uint64_t recovered; /* found in the spool at start */
+	/* Attempts that did not deliver, by why (retried or given up alike). */
+	uint64_t failures[PUSH_FAILURE__COUNT];
 };
 
 /* Opens the spool and starts the thread. NULL with errno set (EBUSY: spool in use). */

@@ -11,12 +11,14 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "agent/sampling/cpu_profiler.h"
 #include "agent/sampling/sampler_counters.h"
 #include "agent/sampling/sampling.h"
 #include "bpf/cpu.skel.h"
+#include "lib/array.h"
 #include "lib/log.h"
 
 struct cpu_profiler {
@@ -59,6 +61,23 @@ static int read_online_cpus(bool *online, int possible)
 cleanup:
 	fclose(file);
 	return err;
+}
+
+/*
+ * Whether the kernel can fill a new process's mappings itself: it needs
+ * BPF task works (6.18) and the open-coded VMA iterator (6.7).
+ */
+static bool kernel_can_fill(void)
+{
+	static const char *const kfuncs[] = { "bpf_task_work_schedule_resume_impl",
+					      "bpf_iter_task_vma_new" };
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	bool found = vmlinux != NULL;
+
+	for (size_t i = 0; found && i < ARRAY_SIZE(kfuncs); i++)
+		found = btf__find_by_name_kind(vmlinux, kfuncs[i], BTF_KIND_FUNC) >= 0;
+	btf__free(vmlinux);
+	return found;
 }
 
 static int attach_cpu(struct cpu_profiler *profiler, int cpu)
@@ -196,7 +215,7 @@ struct cpu_profiler *cpu_profiler__new(const struct cpu_profiler_opts *opts)
 	profiler->sampler.ops = &cpu_sampler_ops;
 	profiler->sampler.counter_lines = cpu_counter_lines;
 	profiler->sampler.counter_line_count =
-		cpu_counter_line_count - (opts->dwarf_unwinding ? 0 : 1);
+		cpu_counter_line_count - (opts->dwarf_unwinding ? 0 : 2);
 	profiler->frequency_hz = opts->frequency_hz;
 	profiler->possible_cpus = libbpf_num_possible_cpus();
 	if (profiler->possible_cpus <= 0) {
@@ -216,6 +235,7 @@ struct cpu_profiler *cpu_profiler__new(const struct cpu_profiler_opts *opts)
 	}
 	skel->rodata->filter_pids = sampling__filters_pids(opts->sampling);
 	skel->rodata->dwarf_unwinding = opts->dwarf_unwinding;
+	skel->rodata->fill_in_kernel = opts->dwarf_unwinding && kernel_can_fill();
 	buffers = buffers_of(profiler);
 	window_buffers__set_sizes(&buffers, opts->max_stacks, opts->max_sample_keys);
 	shared = SHARED_MAPS_OF(skel);

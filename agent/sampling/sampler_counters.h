@@ -7,7 +7,7 @@
 #include "lib/counters.h"
 
 /*
- * Each sampler's lines (the CPU sampler's unwind line last, left out with
+ * Each sampler's lines (the CPU sampler's two unwind lines last, left out with
  * --unwind fp), for the daemon and for tests that check every table.
  */
 extern const struct counter_line cpu_counter_lines[];

@@ -25,6 +25,8 @@ enum shared_map {
 	SHARED_PROCESS_EVENTS,
 	SHARED_UNWIND_TABLES,
 	SHARED_PROCESS_UNWIND,
+	SHARED_UNWIND_FILES,
+	SHARED_EXITED_PROCESSES,
 	SHARED__COUNT,
 };
 
@@ -35,6 +37,7 @@ struct sampling {
 	int fds[SHARED__COUNT]; /* ours, dup'ed from the first program loaded; -1 before */
 	struct ring_buffer *events;
 	struct bpf_link *exec_tracking;
+	struct bpf_link *exit_tracking;
 	process_event_fn on_process_event;
 	void *ctx;
 	pthread_mutex_t consume_lock; /* one consumer of the ring buffer at a time */
@@ -95,6 +98,7 @@ void sampling__free(struct sampling *sampling)
 	}
 	ring_buffer__free(sampling->events);
 	bpf_link__destroy(sampling->exec_tracking);
+	bpf_link__destroy(sampling->exit_tracking);
 	for (int map = 0; map < SHARED__COUNT; map++)
 		if (sampling->fds[map] >= 0)
 			close(sampling->fds[map]);
@@ -112,6 +116,8 @@ static void shared_maps_as_array(const struct shared_maps *maps, struct bpf_map 
 	ret[SHARED_PROCESS_EVENTS] = maps->process_events;
 	ret[SHARED_UNWIND_TABLES] = maps->unwind_tables;
 	ret[SHARED_PROCESS_UNWIND] = maps->process_unwind;
+	ret[SHARED_UNWIND_FILES] = maps->unwind_files;
+	ret[SHARED_EXITED_PROCESSES] = maps->exited_processes;
 }
 
 static bool maps_created(const struct sampling *sampling)
@@ -136,8 +142,10 @@ static int share_maps(struct sampling *sampling, const struct shared_maps *maps)
 	shared_maps_as_array(maps, map);
 	/* The first program's copy tracks execs for all, attached by maps_loaded. */
 	bpf_program__set_autoattach(maps->process_exec, false);
+	bpf_program__set_autoattach(maps->process_exit, false);
 	if (maps_created(sampling)) {
 		bpf_program__set_autoload(maps->process_exec, false);
+		bpf_program__set_autoload(maps->process_exit, false);
 		for (int i = 0; i < SHARED__COUNT; i++)
 			if (bpf_map__reuse_fd(map[i], sampling->fds[i]))
 				return -errno;
@@ -147,6 +155,7 @@ static int share_maps(struct sampling *sampling, const struct shared_maps *maps)
 				 sampling->pid_count ? sampling->pid_count : 1);
 	bpf_map__set_max_entries(map[SHARED_PROCESS_UNWIND], sampling->max_processes);
 	bpf_program__set_autoload(maps->process_exec, can_track_execs());
+	bpf_program__set_autoload(maps->process_exit, bpf_program__autoload(maps->process_exec));
 	return 0;
 }
 
@@ -197,6 +206,11 @@ static int maps_loaded(struct sampling *sampling, const struct shared_maps *maps
 		if (!sampling->exec_tracking)
 			log_warn("attaching exec tracking: %s, ignoring", strerror(errno));
 	}
+	if (bpf_program__autoload(maps->process_exit)) {
+		sampling->exit_tracking = bpf_program__attach(maps->process_exit);
+		if (!sampling->exit_tracking)
+			log_warn("attaching exit tracking: %s, ignoring", strerror(errno));
+	}
 	sampling->events = ring_buffer__new(sampling->fds[SHARED_PROCESS_EVENTS], handle_event,
 					    sampling, NULL);
 	if (!sampling->events) {
@@ -207,6 +221,8 @@ static int maps_loaded(struct sampling *sampling, const struct shared_maps *maps
 fail:
 	bpf_link__destroy(sampling->exec_tracking);
 	sampling->exec_tracking = NULL;
+	bpf_link__destroy(sampling->exit_tracking);
+	sampling->exit_tracking = NULL;
 	for (int i = 0; i < SHARED__COUNT; i++) {
 		if (sampling->fds[i] >= 0)
 			close(sampling->fds[i]);
@@ -241,6 +257,16 @@ int sampling__unwind_tables_fd(const struct sampling *sampling)
 int sampling__process_unwind_fd(const struct sampling *sampling)
 {
 	return sampling->fds[SHARED_PROCESS_UNWIND];
+}
+
+int sampling__unwind_files_fd(const struct sampling *sampling)
+{
+	return sampling->fds[SHARED_UNWIND_FILES];
+}
+
+int sampling__exited_processes_fd(const struct sampling *sampling)
+{
+	return sampling->fds[SHARED_EXITED_PROCESSES];
 }
 
 void sampling__set_process_listener(struct sampling *sampling, process_event_fn fn, void *ctx)

@@ -31,27 +31,33 @@ void sampling__free(struct sampling *sampling);
 
 /*
  * A program's shared maps, with the names bpf/maps.bpf.h and bpf/unwind.bpf.h
- * give, and its copy of exec tracking (bpf/process.bpf.h): only the first
- * program's is loaded and attached, by sampling.
+ * give, and its copy of exec and exit tracking (bpf/process.bpf.h): only
+ * the first program's is loaded and attached, by sampling.
  */
 struct bpf_program;
 struct shared_maps {
 	struct bpf_program *process_exec;
+	struct bpf_program *process_exit;
 	struct bpf_map *pid_filter;
 	struct bpf_map *known_processes;
 	struct bpf_map *process_events;
 	struct bpf_map *unwind_tables;
 	struct bpf_map *process_unwind;
+	struct bpf_map *unwind_files;
+	struct bpf_map *exited_processes;
 };
 
 #define SHARED_MAPS_OF(skel)                                                                       \
 	((struct shared_maps){                                                                     \
 		.process_exec = (skel)->progs.process_exec,                                        \
+		.process_exit = (skel)->progs.process_exit,                                        \
 		.pid_filter = (skel)->maps.pid_filter,                                             \
 		.known_processes = (skel)->maps.known_processes,                                   \
 		.process_events = (skel)->maps.process_events,                                     \
 		.unwind_tables = (skel)->maps.unwind_tables,                                       \
 		.process_unwind = (skel)->maps.process_unwind,                                     \
+		.unwind_files = (skel)->maps.unwind_files,                                         \
+		.exited_processes = (skel)->maps.exited_processes,                                 \
 	})
 
 /*
@@ -70,6 +76,8 @@ bool sampling__filters_pids(const struct sampling *sampling);
 /* The unwind maps' descriptors, for the agent's table builder; -1 before any load. */
 int sampling__unwind_tables_fd(const struct sampling *sampling);
 int sampling__process_unwind_fd(const struct sampling *sampling);
+int sampling__unwind_files_fd(const struct sampling *sampling);
+int sampling__exited_processes_fd(const struct sampling *sampling);
 
 /*
  * The one listener of process announcements. Called on the events thread,

@@ -16,6 +16,7 @@
 #include "agent/process/process_table.h"
 #include "agent/unwind/unwind_maps.h"
 #include "agent/unwind/unwind_table.h"
+#include "lib/array.h"
 #include "lib/clock.h"
 #include "lib/hashmap.h"
 #include "symbolizer/elf_cache.h"
@@ -23,6 +24,8 @@
 #define TABLE_ELEMENT_BYTES sizeof(struct unwind_chunk)
 #define MAX_TABLES 8192 /* the BPF outer map's size */
 #define VDSO_KEY "[vdso]"
+/* Copies of one build id (in containers, say) the kernel can place its table by. */
+#define TABLE_MAX_FILES 16
 
 struct table {
 	char *key; /* build id, or "dev:inode" for files without one */
@@ -33,6 +36,15 @@ struct table {
 	uint64_t last_used; /* a tick: higher is more recent */
 	uint64_t needed_bytes; /* from the last build: known before building again */
 	bool failed; /* no usable CFI: not tried again */
+	/* The files with this table, for the kernel's fill; in its file map while loaded. */
+	struct table_file *files;
+	size_t file_count;
+	size_t file_capacity;
+};
+
+struct table_file {
+	struct unwind_file_key key;
+	uint64_t vaddr_minus_offset;
 };
 
 struct process_tables {
@@ -43,6 +55,8 @@ struct process_tables {
 struct unwind_maps {
 	int tables_fd;
 	int processes_fd;
+	int files_fd;
+	int exited_fd;
 	uint64_t max_bytes;
 	struct elf_cache *elf_cache;
 	struct hashmap *tables; /* key string -> struct table */
@@ -52,6 +66,8 @@ struct unwind_maps {
 	uint64_t tick;
 	struct unwind_table vdso; /* the kernel's vDSO, the same in every process */
 	uint64_t vdso_vaddr; /* its first PT_LOAD's address */
+	uint32_t *exited; /* pids taken at the last sweep, deleted at the next */
+	size_t exited_count;
 	struct unwind_maps_stats stats;
 };
 
@@ -105,12 +121,15 @@ struct unwind_maps *unwind_maps__new(const struct unwind_maps_opts *opts)
 		return NULL;
 	maps->tables_fd = opts->tables_fd;
 	maps->processes_fd = opts->processes_fd;
+	maps->files_fd = opts->files_fd;
+	maps->exited_fd = opts->exited_fd;
 	maps->max_bytes = opts->max_bytes;
 	maps->elf_cache = opts->elf_cache;
 	maps->next_id = 1;
 	maps->tables = hashmap__new(hashmap_hash_str, hashmap_equal_str, NULL);
 	maps->processes = hashmap__new(hashmap_hash_int, hashmap_equal_int, NULL);
-	if (!maps->tables || !maps->processes) {
+	maps->exited = calloc(UNWIND_MAX_EXITED, sizeof(*maps->exited));
+	if (!maps->tables || !maps->processes || !maps->exited) {
 		unwind_maps__free(maps);
 		errno = ENOMEM;
 		return NULL;
@@ -119,10 +138,35 @@ struct unwind_maps *unwind_maps__new(const struct unwind_maps_opts *opts)
 	return maps;
 }
 
+/* Tells the kernel's fill where file i of a loaded table is. */
+static void publish_file(struct unwind_maps *maps, const struct table *table, size_t i)
+{
+	struct unwind_file value = {
+		.vaddr_minus_offset = table->files[i].vaddr_minus_offset,
+		.table_id = table->id,
+	};
+
+	if (maps->files_fd < 0)
+		return;
+	if (bpf_map_update_elem(maps->files_fd, &table->files[i].key, &value, BPF_ANY))
+		maps->stats.files_map_full++;
+	else
+		maps->stats.files_placed++;
+}
+
+static void unpublish_files(struct unwind_maps *maps, const struct table *table)
+{
+	for (size_t i = 0; maps->files_fd >= 0 && i < table->file_count; i++)
+		if (!bpf_map_delete_elem(maps->files_fd, &table->files[i].key))
+			maps->stats.files_placed--;
+}
+
 static void unload_table(struct unwind_maps *maps, struct table *table)
 {
 	if (!table->id)
 		return;
+	/* Before the table goes, so that no new fill points at it. */
+	unpublish_files(maps, table);
 	bpf_map_delete_elem(maps->tables_fd, &table->id);
 	maps->stats.table_bytes -= table->bytes;
 	maps->stats.table_rows -= table->rows;
@@ -140,6 +184,7 @@ static void forget_if_unused(struct unwind_maps *maps, struct table *table)
 	if (table->users || table->id)
 		return;
 	hashmap__delete(maps->tables, (uintptr_t)table->key, NULL, NULL);
+	free(table->files);
 	free(table->key);
 	free(table);
 }
@@ -155,6 +200,7 @@ void unwind_maps__free(struct unwind_maps *maps)
 		struct table *table = value;
 
 		unload_table(maps, table);
+		free(table->files);
 		free(table->key);
 		free(table);
 	}
@@ -164,6 +210,7 @@ void unwind_maps__free(struct unwind_maps *maps)
 	hashmap__free(maps->tables);
 	hashmap__free(maps->processes);
 	unwind_table__free(&maps->vdso);
+	free(maps->exited);
 	free(maps);
 }
 
@@ -288,6 +335,8 @@ static int load_rows(struct unwind_maps *maps, struct table *table, const struct
 	maps->stats.table_bytes += bytes;
 	maps->stats.table_rows += rows->row_count;
 	maps->stats.tables++;
+	for (size_t i = 0; i < table->file_count; i++)
+		publish_file(maps, table, i);
 	err = 0;
 cleanup:
 	/* The outer map holds its own reference to the table. */
@@ -314,6 +363,66 @@ static struct table *find_or_add_table(struct unwind_maps *maps, const char *key
 		return NULL;
 	}
 	return table;
+}
+
+/*
+ * p_vaddr - p_offset of a file's executable segments: one value for all of
+ * them in what linkers make. -EINVAL when they disagree (a mapping's bias
+ * would depend on which segment it maps), -ENOENT without any.
+ */
+static int exec_segments_offset(Elf *elf, uint64_t *ret_offset)
+{
+	uint64_t offset = 0;
+	bool found = false;
+	GElf_Phdr phdr;
+	size_t count;
+
+	if (elf_getphdrnum(elf, &count))
+		return -EINVAL;
+	for (size_t i = 0; i < count; i++) {
+		if (!gelf_getphdr(elf, (int)i, &phdr) || phdr.p_type != PT_LOAD ||
+		    !(phdr.p_flags & PF_X))
+			continue;
+		if (found && phdr.p_vaddr - phdr.p_offset != offset)
+			return -EINVAL;
+		offset = phdr.p_vaddr - phdr.p_offset;
+		found = true;
+	}
+	if (!found)
+		return -ENOENT;
+	*ret_offset = offset;
+	return 0;
+}
+
+/*
+ * Remembers that a file (by device and inode) has this table, so the
+ * kernel can fill the mappings of new processes of it without the agent.
+ * elf is NULL for the vDSO.
+ */
+static void note_file(struct unwind_maps *maps, struct table *table,
+		      const struct proc_mapping *mapping, Elf *elf)
+{
+	struct unwind_file_key key = {};
+	uint64_t offset = maps->vdso_vaddr;
+
+	if (elf) {
+		key.inode = mapping->inode;
+		key.dev = UNWIND_DEV(mapping->dev_major, mapping->dev_minor);
+	}
+	for (size_t i = 0; i < table->file_count; i++)
+		if (table->files[i].key.inode == key.inode && table->files[i].key.dev == key.dev)
+			return;
+	if ((elf && exec_segments_offset(elf, &offset)) || table->file_count >= TABLE_MAX_FILES ||
+	    ARRAY_RESERVE_ONE(table->files, table->file_count, table->file_capacity, 1)) {
+		maps->stats.files_not_placed++;
+		return;
+	}
+	table->files[table->file_count++] = (struct table_file){
+		.key = key,
+		.vaddr_minus_offset = offset,
+	};
+	if (table->id)
+		publish_file(maps, table, table->file_count - 1);
 }
 
 /*
@@ -353,6 +462,7 @@ static struct table *table_for_mapping(struct unwind_maps *maps, uint32_t pid,
 	table->users++;
 	if (table->failed)
 		return table;
+	note_file(maps, table, mapping, vdso ? NULL : file.elf);
 	table->last_used = ++maps->tick;
 	if (table->id)
 		return table;
@@ -431,17 +541,70 @@ int unwind_maps__add_process(struct unwind_maps *maps, uint32_t pid,
 			.start = mapping->start,
 			.end = mapping->end,
 			.load_bias = bias,
+			.file_offset = mapping->offset,
+			.inode = mapping->inode,
+			.dev = UNWIND_DEV(mapping->dev_major, mapping->dev_minor),
 			.table_id = table ? table->id : 0,
 		};
 		if (table)
 			refs->tables[refs->count++] = table;
 	}
 	entry->generation = ++maps->generation;
+	entry->flags = PROCESS_UNWIND_BY_AGENT;
 	err = bpf_map_update_elem(maps->processes_fd, &pid, entry, BPF_ANY) ? -errno : 0;
 	if (err)
 		maps->stats.process_updates_failed++;
 	free(entry);
 	return err;
+}
+
+void unwind_maps__prepare_files(struct unwind_maps *maps, uint32_t pid,
+				const struct proc_maps *mappings)
+{
+	for (size_t i = 0; i < mappings->count; i++) {
+		struct table *table;
+		uint64_t bias;
+
+		if (!(mappings->mappings[i].perms & PROC_MAP_EXEC))
+			continue;
+		table = table_for_mapping(maps, pid, &mappings->mappings[i], &bias);
+		if (!table)
+			continue;
+		/* No process holds it: it stays loaded, first in line for eviction. */
+		table->users--;
+		forget_if_unused(maps, table);
+	}
+}
+
+/* Deletes pid's entry if it is still the exited process's (a new one may have the pid). */
+static void delete_if_exited(struct unwind_maps *maps, uint32_t pid, struct process_unwind *entry)
+{
+	if (bpf_map_lookup_elem(maps->processes_fd, &pid, entry) ||
+	    !(entry->flags & PROCESS_UNWIND_EXITED))
+		return;
+	if (!bpf_map_delete_elem(maps->processes_fd, &pid))
+		maps->stats.exited_swept++;
+}
+
+void unwind_maps__sweep_exited(struct unwind_maps *maps)
+{
+	struct process_unwind *entry;
+	uint32_t key;
+	size_t taken = 0;
+
+	if (maps->exited_fd < 0)
+		return;
+	entry = malloc(sizeof(*entry));
+	for (size_t i = 0; entry && i < maps->exited_count; i++)
+		delete_if_exited(maps, maps->exited[i], entry);
+	free(entry);
+	/* Taken first, deleted after: get_next_key from a deleted key starts over. */
+	while (taken < UNWIND_MAX_EXITED &&
+	       !bpf_map_get_next_key(maps->exited_fd, taken ? &key : NULL, &key))
+		maps->exited[taken++] = key;
+	for (size_t i = 0; i < taken; i++)
+		bpf_map_delete_elem(maps->exited_fd, &maps->exited[i]);
+	maps->exited_count = taken;
 }
 
 void unwind_maps__remove_process(struct unwind_maps *maps, uint32_t pid)

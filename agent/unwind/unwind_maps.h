@@ -18,6 +18,8 @@ struct process_listener;
 struct unwind_maps_opts {
 	int tables_fd; /* BPF hash of maps: table id -> table */
 	int processes_fd; /* BPF hash: pid -> struct process_unwind */
+	int files_fd; /* BPF hash: struct unwind_file_key -> struct unwind_file; -1: none */
+	int exited_fd; /* BPF hash: pids whose entry is marked exited; -1: none */
 	uint64_t max_bytes; /* budget for all tables in BPF map memory */
 	struct elf_cache *elf_cache; /* opens the files behind mappings */
 };
@@ -35,6 +37,10 @@ struct unwind_maps_stats {
 	uint64_t mappings_dropped; /* beyond UNWIND_MAX_MAPPINGS in one process */
 	uint64_t process_updates_failed; /* BPF map full or error */
 	uint64_t build_ns; /* time spent building tables */
+	uint64_t files_placed; /* file identities the kernel can place a table by, now */
+	uint64_t files_not_placed; /* executable segments disagree on their bias, or too many */
+	uint64_t files_map_full; /* the kernel's file map refused an identity */
+	uint64_t exited_swept; /* entries of exited processes deleted after their windows */
 };
 
 /* NULL with errno set. */
@@ -49,6 +55,24 @@ void unwind_maps__free(struct unwind_maps *maps);
  */
 int unwind_maps__add_process(struct unwind_maps *maps, uint32_t pid,
 			     const struct proc_maps *mappings);
+
+/*
+ * Builds and loads the tables of pid's executable mappings without giving
+ * the process an entry: at its exec, so that the kernel's own fill finds
+ * them at its first sample. The tables stay until evicted, unused ones
+ * first.
+ */
+void unwind_maps__prepare_files(struct unwind_maps *maps, uint32_t pid,
+				const struct proc_maps *mappings);
+
+/*
+ * At a window's end, after it was symbolized: deletes the BPF entries of
+ * processes that had exited at the previous window's end (so one window
+ * later: their last samples may be in the window just written), and takes
+ * the processes that have exited since for the next call. Bounded by
+ * UNWIND_MAX_EXITED.
+ */
+void unwind_maps__sweep_exited(struct unwind_maps *maps);
 
 /* Forgets pid; its tables stay cached for other processes until evicted. */
 void unwind_maps__remove_process(struct unwind_maps *maps, uint32_t pid);

@@ -23,12 +23,18 @@
 #define EH_PE_APPLICATION_MASK 0x70
 #define EH_PE_PCREL 0x10
 
+/* 16 bytes: node's .eh_frame has 130k FDEs, all held while the rows are built. */
 struct fde_range {
 	uint64_t start;
-	uint64_t end;
-	Dwarf_CFI *cfi; /* where to compute its rows */
-	int source; /* 0: .eh_frame, 1: .debug_frame, which loses where both cover a pc */
+	uint64_t end : 63; /* cut at 2^63: far past what a table holds (UNWIND_PC_PAD) */
+	uint64_t source : 1; /* 0: .eh_frame, 1: .debug_frame, which loses where both cover a pc */
 };
+
+/*
+ * libdw keeps every FDE and CIE dwarf_cfi_addrframe parsed until the CFI
+ * ends (4 MiB for node's): .eh_frame's is begun again after this many FDEs.
+ */
+#define FDES_PER_CFI 8192
 
 struct table_builder {
 	struct unwind_row *rows;
@@ -37,6 +43,7 @@ struct table_builder {
 	struct fde_range *fdes;
 	size_t fde_count;
 	size_t fde_capacity;
+	Dwarf_CFI *cfi[2]; /* by fde_range.source */
 	struct unwind_table_stats stats;
 };
 
@@ -176,7 +183,7 @@ static uint8_t fde_encoding(const Dwarf_CIE *cie)
 
 /* Lists the FDEs of one CFI section with the address ranges they cover. */
 static int collect_fdes(struct table_builder *builder, Elf *elf, const char *section_name,
-			bool eh_frame, Dwarf_CFI *cfi)
+			bool eh_frame)
 {
 	GElf_Ehdr ehdr;
 	GElf_Shdr shdr;
@@ -233,8 +240,13 @@ static int collect_fdes(struct table_builder *builder, Elf *elf, const char *sec
 					256);
 		if (err)
 			return err;
-		builder->fdes[builder->fde_count++] =
-			(struct fde_range){ start, start + range, cfi, eh_frame ? 0 : 1 };
+		builder->fdes[builder->fde_count++] = (struct fde_range){
+			.start = start,
+			.end = start + range < start || start + range >= 1ULL << 63
+				       ? (1ULL << 63) - 1
+				       : start + range,
+			.source = eh_frame ? 0 : 1,
+		};
 	}
 	return 0;
 }
@@ -341,6 +353,9 @@ unsupported:
 	row->rules = UNWIND_CFA_UNSUPPORTED;
 }
 
+/* Where no CFI covers a pc. */
+static const struct unwind_row gap = { .rules = UNWIND_CFA_NONE };
+
 static int add_row(struct table_builder *builder, uint64_t pc, const struct unwind_row *row)
 {
 	struct unwind_row *last =
@@ -372,7 +387,6 @@ static int add_row(struct table_builder *builder, uint64_t pc, const struct unwi
 static int add_fde_rows(struct table_builder *builder, const struct fde_range *fde,
 			uint64_t next_fde_start)
 {
-	static const struct unwind_row gap = { .rules = UNWIND_CFA_NONE };
 	uint64_t pc = fde->start;
 	int err;
 
@@ -382,7 +396,7 @@ static int add_fde_rows(struct table_builder *builder, const struct fde_range *f
 		Dwarf_Addr start, end;
 		bool signal_frame;
 
-		if (dwarf_cfi_addrframe(fde->cfi, pc, &frame) != 0)
+		if (dwarf_cfi_addrframe(builder->cfi[fde->source], pc, &frame) != 0)
 			break;
 		if (dwarf_frame_info(frame, &start, &end, &signal_frame) < 0 || end <= pc) {
 			free(frame);
@@ -417,19 +431,43 @@ static bool is_other_debug_section(const char *name)
 	       strcmp(name, ".debug_frame") != 0 && strcmp(name, ".zdebug_frame") != 0;
 }
 
+/*
+ * The ELF entry point when no FDE covers it (ld.so's _start, hand-written
+ * without CFI), else 0. The code there is the outermost frame: the kernel
+ * jumps to it with rbp 0 and nothing to return to, so a return address into
+ * it (ld.so's call to _dl_start) ends the stack as complete.
+ */
+static uint64_t uncovered_entry(Elf *elf, const struct table_builder *builder)
+{
+	GElf_Ehdr ehdr;
+
+	if (!gelf_getehdr(elf, &ehdr) || !ehdr.e_entry ||
+	    (ehdr.e_type != ET_EXEC && ehdr.e_type != ET_DYN))
+		return 0;
+	for (size_t i = 0; i < builder->fde_count; i++)
+		if (builder->fdes[i].start <= ehdr.e_entry && ehdr.e_entry < builder->fdes[i].end)
+			return 0;
+	return ehdr.e_entry;
+}
+
+/* An entry point past every FDE: marked the outermost for at most this many bytes. */
+#define ENTRY_CODE_MAX_BYTES 256
+
 int unwind_table__build(Elf *elf, Elf *debug_elf, struct unwind_table *ret_table,
 			struct unwind_table_stats *ret_stats)
 {
 	struct table_builder builder = {};
-	Dwarf_CFI *eh_cfi = dwarf_getcfi_elf(elf);
 	Dwarf *dwarf = NULL;
 	Elf *own = NULL;
-	Dwarf_CFI *debug_cfi = NULL;
-	uint64_t covered_end = 0;
+	static const struct unwind_row outermost = { .rules = UNWIND_CFA_END };
+	uint64_t covered_end = 0, entry;
+	size_t eh_fdes_read = 0;
+	struct unwind_row *shrunk;
 	int err;
 
-	if (eh_cfi) {
-		err = collect_fdes(&builder, elf, ".eh_frame", true, eh_cfi);
+	builder.cfi[0] = dwarf_getcfi_elf(elf);
+	if (builder.cfi[0]) {
+		err = collect_fdes(&builder, elf, ".eh_frame", true);
 		if (err)
 			goto cleanup;
 	}
@@ -447,10 +485,9 @@ int unwind_table__build(Elf *elf, Elf *debug_elf, struct unwind_table *ret_table
 		if (own)
 			elf_hide_sections(own, is_other_debug_section);
 		dwarf = dwarf_begin_elf(own ?: source, DWARF_C_READ, NULL);
-		debug_cfi = dwarf ? dwarf_getcfi(dwarf) : NULL;
-		if (debug_cfi) {
-			err = collect_fdes(&builder, own ?: source, ".debug_frame", false,
-					   debug_cfi);
+		builder.cfi[1] = dwarf ? dwarf_getcfi(dwarf) : NULL;
+		if (builder.cfi[1]) {
+			err = collect_fdes(&builder, own ?: source, ".debug_frame", false);
 			if (err)
 				goto cleanup;
 			break;
@@ -465,6 +502,7 @@ int unwind_table__build(Elf *elf, Elf *debug_elf, struct unwind_table *ret_table
 		goto cleanup;
 	}
 	qsort(builder.fdes, builder.fde_count, sizeof(*builder.fdes), compare_fdes);
+	entry = uncovered_entry(elf, &builder);
 	for (size_t i = 0; i < builder.fde_count; i++) {
 		const struct fde_range *fde = &builder.fdes[i];
 		uint64_t next_start = UINT64_MAX;
@@ -473,10 +511,25 @@ int unwind_table__build(Elf *elf, Elf *debug_elf, struct unwind_table *ret_table
 			builder.stats.fdes_skipped++;
 			continue;
 		}
+		/* The entry point, in the gap before this FDE: outermost up to it. */
+		if (entry && entry < fde->start) {
+			err = add_row(&builder, entry, &outermost);
+			if (err)
+				goto cleanup;
+			entry = 0;
+		}
 		for (size_t j = i + 1; j < builder.fde_count; j++) {
 			if (builder.fdes[j].start >= fde->end) {
 				next_start = builder.fdes[j].start;
 				break;
+			}
+		}
+		if (fde->source == 0 && ++eh_fdes_read % FDES_PER_CFI == 0) {
+			dwarf_cfi_end(builder.cfi[0]);
+			builder.cfi[0] = dwarf_getcfi_elf(elf);
+			if (!builder.cfi[0]) {
+				err = -ENOMEM;
+				goto cleanup;
 			}
 		}
 		err = add_fde_rows(&builder, fde, next_start);
@@ -484,6 +537,18 @@ int unwind_table__build(Elf *elf, Elf *debug_elf, struct unwind_table *ret_table
 			goto cleanup;
 		covered_end = fde->end;
 	}
+	if (entry) {
+		err = add_row(&builder, entry, &outermost);
+		if (!err)
+			err = add_row(&builder, entry + ENTRY_CODE_MAX_BYTES, &gap);
+		if (err)
+			goto cleanup;
+	}
+	/* Doubling left up to half the array unused; the caller holds it while loading it. */
+	shrunk = reallocarray(builder.rows, builder.row_count ? builder.row_count : 1,
+			      sizeof(*builder.rows));
+	if (shrunk)
+		builder.rows = shrunk;
 	*ret_table = (struct unwind_table){ builder.rows, builder.row_count };
 	builder.rows = NULL;
 	if (ret_stats)
@@ -492,10 +557,13 @@ int unwind_table__build(Elf *elf, Elf *debug_elf, struct unwind_table *ret_table
 cleanup:
 	free(builder.rows);
 	free(builder.fdes);
-	if (eh_cfi)
-		dwarf_cfi_end(eh_cfi);
+	if (builder.cfi[0])
+		dwarf_cfi_end(builder.cfi[0]);
 	dwarf_end(dwarf);
 	elf_end(own);
+	/* .eh_frame was read through once: its pages go back to the page cache. */
+	elf_drop_pages(elf);
+	elf_drop_pages(debug_elf);
 	return err;
 }
 

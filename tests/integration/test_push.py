@@ -30,9 +30,10 @@ class Server:
 
     def __init__(self, kind, port=0, *args):
         self.out = tmpdir("kiln-push-server-")
-        argv = ([sys.executable, os.path.join(SERVERS, "pyroscope_server.py")]
-                if kind == "pyroscope" else
-                [DEBIAN_PYTHON, os.path.join(SERVERS, "parca_server.py")])
+        # python3-grpcio and python3-h2 are Debian's: those servers run on its interpreter.
+        argv = {"pyroscope": [sys.executable, os.path.join(SERVERS, "pyroscope_server.py")],
+                "parca": [DEBIAN_PYTHON, os.path.join(SERVERS, "parca_server.py")],
+                "hostile": [DEBIAN_PYTHON, os.path.join(SERVERS, "hostile_server.py")]}[kind]
         self.proc = subprocess.Popen(argv + ["--out", self.out, "--port", str(port)] +
                                      list(args), stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline().split()

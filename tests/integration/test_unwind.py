@@ -270,10 +270,12 @@ def test_table_budget():
     # windows, seconds later, must be whole.
     exact = total = samples = 0
     cpu_seconds = 0.0
+    window_shares = []
     for path in profiles(out)[-2:]:
         p = read_profile(path)
         e, t = share_exact(p, late_pid, "library_inner",
                            ["library_inner", "library_spin", "run_library", "main"] + START)
+        window_shares.append(f"{e}/{t}")
         exact += e
         total += t
         samples += process_samples(p, late_pid)
@@ -281,7 +283,9 @@ def test_table_budget():
     check_samples_match_cpu("table budget: the last two windows", samples, cpu_seconds,
                             FREQUENCY)
     check("table budget: the library's stacks unwind completely after the eviction",
-          total >= MIN_SAMPLES and exact >= 0.9 * total, f"{exact}/{total}")
+          total >= MIN_SAMPLES and exact >= 0.9 * total,
+          f"{exact}/{total}; per window: {window_shares}; kiln's last reports: "
+          + " | ".join(re.findall(r"unwind(?: tables)?: [^\n]*", err)[-6:]))
 
 
 # GCC's names for the parts it splits off a function ("msort_with_tmp.part.0"),

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/config.h"
 #include "agent/options.h"
 #include "tests/unit/testing.h"
 
@@ -127,7 +128,9 @@ static void test_defaults(void)
 	CHECK(opts.off_cpu_states == 0x7);
 	CHECK(opts.off_cpu_hooks == OFF_CPU_HOOKS_AUTO);
 	CHECK(opts.debuginfod_urls == NULL);
-	CHECK(opts.max_dwarf_memory == 64ULL << 20);
+	/* One budget for the caches; DWARF takes its share of it unless told otherwise. */
+	CHECK(opts.max_memory == 24ULL << 20);
+	CHECK(opts.max_dwarf_memory == 0);
 	CHECK(!opts.verbose);
 	CHECK(opts.remote_store == NULL);
 	CHECK(opts.remote_protocol == NULL);
@@ -292,6 +295,14 @@ static void test_sizes(void)
 		{ "--max-dwarf-memory", FIELD(max_dwarf_memory), "1M", 1 << 20 },
 		{ "--max-dwarf-memory", FIELD(max_dwarf_memory), "1023K", 0 },
 		{ "--max-dwarf-memory", FIELD(max_dwarf_memory), "2G", 2ULL << 30 },
+		/* 4M to 1T: under 4 MiB no cache could hold a large binary's symbols. */
+		{ "--max-memory", FIELD(max_memory), "4M", 4 << 20 },
+		{ "--max-memory", FIELD(max_memory), "40", 40 << 20 },
+		{ "--max-memory", FIELD(max_memory), "1024G", 1ULL << 40 },
+		{ "--max-memory", FIELD(max_memory), "4095K", 0 },
+		{ "--max-memory", FIELD(max_memory), "1025G", 0 },
+		{ "--max-memory", FIELD(max_memory), "0", 0 },
+		{ "--max-memory", FIELD(max_memory), "lots", 0 },
 	};
 	struct kiln_options opts;
 
@@ -315,6 +326,8 @@ static void test_sizes(void)
 	CHECK(usage_error_said("--max-unwind-memory: 5G is out of range (64K to 4G)"));
 	CHECK_USAGE("--max-unwind-memory", "1T");
 	CHECK(usage_error_said("is not a size"));
+	CHECK_USAGE("--max-memory", "1M");
+	CHECK(usage_error_said("--max-memory: 1M is out of range (4M to 1T)"));
 }
 
 /* argv (argv[0] "kiln") with "flag value" appended times after its first argc words. */
@@ -624,9 +637,147 @@ static void test_help_and_version(void)
 	CHECK_STR(out_text, "kiln " KILN_VERSION "\n");
 }
 
+/* A config file in a fresh directory: its path (static, one at a time). */
+static const char *config_file(const char *text)
+{
+	static char dir[] = "/tmp/kiln-config-XXXXXX", path[64];
+	static bool made;
+	FILE *file;
+
+	if (!made && !mkdtemp(dir)) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	made = true;
+	snprintf(path, sizeof(path), "%s/kiln.yaml", dir);
+	file = fopen(path, "w");
+	if (!file) {
+		perror(path);
+		exit(1);
+	}
+	fputs(text, file);
+	fclose(file);
+	return path;
+}
+
+/* Settings by their long names; the command line wins, a repeatable flag as a whole. */
+static void test_config_settings(void)
+{
+	const char *path = config_file("# kiln's settings\n"
+				       "frequency: 99\n"
+				       "off-cpu: true\n"
+				       "verbose: false\n"
+				       "max-memory: 32M\n"
+				       "off-cpu-states: sleeping,preempted\n"
+				       "header: ['X-A: 1', 'X-B: 2']\n"
+				       "remote-store: http://127.0.0.1:4040\n"
+				       "relabel_configs:\n"
+				       "  - source_labels: [__meta_systemd_unit]\n"
+				       "    regex: (.*)\\.service\n"
+				       "    target_label: service_name\n"
+				       "  - action: drop\n"
+				       "    source_labels: [__meta_comm]\n"
+				       "    regex: sshd\n");
+	struct kiln_options opts;
+
+	CHECK(parse(&opts, "--config", path, NULL) == OPTIONS_RUN);
+	CHECK(err_text[0] == '\0');
+	CHECK(opts.frequency_hz == 99 && opts.off_cpu && !opts.verbose);
+	CHECK(opts.max_memory == 32ULL << 20);
+	CHECK(opts.off_cpu_states == 0x5);
+	CHECK(opts.header_count == 2);
+	CHECK_STR(opts.remote_store, "http://127.0.0.1:4040");
+	CHECK(opts.config && relabel_rules__count(opts.config->rules) == 2);
+	options_free(&opts);
+	CHECK(opts.config == NULL);
+
+	CHECK(parse(&opts, "-F", "49", "--header", "X-C: 3", "-c", path, NULL) == OPTIONS_RUN);
+	CHECK(opts.frequency_hz == 49 && opts.off_cpu);
+	CHECK(opts.header_count == 1 && !strcmp(opts.headers[0], "X-C: 3"));
+	options_free(&opts);
+
+	/* What the file sets counts as given: a push-only setting needs remote-store. */
+	path = config_file("service-name: web\n");
+	CHECK(parse(&opts, "--config", path, NULL) == OPTIONS_EXIT_USAGE);
+	CHECK(usage_error_said("--service-name: only with --remote-store"));
+	options_free(&opts);
+	/* An empty file is no settings. */
+	path = config_file("");
+	CHECK(parse(&opts, "--config", path, NULL) == OPTIONS_RUN && opts.frequency_hz == 19);
+	options_free(&opts);
+}
+
+/* Every bad file exits 2 naming the file, the line and the field. */
+static void test_config_errors(void)
+{
+	static const struct {
+		const char *text;
+		const char *said;
+	} bad[] = {
+		{ "frequency: 99\nfrequncy: 10\n", "kiln.yaml:2: unknown setting 'frequncy'" },
+		{ "duration: 5\nfrequency: fast\n",
+		  "kiln.yaml:2: --frequency: 'fast' is not a non-negative whole number" },
+		{ "off-cpu: yes please\n", "kiln.yaml:1: off-cpu: true or false" },
+		{ "help: true\n", "unknown setting 'help'" },
+		{ "config: other.yaml\n", "unknown setting 'config'" },
+		{ "frequency: [1\n", "kiln.yaml:2: " },
+		{ "- frequency\n", "kiln.yaml:1: a mapping of settings" },
+		{ "unwind:\n  mode: fp\n", "kiln.yaml:2: unwind: a value or a list of values" },
+		{ "relabel_configs:\n  - target_label: x\n    regex: '('\n",
+		  "kiln.yaml:3: relabel_configs[0].regex: '(' is not a valid regex" },
+		{ "relabel_configs:\n  - action: keep\n    regex: a\n  - action: hashmod\n"
+		  "    source_labels: [a]\n    target_label: h\n",
+		  "kiln.yaml:4: relabel_configs[1].modulus: the hashmod action requires" },
+		{ "relabel_configs:\n  - action: replace\n    target: x\n",
+		  "kiln.yaml:3: relabel_configs[0]: unknown field 'target'" },
+		{ "relabel_configs:\n  - source_labels: [a]\n    target_label: x\n"
+		  "    modulus: -1\n",
+		  "kiln.yaml:4: relabel_configs[0].modulus: '-1' is not a whole number" },
+		{ "relabel_configs: drop\n", "kiln.yaml:1: relabel_configs: a list of rules" },
+		/* An alias repeats a list: bounded however often it is repeated. */
+		{ "a: &x [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]\n"
+		  "b: &y [*x,*x,*x,*x,*x,*x,*x,*x,*x,*x,*x,*x,*x,*x,*x,*x,*x,*x,*x,*x]\n"
+		  "pid: [*y,*y,*y,*y,*y,*y,*y,*y,*y,*y,*y,*y,*y,*y,*y,*y,*y,*y,*y,*y]\n",
+		  "a value or a list of values" },
+	};
+	struct kiln_options opts;
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		const char *path = config_file(bad[i].text);
+
+		CHECK(parse(&opts, "--config", path, NULL) == OPTIONS_EXIT_USAGE);
+		if (!strstr(err_text, bad[i].said))
+			fprintf(stderr, "config %zu said: %s", i, err_text);
+		CHECK(strstr(err_text, bad[i].said) != NULL);
+		options_free(&opts);
+	}
+	CHECK(parse(&opts, "--config", "/nonexistent/kiln.yaml", NULL) == OPTIONS_EXIT_USAGE);
+	CHECK(strstr(err_text, "/nonexistent/kiln.yaml: No such file or directory") != NULL);
+	CHECK(parse(&opts, "--config", "/tmp", NULL) == OPTIONS_EXIT_USAGE);
+	CHECK(strstr(err_text, "/tmp: not a regular file") != NULL);
+	CHECK(parse(&opts, "--config", "a.yaml", "--config", "b.yaml", NULL) == OPTIONS_EXIT_USAGE);
+	CHECK(usage_error_said("--config: one file only"));
+}
+
+/* A list past the bound on settings is refused, not grown without end. */
+static void test_config_bounds(void)
+{
+	static char text[64 * 1024];
+	struct kiln_options opts;
+	size_t n = snprintf(text, sizeof(text), "pid: [");
+
+	for (int i = 0; i < CONFIG_MAX_SETTINGS + 1; i++)
+		n += snprintf(text + n, sizeof(text) - n, "%s1", i ? "," : "");
+	snprintf(text + n, sizeof(text) - n, "]\n");
+	CHECK(parse(&opts, "--config", config_file(text), NULL) == OPTIONS_EXIT_USAGE);
+	CHECK(strstr(err_text, "kiln.yaml:1: more than 4096 settings") != NULL);
+	options_free(&opts);
+}
+
 TEST_MAIN("options", TEST(test_defaults), TEST(test_spellings), TEST(test_bad_words),
 	  TEST(test_uint_ranges), TEST(test_uint_syntax), TEST(test_sizes), TEST(test_pids),
 	  TEST(test_headers), TEST(test_remote_only), TEST(test_remote_store),
 	  TEST(test_output_max_bytes_when_pushing), TEST(test_service_name),
 	  TEST(test_credentials_and_tls), TEST(test_flags), TEST(test_choices), TEST(test_states),
-	  TEST(test_debuginfod_urls), TEST(test_help_and_version))
+	  TEST(test_debuginfod_urls), TEST(test_help_and_version), TEST(test_config_settings),
+	  TEST(test_config_errors), TEST(test_config_bounds))

@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Unit tests for the symbol cache: keys kept apart, lines and strings copied, growth. */
+/*
+ * Unit tests for the symbol cache: keys kept apart, lines and strings copied,
+ * growth; and the symbol history: generations, what is used kept, the rest
+ * evicted and counted.
+ */
 #include <stdio.h>
 #include <string.h>
 
@@ -15,6 +19,7 @@ static void test_keys_kept_apart(void)
 		{ .address = 0x1000, .pid = 7, .is_return = true },
 		{ .address = 0x1000, .kernel = true },
 		{ .address = 0x1001, .pid = 7 },
+		{ .address = 0x1000, .pid = 7, .file = 1 },
 	};
 	char name[32] = "inner";
 	const struct pprof_line lines[] = {
@@ -38,7 +43,10 @@ static void test_keys_kept_apart(void)
 	CHECK_STR(found[1].function_name, "outer");
 	CHECK_STR(found[1].system_name, "_Z5outerv");
 	CHECK(found[1].filename == NULL && found[1].line == 9);
-	/* Another process, a return address, the kernel, another address: other entries. */
+	/*
+	 * Another process, a return address, the kernel, another address, a
+	 * key by build: other entries.
+	 */
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		CHECK(!symbol_cache__find(cache, &keys[i], found, 4, &count));
 	/* An address with no symbol is cached too, as no lines. */
@@ -81,5 +89,107 @@ static void test_many_entries_one_copy_of_each_string(void)
 	symbol_cache__free(cache);
 }
 
+/* Entry i of the history tests: a file offset of one build, with a name of its own. */
+static int add_numbered(struct symbol_history *history, int i)
+{
+	const struct symbol_key key = { .address = 0x1000 + (uint64_t)i, .file = 0xb1d };
+	char name[64];
+	const struct pprof_line line = { .function_name = name, .filename = "numbered.c" };
+
+	snprintf(name, sizeof(name), "numbered_function_%d", i);
+	return symbol_history__add(history, &key, &line, 1);
+}
+
+static bool find_numbered(struct symbol_history *history, int i)
+{
+	const struct symbol_key key = { .address = 0x1000 + (uint64_t)i, .file = 0xb1d };
+	struct pprof_line found[1];
+	char name[64];
+	size_t count = 0;
+
+	snprintf(name, sizeof(name), "numbered_function_%d", i);
+	return symbol_history__find(history, &key, found, 1, &count) && count == 1 &&
+	       !strcmp(found[0].function_name, name);
+}
+
+static void test_history_generations(void)
+{
+	/* One byte a generation: every add after the first starts a new one. */
+	struct symbol_history *history = symbol_history__new(1);
+	struct symbol_history_stats stats;
+	const struct symbol_key other_build = { .address = 0x1000, .file = 0xb1e };
+	struct pprof_line found[1];
+	size_t count;
+
+	CHECK(history != NULL);
+	if (!history)
+		return;
+	CHECK(add_numbered(history, 0) == 0);
+	CHECK(find_numbered(history, 0));
+	/* The same offset of another build is another entry. */
+	CHECK(!symbol_history__find(history, &other_build, found, 1, &count));
+	CHECK(add_numbered(history, 1) == 0);
+	/* In the previous generation now, still found. */
+	CHECK(find_numbered(history, 0) && find_numbered(history, 1));
+	CHECK(add_numbered(history, 2) == 0);
+	/* Two generations on, gone, and counted. */
+	CHECK(!find_numbered(history, 0));
+	CHECK(find_numbered(history, 1) && find_numbered(history, 2));
+	symbol_history__stats(history, &stats);
+	CHECK(stats.evicted == 1);
+	CHECK(stats.hits == 5);
+	CHECK(stats.bytes > 0);
+	symbol_history__free(history);
+	symbol_history__free(NULL);
+}
+
+static void test_history_keeps_what_is_used(void)
+{
+	struct symbol_cache *probe = symbol_cache__new();
+	struct symbol_history *history = NULL;
+	struct symbol_history_stats stats = {};
+	int next = 0;
+
+	CHECK(probe != NULL);
+	if (!probe)
+		return;
+	/* A generation's bound: what 100 entries take, about. */
+	for (int i = 0; i < 100; i++) {
+		const struct symbol_key key = { .address = (uint64_t)i };
+		char name[64];
+		const struct pprof_line line = { .function_name = name, .filename = "numbered.c" };
+
+		snprintf(name, sizeof(name), "numbered_function_%d", i);
+		CHECK(symbol_cache__add(probe, &key, &line, 1) == 0);
+	}
+	history = symbol_history__new(symbol_cache__bytes(probe));
+	CHECK(history != NULL);
+	if (!history)
+		goto cleanup;
+	for (; next < 100; next++)
+		CHECK(add_numbered(history, next) == 0);
+	/* A second generation has begun; entry 5 is used in it. */
+	CHECK(add_numbered(history, next++) == 0);
+	CHECK(find_numbered(history, 5));
+	/* Fill the second generation until the first is dropped. */
+	while (stats.evicted == 0 && next < 1000) {
+		CHECK(add_numbered(history, next++) == 0);
+		symbol_history__stats(history, &stats);
+	}
+	/*
+	 * The first generation went (capacities grow in steps: it held 65
+	 * entries, at least 0 to 6). Entry 5 was copied forward when used;
+	 * entry 6 went with it.
+	 */
+	CHECK(stats.evicted > 6 && stats.evicted <= 100);
+	CHECK(find_numbered(history, 5));
+	CHECK(!find_numbered(history, 6));
+	CHECK(find_numbered(history, next - 1));
+cleanup:
+	symbol_history__free(history);
+	symbol_cache__free(probe);
+}
+
 TEST_MAIN("symbol_cache", TEST(test_keys_kept_apart),
-	  TEST(test_many_entries_one_copy_of_each_string))
+	  TEST(test_many_entries_one_copy_of_each_string), TEST(test_history_generations),
+	  TEST(test_history_keeps_what_is_used))

@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "agent/process/process_table.h"
+#include "agent/profile/symbol_cache.h"
 #include "agent/profile/window_profile.h"
 #include "agent/sampling/window.h"
 #include "lib/hashmap.h"
@@ -242,7 +243,7 @@ static void build(struct fixture *fixture, bool built_twice, const char *path,
 		  struct outputs *outputs, uint64_t *ret_dwarf_lookups)
 {
 	struct window_profile *profile = window_profile__new(
-		&fixture->window, fixture->table, fixture->symbolizer, &meta, built_twice);
+		&fixture->window, fixture->table, fixture->symbolizer, NULL, &meta, built_twice);
 	struct window_profile_result result = {};
 	struct symbolizer_stats before, after;
 
@@ -435,5 +436,73 @@ cleanup:
 	fixture_stop(&fixture);
 }
 
+/* The window written to path with history; its result and the DWARF lookups it made. */
+static void build_with_history(struct fixture *fixture, struct symbol_history *history,
+			       const char *path, struct window_profile_result *ret_result,
+			       uint64_t *ret_dwarf_lookups)
+{
+	struct window_profile *profile = window_profile__new(
+		&fixture->window, fixture->table, fixture->symbolizer, history, &meta, false);
+	struct symbolizer_stats before, after;
+
+	*ret_result = (struct window_profile_result){};
+	CHECK(profile != NULL);
+	if (!profile)
+		return;
+	symbolizer__stats(fixture->symbolizer, &before);
+	CHECK(window_profile__write(profile, path, ret_result) == 0);
+	symbolizer__stats(fixture->symbolizer, &after);
+	*ret_dwarf_lookups = after.dwarf_lookups - before.dwarf_lookups;
+	window_profile__free(profile);
+}
+
+static void test_history_names_later_windows(void)
+{
+	struct fixture fixture;
+	struct symbol_history *history = symbol_history__new(1 << 20);
+	struct window_profile_result plain_result, first, second;
+	char plain_path[128], first_path[128], second_path[128];
+	uint64_t lookups_plain, lookups_first, lookups_second;
+	uint8_t *plain = NULL, *first_raw = NULL, *second_raw = NULL;
+	size_t plain_size = 0, first_size = 0, second_size = 0;
+
+	CHECK(history != NULL);
+	if (!fixture_start(&fixture) || !history)
+		goto cleanup;
+	snprintf(plain_path, sizeof(plain_path), "%s/0.pb.gz", fixture.dir);
+	snprintf(first_path, sizeof(first_path), "%s/1.pb.gz", fixture.dir);
+	snprintf(second_path, sizeof(second_path), "%s/2.pb.gz", fixture.dir);
+	build_with_history(&fixture, NULL, plain_path, &plain_result, &lookups_plain);
+	CHECK(plain_result.frames_remembered == 0);
+	build_with_history(&fixture, history, first_path, &first, &lookups_first);
+	/*
+	 * Both processes run one build: the second's alpha and beta are the
+	 * first's file offsets, named without the symbolizer. gamma is not.
+	 */
+	CHECK(first.frames_remembered == 2);
+	CHECK(lookups_first > 0 && lookups_first < lookups_plain);
+	/* The next window: every user frame from the history, no DWARF read. */
+	build_with_history(&fixture, history, second_path, &second, &lookups_second);
+	CHECK(second.frames_remembered == 5);
+	CHECK(lookups_second == 0);
+	CHECK(first.symbols_evicted == 0 && second.symbols_evicted == 0);
+	/* What readers see does not change: the same bytes as without a history. */
+	plain = read_gzip_file(plain_path, &plain_size);
+	first_raw = read_gzip_file(first_path, &first_size);
+	second_raw = read_gzip_file(second_path, &second_size);
+	CHECK(plain && first_raw && second_raw && plain_size == first_size &&
+	      plain_size == second_size && !memcmp(plain, first_raw, plain_size) &&
+	      !memcmp(plain, second_raw, plain_size));
+cleanup:
+	free(plain);
+	free(first_raw);
+	free(second_raw);
+	unlink(first_path);
+	unlink(second_path);
+	symbol_history__free(history);
+	fixture_stop(&fixture);
+}
+
 TEST_MAIN("window_profile", TEST(test_samples_locations_and_names),
-	  TEST(test_per_process_agree_with_whole), TEST(test_symbolized_once_same_bytes))
+	  TEST(test_per_process_agree_with_whole), TEST(test_symbolized_once_same_bytes),
+	  TEST(test_history_names_later_windows))

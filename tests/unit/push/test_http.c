@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -98,12 +99,15 @@ static void test_plain_result(void)
 
 	response = (struct http_response){ .status = 400 };
 	http_response__result(&response, &result);
-	CHECK(result.outcome == PUSH_REJECTED);
+	CHECK(result.outcome == PUSH_REJECTED && result.failure == PUSH_FAILURE_REFUSED);
 	CHECK_STR(result.message, "HTTP 400 with no message");
 
-	response = (struct http_response){ .failed = true, .error = "Connection refused" };
+	response = (struct http_response){ .failed = true,
+					   .failure = PUSH_FAILURE_CONNECTION,
+					   .error = "Connection refused" };
 	http_response__result(&response, &result);
-	CHECK(result.outcome == PUSH_RETRY && result.http_status == 0);
+	CHECK(result.outcome == PUSH_RETRY && result.http_status == 0 &&
+	      result.failure == PUSH_FAILURE_CONNECTION);
 	CHECK_STR(result.message, "Connection refused");
 }
 
@@ -126,7 +130,8 @@ static void test_grpc_result(void)
 
 	CHECK(grpc(200, true, 0, "").outcome == PUSH_DELIVERED);
 	result = grpc(200, true, 14, "try later");
-	CHECK(result.outcome == PUSH_RETRY && result.grpc_status == 14);
+	CHECK(result.outcome == PUSH_RETRY && result.grpc_status == 14 &&
+	      result.failure == PUSH_FAILURE_REFUSED);
 	CHECK_STR(result.message, "gRPC UNAVAILABLE (14): try later");
 	result = grpc(200, true, 3, "");
 	CHECK(result.outcome == PUSH_REJECTED);
@@ -139,7 +144,22 @@ static void test_grpc_result(void)
 	CHECK(grpc(404, true, -1, "").outcome == PUSH_REJECTED);
 	CHECK(grpc(204, true, -1, "").outcome == PUSH_REJECTED);
 	/* 200 without grpc-status: not a gRPC server. */
-	CHECK(grpc(200, true, -1, "").outcome == PUSH_REJECTED);
+	result = grpc(200, true, -1, "");
+	CHECK(result.outcome == PUSH_REJECTED && result.failure == PUSH_FAILURE_BAD_GRPC_STATUS);
+	/* A proxy's redirect is not followed either. */
+	result = grpc(307, true, -1, "");
+	CHECK(result.outcome == PUSH_REJECTED && result.failure == PUSH_FAILURE_REDIRECTED);
+	/* A grpc-status that was malformed is rejected with why, whatever else came. */
+	struct http_response malformed = { .status = 200,
+					   .http2 = true,
+					   .grpc_status = -1,
+					   .grpc_status_error = "grpc-status \"OK\" is not a "
+								"status code" };
+
+	http_response__grpc_result(&malformed, &result);
+	CHECK(result.outcome == PUSH_REJECTED && result.failure == PUSH_FAILURE_BAD_GRPC_STATUS &&
+	      result.grpc_status == -1);
+	CHECK_STR(result.message, "grpc-status \"OK\" is not a status code (HTTP 200)");
 	/* HTTP/1: not gRPC, whatever it says. */
 	result = grpc(200, false, 0, "");
 	CHECK(result.outcome == PUSH_REJECTED);
@@ -167,6 +187,8 @@ static void test_escape(void)
 struct server {
 	int listen_fd;
 	const char *answer;
+	size_t answer_size; /* 0: strlen(answer) */
+	size_t answer_sent; /* before the client hung up */
 	char request[8192];
 	size_t request_size;
 };
@@ -193,8 +215,17 @@ static void *serve_one(void *ctx)
 		if (end && length)
 			want = (size_t)(end + 4 - server->request) + strtoul(length + 15, NULL, 10);
 	}
-	if (write(fd, server->answer, strlen(server->answer)) < 0)
-		perror("write");
+	if (!server->answer_size)
+		server->answer_size = strlen(server->answer);
+	/* A client that stops reading ends this with EPIPE, not SIGPIPE. */
+	while (server->answer_sent < server->answer_size) {
+		ssize_t sent = send(fd, server->answer + server->answer_sent,
+				    server->answer_size - server->answer_sent, MSG_NOSIGNAL);
+
+		if (sent <= 0)
+			break;
+		server->answer_sent += (size_t)sent;
+	}
 	close(fd);
 	return NULL;
 }
@@ -210,8 +241,8 @@ static const struct push_record record = { .pid = 42,
  * Starts a server answering answer, and sends it one request: a Pyroscope
  * push (ret_result) or, with ret_response, a bare POST.
  */
-static void exchange(const char *answer, struct server *server, struct push_result *ret_result,
-		     struct http_response *ret_response)
+static void exchange_sized(const char *answer, size_t answer_size, struct server *server,
+			   struct push_result *ret_result, struct http_response *ret_response)
 {
 	struct sockaddr_in addr = { .sin_family = AF_INET,
 				    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -220,7 +251,7 @@ static void exchange(const char *answer, struct server *server, struct push_resu
 	char url[64];
 	pthread_t thread;
 
-	*server = (struct server){ .answer = answer };
+	*server = (struct server){ .answer = answer, .answer_size = answer_size };
 	server->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	CHECK(server->listen_fd >= 0);
 	CHECK(bind(server->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) == 0);
@@ -243,6 +274,12 @@ static void exchange(const char *answer, struct server *server, struct push_resu
 	pthread_join(thread, NULL);
 	http_client__free(client);
 	close(server->listen_fd);
+}
+
+static void exchange(const char *answer, struct server *server, struct push_result *ret_result,
+		     struct http_response *ret_response)
+{
+	exchange_sized(answer, 0, server, ret_result, ret_response);
 }
 
 static struct push_result push_once(const char *answer, struct server *server)
@@ -312,8 +349,191 @@ static void test_loopback_exchange(void)
 	CHECK(client && http_client__post(client, "/", NULL, 0, false, "", 0, &response) == 0);
 	CHECK(response.failed && response.status == 0 && response.error[0]);
 	http_response__result(&response, &result);
-	CHECK(result.outcome == PUSH_RETRY);
+	CHECK(result.outcome == PUSH_RETRY && result.failure == PUSH_FAILURE_CONNECTION);
 	http_client__free(client);
+	curl_api_unload();
+}
+
+/* A listening socket on loopback that no one serves; ret_port its port. */
+static int listener(unsigned int *ret_port)
+{
+	struct sockaddr_in addr = { .sin_family = AF_INET,
+				    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(addr);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	CHECK(fd >= 0);
+	CHECK(bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0);
+	CHECK(listen(fd, 4) == 0);
+	CHECK(getsockname(fd, (struct sockaddr *)&addr, &len) == 0);
+	*ret_port = ntohs(addr.sin_port);
+	return fd;
+}
+
+/* headers, then body_size bytes of body: an answer of any size. */
+static char *answer_with_body(const char *headers, size_t body_size, size_t *ret_size)
+{
+	size_t len = strlen(headers);
+	char *answer = malloc(len + body_size + 1);
+
+	CHECK(answer != NULL);
+	if (!answer)
+		return NULL;
+	memcpy(answer, headers, len);
+	memset(answer + len, 'x', body_size);
+	answer[len + body_size] = '\0';
+	*ret_size = len + body_size;
+	return answer;
+}
+
+static struct push_result push_sized(const char *headers, size_t body_size)
+{
+	struct push_result result = { .outcome = -1 };
+	struct server server;
+	size_t size;
+	char *answer = answer_with_body(headers, body_size, &size);
+
+	if (answer)
+		exchange_sized(answer, size, &server, &result, NULL);
+	free(answer);
+	return result;
+}
+
+/* Answers kiln does not read whole: bodies and headers over their bounds. */
+static void test_bounded_answers(void)
+{
+	static const char streamed[] = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n";
+	struct push_result result;
+	struct server server;
+	char headers[128];
+	char error[256];
+
+	if (curl_api_load(error, sizeof(error))) {
+		fprintf(stderr, "libcurl not loadable (%s): the loopback test cannot run\n", error);
+		CHECK(0);
+		return;
+	}
+	/* Up to the bound an answer is read; one byte more and the attempt fails, retried. */
+	snprintf(headers, sizeof(headers), "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n",
+		 HTTP_BODY_MAX);
+	result = push_sized(headers, HTTP_BODY_MAX);
+	CHECK(result.outcome == PUSH_DELIVERED && result.failure == PUSH_FAILURE_NONE);
+	result = push_sized(streamed, HTTP_BODY_MAX);
+	CHECK(result.outcome == PUSH_DELIVERED);
+	result = push_sized(streamed, HTTP_BODY_MAX + 1);
+	CHECK(result.outcome == PUSH_RETRY && result.failure == PUSH_FAILURE_RESPONSE_TOO_LARGE &&
+	      result.http_status == 0);
+	CHECK_STR(result.message, "response body over 64 KiB, cut off");
+	/* 4 MiB without a length: cut off at the bound, not read to the end. */
+	result = push_sized(streamed, 4 << 20);
+	CHECK(result.failure == PUSH_FAILURE_RESPONSE_TOO_LARGE && result.outcome == PUSH_RETRY);
+	/* A length over the bound fails before any of the body is read. */
+	result = push_once("HTTP/1.1 200 OK\r\nContent-Length: 104857600\r\n\r\nxxxx", &server);
+	CHECK(result.outcome == PUSH_RETRY && result.failure == PUSH_FAILURE_RESPONSE_TOO_LARGE);
+
+	/* 100 KiB of headers: over HTTP_HEADERS_MAX. */
+	static const char filler[] = "X-Filler: 0123456789012345678901234567890123456789\r\n";
+	size_t count = 2 * HTTP_HEADERS_MAX / (sizeof(filler) - 1), head = 17, size;
+	char *answer = malloc(head + count * (sizeof(filler) - 1) + 32);
+
+	CHECK(answer != NULL);
+	if (answer) {
+		memcpy(answer, "HTTP/1.1 200 OK\r\n", head);
+		size = head;
+		for (size_t i = 0; i < count; i++, size += sizeof(filler) - 1)
+			memcpy(answer + size, filler, sizeof(filler) - 1);
+		size += (size_t)sprintf(answer + size, "Content-Length: 0\r\n\r\n");
+		exchange_sized(answer, size, &server, &result, NULL);
+		CHECK(result.outcome == PUSH_RETRY &&
+		      result.failure == PUSH_FAILURE_HEADERS_TOO_LARGE);
+		CHECK_STR(result.message, "response headers over 64 KiB, cut off");
+		free(answer);
+	}
+	curl_api_unload();
+}
+
+/* A redirect is never followed: rejected, naming where it pointed; the target sees nothing. */
+static void test_redirect_not_followed(void)
+{
+	struct push_result result;
+	struct server server;
+	char answer[256], expected[256], error[256];
+	unsigned int port;
+	int target;
+
+	if (curl_api_load(error, sizeof(error))) {
+		fprintf(stderr, "libcurl not loadable (%s): the loopback test cannot run\n", error);
+		CHECK(0);
+		return;
+	}
+	target = listener(&port);
+	for (int status = 301; status <= 308; status++) {
+		if (status == 304 || status == 305 || status == 306)
+			continue;
+		snprintf(answer, sizeof(answer),
+			 "HTTP/1.1 %d Moved\r\nLocation: http://127.0.0.1:%u/ingest\r\n"
+			 "Content-Length: 5\r\n\r\nmoved",
+			 status, port);
+		result = push_once(answer, &server);
+		snprintf(expected, sizeof(expected),
+			 "redirect to http://127.0.0.1:%u/ingest, not followed", port);
+		CHECK(result.outcome == PUSH_REJECTED &&
+		      result.failure == PUSH_FAILURE_REDIRECTED && result.http_status == status);
+		CHECK_STR(result.message, expected);
+	}
+	/* The redirect's target was never connected to. */
+	CHECK(accept(target, NULL, NULL) < 0 && errno == EAGAIN);
+	close(target);
+	/* What a server puts in Location cannot forge a log line. */
+	result = push_once("HTTP/1.1 302 Found\r\nLocation: http://a/\x1b[2J\x7f\r\n"
+			   "Content-Length: 0\r\n\r\n",
+			   &server);
+	CHECK_STR(result.message, "redirect to http://a/?[2J?, not followed");
+	result = push_once("HTTP/1.1 303 See Other\r\nContent-Length: 0\r\n\r\n", &server);
+	CHECK(result.outcome == PUSH_REJECTED && result.failure == PUSH_FAILURE_REDIRECTED);
+	CHECK_STR(result.message, "redirect to nowhere (no Location), not followed");
+	curl_api_unload();
+}
+
+/* grpc-status is 1*DIGIT, once: anything else is unusable, never read as OK. */
+static void test_grpc_status_parsing(void)
+{
+	static const struct {
+		const char *headers;
+		int status;
+		const char *error;
+	} cases[] = {
+		{ "grpc-status: 14\r\n", 14, "" },
+		{ "grpc-status: 0\r\n", 0, "" },
+		{ "grpc-status: OK\r\n", -1, "grpc-status \"OK\" is not a status code" },
+		{ "grpc-status: 0abc\r\n", -1, "grpc-status \"0abc\" is not a status code" },
+		{ "grpc-status: -1\r\n", -1, "grpc-status \"-1\" is not a status code" },
+		{ "grpc-status: 1000\r\n", -1, "grpc-status \"1000\" is not a status code" },
+		{ "grpc-status:\r\n", -1, "grpc-status \"\" is not a status code" },
+		{ "grpc-status: 0\r\ngrpc-status: 13\r\n", -1,
+		  "grpc-status given twice (0, then \"13\")" },
+		{ "grpc-status: x\r\ngrpc-status: 0\r\n", -1,
+		  "grpc-status \"x\" is not a status code" },
+	};
+	struct http_response response;
+	struct server server;
+	char answer[256], error[256];
+
+	if (curl_api_load(error, sizeof(error))) {
+		fprintf(stderr, "libcurl not loadable (%s): the loopback test cannot run\n", error);
+		CHECK(0);
+		return;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		snprintf(answer, sizeof(answer), "HTTP/1.1 200 OK\r\n%sContent-Length: 0\r\n\r\n",
+			 cases[i].headers);
+		exchange(answer, &server, NULL, &response);
+		if (response.grpc_status != cases[i].status)
+			fprintf(stderr, "%s: grpc_status %d\n", cases[i].headers,
+				response.grpc_status);
+		CHECK(!response.failed && response.grpc_status == cases[i].status);
+		CHECK_STR(response.grpc_status_error, cases[i].error);
+	}
 	curl_api_unload();
 }
 
@@ -327,4 +547,6 @@ static void test_pyroscope_service_names(void)
 
 TEST_MAIN("http", TEST(test_status_classes), TEST(test_grpc_codes), TEST(test_retry_after),
 	  TEST(test_plain_result), TEST(test_grpc_result), TEST(test_escape),
-	  TEST(test_pyroscope_service_names), TEST(test_loopback_exchange))
+	  TEST(test_pyroscope_service_names), TEST(test_loopback_exchange),
+	  TEST(test_bounded_answers), TEST(test_redirect_not_followed),
+	  TEST(test_grpc_status_parsing))

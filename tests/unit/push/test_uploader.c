@@ -294,6 +294,77 @@ static void test_unreadable_labels_dropped(void)
 	remove_dir();
 }
 
+/* Lines of stderr containing text while fn ran: what the uploader logged. */
+static int logged(const char *text, void (*fn)(void))
+{
+	char path[] = "/tmp/kiln-uploader-log.XXXXXX", line[2048];
+	int saved = dup(STDERR_FILENO), fd = mkstemp(path), lines = 0;
+	FILE *log;
+
+	CHECK(saved >= 0 && fd >= 0);
+	fflush(stderr);
+	dup2(fd, STDERR_FILENO);
+	fn();
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	log = fdopen(fd, "r");
+	rewind(log);
+	while (fgets(line, sizeof(line), log)) {
+		lines += strstr(line, text) != NULL;
+		fputs(line, stderr);
+	}
+	fclose(log);
+	unlink(path);
+	return lines;
+}
+
+static struct uploader_stats reasons_stats;
+
+/* Six attempts: four profiles redirected, one cut for a huge answer then delivered. */
+static void push_failing_ones(void)
+{
+	const struct push_result redirected = {
+		.outcome = PUSH_REJECTED,
+		.failure = PUSH_FAILURE_REDIRECTED,
+		.http_status = 307,
+		.grpc_status = -1,
+		.message = "redirect to http://elsewhere/, not followed",
+	};
+	struct push_result results[6] = { redirected, redirected, redirected, redirected };
+	struct uploader *uploader;
+
+	results[4] = (struct push_result){ .outcome = PUSH_RETRY,
+					   .failure = PUSH_FAILURE_RESPONSE_TOO_LARGE,
+					   .grpc_status = -1,
+					   .message = "response body over 64 KiB, cut off" };
+	results[5] = (struct push_result){ .outcome = PUSH_DELIVERED };
+	new_dir();
+	uploader = start(ARRAY_SIZE(results), results);
+	if (!uploader)
+		return;
+	for (uint32_t pid = 1; pid <= 5; pid++)
+		push(uploader, pid);
+	reasons_stats = wait_done(uploader, 5, 10000);
+	uploader__free(uploader);
+	remove_dir();
+}
+
+/* Every failed attempt is counted by its reason; each reason warned once, not per profile. */
+static void test_failures_by_reason(void)
+{
+	int redirect_warnings = logged("redirect to http://elsewhere/", push_failing_ones);
+	const struct uploader_stats *stats = &reasons_stats;
+
+	CHECK(stats->failed == 4 && stats->retried == 1 && stats->sent == 1);
+	CHECK(stats->failures[PUSH_FAILURE_REDIRECTED] == 4);
+	CHECK(stats->failures[PUSH_FAILURE_RESPONSE_TOO_LARGE] == 1);
+	CHECK(stats->failures[PUSH_FAILURE_NONE] == 0 &&
+	      stats->failures[PUSH_FAILURE_REFUSED] == 0);
+	/* Four redirects in a row: one warning (the rest at debug level, not shown). */
+	CHECK(redirect_warnings == 1);
+}
+
 static void test_setup(void)
 {
 	char error[256];
@@ -304,4 +375,5 @@ static void test_setup(void)
 
 TEST_MAIN("uploader", TEST(test_setup), TEST(test_delivers_oldest_first),
 	  TEST(test_retries_with_backoff), TEST(test_rejection_not_retried),
-	  TEST(test_drain_on_stop), TEST(test_unreadable_labels_dropped))
+	  TEST(test_drain_on_stop), TEST(test_unreadable_labels_dropped),
+	  TEST(test_failures_by_reason))

@@ -623,6 +623,85 @@ cleanup:
 	remove_dir(cache);
 }
 
+/* Takes the one finished fetch, waiting for it; -ETIMEDOUT when none comes. */
+static int take_one_result(struct debuginfod_fetcher *fetcher, struct debuginfod_result *result)
+{
+	uint64_t deadline = now_ns() + PATIENCE_NS;
+
+	while (debuginfod_fetcher__take_result(fetcher, result) != 0) {
+		if (now_ns() > deadline)
+			return -ETIMEDOUT;
+		sleep_ms(10);
+	}
+	return 0;
+}
+
+/*
+ * One fetch of build_id from urls with the given bound, DEBUGINFOD_MAXSIZE
+ * set to user_bound (NULL: unset) before: checks what the fetcher set it to
+ * and returns the fetch's error (0 when a file came), with its counters.
+ */
+static int fetch_bounded(const char *urls, const char *build_id, uint64_t max_file_bytes,
+			 const char *user_bound, const char *expected_bound,
+			 struct debuginfod_fetcher_stats *ret_stats)
+{
+	struct debuginfod_fetcher_opts opts = { .urls = urls, .max_file_bytes = max_file_bytes };
+	struct debuginfod_fetcher *fetcher;
+	struct debuginfod_result result = { .fd = -1, .error = -ETIMEDOUT };
+	const char *path;
+
+	if (user_bound)
+		setenv("DEBUGINFOD_MAXSIZE", user_bound, 1);
+	else
+		unsetenv("DEBUGINFOD_MAXSIZE");
+	fetcher = debuginfod_fetcher__new(&opts);
+	CHECK(fetcher != NULL);
+	if (!fetcher)
+		return -ENOMEM;
+	CHECK_STR(getenv("DEBUGINFOD_MAXSIZE"), expected_bound);
+	CHECK(debuginfod_fetcher__find(fetcher, build_id, &path) == -EINPROGRESS);
+	CHECK(take_one_result(fetcher, &result) == 0);
+	CHECK((result.fd >= 0) == (result.error == 0));
+	if (result.fd >= 0)
+		close(result.fd);
+	debuginfod_fetcher__stats(fetcher, ret_stats);
+	debuginfod_fetcher__free(fetcher);
+	return result.error;
+}
+
+/*
+ * A debug file larger than the bound is refused (the server is told the
+ * bound through libdebuginfod's DEBUGINFOD_MAXSIZE), counted as too large,
+ * and leaves nothing in the client cache; under kiln's own 4 GiB bound the
+ * same file is fetched, so the refusal was the size's. A bound the user set
+ * stays when it is smaller than kiln's, and only then.
+ */
+static void test_download_size_bounded(void)
+{
+	const char *const served[] = { FIXTURE_DIR "/buildid-debug/fixture_buildid.debug" };
+	struct debuginfod_fetcher_stats stats;
+	char cache[64], urls[64], build_id[128];
+	struct server server;
+
+	fresh_client_cache(cache, sizeof(cache));
+	CHECK(readelf_build_id(served[0], build_id, sizeof(build_id)) == 0);
+	CHECK(start_server(&server, served, 1) == 0);
+	snprintf(urls, sizeof(urls), "http://127.0.0.1:%d", server.port);
+
+	CHECK(fetch_bounded(urls, build_id, 1024, NULL, "1024", &stats) == -EFBIG);
+	CHECK(stats.failed == 1 && stats.too_large == 1 && stats.succeeded == 0);
+	CHECK(!client_cache_has_entry(cache, served[0]));
+	CHECK(fetch_bounded(urls, build_id, 0, "1024", "1024", &stats) == -EFBIG);
+	CHECK(stats.too_large == 1);
+	CHECK(fetch_bounded(urls, build_id, 0, "100000000000", "4294967296", &stats) == 0);
+	CHECK(stats.succeeded == 1 && stats.too_large == 0);
+
+	unsetenv("DEBUGINFOD_MAXSIZE");
+	stop_server(&server);
+	remove_dir(cache);
+}
+
 TEST_MAIN("debuginfod", TEST(test_fetcher_limits), TEST(test_fetch_in_background),
 	  TEST(test_fetch_replaces_minidebuginfo), TEST(test_server_down),
-	  TEST(test_hung_server_timeout_and_full_queue), TEST(test_shutdown_abandons_fetch))
+	  TEST(test_hung_server_timeout_and_full_queue), TEST(test_shutdown_abandons_fetch),
+	  TEST(test_download_size_bounded))

@@ -434,8 +434,9 @@ static size_t resolve_symbol(struct symbolizer *symbolizer, const struct fixture
 /* Fewer DWARF files open than in use: closed and reopened, counted, same answers. */
 /*
  * The memory bound: with room for less than two files' DWARF, reading a
- * second closes the first (never the one being read), and the first reads
- * the same again. With room for both, nothing is closed.
+ * second closes the first (never the one being read); the first gets
+ * symbols only for the rest of the window, counted, and reads the same
+ * again in the next. With room for both, nothing is closed.
  */
 static void check_dwarf_memory_limit(uint64_t max_dwarf_memory, bool evicts)
 {
@@ -456,8 +457,21 @@ static void check_dwarf_memory_limit(uint64_t max_dwarf_memory, bool evicts)
 	/* Its decompressed sections at least (over 1 KiB even for this small program). */
 	CHECK(one_file > 1024);
 	CHECK(resolve_symbol(symbolizer, &cpp, "_ZN2ns4TypeIdE6methodEi", &again) > 0);
+	if (evicts) {
+		/* Not read again this window: its symbol, without lines. */
+		CHECK(resolve_symbol(symbolizer, &c, "compute", &again) == 1);
+		CHECK(again.frames[0].line == 0);
+		/* Said so, so that the symbol history does not keep it without lines. */
+		CHECK(again.deferred);
+		symbolizer__stats(symbolizer, &stats);
+		CHECK(stats.dwarf_lookups_deferred == 1 && stats.dwarf_files_opened == 2);
+		/* The window ends: the second file, alone over the bound, is closed too. */
+		symbolizer__end_window(symbolizer);
+	}
+	CHECK(!first.deferred);
 	CHECK(resolve_symbol(symbolizer, &c, "compute", &again) == first.frame_count);
 	CHECK_STR(again.frames[0].function, first_function);
+	CHECK(!again.deferred);
 	symbolizer__stats(symbolizer, &stats);
 	CHECK(stats.dwarf_memory_evictions == (evicts ? 2 : 0));
 	CHECK(stats.dwarf_files_opened == (evicts ? 3 : 2));
@@ -488,8 +502,10 @@ static void test_dwarf_file_limit(void)
 	CHECK(symbolizer && resolve_symbol(symbolizer, &c, "compute", &first) > 0);
 	snprintf(first_function, sizeof(first_function), "%s", first.frames[0].function);
 	CHECK(resolve_symbol(symbolizer, &cpp, "_ZN2ns4TypeIdE6methodEi", &again) > 0);
+	CHECK(!first.deferred);
 	CHECK(resolve_symbol(symbolizer, &c, "compute", &again) == first.frame_count);
 	CHECK_STR(again.frames[0].function, first_function);
+	CHECK(!again.deferred);
 	symbolizer__stats(symbolizer, &stats);
 	CHECK(stats.dwarf_files_opened == 3);
 	CHECK(stats.dwarf_files_evicted == 2);

@@ -121,6 +121,86 @@ static void test_lru_order(void)
 	elf_cache__free(cache);
 }
 
+/* A cached file is found by device and inode, without opening anything; others are not. */
+static void test_find_path_by_inode(void)
+{
+	const char *path = FIXTURE_DIR "/fixture_pie", *found = NULL;
+	struct elf_cache *cache = elf_cache__new(NULL);
+	struct elf_cache_stats stats;
+	struct proc_mapping mapping = {};
+
+	CHECK(cache != NULL);
+	if (!cache || fake_mapping(path, &mapping) < 0) {
+		CHECK(!"the fixture is there");
+		elf_cache__free(cache);
+		return;
+	}
+	CHECK(elf_cache__find_path(cache, mapping.dev_major, mapping.dev_minor, mapping.inode,
+				   &found) == -ENOENT);
+	CHECK(cached_build_id(cache, path, NULL) != NULL);
+	CHECK(elf_cache__find_path(cache, mapping.dev_major, mapping.dev_minor, mapping.inode,
+				   &found) == 0);
+	CHECK_STR(found, path);
+	CHECK(elf_cache__find_path(cache, mapping.dev_major, mapping.dev_minor + 1, mapping.inode,
+				   &found) == -ENOENT);
+	elf_cache__stats(cache, &stats);
+	CHECK(stats.files_opened == 1);
+	elf_cache__free(cache);
+}
+
+/* What lru_files[which] holds in a cache of its own: its symbol index. */
+static uint64_t file_bytes(size_t which)
+{
+	struct elf_cache *cache = elf_cache__new(NULL);
+	struct elf_cache_stats stats = {};
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", FIXTURE_DIR, lru_files[which]);
+	if (cache && cached_build_id(cache, path, NULL))
+		elf_cache__stats(cache, &stats);
+	elf_cache__free(cache);
+	return stats.bytes;
+}
+
+/*
+ * Past max_bytes the least recently used file goes, counted apart from the
+ * file limit, and the cache holds no more than its bound; one file alone
+ * over it stays.
+ */
+static void test_memory_bound(void)
+{
+	uint64_t a = file_bytes(0), b = file_bytes(1), c = file_bytes(2);
+	struct elf_cache_opts opts = { .max_bytes = a + b + c - 1 };
+	struct elf_cache *cache;
+	struct elf_cache_stats stats;
+
+	/* Each holds its symbols, at 16 bytes a symbol, and more than the struct. */
+	CHECK(a > 64 && b > 64 && c > 64);
+	cache = elf_cache__new(&opts);
+	CHECK(cache != NULL);
+	if (!cache)
+		return;
+	/* a, b, a, c: the three do not fit, so b (least recently used) goes. */
+	open_in_order(cache, (const size_t[]){ 0, 1, 0, 2 }, 4, 3, 0);
+	elf_cache__stats(cache, &stats);
+	CHECK(stats.files_evicted_memory == 1);
+	CHECK(stats.bytes == a + c && stats.bytes <= opts.max_bytes);
+	/* a and c are still cached: nothing read. */
+	open_in_order(cache, (const size_t[]){ 0, 2 }, 2, 3, 0);
+	elf_cache__free(cache);
+
+	/* A bound smaller than any file: the newest stays, alone. */
+	opts.max_bytes = 1;
+	cache = elf_cache__new(&opts);
+	CHECK(cache != NULL);
+	if (!cache)
+		return;
+	open_in_order(cache, (const size_t[]){ 0, 1 }, 2, 2, 0);
+	elf_cache__stats(cache, &stats);
+	CHECK(stats.files_evicted_memory == 1 && stats.bytes == b);
+	elf_cache__free(cache);
+}
+
 /* A corrupt file fails once: remembered, it is not read (or counted) again. */
 static void test_failures_remembered(void)
 {
@@ -255,5 +335,6 @@ cleanup:
 }
 
 TEST_MAIN("elf_cache", TEST(test_copies_shared_by_build_id), TEST(test_lru_bound),
-	  TEST(test_lru_order), TEST(test_failures_remembered), TEST(test_no_file),
-	  TEST(test_file_of_process), TEST(test_listener))
+	  TEST(test_memory_bound), TEST(test_lru_order), TEST(test_find_path_by_inode),
+	  TEST(test_failures_remembered), TEST(test_no_file), TEST(test_file_of_process),
+	  TEST(test_listener))

@@ -5,6 +5,9 @@
  * written: names with spaces, malformed lines, later lines winning where
  * they overlap (against a brute-force reference), growth, rewrites, the
  * limits, and the symbolizer naming code in anonymous executable memory.
+ * Files a process could use against kiln are refused, counted once by
+ * reason, and never block: a FIFO, a symlink, a map others may write, one
+ * over the size bound; a read stops at its time bound and goes on later.
  */
 #include <errno.h>
 #include <signal.h>
@@ -13,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -219,6 +223,30 @@ static void test_recheck_interval(void)
 	remove_map(pid);
 }
 
+/* A child that waits to be killed: another process with a map of its own. */
+static pid_t start_waiting_child(void)
+{
+	pid_t child = fork();
+
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	return child;
+}
+
+/* Ends a start_waiting_child child and removes its map. */
+static void stop_waiting_child(pid_t child)
+{
+	int status;
+
+	if (child <= 0)
+		return;
+	kill(child, SIGKILL);
+	waitpid(child, &status, 0);
+	remove_map(child);
+}
+
 static void test_limits(void)
 {
 	struct perf_maps_opts opts = {
@@ -228,13 +256,9 @@ static void test_limits(void)
 	};
 	struct perf_maps *maps = perf_maps__new(&opts);
 	struct perf_maps_stats stats;
-	int pid = getpid(), status;
-	pid_t child = fork();
+	int pid = getpid();
+	pid_t child = start_waiting_child();
 
-	if (child == 0) {
-		pause();
-		_exit(0);
-	}
 	CHECK(maps != NULL && child > 0);
 	if (!maps || child <= 0)
 		goto cleanup;
@@ -254,11 +278,70 @@ static void test_limits(void)
 	perf_maps__stats(maps, &stats);
 	CHECK(stats.maps_evicted == 2);
 cleanup:
-	if (child > 0) {
-		kill(child, SIGKILL);
-		waitpid(child, &status, 0);
-		remove_map(child);
-	}
+	stop_waiting_child(child);
+	perf_maps__free(maps);
+	remove_map(pid);
+}
+
+/* count lines of 93-byte names, from address base on. */
+static char *long_lines(unsigned int base, unsigned int count)
+{
+	char *text = malloc((size_t)count * 128 + 1), *p = text;
+
+	if (!text)
+		return NULL;
+	for (unsigned int i = 0; i < count; i++)
+		p += sprintf(p, "%x 10 fn_%05u_%s\n", base + i * 0x10, i,
+			     "padding_to_a_hundred_bytes_padding_to_a_hundred_bytes_padding_to_a_"
+			     "hundred_bytes_pad");
+	*p = '\0';
+	return text;
+}
+
+/*
+ * Past max_memory the least recently used map goes, counted, and what the
+ * maps hold stays within it; one map alone over it keeps its first lines.
+ */
+static void test_memory_bound(void)
+{
+	struct perf_maps_opts opts = { .max_memory = 64 << 10, .recheck_interval_ns = 1 };
+	struct perf_maps *maps = perf_maps__new(&opts);
+	char *mine = long_lines(0x10000, 400), *theirs = long_lines(0x10000, 400);
+	char *huge = long_lines(0x10000, 2000);
+	struct perf_maps_stats stats;
+	int pid = getpid();
+	pid_t child = start_waiting_child();
+
+	CHECK(maps != NULL && child > 0 && mine && theirs && huge);
+	if (!maps || child <= 0 || !mine || !theirs || !huge)
+		goto cleanup;
+	CHECK(write_map(pid, "w", mine) == 0);
+	CHECK(strncmp(name_at(maps, pid, 0x10000 + 399 * 0x10) ?: "", "fn_00399_", 9) == 0);
+	perf_maps__stats(maps, &stats);
+	/* 400 names of 93 bytes and their NULs, and a 24-byte range each. */
+	CHECK(stats.bytes == 400 * (94 + 24));
+	CHECK(stats.maps_evicted == 0 && stats.entries_dropped == 0);
+	/* Both would not fit: this process's map, used longest ago, goes. */
+	CHECK(write_map(child, "w", theirs) == 0);
+	CHECK(strncmp(name_at(maps, child, 0x10000) ?: "", "fn_00000_", 9) == 0);
+	perf_maps__stats(maps, &stats);
+	CHECK(stats.maps_evicted == 1);
+	CHECK(stats.bytes <= opts.max_memory);
+	/* Read again on its next use, which evicts the other. */
+	CHECK(strncmp(name_at(maps, pid, 0x10000 + 0x10) ?: "", "fn_00001_", 9) == 0);
+	perf_maps__stats(maps, &stats);
+	CHECK(stats.maps_evicted == 2 && stats.bytes <= opts.max_memory);
+	/* One map over the bound alone: its first lines serve, the rest are dropped. */
+	CHECK(write_map(pid, "w", huge) == 0);
+	CHECK(strncmp(name_at(maps, pid, 0x10000) ?: "", "fn_00000_", 9) == 0);
+	CHECK(name_at(maps, pid, 0x10000 + 1999 * 0x10) == NULL);
+	perf_maps__stats(maps, &stats);
+	CHECK(stats.entries_dropped > 0 && stats.bytes <= opts.max_memory);
+cleanup:
+	stop_waiting_child(child);
+	free(mine);
+	free(theirs);
+	free(huge);
 	perf_maps__free(maps);
 	remove_map(pid);
 }
@@ -367,6 +450,176 @@ cleanup:
 	remove_map(pid);
 }
 
+/* What refused pid's map, and how often, since maps were made. */
+static uint64_t refused(struct perf_maps *maps, enum process_file_refusal reason)
+{
+	struct perf_maps_stats stats;
+
+	perf_maps__stats(maps, &stats);
+	return stats.refused.counts[reason];
+}
+
+/*
+ * Each file a process may put at its map's path that kiln must not read:
+ * refused, counted once while it stays, never blocking, and what was read
+ * before stays.
+ */
+static void test_refused_files(void)
+{
+	struct perf_maps_opts opts = { .recheck_interval_ns = 1, .max_bytes = 64 };
+	struct perf_maps *maps = perf_maps__new(&opts);
+	char path[64], target[] = "/tmp/kiln-test-perf-map-target-XXXXXX";
+	int pid = getpid(), fd = mkstemp(target);
+
+	map_path(pid, path, sizeof(path));
+	CHECK(maps != NULL && fd >= 0);
+	if (!maps || fd < 0)
+		goto cleanup;
+	CHECK(write(fd, "1000 10 through_a_link\n", 23) == 23 && fchmod(fd, 0644) == 0);
+	CHECK(write_map(pid, "w", "1000 10 first\n") == 0);
+	CHECK_STR(name_at(maps, pid, 0x1000), "first");
+	/* A FIFO without a writer: an open that blocked would hang here, so fail instead. */
+	remove_map(pid);
+	CHECK(mkfifo(path, 0644) == 0);
+	alarm(10);
+	CHECK_STR(name_at(maps, pid, 0x1000), "first");
+	CHECK_STR(name_at(maps, pid, 0x1000), "first");
+	alarm(0);
+	CHECK(refused(maps, PROCESS_FILE_NOT_REGULAR) == 1);
+	/* A symlink to a file that would pass. */
+	remove_map(pid);
+	CHECK(symlink(target, path) == 0);
+	CHECK(name_at(maps, pid, 0x1000) && strcmp(name_at(maps, pid, 0x1000), "through_a_link"));
+	CHECK(refused(maps, PROCESS_FILE_SYMLINK) == 1);
+	/* Writable by others: anyone could have put lines in it. */
+	remove_map(pid);
+	CHECK(write_map(pid, "w", "1000 10 written_by_anyone\n") == 0 && chmod(path, 0666) == 0);
+	CHECK_STR(name_at(maps, pid, 0x1000), "first");
+	CHECK(refused(maps, PROCESS_FILE_WRITABLE_BY_OTHERS) == 1);
+	/* Over the size bound: not read at all. */
+	CHECK(chmod(path, 0644) == 0);
+	CHECK(write_map(pid, "w",
+			"1000 10 past_the_bound\n2000 10 xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n") ==
+	      0);
+	CHECK_STR(name_at(maps, pid, 0x1000), "first");
+	CHECK(refused(maps, PROCESS_FILE_TOO_LARGE) == 1);
+	/* A file that passes again is read. */
+	CHECK(write_map(pid, "w", "1000 10 fine\n") == 0);
+	CHECK_STR(name_at(maps, pid, 0x1000), "fine");
+	CHECK(refused(maps, PROCESS_FILE_NOT_REGULAR) == 1 &&
+	      refused(maps, PROCESS_FILE_SYMLINK) == 1);
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	unlink(target);
+	perf_maps__free(maps);
+	remove_map(pid);
+}
+
+/* A map owned by another user, when this process is not root: refused as foreign. */
+static void test_foreign_owner(void)
+{
+	struct perf_maps *maps = perf_maps__new(&always_recheck);
+	int status, pipe_fds[2] = { -1, -1 };
+	char path[64], ready;
+	pid_t child;
+
+	CHECK(maps != NULL && pipe(pipe_fds) == 0);
+	child = maps ? fork() : -1;
+	if (child == 0) {
+		/* The process profiled: nobody, whose map root wrote and nobody owns not. */
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(1);
+		CHECK(write(pipe_fds[1], "r", 1) == 1);
+		pause();
+		_exit(0);
+	}
+	CHECK(child > 0 && read(pipe_fds[0], &ready, 1) == 1);
+	if (child <= 0)
+		goto cleanup;
+	map_path(child, path, sizeof(path));
+	CHECK(write_map(child, "w", "1000 10 not_its_own\n") == 0 && chown(path, 4242, 4242) == 0);
+	CHECK(name_at(maps, child, 0x1000) == NULL);
+	CHECK(refused(maps, PROCESS_FILE_FOREIGN_OWNER) == 1);
+	/* Its own: read. */
+	CHECK(chown(path, 65534, 65534) == 0);
+	CHECK_STR(name_at(maps, child, 0x1000), "not_its_own");
+	/* Root's, but 0600: root may own it, yet nobody could not read it. */
+	CHECK(chown(path, 0, 0) == 0 && chmod(path, 0600) == 0 &&
+	      write_map(child, "w", "1000 10 root_only\n") == 0);
+	CHECK(name_at(maps, child, 0x1000) && strcmp(name_at(maps, child, 0x1000), "root_only"));
+	CHECK(refused(maps, PROCESS_FILE_UNREADABLE) == 1);
+	/*
+	 * Gone, its /tmp being ours: the file is still read, held to the uid
+	 * it had while it ran. Its own again, then another user's.
+	 */
+	kill(child, SIGKILL);
+	waitpid(child, &status, 0);
+	CHECK(write_map(child, "w", "1000 10 after_exit\n") == 0 &&
+	      chown(path, 65534, 65534) == 0 && chmod(path, 0644) == 0);
+	CHECK_STR(name_at(maps, child, 0x1000), "after_exit");
+	CHECK(write_map(child, "w", "1000 10 planted_after_exit\n") == 0 &&
+	      chown(path, 4242, 4242) == 0);
+	CHECK_STR(name_at(maps, child, 0x1000), "after_exit");
+	CHECK(refused(maps, PROCESS_FILE_FOREIGN_OWNER) == 2);
+	remove_map(child);
+	child = -1;
+cleanup:
+	if (child > 0) {
+		kill(child, SIGKILL);
+		waitpid(child, &status, 0);
+		remove_map(child);
+	}
+	if (pipe_fds[0] >= 0) {
+		close(pipe_fds[0]);
+		close(pipe_fds[1]);
+	}
+	perf_maps__free(maps);
+}
+
+/* A read stops at its time bound after a chunk at least, and goes on at the next refresh. */
+static void test_time_bound(void)
+{
+	struct perf_maps_opts opts = { .recheck_interval_ns = 1, .max_read_ns = 1 };
+	struct perf_maps *maps = perf_maps__new(&opts);
+	struct perf_maps_stats stats;
+	int pid = getpid();
+	char *text = malloc(8192 * 32), *end = text;
+
+	CHECK(maps != NULL && text != NULL);
+	if (!maps || !text)
+		goto cleanup;
+	/* 8192 lines of 25 bytes: 200 KiB, four chunks of 64 KiB. */
+	for (int i = 0; i < 8192; i++)
+		end += sprintf(end, "%08x 10 line_%08x\n", 0x1000 + i * 0x10, i);
+	CHECK(write_map(pid, "w", text) == 0);
+	CHECK_STR(name_at(maps, pid, 0x1000), "line_00000000");
+	perf_maps__stats(maps, &stats);
+	CHECK(stats.reads_stopped >= 1 && stats.entries_read < 8192);
+	for (int i = 0; i < 8 && stats.entries_read < 8192; i++) {
+		name_at(maps, pid, 0x1000);
+		perf_maps__stats(maps, &stats);
+	}
+	CHECK(stats.entries_read == 8192);
+	CHECK_STR(name_at(maps, pid, 0x1000 + 8191 * 0x10), "line_00001fff");
+	/* Read to its end and unchanged: not read again. */
+	perf_maps__stats(maps, &stats);
+	{
+		uint64_t reads = stats.reads;
+
+		name_at(maps, pid, 0x1000);
+		perf_maps__stats(maps, &stats);
+		CHECK(stats.reads == reads);
+	}
+cleanup:
+	free(text);
+	perf_maps__free(maps);
+	remove_map(pid);
+}
+
 TEST_MAIN("perf_map", TEST(test_lines), TEST(test_later_lines_win), TEST(test_against_reference),
 	  TEST(test_growth_and_rewrite), TEST(test_recheck_interval), TEST(test_limits),
-	  TEST(test_process_limit), TEST(test_may_name), TEST(test_symbolizer_jit))
+	  TEST(test_process_limit), TEST(test_memory_bound), TEST(test_may_name),
+	  TEST(test_symbolizer_jit), TEST(test_refused_files),
+	  TEST_ROOT(test_foreign_owner, "a process of another user, and files it does not own"),
+	  TEST(test_time_bound))

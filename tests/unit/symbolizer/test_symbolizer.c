@@ -5,6 +5,7 @@
  * back to names. Build ids and symbol values are checked against readelf
  * and nm, read independently.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -12,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -291,19 +293,48 @@ static void test_deleted_binary(void)
 static void test_own_libc(void)
 {
 	struct symbolizer *symbolizer = symbolizer__new(NULL);
+	/* libc's own printf and fflush: under ASan the plain names are its interceptors. */
+	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+	uint64_t addr = (uint64_t)(uintptr_t)(libc ? dlsym(libc, "printf") : NULL);
+	uint64_t fflush_addr = (uint64_t)(uintptr_t)(libc ? dlsym(libc, "fflush") : NULL);
 	struct proc_maps maps = {};
 	const struct proc_mapping *mapping;
-	uint64_t addr = (uint64_t)(uintptr_t)printf;
 
 	CHECK(symbolizer && procmaps__read(getpid(), true, &maps) == 0);
 	mapping = procmaps__find(&maps, addr);
 	CHECK(mapping && strstr(mapping->path, "libc.so"));
 	if (symbolizer && mapping) {
 		CHECK_STR(resolve(symbolizer, getpid(), &maps, addr, false), "printf");
-		CHECK_STR(resolve(symbolizer, getpid(), &maps, (uint64_t)(uintptr_t)fflush + 3,
-				  false),
-			  "fflush");
+		CHECK_STR(resolve(symbolizer, getpid(), &maps, fflush_addr + 3, false), "fflush");
 	}
+	procmaps__free(&maps);
+	symbolizer__free(symbolizer);
+	if (libc)
+		dlclose(libc);
+}
+
+/*
+ * ld.so has no symbol for its entry point (its _start, where the kernel
+ * starts every dynamically linked program, and the outermost frame while a
+ * process is still in the loader): it is named _start all the same, the
+ * return address of its call to _dl_start included.
+ */
+static void test_loader_entry_named(void)
+{
+	struct symbolizer *symbolizer = symbolizer__new(NULL);
+	const Elf64_Ehdr *loader = (const Elf64_Ehdr *)getauxval(AT_BASE);
+	struct proc_maps maps = {};
+	uint64_t entry;
+
+	CHECK(symbolizer && loader && procmaps__read(getpid(), true, &maps) == 0);
+	if (!symbolizer || !loader)
+		goto cleanup;
+	/* ld.so's first segment is at vaddr 0: its base is its load bias. */
+	entry = (uint64_t)(uintptr_t)loader + loader->e_entry;
+	CHECK(procmaps__find(&maps, entry) && strstr(procmaps__find(&maps, entry)->path, "ld-"));
+	CHECK_STR(resolve(symbolizer, getpid(), &maps, entry, false), "_start");
+	CHECK_STR(resolve(symbolizer, getpid(), &maps, entry + 8, true), "_start");
+cleanup:
 	procmaps__free(&maps);
 	symbolizer__free(symbolizer);
 }
@@ -522,5 +553,6 @@ TEST_MAIN("symbolizer", TEST(test_pie), TEST(test_non_pie), TEST(test_shared_lib
 	  TEST(test_debuglink), TEST(test_build_id_debug_dir),
 	  TEST_ROOT(test_deleted_binary, "a deleted file is reached through /proc/PID/map_files"),
 	  TEST_ROOT(test_exited_deleted_with_fds, "/proc/PID/map_files"), TEST(test_own_libc),
-	  TEST(test_corrupt_files), TEST(test_no_file), TEST(test_kernel),
+	  TEST(test_loader_entry_named), TEST(test_corrupt_files), TEST(test_no_file),
+	  TEST(test_kernel),
 	  TEST_ROOT(test_kernel_real, "kallsyms shows addresses only with CAP_SYSLOG"))

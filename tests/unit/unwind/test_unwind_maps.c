@@ -5,7 +5,10 @@
  * array maps, and a hash of processes), so this needs root; without it the
  * tests print a "skip" line. Checks that a table is built once per build
  * id for two processes, that a removed process leaves the tables to the
- * other, and that tables past max_bytes are evicted least shared first.
+ * other, that tables past max_bytes are evicted least shared first, that
+ * the kernel's file map names exactly the loaded tables' files with the
+ * bias the agent computes, and that exited processes are swept a window
+ * late.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +29,8 @@
 struct stage {
 	int tables_fd;
 	int processes_fd;
+	int files_fd;
+	int exited_fd;
 	struct symbolizer_stack symbols;
 	struct symbolizer *symbolizer;
 	struct unwind_maps *unwind;
@@ -47,7 +52,7 @@ static bool stage_new(struct stage *stage, uint64_t max_bytes)
 	int inner;
 
 	memset(stage, 0, sizeof(*stage));
-	stage->tables_fd = stage->processes_fd = -1;
+	stage->tables_fd = stage->processes_fd = stage->files_fd = stage->exited_fd = -1;
 	inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "test_inner", sizeof(uint32_t),
 			       sizeof(struct unwind_chunk), 1, &inner_opts);
 	CHECK(inner >= 0);
@@ -59,11 +64,19 @@ static bool stage_new(struct stage *stage, uint64_t max_bytes)
 	close(inner);
 	stage->processes_fd = bpf_map_create(BPF_MAP_TYPE_HASH, "test_processes", sizeof(uint32_t),
 					     sizeof(struct process_unwind), 64, &process_opts);
-	CHECK(stage->tables_fd >= 0 && stage->processes_fd >= 0);
+	stage->files_fd =
+		bpf_map_create(BPF_MAP_TYPE_HASH, "test_files", sizeof(struct unwind_file_key),
+			       sizeof(struct unwind_file), UNWIND_MAX_FILES, &process_opts);
+	stage->exited_fd = bpf_map_create(BPF_MAP_TYPE_HASH, "test_exited", sizeof(uint32_t),
+					  sizeof(uint8_t), UNWIND_MAX_EXITED, &process_opts);
+	CHECK(stage->tables_fd >= 0 && stage->processes_fd >= 0 && stage->files_fd >= 0 &&
+	      stage->exited_fd >= 0);
 	stage->symbolizer = symbolizer_stack__new(&stage->symbols, NULL, 0, NULL);
 	stage->unwind = unwind_maps__new(&(struct unwind_maps_opts){
 		.tables_fd = stage->tables_fd,
 		.processes_fd = stage->processes_fd,
+		.files_fd = stage->files_fd,
+		.exited_fd = stage->exited_fd,
 		.max_bytes = max_bytes,
 		.elf_cache = stage->symbols.files,
 	});
@@ -91,6 +104,10 @@ static void stage_free(struct stage *stage)
 		close(stage->tables_fd);
 	if (stage->processes_fd >= 0)
 		close(stage->processes_fd);
+	if (stage->files_fd >= 0)
+		close(stage->files_fd);
+	if (stage->exited_fd >= 0)
+		close(stage->exited_fd);
 }
 
 static bool has_process_entry(const struct stage *stage, pid_t pid)
@@ -101,19 +118,48 @@ static bool has_process_entry(const struct stage *stage, pid_t pid)
 	return !bpf_map_lookup_elem(stage->processes_fd, &key, &entry);
 }
 
-/* Tables in the BPF outer map, counted by walking its keys. */
-static uint64_t loaded_tables(const struct stage *stage)
+/* Keys in a BPF hash map of 4-byte keys, counted by walking them. */
+static uint64_t count_keys(int fd, size_t key_size)
 {
-	uint32_t key, next;
+	char key[32], next[32];
 	uint64_t count = 0;
 	void *previous = NULL;
 
-	while (!bpf_map_get_next_key(stage->tables_fd, previous, &next)) {
+	while (key_size <= sizeof(key) && !bpf_map_get_next_key(fd, previous, next)) {
+		count++;
+		memcpy(key, next, key_size);
+		previous = key;
+	}
+	return count;
+}
+
+/* Tables in the BPF outer map. */
+static uint64_t loaded_tables(const struct stage *stage)
+{
+	return count_keys(stage->tables_fd, sizeof(uint32_t));
+}
+
+/*
+ * Every entry of the kernel's file map names a loaded table, and there are
+ * as many as the stats say.
+ */
+static bool files_name_loaded_tables(const struct stage *stage, uint64_t placed)
+{
+	struct unwind_file_key key, next;
+	struct unwind_file file;
+	uint32_t inner;
+	void *previous = NULL;
+	uint64_t count = 0;
+
+	while (!bpf_map_get_next_key(stage->files_fd, previous, &next)) {
+		if (bpf_map_lookup_elem(stage->files_fd, &next, &file) ||
+		    bpf_map_lookup_elem(stage->tables_fd, &file.table_id, &inner))
+			return false;
 		count++;
 		key = next;
 		previous = &key;
 	}
-	return count;
+	return count == placed;
 }
 
 static bool start(const char *name, struct fixture_process *process)
@@ -169,6 +215,112 @@ cleanup:
 	stage_free(&stage);
 }
 
+/*
+ * What the kernel's fill would write for each of a process's mappings, from
+ * its VMA (start, file offset, device, inode) and the file map, is what the
+ * agent wrote from /proc/PID/maps: the same table and the same load bias.
+ */
+static void check_kernel_would_place(const struct stage *stage, pid_t pid)
+{
+	struct process_unwind entry;
+	uint32_t key = (uint32_t)pid;
+	unsigned int placed = 0, wrong = 0;
+
+	CHECK(bpf_map_lookup_elem(stage->processes_fd, &key, &entry) == 0);
+	for (uint32_t i = 0; i < entry.mapping_count && i < UNWIND_MAX_MAPPINGS; i++) {
+		const struct unwind_mapping *mapping = &entry.mappings[i];
+		struct unwind_file_key file_key = { .inode = mapping->inode, .dev = mapping->dev };
+		struct unwind_file file;
+
+		if (!mapping->table_id)
+			continue;
+		if (bpf_map_lookup_elem(stage->files_fd, &file_key, &file)) {
+			wrong++;
+			continue;
+		}
+		placed++;
+		if (file.table_id != mapping->table_id ||
+		    mapping->start - mapping->file_offset - file.vaddr_minus_offset !=
+			    mapping->load_bias)
+			wrong++;
+	}
+	/* The program, libc, the loader and the vDSO ({ 0, 0 }). */
+	CHECK(placed >= 4);
+	CHECK(wrong == 0);
+}
+
+static void test_file_map_follows_tables(void)
+{
+	struct fixture_process first = {}, second = {};
+	struct unwind_maps_stats alone, after;
+	struct stage stage;
+
+	if (!stage_new(&stage, MAX_BYTES_UNLIMITED))
+		goto cleanup;
+	if (!start("fixture_uselib", &first))
+		goto cleanup;
+	CHECK(process_table__capture(stage.table, (uint32_t)first.pid) == 0);
+	unwind_maps__stats(stage.unwind, &alone);
+	CHECK(alone.files_placed >= 4 && alone.files_map_full == 0);
+	CHECK(files_name_loaded_tables(&stage, alone.files_placed));
+	check_kernel_would_place(&stage, first.pid);
+	stage_free(&stage);
+
+	/* Room for that process's tables only: the next one evicts, and its files go too. */
+	if (!stage_new(&stage, alone.table_bytes))
+		goto cleanup;
+	if (!start("fixture_pie", &second))
+		goto cleanup;
+	CHECK(process_table__capture(stage.table, (uint32_t)first.pid) == 0);
+	stop_fixture(&first);
+	process_table__end_window(stage.table);
+	process_table__end_window(stage.table);
+	CHECK(process_table__capture(stage.table, (uint32_t)second.pid) == 0);
+	unwind_maps__stats(stage.unwind, &after);
+	CHECK(after.tables_evicted >= 1);
+	CHECK(files_name_loaded_tables(&stage, after.files_placed));
+	check_kernel_would_place(&stage, second.pid);
+cleanup:
+	stop_fixture(&first);
+	stop_fixture(&second);
+	stage_free(&stage);
+}
+
+/* An entry as the kernel's fill leaves it, marked exited by its exit hook. */
+static void add_exited(const struct stage *stage, uint32_t pid)
+{
+	struct process_unwind entry = { .flags = PROCESS_UNWIND_EXITED };
+	uint8_t one = 1;
+
+	CHECK(bpf_map_update_elem(stage->processes_fd, &pid, &entry, BPF_ANY) == 0);
+	CHECK(bpf_map_update_elem(stage->exited_fd, &pid, &one, BPF_ANY) == 0);
+}
+
+static void test_exited_swept_a_window_late(void)
+{
+	struct process_unwind fresh = { .flags = PROCESS_UNWIND_BY_AGENT };
+	struct unwind_maps_stats stats;
+	struct stage stage;
+	uint32_t gone = 4000001, reused = 4000002;
+
+	if (!stage_new(&stage, MAX_BYTES_UNLIMITED))
+		goto cleanup;
+	add_exited(&stage, gone);
+	add_exited(&stage, reused);
+	/* Taken at the end of the window they exited in: still readable for it. */
+	unwind_maps__sweep_exited(stage.unwind);
+	CHECK(has_process_entry(&stage, gone) && has_process_entry(&stage, reused));
+	CHECK(count_keys(stage.exited_fd, sizeof(uint32_t)) == 0);
+	/* A new process took one pid meanwhile: its entry stays. */
+	CHECK(bpf_map_update_elem(stage.processes_fd, &reused, &fresh, BPF_ANY) == 0);
+	unwind_maps__sweep_exited(stage.unwind);
+	unwind_maps__stats(stage.unwind, &stats);
+	CHECK(!has_process_entry(&stage, gone) && has_process_entry(&stage, reused));
+	CHECK(stats.exited_swept == 1);
+cleanup:
+	stage_free(&stage);
+}
+
 static void test_eviction_past_max_bytes(void)
 {
 	struct fixture_process first = {}, second = {};
@@ -214,6 +366,8 @@ int main(void)
 	static const struct test_case tests[] = {
 		TEST(test_one_table_per_build_id),
 		TEST(test_eviction_past_max_bytes),
+		TEST(test_file_map_follows_tables),
+		TEST(test_exited_swept_a_window_late),
 	};
 	LIBBPF_OPTS(bpf_map_create_opts, opts);
 	int probe = bpf_map_create(BPF_MAP_TYPE_HASH, "test_probe", 4, 4, 1, &opts);

@@ -1,0 +1,151 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Short-lived processes unwound in full from their first sample: a churn
+of 20-50 ms processes of one -O2 binary without frame pointers, beside a
+CPU-bound load on every CPU, whole host; and a process started just before
+kiln, in kiln's first window. Their stacks are known (churn_spin.c), and
+read back with `go tool pprof`."""
+import os
+import re
+import subprocess
+import time
+
+from kilntest import (MIN_SAMPLES, check, finish, prog, profiles, read_profile, require_root,
+                      start, start_kiln, stop, tmpdir, wait_for, wait_sampling)
+
+FREQUENCY = 299
+# What glibc's startup adds below main.
+START = ["__libc_start_call_main", "__libc_start_main", "_start"]
+EXPECTED = ["churn_spin", "churn_inner", "churn_outer", "main"] + START
+LEAF = EXPECTED[0]
+
+
+def cpu_load():
+    """One CPU-bound process per CPU, of another binary."""
+    return [start([prog("split_nofp"), "600"]) for _ in range(os.cpu_count() or 2)]
+
+
+def churn(seconds):
+    """Processes of churn_spin_nofp started one after another, each living
+    20-50 ms; returns their pids."""
+    pids = []
+    end = time.time() + seconds
+    while time.time() < end:
+        milliseconds = 20 + (len(pids) * 7) % 31
+        process = subprocess.Popen([prog("churn_spin_nofp"), str(milliseconds)])
+        process.wait()
+        pids.append(process.pid)
+    return pids
+
+
+def exact_share(p, pids):
+    """(exact, in churn_spin, all) samples of the given pids: those whose
+    leaf is churn_spin, and of them those whose whole user stack is the
+    ground truth; with the most common wrong stacks."""
+    exact = leaf = total = 0
+    wrong = {}
+    for s in p.samples:
+        pid = s["labels"].get("pid", ["0"])[0]
+        if int(pid) not in pids:
+            continue
+        n = s["values"][0]
+        total += n
+        stack = p.user_stack(s)
+        if not stack or stack[0] != LEAF:
+            continue
+        leaf += n
+        if stack == EXPECTED:
+            exact += n
+        else:
+            wrong[tuple(stack)] = wrong.get(tuple(stack), 0) + n
+    worst = sorted(wrong.items(), key=lambda kv: -kv[1])[:3]
+    return exact, leaf, total, worst
+
+
+def counter(err, pattern):
+    found = re.findall(pattern, err)
+    return sum(int(v) for v in found)
+
+
+def test_churn():
+    """Processes of a binary whose files have tables are unwound in full
+    from their first sample: the kernel fills their mappings itself. The
+    first window warms up (one run of the binary: its table is built at
+    its exec); the churn is measured in the two after it."""
+    out = tmpdir()
+    load = cpu_load()
+    kiln = None
+    try:
+        kiln = start_kiln(["--frequency", str(FREQUENCY), "--duration", "4", "--iterations",
+                           "3", "--output-dir", out, "--verbose"])
+        head = wait_sampling(kiln)
+        churn(0.001)
+        # Its first window written: what kiln was told during it is taken.
+        wait_for(lambda: profiles(out), timeout=60)
+        pids = set(churn(6))
+        _, err = kiln.communicate(timeout=120)
+        err = head + err
+    finally:
+        for proc in load:
+            stop(proc)
+        if kiln and kiln.poll() is None:
+            stop(kiln)
+    files = profiles(out)
+    if not check("churn: kiln exits 0 with three profiles",
+                 kiln.returncode == 0 and len(files) == 3, err[-2000:]):
+        return
+    exact = leaf = total = 0
+    worst = []
+    for path in files[1:]:
+        e, l, t, w = exact_share(read_profile(path), pids)
+        exact, leaf, total, worst = exact + e, leaf + l, total + t, worst + w
+    # The counters of the windows measured, the first's left out.
+    later = err.split("wrote ", 2)[-1]
+    fills = counter(later, r"(\d+) processes filled")
+    deferred = counter(later, r"(\d+) samples deferred")
+    fill_ns = counter(later, r"processes filled in (\d+) ns")
+    refills = counter(later, r"(\d+) filled again")
+    print(f"# churn: {len(pids)} processes, {total} samples, {leaf} in {LEAF}, {exact} exact; "
+          f"whole host: kernel fills {fills} ({refills} again), deferred samples {deferred}, "
+          f"in {fill_ns} ns")
+    # The rest are the loader's start-up and the exit, which take a fixed time
+    # when churn_spin's share shrinks under load: no ground truth to compare.
+    check("churn: most of the churn's samples in churn_spin",
+          total >= MIN_SAMPLES and leaf >= 0.5 * total, f"{leaf}/{total}")
+    check("churn: >= 97% of them read the exact stack down to _start",
+          leaf >= MIN_SAMPLES and exact >= 0.97 * leaf, f"{exact}/{leaf}; others: {worst[:3]}")
+
+
+def test_first_window():
+    """A process started just before kiln: its samples in kiln's first
+    window are complete, as kiln reads the processes running when it
+    starts before it samples."""
+    out = tmpdir()
+    workload = start([prog("churn_spin_nofp"), "30000"])
+    kiln = None
+    try:
+        time.sleep(0.2)
+        kiln = start_kiln(["--frequency", str(FREQUENCY), "--duration", "4", "--iterations",
+                           "1", "--output-dir", out, "--verbose"])
+        _, err = kiln.communicate(timeout=120)
+    finally:
+        stop(workload)
+        if kiln and kiln.poll() is None:
+            stop(kiln)
+    files = profiles(out)
+    if not check("first window: kiln exits 0 with one profile",
+                 kiln.returncode == 0 and len(files) == 1, err[-2000:]):
+        return
+    p = read_profile(files[0])
+    exact, leaf, total, worst = exact_share(p, {workload.pid})
+    print(f"# first window: {total} samples, {leaf} in {LEAF}, {exact} exact")
+    check("first window: >= 97% of its samples in churn_spin",
+          total >= MIN_SAMPLES and leaf >= 0.97 * total, f"{leaf}/{total}")
+    check("first window: >= 97% of them exact down to _start",
+          leaf >= MIN_SAMPLES and exact >= 0.97 * leaf, f"{exact}/{leaf}; others: {worst}")
+
+
+if __name__ == "__main__":
+    require_root()
+    test_churn()
+    test_first_window()
+    finish()

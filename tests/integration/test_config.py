@@ -1,0 +1,81 @@
+# SPDX-License-Identifier: Apache-2.0
+"""--config: a YAML file of settings drives a real run (what it sets shows in
+the profile, read back with go tool pprof), a flag on the command line wins
+over it, and a bad file exits 2 naming file, line and setting."""
+import os
+import subprocess
+
+from kilntest import (KILN, check, finish, prog, profiles, read_profile, require_root, run_kiln,
+                      start, stop, tmpdir)
+
+
+def write_config(directory, text):
+    path = os.path.join(directory, "kiln.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def test_settings_and_flags():
+    """The file sets the frequency, window and output; -F on the command line replaces it."""
+    out = tmpdir()
+    workload = start([prog("split_nofp"), "30"])
+    try:
+        path = write_config(out, f"""# a kiln config
+frequency: 97
+duration: 2
+iterations: 1
+output-dir: {out}/from-config
+pid: [{workload.pid}]
+relabel_configs:
+  - source_labels: [__meta_process_comm]
+    target_label: comm_copy
+""")
+        code, err = run_kiln(["--config", path])
+        files = profiles(f"{out}/from-config")
+        check("config: kiln runs from the file alone and writes to its output-dir",
+              code == 0 and len(files) == 1, f"exit {code}, {files}: {err[-800:]}")
+        if files:
+            p = read_profile(files[0])
+            pids = {s["labels"].get("pid", ["?"])[0] for s in p.samples}
+            # pprof's period is the sampling period in nanoseconds: 1e9 / 97.
+            check("config: the file's frequency and pid filter are the run's",
+                  p.period == 1000000000 // 97 and pids == {str(workload.pid)},
+                  f"period {p.period}, pids {pids}")
+        check("config: relabel rules not applied yet are said so",
+              "1 relabel_configs rules read and checked, but not applied" in err, err[-800:])
+
+        code, err = run_kiln(["--config", path, "-F", "41", "--output-dir", f"{out}/flags"])
+        files = profiles(f"{out}/flags")
+        p = read_profile(files[0]) if files else None
+        check("config: flags win over the file (frequency, output-dir)",
+              code == 0 and p is not None and p.period == 1000000000 // 41 and
+              len(profiles(f"{out}/from-config")) == 1,
+              f"exit {code}, period {p.period if p else None}: {err[-500:]}")
+    finally:
+        stop(workload)
+
+
+def test_bad_files():
+    out = tmpdir()
+    cases = [
+        ("frequency: 99\nfrequncy: 9\n", "kiln.yaml:2: unknown setting 'frequncy'"),
+        ("frequency: 0\n", "kiln.yaml:1: --frequency: 0 is out of range"),
+        ("relabel_configs:\n  - action: keep\n    source_labels: [a]\n    regex: '[a-'\n",
+         "kiln.yaml:4: relabel_configs[0].regex: '[a-' is not a valid regex"),
+        ("frequency: [99\n", "kiln.yaml:2:"),
+    ]
+    for text, said in cases:
+        path = write_config(out, text)
+        proc = subprocess.run([KILN, "--config", path], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+        check(f"config: bad file exits 2 saying {said!r}",
+              proc.returncode == 2 and said in proc.stderr and path in proc.stderr,
+              f"exit {proc.returncode}: {proc.stderr}")
+
+
+if __name__ == "__main__":
+    require_root()
+    test_bad_files()
+    test_settings_and_flags()
+    finish()
