@@ -288,7 +288,8 @@ deferred_user_stack(struct fill_scratch *scratch, const struct fill_request *req
 
 	fill_process_unwind(&scratch->entry, pid, request->refill ? PROCESS_UNWIND_REFILLED : 0);
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	trace = unwind_stack_into(&scratch->unwind, NULL, NULL, pid, regs->ip, regs->sp, regs->bp);
+	trace = unwind_stack_into(&scratch->unwind, NULL, NULL, pid, regs->ip, regs->sp, regs->bp,
+				  regs->bx);
 	if (!trace)
 		trace = get_task_stack(task, &scratch->unwind.trace, BPF_F_USER_STACK,
 				       CPU_STAT_USER_STACK_FAILED);

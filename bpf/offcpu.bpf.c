@@ -248,10 +248,14 @@ static __always_inline __u64 store_kernel_stack(struct stack_trace *trace)
 static __always_inline __u64 current_user_stack(void *ctx, __u32 pid, __u64 pc, __u64 sp, __u64 bp)
 {
 	struct stack_trace *trace = NULL;
+	struct pt_regs *regs;
 	__u32 zero = 0;
 
-	if (dwarf_unwinding)
-		trace = unwind_user_stack(pid, pc, sp, bp);
+	if (dwarf_unwinding) {
+		/* rbx as saved too: ld.so's lazy-binding trampolines keep their frame in it. */
+		regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+		trace = unwind_user_stack(pid, pc, sp, bp, BPF_CORE_READ(regs, bx));
+	}
 	if (trace)
 		return store_user_stack(trace);
 	if (ctx)
@@ -622,7 +626,8 @@ int blocked_tasks(struct bpf_iter__task *ctx)
 	trace = get_task_stack(task, &scratch->kernel, 0, CPU_STAT_KERNEL_STACK_FAILED);
 	kernel_stack_id = store_kernel_stack(trace);
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	trace = unwind_stack_into(&scratch->unwind, NULL, task, pid, regs->ip, regs->sp, regs->bp);
+	trace = unwind_stack_into(&scratch->unwind, NULL, task, pid, regs->ip, regs->sp, regs->bp,
+				  regs->bx);
 	user_stack_id = store_user_stack(trace);
 	count_stat(OFFCPU_STAT_STILL_BLOCKED);
 	record(task, pid, tid, user_stack_id, kernel_stack_id, state, end - from);

@@ -14,6 +14,7 @@
 
 /* Offsets in the ucontext a signal trampoline's rsp points at (x86-64 sigcontext). */
 #define UCONTEXT_RBP 120
+#define UCONTEXT_RBX 128
 #define UCONTEXT_RSP 160
 #define UCONTEXT_RIP 168
 /*
@@ -76,12 +77,13 @@ struct user_unwind_state {
 	__u64 pc;
 	__u64 sp;
 	__u64 bp;
+	__u64 bx; /* for ld.so's trampolines, whose CFA is rbx-based (UNWIND_CFA_RBX) */
 	__u32 pid;
 	__u32 return_address; /* pc is a return address: look it up at pc - 1 */
 	__u32 bp_known; /* false once a frame's CFI could not restore rbp */
 	__u32 pages_copied; /* bit i: page i of stack_copy holds user memory */
 	__u32 pc_trusted; /* pc is the sampled one or came from CFI, not a frame-pointer guess */
-	__u32 padding;
+	__u32 bx_known; /* false once a frame's CFI could not restore rbx */
 	__u64 stack_base; /* user address of stack_copy[0]: the page of the sampled rsp */
 	struct stack_trace trace;
 	__u8 stack_copy[STACK_COPY_SIZE];
@@ -317,6 +319,7 @@ static __always_inline long frame_pointer_step(struct user_unwind_state *state,
 	if (process && find_mapping(process, frame[1]) < 0)
 		goto broken;
 	count_stat(without_cfi ? CPU_STAT_UNWIND_FP_MIXED_FRAMES : CPU_STAT_UNWIND_FP_FRAMES);
+	state->bx_known = 0; /* a frame without CFI may have saved and reused it anywhere */
 	state->sp = state->bp + 16;
 	state->bp = frame[0];
 	state->pc = frame[1];
@@ -329,6 +332,30 @@ broken:
 		return 0;
 	count_stat(CPU_STAT_UNWIND_FP_CHAIN_BROKEN);
 	return end_walk(state, refused);
+}
+
+/* The caller's rbx by a row's rule (enum unwind_rbx_rule); nonzero when it cannot be read. */
+static __always_inline long restore_rbx(struct user_unwind_state *state, struct task_struct *task,
+					const struct unwind_row *row, __u64 cfa)
+{
+	__s64 slot = row->rbp_offset;
+
+	switch (UNWIND_RBX_RULE(row->rules)) {
+	case UNWIND_RBX_SAME:
+		return 0;
+	case UNWIND_RBX_BELOW_RBP:
+		slot -= 1;
+		break;
+	case UNWIND_RBX_OFFSET:
+		break;
+	default:
+		state->bx_known = 0;
+		return 0;
+	}
+	if (read_stack(state, task, cfa + slot * 8, &state->bx))
+		return -1;
+	state->bx_known = 1;
+	return 0;
 }
 
 static long unwind_step(__u32 iteration, void *data)
@@ -404,7 +431,7 @@ static long unwind_step(__u32 iteration, void *data)
 	}
 
 apply_row:
-	switch (row.rules & 0xf) {
+	switch (UNWIND_CFA_RULE(row.rules)) {
 	case UNWIND_CFA_RSP:
 		cfa = state->sp + row.cfa_offset;
 		break;
@@ -416,16 +443,25 @@ apply_row:
 	case UNWIND_CFA_PLT:
 		cfa = state->sp + 8 + (((state->pc & 15) >= row.cfa_offset) ? 8 : 0);
 		break;
+	case UNWIND_CFA_RBX:
+		if (!state->bx_known) {
+			count_stat(CPU_STAT_UNWIND_RBX_LOST);
+			return end_walk(state, STACK_END_UNSUPPORTED);
+		}
+		cfa = state->bx + row.cfa_offset;
+		break;
 	case UNWIND_CFA_SIGNAL: {
 		/* The interrupted context, saved by the kernel in the ucontext at rsp. */
 		__u64 sp = state->sp;
 
 		if (read_stack(state, task, sp + UCONTEXT_RIP, &state->pc) ||
 		    read_stack(state, task, sp + UCONTEXT_RBP, &state->bp) ||
+		    read_stack(state, task, sp + UCONTEXT_RBX, &state->bx) ||
 		    read_stack(state, task, sp + UCONTEXT_RSP, &state->sp))
 			return end_walk(state, STACK_END_BAD_READ);
 		state->return_address = 0; /* an exact pc, not after a call */
 		state->bp_known = 1;
+		state->bx_known = 1;
 		state->pc_trusted = 1;
 		return 0;
 	}
@@ -439,7 +475,10 @@ apply_row:
 
 	if (read_stack(state, task, cfa - 8, &state->pc))
 		return end_walk(state, STACK_END_BAD_READ);
-	switch (row.rules >> 4) {
+	/* rbx first: UNWIND_RBX_BELOW_RBP reads row.rbp_offset, not the rbp it restores. */
+	if (restore_rbx(state, task, &row, cfa))
+		return end_walk(state, STACK_END_BAD_READ);
+	switch (UNWIND_RBP_RULE(row.rules)) {
 	case UNWIND_RBP_OFFSET:
 		if (read_stack(state, task, cfa + (__s64)row.rbp_offset * 8, &state->bp))
 			return end_walk(state, STACK_END_BAD_READ);
@@ -460,7 +499,7 @@ apply_row:
  * The current task's user registers as saved on its entry into the kernel.
  * Returns false for kernel threads, which have no user stack.
  */
-static __always_inline bool saved_user_registers(__u64 *pc, __u64 *sp, __u64 *bp)
+static __always_inline bool saved_user_registers(__u64 *pc, __u64 *sp, __u64 *bp, __u64 *bx)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs;
@@ -471,6 +510,7 @@ static __always_inline bool saved_user_registers(__u64 *pc, __u64 *sp, __u64 *bp
 	*pc = BPF_CORE_READ(regs, ip);
 	*sp = BPF_CORE_READ(regs, sp);
 	*bp = BPF_CORE_READ(regs, bp);
+	*bx = BPF_CORE_READ(regs, bx);
 	return true;
 }
 
@@ -494,7 +534,7 @@ static __always_inline struct process_unwind *find_process_unwind(__u32 pid)
 static __always_inline struct stack_trace *unwind_stack_into(struct user_unwind_state *state,
 							     struct unwind_row_cache *cache,
 							     struct task_struct *task, __u32 pid,
-							     __u64 pc, __u64 sp, __u64 bp)
+							     __u64 pc, __u64 sp, __u64 bp, __u64 bx)
 {
 	struct unwind_loop loop = { .state = state, .cache = cache, .task = task };
 
@@ -507,9 +547,11 @@ static __always_inline struct stack_trace *unwind_stack_into(struct user_unwind_
 	state->pc = pc;
 	state->sp = sp;
 	state->bp = bp;
+	state->bx = bx;
 	state->pid = pid;
 	state->return_address = 0;
 	state->bp_known = 1;
+	state->bx_known = 1;
 	state->pc_trusted = 1;
 	state->stack_base = state->sp & ~(__u64)(PAGE_SIZE_BYTES - 1);
 	state->pages_copied = 0;
@@ -628,7 +670,7 @@ static __always_inline bool fill_process_unwind(struct process_unwind *entry, __
 
 /* The current task's user stack, in the per-CPU scratch space. */
 static __always_inline struct stack_trace *unwind_user_stack(__u32 pid, __u64 pc, __u64 sp,
-							     __u64 bp)
+							     __u64 bp, __u64 bx)
 {
 	struct user_unwind_state *state;
 	struct unwind_row_cache *cache;
@@ -638,24 +680,25 @@ static __always_inline struct stack_trace *unwind_user_stack(__u32 pid, __u64 pc
 	state = bpf_map_lookup_elem(&unwind_scratch, &zero);
 	if (!state || !cache)
 		return NULL;
-	return unwind_stack_into(state, cache, NULL, pid, pc, sp, bp);
+	return unwind_stack_into(state, cache, NULL, pid, pc, sp, bp, bx);
 }
 
 /* A perf-event sample's user stack: its registers, or the saved ones if it hit the kernel. */
 static __always_inline struct stack_trace *
 unwind_sampled_user_stack(struct bpf_perf_event_data *ctx, __u32 pid)
 {
-	__u64 pc, sp, bp;
+	__u64 pc, sp, bp, bx;
 
 	if (sampled_in_user_mode(ctx)) {
 		/* The registers are the user's. */
 		pc = ctx->regs.ip;
 		sp = ctx->regs.sp;
 		bp = ctx->regs.bp;
-	} else if (!saved_user_registers(&pc, &sp, &bp)) {
+		bx = ctx->regs.bx;
+	} else if (!saved_user_registers(&pc, &sp, &bp, &bx)) {
 		return NULL;
 	}
-	return unwind_user_stack(pid, pc, sp, bp);
+	return unwind_user_stack(pid, pc, sp, bp, bx);
 }
 
 #endif /* KILN_UNWIND_BPF_H */

@@ -44,6 +44,13 @@ enum unwind_cfa_rule {
 	UNWIND_CFA_SIGNAL, /* a signal trampoline: registers come from the ucontext at rsp */
 	UNWIND_CFA_END, /* the return address is undefined: the outermost frame */
 	UNWIND_CFA_UNSUPPORTED, /* another register or expression */
+	/*
+	 * CFA = rbx + cfa_offset: ld.so's lazy-binding trampolines
+	 * (_dl_runtime_resolve_xsavec and kin) align rsp to 64 and keep the
+	 * frame in rbx, so every process's first call to a libc function
+	 * passes through one.
+	 */
+	UNWIND_CFA_RBX,
 };
 
 enum unwind_rbp_rule {
@@ -53,11 +60,31 @@ enum unwind_rbp_rule {
 	UNWIND_RBP_UNSUPPORTED,
 };
 
+/*
+ * Where the caller's rbx is, known only as far as the trampolines above
+ * need it: a callee that saves rbx pushes it in its prologue, right below
+ * rbp when it saves both (GCC's order: r15, r14, r13, r12, rbp, rbx). Two
+ * bits, so a row stays 8 bytes: rbp_offset holds rbx's slot when rbp is
+ * not saved there.
+ */
+enum unwind_rbx_rule {
+	UNWIND_RBX_SAME = 0, /* the caller's rbx is this frame's */
+	UNWIND_RBX_BELOW_RBP, /* saved at CFA + (rbp_offset - 1) * 8, rbp at rbp_offset */
+	UNWIND_RBX_OFFSET, /* saved at CFA + rbp_offset * 8; rbp not saved */
+	UNWIND_RBX_UNKNOWN, /* elsewhere, or another rule */
+};
+
+/* A row's rules byte: CFA rule in bits 0-3, rbp rule in bits 4-5, rbx rule in bits 6-7. */
+#define UNWIND_RULES(cfa, rbp, rbx) ((__u8)((cfa) | (rbp) << 4 | (rbx) << 6))
+#define UNWIND_CFA_RULE(rules) ((rules)&0xf)
+#define UNWIND_RBP_RULE(rules) (((rules) >> 4) & 3)
+#define UNWIND_RBX_RULE(rules) ((rules) >> 6)
+
 struct unwind_row {
 	__u32 pc; /* ELF virtual address where the row starts applying */
 	__u16 cfa_offset;
-	__u8 rules; /* enum unwind_cfa_rule | enum unwind_rbp_rule << 4 */
-	__s8 rbp_offset; /* in 8-byte slots */
+	__u8 rules; /* UNWIND_RULES(enum unwind_cfa_rule, unwind_rbp_rule, unwind_rbx_rule) */
+	__s8 rbp_offset; /* in 8-byte slots (rbx's, UNWIND_RBX_OFFSET) */
 };
 
 struct unwind_chunk {

@@ -150,6 +150,10 @@ static const struct counter unwind_counters[] = {
 	  .help = "User stacks cut where the CFA needed an rbp that was lost",
 	  WINDOW_STAT(CPU_STAT_UNWIND_END_NO_RBP),
 	  .text = "lost rbp %" },
+	{ .name = "kiln_unwind_cut_no_rbx_total",
+	  .help = "User stacks cut in ld.so's lazy-binding trampoline: a callee's CFI lost rbx",
+	  WINDOW_STAT(CPU_STAT_UNWIND_RBX_LOST),
+	  .text = "lost rbx %" },
 };
 
 /*

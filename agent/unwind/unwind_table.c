@@ -12,6 +12,7 @@
 #include "lib/array.h"
 #include "symbolizer/elf_file.h"
 
+#define DWARF_REG_RBX 3
 #define DWARF_REG_RBP 6
 #define DWARF_REG_RSP 7
 #define DWARF_REG_RA 16
@@ -288,6 +289,59 @@ static bool is_plt_expression(const Dwarf_Op *ops, size_t nops, uint16_t *ret_th
 	return true;
 }
 
+/*
+ * Where a callee-saved register lives by one row's CFI: same value, or saved
+ * at CFA + *ret_slot * 8 (in range of a row's rbp_offset), or neither.
+ */
+enum saved_register {
+	SAVED_SAME,
+	SAVED_AT_SLOT,
+	SAVED_UNDEFINED,
+	SAVED_OTHER,
+};
+
+static enum saved_register saved_register(Dwarf_Frame *frame, int reg, int8_t *ret_slot)
+{
+	Dwarf_Op ops_mem[3], *ops;
+	size_t nops;
+	int64_t offset;
+
+	if (dwarf_frame_register(frame, reg, ops_mem, &ops, &nops) != 0)
+		return SAVED_OTHER;
+	if (nops == 0)
+		return ops ? SAVED_UNDEFINED : SAVED_SAME;
+	if (is_op_cfa_plus(ops, nops, &offset) && offset % 8 == 0 && offset / 8 >= INT8_MIN &&
+	    offset / 8 <= INT8_MAX) {
+		*ret_slot = (int8_t)(offset / 8);
+		return SAVED_AT_SLOT;
+	}
+	return SAVED_OTHER;
+}
+
+/* rbx's rule, fitted into the slot rbp's rule leaves (enum unwind_rbx_rule). */
+static uint8_t rbx_rule(struct table_builder *builder, Dwarf_Frame *frame, uint8_t rbp_rule,
+			struct unwind_row *row)
+{
+	enum saved_register saved;
+	int8_t slot = 0;
+
+	saved = saved_register(frame, DWARF_REG_RBX, &slot);
+	/*
+	 * libdw's x86-64 initial rules call rbx undefined where the CFI does
+	 * not mention it (rax same, a slip): the ABI has it callee-saved.
+	 */
+	if (saved == SAVED_SAME || saved == SAVED_UNDEFINED)
+		return UNWIND_RBX_SAME;
+	if (saved == SAVED_AT_SLOT && rbp_rule == UNWIND_RBP_OFFSET && slot == row->rbp_offset - 1)
+		return UNWIND_RBX_BELOW_RBP;
+	if (saved == SAVED_AT_SLOT && rbp_rule != UNWIND_RBP_OFFSET) {
+		row->rbp_offset = slot;
+		return UNWIND_RBX_OFFSET;
+	}
+	builder->stats.rows_rbx_unknown++;
+	return UNWIND_RBX_UNKNOWN;
+}
+
 /* Turns libdw's view of one pc range into a row. */
 static void describe_frame(struct table_builder *builder, Dwarf_Frame *frame, bool signal_frame,
 			   struct unwind_row *row)
@@ -316,17 +370,19 @@ static void describe_frame(struct table_builder *builder, Dwarf_Frame *frame, bo
 
 	if (dwarf_frame_cfa(frame, &ops, &nops) != 0 || nops == 0)
 		goto unsupported;
-	if (nops == 1 && (ops[0].atom == DW_OP_bregx || ops[0].atom == DW_OP_breg6 ||
-			  ops[0].atom == DW_OP_breg7)) {
+	if (nops == 1 && (ops[0].atom == DW_OP_bregx || ops[0].atom == DW_OP_breg3 ||
+			  ops[0].atom == DW_OP_breg6 || ops[0].atom == DW_OP_breg7)) {
 		uint64_t reg = ops[0].atom == DW_OP_bregx ? ops[0].number
 							  : (uint64_t)(ops[0].atom - DW_OP_breg0);
 		int64_t cfa_offset =
 			(int64_t)(ops[0].atom == DW_OP_bregx ? ops[0].number2 : ops[0].number);
 
 		if (cfa_offset < 0 || cfa_offset > UINT16_MAX ||
-		    (reg != DWARF_REG_RSP && reg != DWARF_REG_RBP))
+		    (reg != DWARF_REG_RSP && reg != DWARF_REG_RBP && reg != DWARF_REG_RBX))
 			goto unsupported;
-		cfa_rule = reg == DWARF_REG_RSP ? UNWIND_CFA_RSP : UNWIND_CFA_RBP;
+		cfa_rule = reg == DWARF_REG_RSP	  ? UNWIND_CFA_RSP
+			   : reg == DWARF_REG_RBP ? UNWIND_CFA_RBP
+						  : UNWIND_CFA_RBX;
 		row->cfa_offset = (uint16_t)cfa_offset;
 	} else if (is_plt_expression(ops, nops, &row->cfa_offset)) {
 		cfa_rule = UNWIND_CFA_PLT;
@@ -334,19 +390,21 @@ static void describe_frame(struct table_builder *builder, Dwarf_Frame *frame, bo
 		goto unsupported;
 	}
 
-	rbp_rule = UNWIND_RBP_UNSUPPORTED;
-	if (dwarf_frame_register(frame, DWARF_REG_RBP, ops_mem, &ops, &nops) == 0) {
-		if (nops == 0)
-			rbp_rule = ops ? UNWIND_RBP_UNDEFINED : UNWIND_RBP_SAME;
-		else if (is_op_cfa_plus(ops, nops, &offset) && offset % 8 == 0 &&
-			 offset / 8 >= INT8_MIN && offset / 8 <= INT8_MAX) {
-			rbp_rule = UNWIND_RBP_OFFSET;
-			row->rbp_offset = (int8_t)(offset / 8);
-		}
-	}
-	if (rbp_rule == UNWIND_RBP_UNSUPPORTED)
+	switch (saved_register(frame, DWARF_REG_RBP, &row->rbp_offset)) {
+	case SAVED_SAME:
+		rbp_rule = UNWIND_RBP_SAME;
+		break;
+	case SAVED_AT_SLOT:
+		rbp_rule = UNWIND_RBP_OFFSET;
+		break;
+	case SAVED_UNDEFINED:
+		rbp_rule = UNWIND_RBP_UNDEFINED;
+		break;
+	default:
+		rbp_rule = UNWIND_RBP_UNSUPPORTED;
 		builder->stats.rows_rbp_unsupported++;
-	row->rules = cfa_rule | rbp_rule << 4;
+	}
+	row->rules = UNWIND_RULES(cfa_rule, rbp_rule, rbx_rule(builder, frame, rbp_rule, row));
 	return;
 unsupported:
 	builder->stats.rows_unsupported++;

@@ -26,6 +26,7 @@ struct unwind_table_stats {
 	uint64_t fdes_skipped; /* overlapping another, or undecodable */
 	uint64_t rows_unsupported; /* CFA from another register or an expression */
 	uint64_t rows_rbp_unsupported;
+	uint64_t rows_rbx_unknown; /* rbx saved where a row cannot say: no trampoline above it */
 };
 
 /*

@@ -37,8 +37,25 @@ struct expected {
 	size_t fde_count, fde_capacity;
 };
 
-/* Turns readelf's CFA and rbp columns into a row. exp CFAs are taken as the PLT's. */
-static struct unwind_row parse_rule(const char *cfa, const char *rbp, const char *ra)
+/* rbx's rule as kiln fits it beside rbp's (bpf/unwind.h), from readelf's rbx column. */
+static uint8_t parse_rbx_rule(const char *rbx, uint8_t rbp_rule, struct unwind_row *row)
+{
+	int offset;
+
+	if (!rbx || !strcmp(rbx, "u") || !strcmp(rbx, "s"))
+		return UNWIND_RBX_SAME;
+	if (sscanf(rbx, "c%d", &offset) != 1)
+		return UNWIND_RBX_UNKNOWN;
+	if (rbp_rule == UNWIND_RBP_OFFSET)
+		return offset / 8 == row->rbp_offset - 1 ? UNWIND_RBX_BELOW_RBP
+							 : UNWIND_RBX_UNKNOWN;
+	row->rbp_offset = offset / 8;
+	return UNWIND_RBX_OFFSET;
+}
+
+/* Turns readelf's CFA, rbp and rbx columns into a row. exp CFAs are taken as the PLT's. */
+static struct unwind_row parse_rule(const char *cfa, const char *rbp, const char *rbx,
+				    const char *ra)
 {
 	struct unwind_row row = {};
 	uint8_t cfa_rule, rbp_rule = UNWIND_RBP_SAME;
@@ -59,6 +76,9 @@ static struct unwind_row parse_rule(const char *cfa, const char *rbp, const char
 	} else if (sscanf(cfa, "rbp+%d", &offset) == 1) {
 		cfa_rule = UNWIND_CFA_RBP;
 		row.cfa_offset = offset;
+	} else if (sscanf(cfa, "rbx+%d", &offset) == 1) {
+		cfa_rule = UNWIND_CFA_RBX;
+		row.cfa_offset = offset;
 	} else if (!strcmp(cfa, "exp")) {
 		cfa_rule = UNWIND_CFA_PLT;
 	} else {
@@ -71,7 +91,7 @@ static struct unwind_row parse_rule(const char *cfa, const char *rbp, const char
 	} else if (rbp && strcmp(rbp, "u") && strcmp(rbp, "s")) {
 		rbp_rule = UNWIND_RBP_UNSUPPORTED;
 	}
-	row.rules = cfa_rule | rbp_rule << 4;
+	row.rules = UNWIND_RULES(cfa_rule, rbp_rule, parse_rbx_rule(rbx, rbp_rule, &row));
 	return row;
 }
 
@@ -143,7 +163,7 @@ static bool read_expected(const char *path, struct expected *e)
 				token = strtok(NULL, " \n");
 			}
 		} else if (sscanf(line, "%llx", &loc) == 1 && !strstr(line, "ZERO")) {
-			const char *rbp = NULL, *ra = NULL, *cfa = NULL;
+			const char *rbp = NULL, *rbx = NULL, *ra = NULL, *cfa = NULL;
 			char *token = strtok(line, " \n");
 
 			for (n = 0; token && n < 16; n++, token = strtok(NULL, " \n")) {
@@ -159,12 +179,14 @@ static bool read_expected(const char *path, struct expected *e)
 					cfa = fields[n];
 				if (!strcmp(columns[n], "rbp"))
 					rbp = fields[n];
+				if (!strcmp(columns[n], "rbx"))
+					rbx = fields[n];
 				if (!strcmp(columns[n], "ra"))
 					ra = fields[n];
 			}
 			if (!cfa)
 				continue;
-			struct unwind_row row = parse_rule(cfa, rbp, ra ? ra : "u");
+			struct unwind_row row = parse_rule(cfa, rbp, rbx, ra ? ra : "u");
 
 			if (!in_cie && fde_signal)
 				row = (struct unwind_row){ .rules = UNWIND_CFA_SIGNAL };
@@ -192,8 +214,9 @@ static bool read_expected(const char *path, struct expected *e)
 /* readelf prints 'u' for a register with no rule and for an undefined one alike. */
 static uint8_t rules_of(const struct unwind_row *row)
 {
-	if (row->rules >> 4 == UNWIND_RBP_UNDEFINED)
-		return (row->rules & 0xf) | UNWIND_RBP_SAME << 4;
+	if (UNWIND_RBP_RULE(row->rules) == UNWIND_RBP_UNDEFINED)
+		return UNWIND_RULES(UNWIND_CFA_RULE(row->rules), UNWIND_RBP_SAME,
+				    UNWIND_RBX_RULE(row->rules));
 	return row->rules;
 }
 
@@ -230,7 +253,8 @@ static int compare_fdes(const void *a, const void *b)
 }
 
 /* Checks every readelf row, and the merged row count. */
-static void check_against_readelf(const char *path, size_t min_fdes)
+/* extra_rows: rows kiln adds of its own, where readelf shows no CFI (ld.so's entry). */
+static void check_against_readelf(const char *path, size_t min_fdes, size_t extra_rows)
 {
 	struct unwind_table table = {};
 	struct unwind_table_stats stats = {};
@@ -290,10 +314,10 @@ static void check_against_readelf(const char *path, size_t min_fdes)
 		merged++;
 	CHECK(checked > 0);
 	CHECK(mismatched == 0);
-	if (merged != table.row_count)
-		fprintf(stderr, "%s: %zu rows, readelf merged gives %zu\n", path, table.row_count,
-			merged);
-	CHECK(merged == table.row_count);
+	if (merged + extra_rows != table.row_count)
+		fprintf(stderr, "%s: %zu rows, readelf merged gives %zu + %zu\n", path,
+			table.row_count, merged, extra_rows);
+	CHECK(merged + extra_rows == table.row_count);
 	free(e.rows);
 	free(e.fdes);
 	unwind_table__free(&table);
@@ -301,12 +325,12 @@ static void check_against_readelf(const char *path, size_t min_fdes)
 
 static void test_pie_fixture(void)
 {
-	check_against_readelf(FIXTURE_DIR "/fixture_pie", 5);
+	check_against_readelf(FIXTURE_DIR "/fixture_pie", 5, 0);
 }
 
 static void test_shared_library(void)
 {
-	check_against_readelf(FIXTURE_DIR "/libfixture.so", 3);
+	check_against_readelf(FIXTURE_DIR "/libfixture.so", 3, 0);
 }
 
 static void test_debug_frame_only(void)
@@ -314,7 +338,7 @@ static void test_debug_frame_only(void)
 	struct unwind_table table = {};
 
 	/* Its functions have CFI only in .debug_frame. */
-	check_against_readelf(FIXTURE_DIR "/fixture_debug_frame", 5);
+	check_against_readelf(FIXTURE_DIR "/fixture_debug_frame", 5, 0);
 	CHECK(build(FIXTURE_DIR "/fixture_debug_frame", &table, NULL) == 0);
 	unwind_table__free(&table);
 }
@@ -347,7 +371,7 @@ static void test_compressed_debug_frame(void)
 	Elf *elf = NULL;
 	int fd;
 
-	check_against_readelf(path, 5);
+	check_against_readelf(path, 5, 0);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	CHECK(fd >= 0);
 	elf_version(EV_CURRENT);
@@ -366,7 +390,7 @@ static void test_compressed_debug_frame(void)
 static void test_libc(void)
 {
 	/* The real thing: glibc, built without frame pointers, with PLT and signal frames. */
-	check_against_readelf("/lib/x86_64-linux-gnu/libc.so.6", 1000);
+	check_against_readelf("/lib/x86_64-linux-gnu/libc.so.6", 1000, 0);
 }
 
 static void test_libc_rules(void)
@@ -377,7 +401,7 @@ static void test_libc_rules(void)
 
 	CHECK(build("/lib/x86_64-linux-gnu/libc.so.6", &table, &stats) == 0);
 	for (size_t i = 0; i < table.row_count; i++)
-		by_rule[table.rows[i].rules & 0xf]++;
+		by_rule[UNWIND_CFA_RULE(table.rows[i].rules)]++;
 	/* __restore_rt is glibc's signal trampoline; _start-like ends are in crt files. */
 	CHECK(by_rule[UNWIND_CFA_SIGNAL] >= 1);
 	CHECK(by_rule[UNWIND_CFA_PLT] >= 1);
@@ -386,10 +410,11 @@ static void test_libc_rules(void)
 	for (size_t i = 1; i < table.row_count; i++)
 		CHECK(table.rows[i - 1].pc < table.rows[i].pc);
 	printf("libc: %zu rows from %llu FDEs (%zu rsp, %zu rbp, %zu plt, %zu signal, %zu end, "
-	       "%zu unsupported)\n",
+	       "%zu unsupported; rbx unknown in %llu)\n",
 	       table.row_count, (unsigned long long)stats.fdes, by_rule[UNWIND_CFA_RSP],
 	       by_rule[UNWIND_CFA_RBP], by_rule[UNWIND_CFA_PLT], by_rule[UNWIND_CFA_SIGNAL],
-	       by_rule[UNWIND_CFA_END], by_rule[UNWIND_CFA_UNSUPPORTED]);
+	       by_rule[UNWIND_CFA_END], by_rule[UNWIND_CFA_UNSUPPORTED],
+	       (unsigned long long)stats.rows_rbx_unknown);
 	unwind_table__free(&table);
 }
 
@@ -426,6 +451,76 @@ static void test_loader_entry(void)
 	close(fd);
 }
 
+/* Reads size bytes of path's code at virtual address vaddr, through its section headers. */
+static bool read_code(Elf *elf, int fd, uint64_t vaddr, uint8_t *code, size_t size)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr shdr;
+
+	while ((scn = elf_nextscn(elf, scn))) {
+		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type != SHT_PROGBITS ||
+		    !(shdr.sh_flags & SHF_EXECINSTR) || vaddr < shdr.sh_addr ||
+		    vaddr + size > shdr.sh_addr + shdr.sh_size)
+			continue;
+		return pread(fd, code, size, (off_t)(shdr.sh_offset + vaddr - shdr.sh_addr)) ==
+		       (ssize_t)size;
+	}
+	return false;
+}
+
+/*
+ * ld.so's lazy-binding trampolines (_dl_runtime_resolve_xsavec and kin):
+ * "push %rbx; mov %rsp, %rbx", then rsp aligned and the frame kept in rbx,
+ * CFA = rbx + N. Every row of that rule follows that mov (48 89 e3), and
+ * saves rbx where rbx points (CFA - N), as the machine code says; the
+ * table agrees with readelf row by row.
+ */
+static void test_loader_trampolines(void)
+{
+	const char *path = "/lib64/ld-linux-x86-64.so.2";
+	struct unwind_table table = {};
+	struct unwind_table_stats stats = {};
+	size_t by_rule[8] = {}, rbx_rows = 0, after_mov = 0, rbx_unknown = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	Elf *elf;
+
+	check_against_readelf(path, 20, 1);
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	CHECK(elf && unwind_table__build(elf, NULL, &table, &stats) == 0);
+	for (size_t i = 0; elf && i < table.row_count; i++) {
+		const struct unwind_row *row = &table.rows[i];
+		uint8_t code[3];
+
+		by_rule[UNWIND_CFA_RULE(row->rules)]++;
+		rbx_unknown += UNWIND_RBX_RULE(row->rules) == UNWIND_RBX_UNKNOWN;
+		if (UNWIND_CFA_RULE(row->rules) != UNWIND_CFA_RBX)
+			continue;
+		rbx_rows++;
+		/* The first row after the mov; later ones (after a call's return) follow other code. */
+		if (i > 0 && UNWIND_CFA_RULE(table.rows[i - 1].rules) != UNWIND_CFA_RBX &&
+		    read_code(elf, fd, row->pc - 3, code, 3) && code[0] == 0x48 &&
+		    code[1] == 0x89 && code[2] == 0xe3)
+			after_mov++;
+		CHECK(UNWIND_RBX_RULE(row->rules) == UNWIND_RBX_OFFSET);
+		CHECK(row->rbp_offset * -8 == row->cfa_offset);
+		CHECK(UNWIND_RBP_RULE(row->rules) == UNWIND_RBP_SAME);
+	}
+	/* _dl_runtime_resolve_{fxsave,xsave,xsavec} and _dl_runtime_profile_{avx,avx512}. */
+	CHECK(rbx_rows >= 3);
+	CHECK(after_mov >= 3);
+	CHECK(by_rule[UNWIND_CFA_UNSUPPORTED] == stats.rows_unsupported);
+	printf("ld.so: %zu rows (%zu rsp, %zu rbp, %zu rbx of which %zu checked against the code, "
+	       "%zu unsupported; rbx unknown in %zu)\n",
+	       table.row_count, by_rule[UNWIND_CFA_RSP], by_rule[UNWIND_CFA_RBP], rbx_rows,
+	       after_mov, by_rule[UNWIND_CFA_UNSUPPORTED], rbx_unknown);
+	unwind_table__free(&table);
+	elf_end(elf);
+	close(fd);
+}
+
 static void test_no_cfi(void)
 {
 	struct unwind_table table = {};
@@ -444,4 +539,5 @@ TEST_MAIN("unwind_table", TEST(test_pie_fixture), TEST(test_shared_library),
 	  TEST(test_debug_frame_only),
 	  TEST_ROOT(test_compressed_debug_frame,
 		    "reads its own mappings through /proc/self/map_files"),
-	  TEST(test_libc), TEST(test_libc_rules), TEST(test_loader_entry), TEST(test_no_cfi))
+	  TEST(test_libc), TEST(test_libc_rules), TEST(test_loader_entry),
+	  TEST(test_loader_trampolines), TEST(test_no_cfi))
