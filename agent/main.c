@@ -85,6 +85,7 @@ struct agent {
 	unsigned int sampler_count;
 	struct cpu_profiler *profiler; /* NULL: --no-cpu */
 	struct unwind_maps *unwind;
+	struct kernel_maps_sweep replaced_sweep; /* images exec replaced, kept a window */
 	struct offcpu_profiler *offcpu; /* NULL: no --off-cpu */
 	struct reporter *reporter; /* the counters' log lines */
 	struct uploader *uploader; /* NULL: no --remote-store */
@@ -181,6 +182,16 @@ static int read_exited_maps(void *ctx, uint32_t pid, struct proc_maps *ret_maps)
 	if (!agent->sampling)
 		return -ENOENT;
 	return kernel_maps__read(sampling__process_unwind_fd(agent->sampling), pid, ret_maps);
+}
+
+/* The image a process's exec replaced: its samples before the exec are there. */
+static int read_replaced_maps(void *ctx, uint32_t pid, struct proc_maps *ret_maps)
+{
+	struct agent *agent = ctx;
+
+	if (!agent->sampling)
+		return -ENOENT;
+	return kernel_maps__read(sampling__replaced_images_fd(agent->sampling), pid, ret_maps);
 }
 
 /* ... whose files are named by the ones kiln opened with the same device and inode. */
@@ -482,6 +493,9 @@ static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns
 	process_table__end_window(agent->processes);
 	if (agent->unwind)
 		unwind_maps__sweep_exited(agent->unwind);
+	if (agent->sampling)
+		kernel_maps__sweep(sampling__replaced_images_fd(agent->sampling),
+				   &agent->replaced_sweep);
 	symbolizer__end_window(agent->symbolizer);
 	/* Freed in the middle of the heap (a window's profile, a table built) goes back too. */
 	malloc_trim(0);
@@ -768,11 +782,13 @@ int main(int argc, char **argv)
 	err = start_sampling(&agent);
 	if (err)
 		goto cleanup;
-	process_table__set_exited_reader(agent.processes, &(struct process_exited_reader){
-								  .read_maps = read_exited_maps,
-								  .find_path = find_opened_file,
-								  .ctx = &agent,
-							  });
+	process_table__set_exited_reader(agent.processes,
+					 &(struct process_exited_reader){
+						 .read_maps = read_exited_maps,
+						 .find_path = find_opened_file,
+						 .read_replaced_maps = read_replaced_maps,
+						 .ctx = &agent,
+					 });
 	if (!agent.opts.unwind_fp) {
 		const struct unwind_maps_opts unwind_opts = {
 			.tables_fd = sampling__unwind_tables_fd(agent.sampling),
@@ -906,6 +922,7 @@ cleanup:
 	symbol_history__free(agent.symbol_history);
 	symbolizer__free(agent.symbolizer);
 	elf_cache__free(agent.elf_files);
+	kernel_maps__sweep_free(&agent.replaced_sweep);
 	debug_search__free(agent.debug_search);
 	/* Sampling has stopped: what is spooled gets a bounded time to leave. */
 	if (agent.uploader) {

@@ -136,6 +136,7 @@ enum cpu_stat {
 	CPU_STAT_EXITED_FULL, /* exited processes not queued for the sweep: map full */
 	CPU_STAT_EXECS_PLACEABLE, /* execs of a file with a table already: not announced */
 	CPU_STAT_UNWIND_RBX_LOST, /* cut in ld.so's trampoline: a callee's CFI lost rbx */
+	CPU_STAT_REPLACED_FULL, /* images replaced by an exec not kept: map full */
 	CPU_STAT__COUNT,
 };
 

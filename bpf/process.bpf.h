@@ -36,8 +36,22 @@ static __always_inline bool exec_file_placeable(struct linux_binprm *bprm)
 }
 
 /*
- * An exec replaces the mappings: the unwinder forgets the old ones, and the
- * next sample announces the process again so the agent reads the new.
+ * Keeps the entry of the image an exec replaces, when one was made (the
+ * process was sampled): a forked child's samples before its exec lie in
+ * its parent's files, which its maps after the exec no longer show.
+ */
+static __always_inline void keep_replaced_image(__u32 pid)
+{
+	struct process_unwind *process = find_process_unwind(pid);
+
+	if (process && bpf_map_update_elem(&replaced_images, &pid, process, BPF_ANY))
+		count_stat(CPU_STAT_REPLACED_FULL);
+}
+
+/*
+ * An exec replaces the mappings: the unwinder forgets the old ones (kept for
+ * naming the samples before it), and the next sample announces the process
+ * again so the agent reads the new.
  */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
@@ -45,6 +59,7 @@ int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid, struct linux
 	__u32 pid = BPF_CORE_READ(task, tgid);
 
 	count_stat(CPU_STAT_EXECS);
+	keep_replaced_image(pid);
 	bpf_map_delete_elem(&process_unwind, &pid);
 	bpf_map_delete_elem(&known_processes, &pid);
 	if (exec_file_placeable(bprm))

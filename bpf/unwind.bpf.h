@@ -73,6 +73,18 @@ struct {
 	__type(value, __u8);
 } exited_processes SEC(".maps");
 
+/*
+ * pid -> the entry of the image its last exec replaced (UNWIND_MAX_REPLACED),
+ * kept until the agent's sweep after the window that may hold its samples.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, UNWIND_MAX_REPLACED);
+	__type(key, __u32);
+	__type(value, struct process_unwind);
+} replaced_images SEC(".maps");
+
 struct user_unwind_state {
 	__u64 pc;
 	__u64 sp;

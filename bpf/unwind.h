@@ -154,6 +154,12 @@ struct unwind_file {
 #define UNWIND_MAX_FILES 16384
 /* Processes exited whose entries await the agent's sweep at a window's end. */
 #define UNWIND_MAX_EXITED 8192
+/*
+ * Images replaced by an exec whose entries await the sweep: a forked
+ * child's samples before its exec (a shell's loop) are named from them.
+ * Up to 1024 * 6 KiB = 6 MiB, allocated as used: a few hundred a window.
+ */
+#define UNWIND_MAX_REPLACED 1024
 
 struct process_unwind {
 	__u32 mapping_count;

@@ -59,3 +59,29 @@ int kernel_maps__read(int process_unwind_fd, uint32_t pid, struct proc_maps *ret
 	free(entry);
 	return err;
 }
+
+void kernel_maps__sweep(int fd, struct kernel_maps_sweep *sweep)
+{
+	uint32_t key;
+	size_t taken = 0;
+
+	if (fd < 0)
+		return;
+	if (!sweep->keys) {
+		sweep->keys = calloc(UNWIND_MAX_REPLACED, sizeof(*sweep->keys));
+		if (!sweep->keys)
+			return;
+	}
+	for (size_t i = 0; i < sweep->count; i++)
+		bpf_map_delete_elem(fd, &sweep->keys[i]);
+	/* Taken first, deleted at the next sweep: get_next_key from a deleted key starts over. */
+	while (taken < UNWIND_MAX_REPLACED && !bpf_map_get_next_key(fd, taken ? &key : NULL, &key))
+		sweep->keys[taken++] = key;
+	sweep->count = taken;
+}
+
+void kernel_maps__sweep_free(struct kernel_maps_sweep *sweep)
+{
+	free(sweep->keys);
+	*sweep = (struct kernel_maps_sweep){};
+}

@@ -21,4 +21,17 @@
  */
 int kernel_maps__read(int process_unwind_fd, uint32_t pid, struct proc_maps *ret_maps);
 
+/*
+ * The entries of a map of them kept for a while (replaced_images): each
+ * sweep deletes those the previous one found, so an entry outlives the
+ * window its samples are in. keys holds UNWIND_MAX_REPLACED.
+ */
+struct kernel_maps_sweep {
+	uint32_t *keys;
+	size_t count;
+};
+
+void kernel_maps__sweep(int fd, struct kernel_maps_sweep *sweep);
+void kernel_maps__sweep_free(struct kernel_maps_sweep *sweep);
+
 #endif /* KILN_KERNEL_MAPS_H */

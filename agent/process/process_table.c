@@ -16,6 +16,8 @@ struct process {
 	struct proc_maps maps;
 	uint64_t last_used_window; /* announced or sampled */
 	uint64_t refreshed_window; /* last window a miss re-read the maps */
+	uint64_t
+		replaced_window; /* last window a miss added the replaced image's (+ 1; 0: never) */
 	bool from_kernel; /* gone before /proc was read: nothing there to re-read */
 };
 
@@ -288,7 +290,77 @@ static struct process *sampled_process(struct process_table *table, uint32_t pid
 	return process;
 }
 
-/* A user frame outside every mapping re-reads them, at most once per window. */
+/* Whether a mapping overlaps one of maps (sorted), around position i of a merge. */
+static bool overlaps(const struct proc_maps *maps, size_t i, const struct proc_mapping *mapping)
+{
+	return (i < maps->count && maps->mappings[i].start < mapping->end) ||
+	       (i > 0 && maps->mappings[i - 1].end > mapping->start);
+}
+
+/* Moves maps' mappings and those of added that overlap none of them (and have a file) into ret. */
+static int merge_maps(struct proc_maps *maps, struct proc_maps *added, struct proc_maps *ret_maps)
+{
+	struct proc_maps merged = {};
+	size_t i = 0, j = 0;
+
+	merged.mappings = calloc(maps->count + added->count + 1, sizeof(*merged.mappings));
+	if (!merged.mappings)
+		return -ENOMEM;
+	while (i < maps->count || j < added->count) {
+		struct proc_mapping *next;
+
+		if (j >= added->count ||
+		    (i < maps->count && maps->mappings[i].start <= added->mappings[j].start)) {
+			next = &maps->mappings[i++];
+		} else {
+			next = &added->mappings[j++];
+			if (!next->path[0] || overlaps(maps, i, next))
+				continue;
+		}
+		merged.mappings[merged.count++] = *next;
+		next->path = NULL; /* moved */
+	}
+	procmaps__free(maps);
+	*ret_maps = merged;
+	return 0;
+}
+
+/*
+ * Adds to process's mappings those of the image its last exec replaced, where
+ * they overlap none of its own: a forked child (a shell's) sampled before
+ * its exec ran its parent's code, which its maps now no longer show. The
+ * unwinder keeps the live image's (alive false to the listeners).
+ */
+static void add_replaced_image(struct process_table *table, struct process *process)
+{
+	const struct process_exited_reader *reader = &table->exited_reader;
+	const struct process_change change = {
+		.pid = process->pid,
+		.maps = &process->maps,
+		.alive = false,
+	};
+	struct proc_maps replaced, merged;
+
+	if (!reader->read_replaced_maps ||
+	    reader->read_replaced_maps(reader->ctx, process->pid, &replaced))
+		return;
+	for (size_t i = 0; i < replaced.count; i++)
+		name_file(table, &replaced.mappings[i]);
+	if (!merge_maps(&process->maps, &replaced, &merged)) {
+		process->maps = merged;
+		table->stats.from_replaced++;
+		for (size_t i = 0; i < table->listener_count; i++)
+			if (table->listeners[i].on_mappings_changed)
+				table->listeners[i].on_mappings_changed(table->listeners[i].ctx,
+									&change);
+	}
+	procmaps__free(&replaced);
+}
+
+/*
+ * A user frame outside every mapping re-reads them, and then takes those of
+ * the image an exec replaced, each at most once per window.
+ */
 static void sync_address(struct process_table *table, uint32_t pid, uint64_t addr)
 {
 	struct process *process = sampled_process(table, pid);
@@ -296,19 +368,27 @@ static void sync_address(struct process_table *table, uint32_t pid, uint64_t add
 	if (!process)
 		return;
 	process->last_used_window = table->window;
-	if (procmaps__find(&process->maps, addr) || process->refreshed_window == table->window ||
-	    process->from_kernel)
+	if (procmaps__find(&process->maps, addr))
 		return;
-	process->refreshed_window = table->window;
-	table->stats.refreshes++;
-	/*
-	 * Gone since: the kernel's record may know more than the capture did,
-	 * read inside the dynamic loader before the libraries were mapped
-	 * (the unwinder fills a young process's record again when it finds a
-	 * pc in none of its mappings).
-	 */
-	if (read_maps(table, process) && process_gone(pid))
-		insert_exited(table, pid);
+	if (process->refreshed_window != table->window && !process->from_kernel) {
+		process->refreshed_window = table->window;
+		table->stats.refreshes++;
+		/*
+		 * Gone since: the kernel's record may know more than the capture
+		 * did, read inside the dynamic loader before the libraries were
+		 * mapped (the unwinder fills a young process's record again when
+		 * it finds a pc in none of its mappings).
+		 */
+		if (read_maps(table, process) && process_gone(pid))
+			insert_exited(table, pid);
+		process = lookup(table, pid);
+		if (!process || procmaps__find(&process->maps, addr))
+			return;
+	}
+	if (process->replaced_window != table->window + 1) {
+		process->replaced_window = table->window + 1;
+		add_replaced_image(table, process);
+	}
 }
 
 void process_table__sync_window(struct process_table *table, const struct sample_window *window)

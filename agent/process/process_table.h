@@ -23,6 +23,7 @@ struct process_table_stats {
 	uint64_t exited; /* dropped because they exited */
 	uint64_t from_kernel; /* gone before /proc was read: mappings from the kernel's record */
 	uint64_t files_not_found; /* their mappings of a file kiln had not opened: unnamed */
+	uint64_t from_replaced; /* given the mappings of the image their exec replaced */
 };
 
 /* What changed in one process: its mappings were (re)read. */
@@ -68,6 +69,11 @@ struct process_exited_reader {
 	int (*read_maps)(void *ctx, uint32_t pid, struct proc_maps *ret_maps);
 	/* The path of a file kiln has open with mapping's device and inode: 0, or -ENOENT. */
 	int (*find_path)(void *ctx, const struct proc_mapping *mapping, const char **ret_path);
+	/*
+	 * Those of the image pid's last exec replaced, as read_maps; NULL when
+	 * none are kept. A forked child's samples before its exec are there.
+	 */
+	int (*read_replaced_maps)(void *ctx, uint32_t pid, struct proc_maps *ret_maps);
 	void *ctx;
 };
 

@@ -27,6 +27,7 @@ enum shared_map {
 	SHARED_PROCESS_UNWIND,
 	SHARED_UNWIND_FILES,
 	SHARED_EXITED_PROCESSES,
+	SHARED_REPLACED_IMAGES,
 	SHARED__COUNT,
 };
 
@@ -118,6 +119,7 @@ static void shared_maps_as_array(const struct shared_maps *maps, struct bpf_map 
 	ret[SHARED_PROCESS_UNWIND] = maps->process_unwind;
 	ret[SHARED_UNWIND_FILES] = maps->unwind_files;
 	ret[SHARED_EXITED_PROCESSES] = maps->exited_processes;
+	ret[SHARED_REPLACED_IMAGES] = maps->replaced_images;
 }
 
 static bool maps_created(const struct sampling *sampling)
@@ -267,6 +269,11 @@ int sampling__unwind_files_fd(const struct sampling *sampling)
 int sampling__exited_processes_fd(const struct sampling *sampling)
 {
 	return sampling->fds[SHARED_EXITED_PROCESSES];
+}
+
+int sampling__replaced_images_fd(const struct sampling *sampling)
+{
+	return sampling->fds[SHARED_REPLACED_IMAGES];
 }
 
 void sampling__set_process_listener(struct sampling *sampling, process_event_fn fn, void *ctx)

@@ -45,6 +45,7 @@ struct shared_maps {
 	struct bpf_map *process_unwind;
 	struct bpf_map *unwind_files;
 	struct bpf_map *exited_processes;
+	struct bpf_map *replaced_images;
 };
 
 #define SHARED_MAPS_OF(skel)                                                                       \
@@ -58,6 +59,7 @@ struct shared_maps {
 		.process_unwind = (skel)->maps.process_unwind,                                     \
 		.unwind_files = (skel)->maps.unwind_files,                                         \
 		.exited_processes = (skel)->maps.exited_processes,                                 \
+		.replaced_images = (skel)->maps.replaced_images,                                   \
 	})
 
 /*
@@ -78,6 +80,7 @@ int sampling__unwind_tables_fd(const struct sampling *sampling);
 int sampling__process_unwind_fd(const struct sampling *sampling);
 int sampling__unwind_files_fd(const struct sampling *sampling);
 int sampling__exited_processes_fd(const struct sampling *sampling);
+int sampling__replaced_images_fd(const struct sampling *sampling);
 
 /*
  * The one listener of process announcements. Called on the events thread,
