@@ -216,12 +216,25 @@ class HostMix:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
+def incomplete_cause(names):
+    """An incomplete stack's kind of failure: kiln's marker, frames left
+    unnamed (raw addresses: its process gone, or exec'd, before its mappings
+    were read), or another outermost frame."""
+    marker = next((n for n in names if n.startswith(MARKER_PREFIXES)), None)
+    if marker:
+        return marker
+    if any(n.startswith("0x") for n in names):
+        return "unnamed frames"
+    return f"ends in {names[-1]}"
+
+
 class Tally:
     """Samples per kind: complete, with a user stack, in all."""
 
     def __init__(self):
         self.counts = {kind: [0, 0, 0] for kind, _, _ in KINDS}
         self.incomplete = {kind: collections.Counter() for kind, _, _ in KINDS}
+        self.causes = {kind: collections.Counter() for kind, _, _ in KINDS}
 
     def add(self, kind, names, weight=1):
         if kind not in self.counts:
@@ -237,13 +250,18 @@ class Tally:
         else:
             # Leaf and outermost frames: where it went wrong, for --detail.
             self.incomplete[kind][" <- ".join(names[:3] + ["..."] + names[-3:])] += weight
+            self.causes[kind][incomplete_cause(names)] += weight
 
     def share(self, kind):
         complete, with_user, _ = self.counts[kind]
         return complete / with_user if with_user else None
 
-    def print_incomplete(self, title, top=5, file=sys.stderr):
-        """The commonest incomplete stacks of each kind."""
+    def print_incomplete(self, title, top=int(os.environ.get("HOST_DETAIL_TOP", "5")),
+                         file=sys.stderr):
+        """Why stacks of each kind were incomplete, and the commonest of them."""
+        for kind, causes in self.causes.items():
+            for cause, n in causes.most_common():
+                print(f"{title} {kind}: {n} x cause: {cause}", file=file)
         for kind, stacks in self.incomplete.items():
             for stack, n in stacks.most_common(top):
                 print(f"{title} {kind}: {n} x {stack}", file=file)
