@@ -238,19 +238,21 @@ static void name_file(struct process_table *table, struct proc_mapping *mapping)
 	mapping->path = copy;
 }
 
+typedef int (*read_kernel_maps_fn)(void *ctx, uint32_t pid, struct proc_maps *ret_maps);
+
 /*
  * A sampled process that exited before its maps were read, from the
- * kernel's record of its mappings, so its frames are named all the same.
+ * kernel's record of its mappings (read), so its frames are named all the same.
  */
-static int insert_exited(struct process_table *table, uint32_t pid)
+static int insert_from_kernel(struct process_table *table, uint32_t pid, read_kernel_maps_fn read)
 {
 	const struct process_exited_reader *reader = &table->exited_reader;
 	struct proc_maps maps;
 	int err;
 
-	if (!reader->read_maps)
+	if (!read)
 		return -ENOENT;
-	err = reader->read_maps(reader->ctx, pid, &maps);
+	err = read(reader->ctx, pid, &maps);
 	if (err)
 		return err;
 	for (size_t i = 0; i < maps.count; i++)
@@ -262,6 +264,11 @@ static int insert_exited(struct process_table *table, uint32_t pid)
 	lookup(table, pid)->from_kernel = true;
 	table->stats.from_kernel++;
 	return 0;
+}
+
+static int insert_exited(struct process_table *table, uint32_t pid)
+{
+	return insert_from_kernel(table, pid, table->exited_reader.read_maps);
 }
 
 /*
@@ -282,8 +289,13 @@ static struct process *sampled_process(struct process_table *table, uint32_t pid
 	if (!process)
 		process_table__capture(table, pid);
 	process = lookup(table, pid);
+	/*
+	 * With no record of its own (never sampled after its exec), the image
+	 * its exec replaced holds its samples from before it.
+	 */
 	if ((!process || !process->maps.count) && process_gone(pid) &&
-	    insert_exited(table, pid) == 0)
+	    (insert_exited(table, pid) == 0 ||
+	     insert_from_kernel(table, pid, table->exited_reader.read_replaced_maps) == 0))
 		process = lookup(table, pid);
 	if (!process || !process->maps.count)
 		hashmap__set(table->unreadable, pid, NULL, NULL, NULL);
@@ -377,9 +389,9 @@ static void sync_address(struct process_table *table, uint32_t pid, uint64_t add
 		 * Gone since: the kernel's record may know more than the capture
 		 * did, read inside the dynamic loader before the libraries were
 		 * mapped (the unwinder fills a young process's record again when
-		 * it finds a pc in none of its mappings).
+		 * it finds a pc in none of its mappings); a zombie shows none.
 		 */
-		if (read_maps(table, process) && process_gone(pid))
+		if ((read_maps(table, process) || !process->maps.count) && process_gone(pid))
 			insert_exited(table, pid);
 		process = lookup(table, pid);
 		if (!process || procmaps__find(&process->maps, addr))

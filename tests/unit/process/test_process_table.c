@@ -361,6 +361,96 @@ static void test_sync_captures_unknown_processes(void)
 	process_table__free(table);
 }
 
+/* The image an exec replaced, as the kernel keeps it: a file of its own, and one over own_code. */
+static int read_replaced(void *ctx, uint32_t pid, struct proc_maps *ret_maps)
+{
+	const struct proc_mapping *own = ctx;
+	struct proc_maps maps = { .mappings = calloc(2, sizeof(*maps.mappings)), .count = 2 };
+
+	(void)pid;
+	CHECK(maps.mappings != NULL);
+	maps.mappings[0] = (struct proc_mapping){ .start = 0x10000,
+						  .end = 0x20000,
+						  .inode = 42,
+						  .perms = PROC_MAP_READ | PROC_MAP_EXEC,
+						  .path = strdup("") };
+	maps.mappings[1] = (struct proc_mapping){ .start = own->start,
+						  .end = own->end,
+						  .inode = 43,
+						  .perms = PROC_MAP_READ | PROC_MAP_EXEC,
+						  .path = strdup("") };
+	*ret_maps = maps;
+	return 0;
+}
+
+static int read_none(void *ctx, uint32_t pid, struct proc_maps *ret_maps)
+{
+	(void)ctx, (void)pid, (void)ret_maps;
+	return -ENOENT;
+}
+
+static int find_replaced_path(void *ctx, const struct proc_mapping *mapping, const char **ret_path)
+{
+	(void)ctx;
+	*ret_path = mapping->inode == 42 ? "/replaced/42" : "/replaced/43";
+	return 0;
+}
+
+/*
+ * A forked child's samples before its exec: a frame in none of its mappings
+ * takes those of the image the exec replaced that overlap none of its own,
+ * once a window, told to the listeners as not alive (the unwinder keeps the
+ * live image). One gone without a record of its own takes them whole.
+ */
+static void test_sync_takes_the_replaced_image(void)
+{
+	struct recorder recorders[2];
+	struct heard heard;
+	struct process_table *table = table_with_recorders(8, recorders, &heard);
+	struct process_table_stats stats;
+	struct sample_window window;
+	uint32_t self = (uint32_t)getpid();
+	const uint64_t addresses[] = { own_code(), 0x10010 };
+	const struct proc_mapping *own, *mapping;
+	struct proc_mapping own_copy;
+	char expected[64];
+
+	CHECK(process_table__capture(table, self) == 0);
+	own = process_table__find_mapping(table, self, own_code());
+	CHECK(own != NULL);
+	if (!own) {
+		process_table__free(table);
+		return;
+	}
+	own_copy = *own;
+	process_table__set_exited_reader(table, &(struct process_exited_reader){
+							.read_maps = read_none,
+							.find_path = find_replaced_path,
+							.read_replaced_maps = read_replaced,
+							.ctx = &own_copy,
+						});
+	make_window(&window, (uint32_t[]){ self, self, MISSING_PID }, 3, addresses, 2);
+	process_table__sync_window(table, &window);
+	mapping = process_table__find_mapping(table, self, 0x10010);
+	CHECK(mapping != NULL && !strcmp(mapping->path, "/replaced/42"));
+	mapping = process_table__find_mapping(table, self, own_code());
+	CHECK(mapping != NULL && mapping->inode == own_copy.inode);
+	snprintf(expected, sizeof(expected), "A+%u B+%u A+%u B+%u A~%u B~%u ", self, self, self,
+		 self, self, self);
+	CHECK(!strncmp(heard.log, expected, strlen(expected)));
+	/* Gone, with no record but the replaced image's: named from it whole. */
+	mapping = process_table__find_mapping(table, MISSING_PID, 0x10010);
+	CHECK(mapping != NULL && !strcmp(mapping->path, "/replaced/42"));
+	process_table__stats(table, &stats);
+	CHECK(stats.from_replaced == 1 && stats.from_kernel == 1);
+	/* The CPU and off-CPU windows of one period: once. */
+	process_table__sync_window(table, &window);
+	process_table__stats(table, &stats);
+	CHECK(stats.from_replaced == 1);
+	sample_window__free(&window);
+	process_table__free(table);
+}
+
 static void test_listener_limit(void)
 {
 	struct process_table *table = process_table__new(1);
@@ -376,4 +466,4 @@ TEST_MAIN("process_table", TEST(test_capture_and_find), TEST(test_insert_takes_m
 	  TEST(test_eviction_at_max), TEST(test_end_window_drops_exited),
 	  TEST(test_lookups_change_nothing), TEST(test_sync_rereads_once_per_window),
 	  TEST(test_sync_finds_a_library_loaded_since), TEST(test_sync_captures_unknown_processes),
-	  TEST(test_listener_limit))
+	  TEST(test_sync_takes_the_replaced_image), TEST(test_listener_limit))
