@@ -144,8 +144,86 @@ def test_first_window():
           leaf >= MIN_SAMPLES and exact >= 0.97 * leaf, f"{exact}/{leaf}; others: {worst}")
 
 
+LAZY_TAIL = ["many_run", "run_many", "main"] + START
+
+
+def lazy_share(p, pids):
+    """(samples with a user stack, those cut or lost, those in ld.so's
+    resolver under many_run, those of them exact) of the given pids, with
+    the commonest cut stacks. A frame between the leaf and many_run that is
+    no many_* function is the resolver's (ld.so's code, unnamed or named
+    by its nearest symbol)."""
+    total = cut = resolving = exact = 0
+    wrong = {}
+    for s in p.samples:
+        if int(s["labels"].get("pid", ["0"])[0]) not in pids:
+            continue
+        stack = p.user_stack(s)
+        if not stack:
+            continue
+        n = s["values"][0]
+        total += n
+        if any(name.startswith("[") for name in stack):
+            cut += n
+            wrong[tuple(stack[:2] + stack[-2:])] = wrong.get(tuple(stack[:2] + stack[-2:]), 0) + n
+        if "many_run" not in stack:
+            continue
+        callees = stack[:stack.index("many_run")]
+        if not any(not name.startswith("many_") for name in callees):
+            continue
+        resolving += n
+        exact += n if stack[-len(LAZY_TAIL):] == LAZY_TAIL else 0
+    worst = sorted(wrong.items(), key=lambda kv: -kv[1])[:3]
+    return total, cut, resolving, exact, worst
+
+
+def test_lazy_binding():
+    """Fresh processes whose first calls of 4096 library functions go
+    through ld.so's lazy-binding trampoline, which keeps its frame in rbx:
+    their stacks through it reach _start. The first window warms up (one
+    run: the library's table is built)."""
+    out = tmpdir()
+    library = prog("libmany_nofp.so")
+    kiln = None
+    pids = set()
+    try:
+        kiln = start_kiln(["--frequency", str(FREQUENCY), "--duration", "4", "--iterations",
+                           "3", "--output-dir", out, "--verbose"])
+        head = wait_sampling(kiln)
+        subprocess.run([prog("lazy_bind_nofp"), library], check=True)
+        wait_for(lambda: profiles(out), timeout=60)
+        end = time.time() + 6
+        while time.time() < end:
+            process = subprocess.Popen([prog("lazy_bind_nofp"), library])
+            process.wait()
+            pids.add(process.pid)
+        _, err = kiln.communicate(timeout=120)
+        err = head + err
+    finally:
+        if kiln and kiln.poll() is None:
+            stop(kiln)
+    files = profiles(out)
+    if not check("lazy binding: kiln exits 0 with three profiles",
+                 kiln.returncode == 0 and len(files) == 3, err[-2000:]):
+        return
+    total = cut = resolving = exact = 0
+    worst = []
+    for path in files[1:]:
+        t, c, r, e, w = lazy_share(read_profile(path), pids)
+        total, cut, resolving, exact, worst = total + t, cut + c, resolving + r, exact + e, \
+            worst + w
+    lost_rbx = counter(err.split("wrote ", 2)[-1], r"lost rbx (\d+)")
+    print(f"# lazy binding: {len(pids)} processes, {total} samples, {cut} cut, {resolving} in "
+          f"the resolver, {exact} of them exact; lost rbx {lost_rbx}")
+    check("lazy binding: samples in ld.so's resolver, under many_run",
+          resolving >= MIN_SAMPLES, f"{resolving}/{total}")
+    check("lazy binding: >= 97% of them read ... <- many_run <- run_many <- main to _start",
+          exact >= 0.97 * resolving, f"{exact}/{resolving}")
+
+
 if __name__ == "__main__":
     require_root()
     test_churn()
     test_first_window()
+    test_lazy_binding()
     finish()
