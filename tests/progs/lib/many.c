@@ -7,6 +7,8 @@
  * read [ld.so's resolver <- trampoline] <- many_run <- run_many <- main.
  * Exported and -fPIC, so the calls are neither inlined nor direct.
  */
+/* clang-format reflows these lines differently on each pass. */
+/* clang-format off */
 #define MANY_16(m, p)                                                                              \
 	m(p##0) m(p##1) m(p##2) m(p##3) m(p##4) m(p##5) m(p##6) m(p##7) m(p##8) m(p##9) m(p##a)    \
 		m(p##b) m(p##c) m(p##d) m(p##e) m(p##f)
@@ -22,6 +24,7 @@
 		MANY_256(m, f6) MANY_256(m, f7) MANY_256(m, f8) MANY_256(m, f9) MANY_256(m, fa)    \
 			MANY_256(m, fb) MANY_256(m, fc) MANY_256(m, fd) MANY_256(m, fe)            \
 				MANY_256(m, ff)
+/* clang-format on */
 #define MANY_DEFINE(n)                                                                             \
 	int many_##n(int x)                                                                        \
 	{                                                                                          \
