@@ -100,29 +100,36 @@ static __always_inline bool in_execve(void)
  * wants them filled again: a process sampled first inside the dynamic
  * loader had no libraries mapped yet, in the kernel's fill or in the
  * agent's capture, as early. The entry is dropped for the task work to
- * fill anew from the VMAs as they are now, once per entry written
- * (PROCESS_UNWIND_REFILLED). An older process's missing mapping is a
- * library loaded since: the agent re-reads it (request_refresh), with the
- * library's own table.
+ * fill anew from the VMAs as they are now, up to PROCESS_UNWIND_MAX_REFILLS
+ * times (a library dlopened after the first refill needs another). An older
+ * process's missing mapping is a library loaded since: the agent re-reads
+ * it (request_refresh), with the library's own table. *ret_refills: the
+ * refill's number.
  */
-static __always_inline bool wants_refill(const struct stack_trace *trace, __u32 pid)
+static __always_inline bool wants_refill(const struct stack_trace *trace, __u32 pid,
+					 __u32 *ret_refills)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct process_unwind *process;
+	__u32 refills;
 
 	if (!fill_in_kernel || trace->end != STACK_END_NO_MAPPING ||
 	    bpf_ktime_get_ns() - task->group_leader->start_time > YOUNG_PROCESS_NS)
 		return false;
 	process = find_process_unwind(pid);
-	if (!process || (process->flags & PROCESS_UNWIND_REFILLED))
+	if (!process)
+		return false;
+	refills = (process->flags & PROCESS_UNWIND_REFILLS_MASK) >> PROCESS_UNWIND_REFILLS_SHIFT;
+	if (refills >= PROCESS_UNWIND_MAX_REFILLS)
 		return false;
 	bpf_map_delete_elem(&process_unwind, &pid);
 	count_stat(CPU_STAT_FILL_REFILLS);
+	*ret_refills = refills + 1;
 	return true;
 }
 
 static __always_inline bool defer_sample(__u32 tid, __u64 kernel_stack_id, __u32 buffer,
-					 bool refill);
+					 __u32 refills);
 
 /*
  * DWARF unwinding when the process's tables are ready; frame pointers
@@ -133,6 +140,7 @@ static __always_inline __u64 capture_user_stack(struct bpf_perf_event_data *ctx,
 						__u32 buffer)
 {
 	struct stack_trace *trace = NULL;
+	__u32 refills = 0;
 
 	if (!sampled_in_user_mode(ctx) && in_execve()) {
 		count_stat(CPU_STAT_USER_STACK_IN_EXEC);
@@ -140,7 +148,8 @@ static __always_inline __u64 capture_user_stack(struct bpf_perf_event_data *ctx,
 	}
 	if (dwarf_unwinding)
 		trace = unwind_sampled_user_stack(ctx, pid);
-	if (trace && wants_refill(trace, pid) && defer_sample(tid, kernel_stack_id, buffer, true))
+	if (trace && wants_refill(trace, pid, &refills) &&
+	    defer_sample(tid, kernel_stack_id, buffer, refills))
 		return STACK_ID_DEFERRED;
 	if (!trace)
 		trace = get_stack(ctx, BPF_F_USER_STACK, CPU_STAT_USER_STACK_FAILED);
@@ -212,7 +221,7 @@ static __always_inline bool wants_fill(struct bpf_perf_event_data *ctx, __u32 pi
  * (the caller walks frame pointers now, as before).
  */
 static __always_inline bool defer_sample(__u32 tid, __u64 kernel_stack_id, __u32 buffer,
-					 bool refill)
+					 __u32 refills)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct fill_request *request, empty = {};
@@ -245,7 +254,7 @@ static __always_inline bool defer_sample(__u32 tid, __u64 kernel_stack_id, __u32
 	/* The work runs on this thread, after this program: nothing reads these yet. */
 	request->kernel_stack_id = kernel_stack_id;
 	request->buffer = buffer;
-	request->refill = refill;
+	request->refills = refills;
 	bpf_get_current_comm(request->thread_comm, sizeof(request->thread_comm));
 	BPF_CORE_READ_STR_INTO(&request->process_comm, task, group_leader, comm);
 	count_stat(CPU_STAT_FILL_SCHEDULED);
@@ -261,7 +270,7 @@ static __always_inline int record_sample(struct bpf_perf_event_data *ctx, void *
 	key.pid = pid;
 	key.tid = tid;
 	key.kernel_stack_id = capture_kernel_stack(ctx, kernel_stacks);
-	if (wants_fill(ctx, pid) && defer_sample(tid, key.kernel_stack_id, buffer, false)) {
+	if (wants_fill(ctx, pid) && defer_sample(tid, key.kernel_stack_id, buffer, 0)) {
 		/* The capture thread reads the process meanwhile. */
 		announce_process(pid);
 		return 0;
@@ -286,7 +295,9 @@ deferred_user_stack(struct fill_scratch *scratch, const struct fill_request *req
 	struct stack_trace *trace;
 	struct pt_regs *regs;
 
-	fill_process_unwind(&scratch->entry, pid, request->refill ? PROCESS_UNWIND_REFILLED : 0);
+	fill_process_unwind(&scratch->entry, pid,
+			    (request->refills << PROCESS_UNWIND_REFILLS_SHIFT) &
+				    PROCESS_UNWIND_REFILLS_MASK);
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	trace = unwind_stack_into(&scratch->unwind, NULL, NULL, pid, regs->ip, regs->sp, regs->bp,
 				  regs->bx);

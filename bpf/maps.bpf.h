@@ -78,7 +78,7 @@ struct fill_request {
 	struct bpf_task_work work;
 	__u64 kernel_stack_id;
 	__u32 buffer; /* the kernel stack's buffer */
-	__u32 refill; /* the kernel's entry missed a mapping: filled again */
+	__u32 refills; /* the kernel's entry missed a mapping: its refills, this one included */
 	char thread_comm[TASK_COMM_LEN];
 	char process_comm[TASK_COMM_LEN];
 };

@@ -125,12 +125,17 @@ enum process_unwind_flags {
 	 */
 	PROCESS_UNWIND_EXITED = 1 << 1,
 	/*
-	 * Filled by the kernel a second time, after a walk found a pc in none
-	 * of its first fill's mappings (made inside the dynamic loader,
-	 * before the libraries were mapped): not filled again.
+	 * Bits 2-3: how many times the kernel filled the entry again, each
+	 * after a walk found a pc in none of its mappings (the first fill was
+	 * made inside the dynamic loader, before the libraries were mapped;
+	 * the next before a dlopen). Not filled again past
+	 * PROCESS_UNWIND_MAX_REFILLS.
 	 */
-	PROCESS_UNWIND_REFILLED = 1 << 2,
+	PROCESS_UNWIND_REFILLS_SHIFT = 2,
+	PROCESS_UNWIND_REFILLS_MASK = 3 << 2,
 };
+
+#define PROCESS_UNWIND_MAX_REFILLS 3
 
 /*
  * A file the agent has a table for, by identity, so that the kernel can
