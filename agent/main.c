@@ -619,6 +619,7 @@ static int start_sampling(struct agent *agent)
 			.max_stacks = opts->max_stacks,
 			.max_sample_keys = opts->max_sample_keys,
 			.dwarf_unwinding = !opts->unwind_fp,
+			.kernel_fill = !opts->no_kernel_fill,
 		};
 
 		agent->profiler = cpu_profiler__new(&cpu_opts);

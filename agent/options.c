@@ -74,6 +74,9 @@ static const struct option_spec option_table[] = {
 	  "processes whose mappings the agent keeps (default 8192)" },
 	{ "unwind", 0, OPTION_CHOICE, FIELD(unwind_fp), 0, 0, "dwarf|fp",
 	  "user stacks from DWARF CFI (default) or frame pointers", unwind_choices },
+	{ "no-kernel-fill", 0, OPTION_FLAG, FIELD(no_kernel_fill), 0, 0, NULL,
+	  "new processes' mappings read by the agent alone, as on kernels without BPF task "
+	  "works (before 6.18)" },
 	{ "max-unwind-memory", 0, OPTION_SIZE, FIELD(max_unwind_memory), 64 << 10, 4ULL << 30,
 	  "SIZE", "BPF map memory for unwind tables, LRU evicted (default 64M; K, M, G)" },
 	{ "off-cpu", 0, OPTION_FLAG, FIELD(off_cpu), 0, 0, NULL,

@@ -38,6 +38,7 @@ struct kiln_options {
 	uint64_t max_unwind_memory; /* bytes of BPF memory for unwind tables */
 	bool off_cpu; /* --off-cpu */
 	bool no_cpu; /* --no-cpu: off-CPU only */
+	bool no_kernel_fill; /* --no-kernel-fill: the agent alone reads new processes' mappings */
 	uint64_t off_cpu_min_block_us;
 	uint32_t off_cpu_states; /* bit per enum offcpu_state */
 	uint32_t off_cpu_hooks; /* enum off_cpu_hooks_choice */

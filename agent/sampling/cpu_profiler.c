@@ -235,7 +235,13 @@ struct cpu_profiler *cpu_profiler__new(const struct cpu_profiler_opts *opts)
 	}
 	skel->rodata->filter_pids = sampling__filters_pids(opts->sampling);
 	skel->rodata->dwarf_unwinding = opts->dwarf_unwinding;
-	skel->rodata->fill_in_kernel = opts->dwarf_unwinding && kernel_can_fill();
+	skel->rodata->fill_in_kernel =
+		opts->dwarf_unwinding && opts->kernel_fill && kernel_can_fill();
+	if (opts->dwarf_unwinding && !skel->rodata->fill_in_kernel)
+		log_info("new processes are unwound with frame pointers until their mappings are "
+			 "read: %s",
+			 opts->kernel_fill ? "this kernel has no BPF task works (6.18)"
+					   : "--no-kernel-fill");
 	buffers = buffers_of(profiler);
 	window_buffers__set_sizes(&buffers, opts->max_stacks, opts->max_sample_keys);
 	shared = SHARED_MAPS_OF(skel);

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Short-lived processes unwound in full from their first sample: a churn
 of 20-50 ms processes of one -O2 binary without frame pointers, beside a
-CPU-bound load on every CPU, whole host; and a process started just before
-kiln, in kiln's first window. Their stacks are known (churn_spin.c), and
+CPU-bound load on every CPU, whole host; a process started just before
+kiln, in kiln's first window; stacks through ld.so's lazy binding; and the
+same without the kernel's fill (--no-kernel-fill). Their stacks are known (churn_spin.c), and
 read back with `go tool pprof`."""
 import os
 import re
@@ -225,9 +226,58 @@ def test_lazy_binding():
           exact >= 0.97 * resolving, f"{exact}/{resolving}; others: {worst}")
 
 
+def test_without_kernel_fill():
+    """--no-kernel-fill, what kiln does on kernels without BPF task works
+    (before 6.18): no process is filled or deferred in the kernel, and a
+    process started after kiln is unwound in full from the mappings the
+    agent read at its exec (its first window left out: frame pointers
+    until then). The churn's share is only reported: short-lived processes
+    are what the kernel's fill is for."""
+    out = tmpdir()
+    kiln = workload = None
+    try:
+        kiln = start_kiln(["--no-kernel-fill", "--frequency", str(FREQUENCY), "--duration", "3",
+                           "--iterations", "3", "--output-dir", out, "--verbose"])
+        head = wait_sampling(kiln)
+        workload = start([prog("churn_spin_nofp"), "30000"])
+        wait_for(lambda: profiles(out), timeout=60)
+        pids = set(churn(2))
+        _, err = kiln.communicate(timeout=120)
+        err = head + err
+    finally:
+        if workload:
+            stop(workload)
+        if kiln and kiln.poll() is None:
+            stop(kiln)
+    files = profiles(out)
+    if not check("no kernel fill: kiln exits 0 with three profiles",
+                 kiln.returncode == 0 and len(files) == 3, err[-2000:]):
+        return
+    check("no kernel fill: kiln says new processes wait for their mappings",
+          "until their mappings are read: --no-kernel-fill" in err, err[-2000:])
+    fills = counter(err, r"(\d+) processes filled")
+    deferred = counter(err, r"(\d+) samples deferred")
+    check("no kernel fill: no process filled, no sample deferred in the kernel",
+          fills == 0 and deferred == 0 and "unwind fill:" in err,
+          f"{fills} filled, {deferred} deferred")
+    exact = leaf = total = churn_exact = churn_leaf = 0
+    worst = []
+    for path in files[1:]:
+        p = read_profile(path)
+        e, l, t, w = exact_share(p, {workload.pid})
+        exact, leaf, total, worst = exact + e, leaf + l, total + t, worst + w
+        e, l, _, _ = exact_share(p, pids)
+        churn_exact, churn_leaf = churn_exact + e, churn_leaf + l
+    print(f"# no kernel fill: process started after kiln {exact}/{leaf} exact of {total}; churn of "
+          f"{len(pids)} processes {churn_exact}/{churn_leaf} exact")
+    check("no kernel fill: a process started after kiln reads the exact stack to _start",
+          leaf >= MIN_SAMPLES and exact >= 0.97 * leaf, f"{exact}/{leaf}; others: {worst[:3]}")
+
+
 if __name__ == "__main__":
     require_root()
     test_churn()
     test_first_window()
     test_lazy_binding()
+    test_without_kernel_fill()
     finish()
