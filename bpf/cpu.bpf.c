@@ -270,16 +270,45 @@ static __always_inline int record_sample(struct bpf_perf_event_data *ctx, void *
 	key.pid = pid;
 	key.tid = tid;
 	key.kernel_stack_id = capture_kernel_stack(ctx, kernel_stacks);
-	if (wants_fill(ctx, pid) && defer_sample(tid, key.kernel_stack_id, buffer, 0)) {
-		/* The capture thread reads the process meanwhile. */
-		announce_process(pid);
+	/* The task work tells the agent of the process if it must read it. */
+	if (wants_fill(ctx, pid) && defer_sample(tid, key.kernel_stack_id, buffer, 0))
 		return 0;
-	}
 	key.user_stack_id =
 		capture_user_stack(ctx, user_stacks, pid, tid, key.kernel_stack_id, buffer);
 	if (key.user_stack_id != STACK_ID_DEFERRED)
 		add_sample(counts, &key, NULL);
 	return 0;
+}
+
+/*
+ * After a fill: a process whose every file the kernel placed with a table
+ * needs nothing of the agent now (the usual case: a shell's coreutils, a
+ * build's compilers), so it is marked known without being announced. The
+ * agent reads it at the window's end if it still runs, else names its
+ * samples from the kernel's record: a short-lived process costs no /proc
+ * reads. Any other (a file without a table, no entry) is announced as
+ * before: the agent reads it now and builds its tables; one known, filled
+ * again with such a file (dlopened since), is announced as changed.
+ */
+static __always_inline void process_filled(__u32 pid)
+{
+	struct process_unwind *process = find_process_unwind(pid);
+	__u8 one = 1;
+
+	bool known = bpf_map_lookup_elem(&known_processes, &pid) != NULL;
+
+	if (!process || (process->flags & PROCESS_UNWIND_UNTABLED)) {
+		/* Known, not read (filled whole before): a library without a table since. */
+		if (known && process)
+			send_process_event(pid, PROCESS_EVENT_MAPPINGS_CHANGED);
+		else
+			announce_process(pid);
+		return;
+	}
+	if (known)
+		return;
+	bpf_map_update_elem(&known_processes, &pid, &one, BPF_ANY);
+	count_stat(CPU_STAT_FILL_WHOLE);
 }
 
 /*
@@ -298,6 +327,7 @@ deferred_user_stack(struct fill_scratch *scratch, const struct fill_request *req
 	fill_process_unwind(&scratch->entry, pid,
 			    (request->refills << PROCESS_UNWIND_REFILLS_SHIFT) &
 				    PROCESS_UNWIND_REFILLS_MASK);
+	process_filled(pid);
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	trace = unwind_stack_into(&scratch->unwind, NULL, NULL, pid, regs->ip, regs->sp, regs->bp,
 				  regs->bx);

@@ -137,6 +137,7 @@ enum cpu_stat {
 	CPU_STAT_EXECS_PLACEABLE, /* execs of a file with a table already: not announced */
 	CPU_STAT_UNWIND_RBX_LOST, /* cut in ld.so's trampoline: a callee's CFI lost rbx */
 	CPU_STAT_REPLACED_FULL, /* images replaced by an exec not kept: map full */
+	CPU_STAT_FILL_WHOLE, /* processes the kernel filled with a table for every file: not announced */
 	CPU_STAT__COUNT,
 };
 

@@ -586,10 +586,11 @@ extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma *it) __ksym __wea
 
 /*
  * One executable VMA as a mapping: which file, and its table when the agent
- * has one for that file. The vDSO has no file: it is the identity { 0, 0 }.
+ * has one for that file (else PROCESS_UNWIND_UNTABLED goes into *flags).
+ * The vDSO has no file: it is the identity { 0, 0 }.
  */
 static __always_inline void fill_mapping(struct unwind_mapping *mapping, struct vm_area_struct *vma,
-					 __u64 vdso)
+					 __u64 vdso, __u32 *flags)
 {
 	struct unwind_file_key key = {};
 	struct unwind_file *file;
@@ -612,6 +613,7 @@ static __always_inline void fill_mapping(struct unwind_mapping *mapping, struct 
 	file = bpf_map_lookup_elem(&unwind_files, &key);
 	if (!file) {
 		count_stat(CPU_STAT_FILL_NO_TABLE);
+		*flags |= PROCESS_UNWIND_UNTABLED;
 		return;
 	}
 	mapping->table_id = file->table_id;
@@ -650,6 +652,7 @@ static __always_inline bool fill_process_unwind(struct process_unwind *entry, __
 	 * the loop is checked once, not once per mapping.
 	 */
 	entry->mapping_count = 0;
+	entry->flags = flags;
 	bpf_iter_task_vma_new(&vmas, task, 0);
 	while ((vma = bpf_iter_task_vma_next(&vmas))) {
 		count = entry->mapping_count;
@@ -659,7 +662,8 @@ static __always_inline bool fill_process_unwind(struct process_unwind *entry, __
 			count_stat(CPU_STAT_FILL_MAPPINGS_DROPPED);
 			continue;
 		}
-		fill_mapping(&entry->mappings[count & (UNWIND_MAX_MAPPINGS - 1)], vma, vdso);
+		fill_mapping(&entry->mappings[count & (UNWIND_MAX_MAPPINGS - 1)], vma, vdso,
+			     &entry->flags);
 		entry->mapping_count = count + 1;
 	}
 	bpf_iter_task_vma_destroy(&vmas);
@@ -669,7 +673,6 @@ static __always_inline bool fill_process_unwind(struct process_unwind *entry, __
 		return false;
 	}
 	entry->generation = bpf_get_prandom_u32() | FILL_GENERATION_BIT;
-	entry->flags = flags;
 	entry->padding = 0;
 	entry->refresh_requested_ns = 0;
 	err = bpf_map_update_elem(&process_unwind, &pid, entry, BPF_NOEXIST);

@@ -133,6 +133,8 @@ enum process_unwind_flags {
 	 */
 	PROCESS_UNWIND_REFILLS_SHIFT = 2,
 	PROCESS_UNWIND_REFILLS_MASK = 3 << 2,
+	/* Filled by the kernel with a file mapping it had no table for: the agent must read it. */
+	PROCESS_UNWIND_UNTABLED = 1 << 4,
 };
 
 #define PROCESS_UNWIND_MAX_REFILLS 3
