@@ -105,15 +105,19 @@ def test_churn():
     deferred = counter(later, r"(\d+) samples deferred")
     fill_ns = counter(later, r"processes filled in (\d+) ns")
     refills = counter(later, r"(\d+) filled again")
+    whole = counter(later, r"(\d+) whole \(not read\)")
     print(f"# churn: {len(pids)} processes, {total} samples, {leaf} in {LEAF}, {exact} exact; "
-          f"whole host: kernel fills {fills} ({refills} again), deferred samples {deferred}, "
-          f"in {fill_ns} ns")
+          f"whole host: kernel fills {fills} ({refills} again, {whole} whole), deferred samples "
+          f"{deferred}, in {fill_ns} ns")
     # The rest are the loader's start-up and the exit, which take a fixed time
     # when churn_spin's share shrinks under load: no ground truth to compare.
     check("churn: most of the churn's samples in churn_spin",
           total >= MIN_SAMPLES and leaf >= 0.5 * total, f"{leaf}/{total}")
     check("churn: >= 97% of them read the exact stack down to _start",
           leaf >= MIN_SAMPLES and exact >= 0.97 * leaf, f"{exact}/{leaf}; others: {worst[:3]}")
+    # Every file of the churn has a table after the first window: nothing for the agent to read.
+    check("churn: most of its processes filled whole by the kernel, not read by the agent",
+          whole >= 0.5 * len(pids), f"{whole} whole of {len(pids)} processes")
 
 
 def test_first_window():
