@@ -781,3 +781,107 @@ void dwarf_info__stats(const struct dwarf_info *info, struct dwarf_info_stats *r
 {
 	*ret_stats = info->stats;
 }
+
+bool dwarf_info__decompressed(const struct dwarf_info *info)
+{
+	return info->section_bytes > 0;
+}
+
+/* The copy of one section: its header, and its data as libelf holds it now. */
+static int copy_section(Elf_Scn *from, Elf *to)
+{
+	Elf_Scn *scn = elf_newscn(to);
+	Elf_Data *data, *copy;
+	GElf_Shdr shdr;
+
+	if (!scn || !gelf_getshdr(from, &shdr))
+		return -EINVAL;
+	/* Hidden ones are NOBITS: no data, nothing compressed. */
+	if (shdr.sh_type == SHT_NOBITS)
+		shdr.sh_flags &= ~(GElf_Xword)SHF_COMPRESSED;
+	/* One libdw does not read (relocations): decompressed here. */
+	if ((shdr.sh_flags & SHF_COMPRESSED) &&
+	    (elf_compress(from, 0, 0) < 0 || !gelf_getshdr(from, &shdr)))
+		return -EINVAL;
+	if (!gelf_update_shdr(scn, &shdr))
+		return -EINVAL;
+	if (shdr.sh_type == SHT_NOBITS || shdr.sh_size == 0)
+		return 0;
+	data = elf_getdata(from, NULL);
+	copy = elf_newdata(scn);
+	if (!data || !copy)
+		return -EINVAL;
+	*copy = (Elf_Data){ .d_buf = data->d_buf,
+			    .d_type = data->d_type,
+			    .d_version = data->d_version,
+			    .d_size = data->d_size,
+			    .d_align = data->d_align };
+	return 0;
+}
+
+static bool has_gnu_compressed(Elf *elf)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+
+	if (elf_getshdrstrndx(elf, &shstrndx) < 0)
+		return true;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr shdr;
+		const char *name;
+
+		if (!gelf_getshdr(scn, &shdr))
+			return true;
+		name = elf_strptr(elf, shstrndx, shdr.sh_name);
+		if (name && strncmp(name, ".zdebug_", 8) == 0)
+			return true;
+	}
+	return false;
+}
+
+int dwarf_info__write_decompressed(struct dwarf_info *info, int fd, uint64_t *ret_bytes)
+{
+	Elf *from = info->own_elf, *to = NULL;
+	GElf_Ehdr ehdr, out;
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+	int64_t size;
+	int err = 0;
+
+	/* Without our own handle the sections are the caller's; GNU's would need renaming. */
+	if (!from || has_gnu_compressed(from))
+		return -ENOTSUP;
+	if (!gelf_getehdr(from, &ehdr) || elf_getshdrstrndx(from, &shstrndx) < 0 ||
+	    shstrndx >= SHN_LORESERVE)
+		return -EINVAL;
+	to = elf_begin(fd, ELF_C_WRITE, NULL);
+	if (!to || !gelf_newehdr(to, gelf_getclass(from))) {
+		err = -EINVAL;
+		goto cleanup;
+	}
+	/* Sections keep their indexes: they are made in order, after index 0. */
+	while (!err && (scn = elf_nextscn(from, scn)))
+		err = copy_section(scn, to);
+	if (err)
+		goto cleanup;
+	if (!gelf_getehdr(to, &out)) {
+		err = -EINVAL;
+		goto cleanup;
+	}
+	memcpy(out.e_ident, ehdr.e_ident, EI_NIDENT);
+	out.e_type = ehdr.e_type;
+	out.e_machine = ehdr.e_machine;
+	out.e_version = ehdr.e_version;
+	out.e_entry = ehdr.e_entry;
+	out.e_flags = ehdr.e_flags;
+	out.e_shstrndx = (GElf_Half)shstrndx;
+	size = gelf_update_ehdr(to, &out) ? elf_update(to, ELF_C_WRITE) : -1;
+	if (size < 0) {
+		err = errno ? -errno : -EIO;
+		goto cleanup;
+	}
+	*ret_bytes = (uint64_t)size;
+cleanup:
+	elf_end(to);
+	return err;
+}

@@ -8,6 +8,7 @@
 #ifndef KILN_DWARF_INFO_H
 #define KILN_DWARF_INFO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,19 @@ void dwarf_info__free(struct dwarf_info *info);
  */
 int dwarf_info__lookup(struct dwarf_info *info, uint64_t vaddr, struct dwarf_info_frame *ret_frames,
 		       size_t max_frames, size_t *ret_count);
+
+/* Whether libdw decompressed sections of the file to read it (they are in its memory). */
+bool dwarf_info__decompressed(const struct dwarf_info *info);
+
+/*
+ * Writes to fd (empty, open for writing) an ELF file with the sections of
+ * the file's DWARF as libdw holds them, decompressed, and the others as
+ * they are (sections hidden from libdw as SHT_NOBITS), without program
+ * headers: DWARF read from it needs no decompressing and its sections are
+ * mapped file pages, not heap. *ret_bytes: the file's size. Returns 0, or
+ * -ENOTSUP (no private handle, or GNU .zdebug_ sections), or -errno.
+ */
+int dwarf_info__write_decompressed(struct dwarf_info *info, int fd, uint64_t *ret_bytes);
 
 /*
  * What the file's DWARF holds in memory now, estimated: the sections libdw

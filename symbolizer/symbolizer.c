@@ -2,10 +2,13 @@
 /* Addresses to names: frames through an ELF cache's files and their DWARF, perf maps, kallsyms. */
 #include <errno.h>
 #include <elfutils/libdw.h>
+#include <fcntl.h>
 #include <gelf.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,6 +34,12 @@
 #define DEFAULT_KALLSYMS_PATH "/proc/kallsyms"
 /* How long a kallsyms miss waits before the table is read again. */
 #define KALLSYMS_RETRY_INTERVAL_NS (60ULL * 1000 * 1000 * 1000)
+/*
+ * Where decompressed copies of compressed DWARF go (unnamed O_TMPFILE
+ * files, gone when closed), and what they may take on disk in all.
+ */
+#define DEFAULT_DECOMPRESSED_DIR "/var/tmp"
+#define DEFAULT_MAX_DECOMPRESSED_BYTES (1ULL << 30)
 
 /* A cached file's DWARF: the symbolizer's data on its elf_cache entry. */
 struct file_dwarf {
@@ -38,7 +47,14 @@ struct file_dwarf {
 	struct dwarf_info *dwarf; /* opened on first lookup; NULL when none or evicted */
 	bool tried; /* the file has no readable DWARF: do not look again */
 	struct list_node lru; /* in symbolizer->dwarf_lru while dwarf is open */
-	uint64_t closed_in_window; /* symbolizer->window when closed for memory */
+	uint64_t closed_in_window; /* symbolizer->window when last closed for memory */
+	unsigned int closes_in_window; /* closed for memory in that window, so many times */
+	/*
+	 * The DWARF file decompressed into a file of our own, kept with the
+	 * entry: the DWARF is read from it when opened again. NULL until then.
+	 */
+	struct Elf *decompressed;
+	uint64_t decompressed_bytes;
 };
 
 struct symbolizer {
@@ -59,6 +75,8 @@ struct symbolizer {
 	size_t dwarf_count;
 	uint64_t dwarf_memory; /* dwarf_info__memory of every open file, summed */
 	uint64_t window; /* symbolizer__end_window calls so far */
+	char *decompressed_dir; /* NULL: no decompressed copies (tmpfs, or unusable) */
+	uint64_t max_decompressed_bytes;
 	struct dwarf_info_stats closed_dwarf_stats; /* of DWARF closed so far */
 	struct symbolizer_stats stats;
 	/* Display names of the last resolved location. */
@@ -97,9 +115,31 @@ static void release_entry(void *ctx, struct elf_cache_entry *entry)
 {
 	struct file_dwarf *file = elf_cache_entry__data(entry);
 
-	close_dwarf(ctx, file);
+	struct symbolizer *symbolizer = ctx;
+
+	close_dwarf(symbolizer, file);
+	if (file->decompressed) {
+		elf_end(file->decompressed);
+		symbolizer->stats.dwarf_decompressed_bytes -= file->decompressed_bytes;
+	}
 	elf_cache_entry__set_data(entry, NULL);
 	free(file);
+}
+
+/*
+ * The directory for decompressed DWARF, or NULL when none is usable: one on
+ * tmpfs or ramfs would hold the copies in memory, which is what they are
+ * to save.
+ */
+static char *decompressed_dir(const char *dir)
+{
+	struct statfs fs;
+
+	if (!dir)
+		dir = DEFAULT_DECOMPRESSED_DIR;
+	if (!dir[0] || statfs(dir, &fs) < 0 || fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC)
+		return NULL;
+	return strdup(dir);
 }
 
 /* The cache symbolizer__new makes when it is given none. */
@@ -139,6 +179,10 @@ struct symbolizer *symbolizer__new(const struct symbolizer_opts *opts)
 	symbolizer->max_dwarf_index_rows = opts->max_dwarf_index_rows
 						   ? opts->max_dwarf_index_rows
 						   : DEFAULT_MAX_DWARF_INDEX_ROWS;
+	symbolizer->max_decompressed_bytes = opts->max_decompressed_bytes
+						     ? opts->max_decompressed_bytes
+						     : DEFAULT_MAX_DECOMPRESSED_BYTES;
+	symbolizer->decompressed_dir = decompressed_dir(opts->decompressed_dir);
 	symbolizer->files = opts->elf_cache;
 	if (!symbolizer->files) {
 		err = make_own_files(symbolizer);
@@ -181,6 +225,7 @@ void symbolizer__free(struct symbolizer *symbolizer)
 	perf_maps__free(symbolizer->perf_maps);
 	display_names__free(symbolizer->names);
 	free(symbolizer->kallsyms_path);
+	free(symbolizer->decompressed_dir);
 	free(symbolizer);
 }
 
@@ -241,6 +286,59 @@ static struct file_dwarf *entry_dwarf_state(struct elf_cache_entry *entry)
 	return file;
 }
 
+/*
+ * Compressed DWARF (as distributions ship debug files) is decompressed by
+ * libdw into the heap every time it is opened: 100 ms and 8 MiB for
+ * glibc's, which the memory share cannot keep open beside other files, so
+ * it was read again window after window. Written once decompressed into a
+ * file of our own, it is read from there: its sections are file pages,
+ * dropped after each window like the ELF files', and opening it again costs
+ * a quarter. Failures keep the heap copy, counted.
+ */
+static void decompress_once(struct symbolizer *symbolizer, struct file_dwarf *file)
+{
+	struct dwarf_info *reread = NULL;
+	uint64_t bytes = 0;
+	Elf *copy = NULL;
+	int fd = -1, err;
+
+	if (!symbolizer->decompressed_dir)
+		return;
+	/* What libdw decompressed is about what the copy takes. */
+	if (symbolizer->stats.dwarf_decompressed_bytes + dwarf_info__memory(file->dwarf) >
+	    symbolizer->max_decompressed_bytes) {
+		symbolizer->stats.dwarf_decompress_failed++;
+		return;
+	}
+	fd = open(symbolizer->decompressed_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	err = fd < 0 ? -errno : dwarf_info__write_decompressed(file->dwarf, fd, &bytes);
+	if (!err) {
+		copy = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+		/* Mapped whole: the descriptor is not needed any more. */
+		if (!copy || elf_kind(copy) != ELF_K_ELF || elf_cntl(copy, ELF_C_FDREAD) < 0)
+			err = -EINVAL;
+	}
+	if (!err) {
+		reread = dwarf_info__new(copy, symbolizer->max_dwarf_index_rows);
+		err = reread ? 0 : -EINVAL;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (err) {
+		elf_end(copy);
+		symbolizer->stats.dwarf_decompress_failed++;
+		return;
+	}
+	dwarf_info__free(file->dwarf);
+	file->dwarf = reread;
+	file->decompressed = copy;
+	file->decompressed_bytes = bytes;
+	symbolizer->stats.dwarf_decompressed++;
+	symbolizer->stats.dwarf_decompressed_bytes += bytes;
+	/* read_units went through all of .debug_info: not to stay resident. */
+	dwarf_info__drop_pages(reread);
+}
+
 /* The file's DWARF, read on first use; NULL when it has none. */
 static struct dwarf_info *file_dwarf(struct symbolizer *symbolizer, struct file_dwarf *file)
 {
@@ -256,7 +354,10 @@ static struct dwarf_info *file_dwarf(struct symbolizer *symbolizer, struct file_
 	dwarf_elf = elf_file__dwarf_elf(elf_cache_entry__elf_file(file->entry));
 	if (!dwarf_elf)
 		return NULL;
-	file->dwarf = dwarf_info__new(dwarf_elf, symbolizer->max_dwarf_index_rows);
+	file->dwarf =
+		dwarf_info__new(file->decompressed ?: dwarf_elf, symbolizer->max_dwarf_index_rows);
+	if (file->dwarf && dwarf_info__decompressed(file->dwarf) && !file->decompressed)
+		decompress_once(symbolizer, file);
 	if (!file->dwarf) {
 		if (errno != ENOENT)
 			symbolizer->stats.dwarf_errors++;
@@ -298,6 +399,22 @@ static struct symbolized_frame outer_frame(struct symbolizer *symbolizer, const 
 	return symbol_frame(symbolizer, dwarf_name);
 }
 
+static void count_close(const struct symbolizer *symbolizer, struct file_dwarf *file)
+{
+	if (file->closed_in_window != symbolizer->window) {
+		file->closed_in_window = symbolizer->window;
+		file->closes_in_window = 0;
+	}
+	file->closes_in_window++;
+}
+
+/* Closed for memory too often this window: not to be read again before the next. */
+static bool closed_for_window(const struct symbolizer *symbolizer, const struct file_dwarf *file)
+{
+	return file->closed_in_window == symbolizer->window &&
+	       file->closes_in_window >= SYMBOLIZER_DWARF_READS_AFTER_CLOSE;
+}
+
 /*
  * Closes the least recently used DWARF while more files are open than
  * max_dwarf_files, or while they hold more than max_dwarf_memory (then
@@ -324,7 +441,7 @@ static void trim_open_dwarf(struct symbolizer *symbolizer, const struct file_dwa
 			symbolizer->stats.dwarf_files_evicted++;
 		} else {
 			symbolizer->stats.dwarf_memory_evictions++;
-			oldest->closed_in_window = symbolizer->window;
+			count_close(symbolizer, oldest);
 		}
 	}
 }
@@ -354,7 +471,7 @@ static size_t dwarf_frames(struct symbolizer *symbolizer, struct elf_cache_entry
 
 	if (!file)
 		return 0;
-	if (file->closed_in_window == symbolizer->window) {
+	if (closed_for_window(symbolizer, file)) {
 		symbolizer->stats.dwarf_lookups_deferred++;
 		*ret_deferred = true;
 		return 0;
@@ -366,17 +483,24 @@ static size_t dwarf_frames(struct symbolizer *symbolizer, struct elf_cache_entry
 	if (!dwarf)
 		return 0;
 	/*
-	 * Alone over the bound after an earlier lookup grew it (CPython's units
-	 * read one after another): closed before it grows further, until the
-	 * next window. The strings of that lookup were the caller's until now.
+	 * Alone over the bound after earlier lookups grew it (line tables and
+	 * indexes of the units they read: CPython's, glibc's): closed before
+	 * it grows further, and read again at once, small again, unless that
+	 * happened too often this window. The strings of those lookups were
+	 * the caller's until now.
 	 */
 	if (was_open && symbolizer->dwarf_memory > symbolizer->max_dwarf_memory) {
 		close_dwarf(symbolizer, file);
-		file->closed_in_window = symbolizer->window;
+		count_close(symbolizer, file);
 		symbolizer->stats.dwarf_memory_evictions++;
-		symbolizer->stats.dwarf_lookups_deferred++;
-		*ret_deferred = true;
-		return 0;
+		if (closed_for_window(symbolizer, file)) {
+			symbolizer->stats.dwarf_lookups_deferred++;
+			*ret_deferred = true;
+			return 0;
+		}
+		dwarf = file_dwarf(symbolizer, file);
+		if (!dwarf)
+			return 0;
 	}
 	memory = dwarf_info__memory(dwarf);
 	if (dwarf_info__lookup(dwarf, vaddr, frames, SYMBOLIZER_MAX_FRAMES, &count) == 0)

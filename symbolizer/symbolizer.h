@@ -37,16 +37,32 @@ struct symbolizer_opts {
 	size_t max_dwarf_index_rows;
 	/*
 	 * What open DWARF may hold in all, estimated (dwarf_info__memory); past
-	 * it the least recently used files are closed, and get symbols only
-	 * until the next window. One file alone over it serves the lookup that
-	 * opened it, and is closed at its next (or at symbolizer__end_window).
-	 * closed for it. 0 means the default (64 MiB).
+	 * it the least recently used files are closed, and read again when
+	 * needed (SYMBOLIZER_DWARF_READS_AFTER_CLOSE). One file alone over it
+	 * serves the lookup that opened it, and is closed and read again at its
+	 * next (or closed at symbolizer__end_window). 0 means the default (64 MiB).
 	 */
 	uint64_t max_dwarf_memory;
+	/*
+	 * Where compressed DWARF is written decompressed, once per file, to be
+	 * read from there (unnamed files: O_TMPFILE); NULL means /var/tmp, ""
+	 * none. Not used on tmpfs or ramfs. What the copies may take on disk in
+	 * all; 0 means the default (1 GiB).
+	 */
+	const char *decompressed_dir;
+	uint64_t max_decompressed_bytes;
 	/* What perf maps may hold in all (perf_maps_opts.max_memory); 0: no bound but lines. */
 	uint64_t max_perf_map_memory;
 	const char *kallsyms_path; /* NULL means /proc/kallsyms */
 };
+
+/*
+ * A file whose DWARF was closed for memory is read again at once, up to so
+ * many times a window; past that its lookups get symbols only until the
+ * next window (symbolized_location.deferred), so that files that do not fit
+ * together are not read in turn for every address they alternate on.
+ */
+#define SYMBOLIZER_DWARF_READS_AFTER_CLOSE 4
 
 /* Frames per address: inlined calls and the function containing them. */
 #define SYMBOLIZER_MAX_FRAMES 32
@@ -108,6 +124,10 @@ struct symbolizer_stats {
 	uint64_t dwarf_lookups_deferred;
 	uint64_t dwarf_memory; /* what open DWARF holds now, estimated */
 	uint64_t dwarf_errors; /* files with unreadable DWARF: symbols only */
+	/* Compressed DWARF written decompressed to a file once, read from there after. */
+	uint64_t dwarf_decompressed;
+	uint64_t dwarf_decompressed_bytes; /* what those copies take on disk now */
+	uint64_t dwarf_decompress_failed; /* not written (disk, the bound): heap copies */
 	uint64_t dwarf_lookups; /* user addresses with DWARF lines */
 	uint64_t dwarf_index_rows; /* address ranges indexed now, 32 bytes each */
 	uint64_t dwarf_index_resets; /* a file's indexes dropped: max_dwarf_index_rows */

@@ -431,21 +431,78 @@ static size_t resolve_symbol(struct symbolizer *symbolizer, const struct fixture
 	return ret_location->frame_count;
 }
 
+static void check_same_frames(const struct symbolized_location *a,
+			      const struct symbolized_location *b)
+{
+	CHECK(a->frame_count > 1 && a->frame_count == b->frame_count);
+	for (size_t i = 0; i < a->frame_count && i < b->frame_count; i++) {
+		CHECK_STR(a->frames[i].function, b->frames[i].function);
+		CHECK_STR(a->frames[i].file, b->frames[i].file);
+		CHECK(a->frames[i].line > 0 && a->frames[i].line == b->frames[i].line);
+		CHECK(a->frames[i].start_line == b->frames[i].start_line);
+	}
+}
+
+/*
+ * Compressed DWARF is written decompressed to a file once and read from
+ * there: the same frames as from libdw's heap copy, less heap held, and
+ * opened again (after being closed for memory) from the copy, not
+ * decompressed again.
+ */
+static void test_compressed_read_from_copy(void)
+{
+	struct symbolizer_opts heap_opts = { .decompressed_dir = "" };
+	struct symbolizer_opts copy_opts = { .decompressed_dir = FIXTURE_DIR,
+					     .max_dwarf_memory = 1024 };
+	struct symbolizer *heap = symbolizer__new(&heap_opts);
+	struct symbolizer *copy = symbolizer__new(&copy_opts);
+	struct symbolized_location from_heap = {}, from_copy = {}, again = {};
+	struct symbolizer_stats heap_stats = {}, copy_stats = {};
+	struct fixture c;
+
+	CHECK(start_fixture("inline_c_gcc_gz", &c) == 0);
+	CHECK(heap && copy);
+	CHECK(resolve_symbol(heap, &c, "compute", &from_heap) > 1);
+	CHECK(resolve_symbol(copy, &c, "compute", &from_copy) > 1);
+	check_same_frames(&from_heap, &from_copy);
+	symbolizer__stats(heap, &heap_stats);
+	symbolizer__stats(copy, &copy_stats);
+	CHECK(heap_stats.dwarf_decompressed == 0 && heap_stats.dwarf_decompressed_bytes == 0);
+	CHECK(copy_stats.dwarf_decompressed == 1 && copy_stats.dwarf_decompressed_bytes > 0);
+	CHECK(copy_stats.dwarf_decompress_failed == 0);
+	/* The decompressed sections are not in the heap any more. */
+	CHECK(copy_stats.dwarf_memory < heap_stats.dwarf_memory);
+	/* Over its tiny bound: closed at the window's end, read again from the copy. */
+	symbolizer__end_window(copy);
+	symbolizer__stats(copy, &copy_stats);
+	CHECK(copy_stats.dwarf_memory == 0);
+	CHECK(resolve_symbol(copy, &c, "compute", &again) > 1);
+	check_same_frames(&from_heap, &again);
+	symbolizer__stats(copy, &copy_stats);
+	CHECK(copy_stats.dwarf_files_opened == 2 && copy_stats.dwarf_decompressed == 1);
+	stop_fixture(&c);
+	symbolizer__free(heap);
+	symbolizer__free(copy);
+}
+
 /* Fewer DWARF files open than in use: closed and reopened, counted, same answers. */
 /*
  * The memory bound: with room for less than two files' DWARF, reading a
- * second closes the first (never the one being read); the first gets
- * symbols only for the rest of the window, counted, and reads the same
- * again in the next. With room for both, nothing is closed.
+ * second closes the first (never the one being read). The first is read
+ * again when needed, the same frames, closing the second; after
+ * SYMBOLIZER_DWARF_READS_AFTER_CLOSE closes in a window it gets symbols
+ * only for the rest of the window, counted, and reads the same again in the
+ * next. With room for both, nothing is closed.
  */
 static void check_dwarf_memory_limit(uint64_t max_dwarf_memory, bool evicts)
 {
 	struct symbolizer_opts opts = { .max_dwarf_memory = max_dwarf_memory };
 	struct symbolizer *symbolizer = symbolizer__new(&opts);
-	struct symbolized_location first = {}, again = {};
+	struct symbolized_location first = {}, again = {}, other = {};
 	struct symbolizer_stats stats = {};
 	char first_function[256] = "";
 	struct fixture c, cpp;
+	const uint64_t rounds = SYMBOLIZER_DWARF_READS_AFTER_CLOSE - 1;
 	uint64_t one_file;
 
 	CHECK(start_fixture("inline_c_gcc_gz", &c) == 0);
@@ -454,17 +511,27 @@ static void check_dwarf_memory_limit(uint64_t max_dwarf_memory, bool evicts)
 	snprintf(first_function, sizeof(first_function), "%s", first.frames[0].function);
 	symbolizer__stats(symbolizer, &stats);
 	one_file = stats.dwarf_memory;
-	/* Its decompressed sections at least (over 1 KiB even for this small program). */
+	/* Its units at least (over 1 KiB even for this small program). */
 	CHECK(one_file > 1024);
-	CHECK(resolve_symbol(symbolizer, &cpp, "_ZN2ns4TypeIdE6methodEi", &again) > 0);
+	CHECK(resolve_symbol(symbolizer, &cpp, "_ZN2ns4TypeIdE6methodEi", &other) > 1);
 	if (evicts) {
-		/* Not read again this window: its symbol, without lines. */
+		/* Read in turn, each closing the other: every lookup with its lines. */
+		for (uint64_t i = 0; i < rounds; i++) {
+			CHECK(resolve_symbol(symbolizer, &c, "compute", &again) ==
+			      first.frame_count);
+			CHECK(again.frames[0].line == first.frames[0].line && !again.deferred);
+			CHECK(resolve_symbol(symbolizer, &cpp, "_ZN2ns4TypeIdE6methodEi", &again) ==
+			      other.frame_count);
+			CHECK(!again.deferred);
+		}
+		/* Closed too often this window: its symbol, without lines. */
 		CHECK(resolve_symbol(symbolizer, &c, "compute", &again) == 1);
 		CHECK(again.frames[0].line == 0);
 		/* Said so, so that the symbol history does not keep it without lines. */
 		CHECK(again.deferred);
 		symbolizer__stats(symbolizer, &stats);
-		CHECK(stats.dwarf_lookups_deferred == 1 && stats.dwarf_files_opened == 2);
+		CHECK(stats.dwarf_lookups_deferred == 1);
+		CHECK(stats.dwarf_files_opened == 2 + 2 * rounds);
 		/* The window ends: the second file, alone over the bound, is closed too. */
 		symbolizer__end_window(symbolizer);
 	}
@@ -473,8 +540,8 @@ static void check_dwarf_memory_limit(uint64_t max_dwarf_memory, bool evicts)
 	CHECK_STR(again.frames[0].function, first_function);
 	CHECK(!again.deferred);
 	symbolizer__stats(symbolizer, &stats);
-	CHECK(stats.dwarf_memory_evictions == (evicts ? 2 : 0));
-	CHECK(stats.dwarf_files_opened == (evicts ? 3 : 2));
+	CHECK(stats.dwarf_memory_evictions == (evicts ? 2 + 2 * rounds : 0));
+	CHECK(stats.dwarf_files_opened == (evicts ? 3 + 2 * rounds : 2));
 	/* Closed: only the first file's again, as much as the first time. */
 	CHECK(evicts ? stats.dwarf_memory == one_file : stats.dwarf_memory > one_file);
 	stop_fixture(&c);
@@ -721,8 +788,8 @@ static void test_long_names(void)
 }
 
 TEST_MAIN("dwarf", TEST(test_cpp_gcc), TEST(test_cpp_clang), TEST(test_c_gcc), TEST(test_c_clang),
-	  TEST(test_compressed), TEST(test_symbols_demangled_without_dwarf),
-	  TEST(test_dwarf_file_limit),
+	  TEST(test_compressed), TEST(test_compressed_read_from_copy),
+	  TEST(test_symbols_demangled_without_dwarf), TEST(test_dwarf_file_limit),
 	  TEST_ROOT(test_dwarf_memory_limit, "reads its own mappings through /proc/self/map_files"),
 	  TEST(test_index_limit), TEST(test_demangle_cpp), TEST(test_demangle_rust_legacy),
 	  TEST(test_demangle_rust_v0), TEST(test_demangle_rejects), TEST(test_demangle_truncates),
