@@ -50,6 +50,8 @@ struct elf_cache_entry {
 	void *data; /* the listener's */
 	/* When to ask debuginfod for this file's debug file (debug_search__ask_again_at). */
 	uint64_t debuginfod_at;
+	/* Used since elf_cache__drop_pages: pages of its mappings may be resident. */
+	bool pages_used;
 };
 
 /* The negative cache: a file that failed is not retried before RETRY_INTERVAL_NS. */
@@ -413,6 +415,11 @@ static void take_fetched_files(struct elf_cache *cache)
 		if (fetched.fd >= 0) {
 			err = entry ? attach_fetched(cache, entry, fetched.fd) : 0;
 			close(fetched.fd);
+			/* Its debug file was read: to the front, where drop_pages looks. */
+			if (entry) {
+				list_move_front(&cache->lru, &entry->lru);
+				entry->pages_used = true;
+			}
 			if (entry)
 				debug_search__took(cache->debug_search, fetched.build_id, err);
 		}
@@ -444,6 +451,7 @@ static int cache_new_entry(struct elf_cache *cache, struct elf_file *elf,
 		}
 	}
 	entry->elf = elf;
+	entry->pages_used = true;
 	list_push_front(&cache->lru, &entry->lru);
 	cache->file_count++;
 	err = add_alias(cache, entry, key);
@@ -480,6 +488,7 @@ static int find_by_build_id(struct elf_cache *cache, const char *build_id,
 	if (err)
 		return err;
 	list_move_front(&cache->lru, &entry->lru);
+	entry->pages_used = true;
 	*ret_entry = entry;
 	return 0;
 }
@@ -488,6 +497,7 @@ static int find_by_build_id(struct elf_cache *cache, const char *build_id,
 static struct elf_cache_entry *touch_entry(struct elf_cache *cache, struct elf_cache_entry *entry)
 {
 	list_move_front(&cache->lru, &entry->lru);
+	entry->pages_used = true;
 	if (entry->debuginfod_at && debug_search__due(cache->debug_search, entry->debuginfod_at))
 		request_debug_file(cache, entry);
 	return entry;
@@ -592,12 +602,20 @@ int elf_cache__find_path(const struct elf_cache *cache, uint32_t dev_major, uint
 	return 0;
 }
 
+/*
+ * Only the files used since the last drop: their pages are the only ones
+ * that may be back. Every use moves an entry to the front, so they are the
+ * first in the list; the others cost no madvise (and no TLB shootdown on
+ * every CPU) and no lookup in /proc each window.
+ */
 void elf_cache__drop_pages(struct elf_cache *cache)
 {
 	for (struct list_node *node = cache->lru.next; node != &cache->lru; node = node->next) {
-		const struct elf_cache_entry *entry =
-			container_of(node, struct elf_cache_entry, lru);
+		struct elf_cache_entry *entry = container_of(node, struct elf_cache_entry, lru);
 
+		if (!entry->pages_used)
+			break;
+		entry->pages_used = false;
 		elf_drop_pages(elf_file__elf(entry->elf));
 		elf_drop_pages(elf_file__debug_elf(entry->elf));
 	}
