@@ -295,7 +295,8 @@ static struct file_dwarf *entry_dwarf_state(struct elf_cache_entry *entry)
  * dropped after each window like the ELF files', and opening it again costs
  * a quarter. Failures keep the heap copy, counted.
  */
-static void decompress_once(struct symbolizer *symbolizer, struct file_dwarf *file)
+static void decompress_once(struct symbolizer *symbolizer, struct file_dwarf *file,
+			    struct Elf *dwarf_elf)
 {
 	struct dwarf_info *reread = NULL;
 	uint64_t bytes = 0;
@@ -318,10 +319,6 @@ static void decompress_once(struct symbolizer *symbolizer, struct file_dwarf *fi
 		if (!copy || elf_kind(copy) != ELF_K_ELF || elf_cntl(copy, ELF_C_FDREAD) < 0)
 			err = -EINVAL;
 	}
-	if (!err) {
-		reread = dwarf_info__new(copy, symbolizer->max_dwarf_index_rows);
-		err = reread ? 0 : -EINVAL;
-	}
 	if (fd >= 0)
 		close(fd);
 	if (err) {
@@ -329,7 +326,16 @@ static void decompress_once(struct symbolizer *symbolizer, struct file_dwarf *fi
 		symbolizer->stats.dwarf_decompress_failed++;
 		return;
 	}
+	/* The heap copy goes first, so that both are not held at once. */
 	dwarf_info__free(file->dwarf);
+	reread = dwarf_info__new(copy, symbolizer->max_dwarf_index_rows);
+	if (!reread) {
+		/* Unreadable as written: from the compressed file, as before. */
+		elf_end(copy);
+		symbolizer->stats.dwarf_decompress_failed++;
+		file->dwarf = dwarf_info__new(dwarf_elf, symbolizer->max_dwarf_index_rows);
+		return;
+	}
 	file->dwarf = reread;
 	file->decompressed = copy;
 	file->decompressed_bytes = bytes;
@@ -357,7 +363,10 @@ static struct dwarf_info *file_dwarf(struct symbolizer *symbolizer, struct file_
 	file->dwarf =
 		dwarf_info__new(file->decompressed ?: dwarf_elf, symbolizer->max_dwarf_index_rows);
 	if (file->dwarf && dwarf_info__decompressed(file->dwarf) && !file->decompressed)
-		decompress_once(symbolizer, file);
+		decompress_once(symbolizer, file, dwarf_elf);
+	else if (file->dwarf && file->decompressed)
+		/* Reading its units went through all of the copy's .debug_info. */
+		dwarf_info__drop_pages(file->dwarf);
 	if (!file->dwarf) {
 		if (errno != ENOENT)
 			symbolizer->stats.dwarf_errors++;
