@@ -6,6 +6,9 @@
  * are checked against readelf's.
  */
 #include <errno.h>
+#include <libelf.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -118,6 +121,71 @@ static void test_lru_order(void)
 	open_in_order(cache, (const size_t[]){ 0, 1, 0, 2, 0 }, 5, 3, 1);
 	/* b is read again, and evicts c (a was used since). */
 	open_in_order(cache, (const size_t[]){ 1, 0 }, 2, 4, 2);
+	elf_cache__free(cache);
+}
+
+/*
+ * Pages of the entry's mapped file in our page tables now (/proc/self/pagemap's
+ * present bit; mincore would tell the page cache's), after reading them all if told.
+ */
+static size_t resident_pages(struct elf_cache_entry *entry, bool read_all)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t size = 0, count = 0, pages;
+	char *image = elf_rawfile(elf_file__elf(elf_cache_entry__elf_file(entry)), &size);
+	uint64_t present[512];
+	volatile char sink = 0;
+	FILE *pagemap;
+
+	if (!image || !size)
+		return 0;
+	pages = (size + (size_t)page - 1) / (size_t)page;
+	if (pages > ARRAY_SIZE(present))
+		pages = ARRAY_SIZE(present);
+	for (size_t i = 0; read_all && i < pages; i++)
+		sink += image[i * (size_t)page];
+	(void)sink;
+	pagemap = fopen("/proc/self/pagemap", "rb");
+	if (!pagemap)
+		return 0;
+	if (fseeko(pagemap, (off_t)((uintptr_t)image / (size_t)page * sizeof(uint64_t)),
+		   SEEK_SET) == 0 &&
+	    fread(present, sizeof(uint64_t), pages, pagemap) == pages) {
+		for (size_t i = 0; i < pages; i++)
+			count += present[i] >> 63;
+	}
+	fclose(pagemap);
+	return count;
+}
+
+/*
+ * Pages are dropped from the files used since the last drop, and only from
+ * those: a file read behind the cache's back keeps its pages.
+ */
+static void test_drop_pages_of_used_files(void)
+{
+	struct elf_cache *cache = elf_cache__new(NULL);
+	struct elf_cache_entry *used = NULL, *unused = NULL;
+	char used_path[512], unused_path[512];
+
+	snprintf(used_path, sizeof(used_path), "%s/%s", FIXTURE_DIR, lru_files[0]);
+	snprintf(unused_path, sizeof(unused_path), "%s/%s", FIXTURE_DIR, lru_files[1]);
+	CHECK(cache && cached_build_id(cache, used_path, &used) &&
+	      cached_build_id(cache, unused_path, &unused));
+	if (!used || !unused) {
+		elf_cache__free(cache);
+		return;
+	}
+	/* Both new since the last drop: both dropped. */
+	CHECK(resident_pages(used, true) > 0 && resident_pages(unused, true) > 0);
+	elf_cache__drop_pages(cache);
+	CHECK(resident_pages(used, false) == 0 && resident_pages(unused, false) == 0);
+	/* Both read again, only one through the cache. */
+	CHECK(resident_pages(used, true) > 0 && resident_pages(unused, true) > 0);
+	CHECK(cached_build_id(cache, used_path, NULL) != NULL);
+	elf_cache__drop_pages(cache);
+	CHECK(resident_pages(used, false) == 0);
+	CHECK(resident_pages(unused, false) > 0);
 	elf_cache__free(cache);
 }
 
@@ -337,4 +405,4 @@ cleanup:
 TEST_MAIN("elf_cache", TEST(test_copies_shared_by_build_id), TEST(test_lru_bound),
 	  TEST(test_memory_bound), TEST(test_lru_order), TEST(test_find_path_by_inode),
 	  TEST(test_failures_remembered), TEST(test_no_file), TEST(test_file_of_process),
-	  TEST(test_listener))
+	  TEST(test_listener), TEST(test_drop_pages_of_used_files))
