@@ -24,6 +24,8 @@
 /* Overlapping ranges (odd producers) are searched this far back from the best match. */
 #define MAX_OVERLAP_SCAN 8
 #define NO_FUNCTION UINT32_MAX
+/* read_units lets the pages it read go after this many units. */
+#define UNITS_PER_PAGE_DROP 256
 
 /*
  * One address range of a function (depth 0) or of an inlined call (depth
@@ -345,7 +347,13 @@ static int read_units(struct dwarf_info *info)
 		}
 		if (!ranged)
 			info->has_unranged_units = true;
-		info->unit_count++;
+		/*
+		 * The walk reads a page or more of .debug_info per unit: dropped
+		 * as it goes, so a file read from a mapped copy (decompressed
+		 * DWARF) does not hold all of its sections resident at once.
+		 */
+		if (++info->unit_count % UNITS_PER_PAGE_DROP == 0)
+			dwarf_info__drop_pages(info);
 	}
 	/* The units before the damage still serve. */
 	if (found < 0 && info->unit_count == 0)
