@@ -288,7 +288,8 @@ static int check_type(struct python_process *process, enum python_type kind, uin
 		err = read_remote(process->pid, load_u64(type, TYPE_NAME), name, sizeof(name) - 1);
 	if (err)
 		return err == -EFAULT ? -EINVAL : err;
-	if (strcmp(name, names[kind]) != 0 || (load_u64(type, TYPE_FLAGS) & flags[kind]) != flags[kind])
+	if (strcmp(name, names[kind]) != 0 ||
+	    (load_u64(type, TYPE_FLAGS) & flags[kind]) != flags[kind])
 		return -EINVAL;
 	process->types[kind] = type_addr;
 	return 0;
@@ -369,8 +370,8 @@ static int decode_str(const uint8_t *data, size_t length, unsigned kind, bool as
 }
 
 /* Reads the str at addr as UTF-8: a compact str of at most MAX_STRING_CHARS. */
-static int read_str(struct python_process *process, const struct code_layout *layout,
-		    uint64_t addr, char **ret_text)
+static int read_str(struct python_process *process, const struct code_layout *layout, uint64_t addr,
+		    char **ret_text)
 {
 	uint8_t header[64], data[MAX_STRING_CHARS * 4];
 	uint64_t length;
@@ -488,8 +489,7 @@ static int read_varint(const uint8_t *table, uint32_t len, uint32_t *pos, uint64
 	return -EILSEQ;
 }
 
-static int read_signed_varint(const uint8_t *table, uint32_t len, uint32_t *pos,
-			      int64_t *ret_value)
+static int read_signed_varint(const uint8_t *table, uint32_t len, uint32_t *pos, int64_t *ret_value)
 {
 	uint64_t value;
 	int err = read_varint(table, len, pos, &value);
@@ -714,7 +714,8 @@ static int count_failure(struct python_code_cache *cache, int err)
 }
 
 int python_code_cache__resolve(struct python_code_cache *cache, pid_t pid, unsigned minor,
-			       uint64_t code_addr, uint32_t instr_index, struct python_frame_info *out)
+			       uint64_t code_addr, uint32_t instr_index,
+			       struct python_frame_info *out)
 {
 	struct code_entry *entry;
 	uint32_t line;

@@ -11,6 +11,7 @@
  * and evicted least recently used past a memory bound.
  *
  * Library-like code: it never prints, it returns 0 or a negative errno.
+ * Not thread-safe: one thread resolves (the one that symbolizes windows).
  */
 #ifndef KILN_PYTHON_CODE_H
 #define KILN_PYTHON_CODE_H
@@ -45,7 +46,8 @@ void python_code_cache__free(struct python_code_cache *cache);
  * malformed, -ENOMEM. The strings in out stay valid until the next call.
  */
 int python_code_cache__resolve(struct python_code_cache *cache, pid_t pid, unsigned minor,
-			       uint64_t code_addr, uint32_t instr_index, struct python_frame_info *out);
+			       uint64_t code_addr, uint32_t instr_index,
+			       struct python_frame_info *out);
 
 /* The process exited or exec'd: drop its entries. */
 void python_code_cache__forget_process(struct python_code_cache *cache, pid_t pid);
