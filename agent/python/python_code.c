@@ -120,6 +120,7 @@ struct code_entry {
 	uint8_t *line_table;
 	uint32_t line_table_len;
 	size_t bytes;
+	uint64_t checked_window; /* the window it was last checked in (0: none) */
 };
 
 struct python_code_cache {
@@ -127,6 +128,7 @@ struct python_code_cache {
 	struct hashmap *processes; /* pid -> struct python_process * */
 	struct list_node lru;
 	size_t max_bytes;
+	uint64_t window; /* 0: check every hit; else entries are checked once per window */
 	struct python_code_stats stats;
 };
 
@@ -210,6 +212,11 @@ void python_code_cache__free(struct python_code_cache *cache)
 	hashmap__free(cache->entries);
 	hashmap__free(cache->processes);
 	free(cache);
+}
+
+void python_code_cache__begin_window(struct python_code_cache *cache)
+{
+	cache->window++;
 }
 
 void python_code_cache__forget_process(struct python_code_cache *cache, pid_t pid)
@@ -656,6 +663,16 @@ static int entry_get(struct python_code_cache *cache, pid_t pid, unsigned minor,
 	void *found;
 	int err;
 
+	if (hashmap__find(cache->entries, (uintptr_t)&key, &found) &&
+	    ((struct code_entry *)found)->minor == minor && cache->window &&
+	    ((struct code_entry *)found)->checked_window == cache->window) {
+		entry = found;
+		cache->stats.hits++;
+		cache->stats.hits_unchecked++;
+		list_move_front(&cache->lru, &entry->lru);
+		*ret_entry = entry;
+		return 0;
+	}
 	err = read_code_fields(pid, layout_of(minor), addr, &fields);
 	if (err)
 		return err;
@@ -663,6 +680,7 @@ static int entry_get(struct python_code_cache *cache, pid_t pid, unsigned minor,
 		entry = found;
 		if (entry->minor == minor && fields_equal(&entry->fields, &fields)) {
 			cache->stats.hits++;
+			entry->checked_window = cache->window;
 			list_move_front(&cache->lru, &entry->lru);
 			*ret_entry = entry;
 			return 0;
@@ -682,6 +700,7 @@ static int entry_get(struct python_code_cache *cache, pid_t pid, unsigned minor,
 		entry_free(entry);
 		return err;
 	}
+	entry->checked_window = cache->window;
 	*ret_entry = entry;
 	return 0;
 }
@@ -757,7 +776,12 @@ static const struct counter python_code_counters[] = {
 	  .help = "Python frames answered from the code object cache",
 	  STATS(hits),
 	  .join = COUNTER_JOIN_SPACE,
-	  .text = "(% from the cache)" },
+	  .text = "(% from the cache," },
+	{ .name = "kiln_python_code_hits_unchecked_total",
+	  .help = "Cache hits trusted as checked against the object earlier in the window",
+	  STATS(hits_unchecked),
+	  .join = COUNTER_JOIN_SPACE,
+	  .text = "% unchecked)" },
 	{ .name = "kiln_python_code_reread_total",
 	  .help = "Cached code objects found changed at their address, read again",
 	  STATS(reread),

@@ -92,8 +92,8 @@ static int read_expected(FILE *in, struct expected *expected)
 			break;
 		}
 		if (!strcmp(fields[0], "code") && count == 5) {
-			expected->codes = realloc(expected->codes, (expected->code_count + 1) *
-									   sizeof(*expected->codes));
+			expected->codes = realloc(expected->codes, (expected->code_count +
+								    1) * sizeof(*expected->codes));
 			expected->codes[expected->code_count++] = (struct expected_code){
 				.address = strtoull(fields[1], NULL, 10),
 				.first_line = (uint32_t)strtoul(fields[2], NULL, 10),
@@ -102,8 +102,8 @@ static int read_expected(FILE *in, struct expected *expected)
 			};
 		} else if ((!strcmp(fields[0], "line") || !strcmp(fields[0], "frame")) &&
 			   count == 4) {
-			expected->lines = realloc(expected->lines, (expected->line_count + 1) *
-									   sizeof(*expected->lines));
+			expected->lines = realloc(expected->lines, (expected->line_count +
+								    1) * sizeof(*expected->lines));
 			expected->lines[expected->line_count++] = (struct expected_line){
 				.address = strtoull(fields[1], NULL, 10),
 				.index = (uint32_t)strtoul(fields[2], NULL, 10),
@@ -146,8 +146,8 @@ static int child_start(const char *python, const char *script, struct child *ret
 	}
 	close(to_child[0]);
 	close(from_child[1]);
-	*ret_child = (struct child){ .pid = pid, .out = fdopen(from_child[0], "r"),
-				     .in = to_child[1] };
+	*ret_child =
+		(struct child){ .pid = pid, .out = fdopen(from_child[0], "r"), .in = to_child[1] };
 	return 0;
 }
 
@@ -229,7 +229,10 @@ static void check_interpreter(const char *python, unsigned minor)
 		return;
 	}
 	/* A latin-1 file name: co_filename is a compact str of kind 1, not ASCII. */
-	snprintf(script, sizeof(script), "%s/k\xc3\xafln_c\xc3\xb6" "de.py", dir);
+	snprintf(script, sizeof(script),
+		 "%s/k\xc3\xafln_c\xc3\xb6"
+		 "de.py",
+		 dir);
 	if (symlink(FIXTURE_SOURCE_DIR "/python/code_objects.py", script) ||
 	    child_start(python, script, &child)) {
 		fprintf(stderr, "%s: cannot start: %s\n", label, strerror(errno));
@@ -243,7 +246,8 @@ static void check_interpreter(const char *python, unsigned minor)
 	CHECK(expected.minor == minor);
 	CHECK(expected.code_count > 10);
 	CHECK(has_function(&expected, minor >= 11 ? "Outer.method" : "method"));
-	CHECK(has_function(&expected, "gr\xc3\xbc\xc3\x9f" "e")); /* latin-1 */
+	CHECK(has_function(&expected, "gr\xc3\xbc\xc3\x9f"
+				      "e")); /* latin-1 */
 	CHECK(has_function(&expected, "\xe9\x96\xa2\xe6\x95\xb0")); /* UCS-2 */
 	CHECK(has_function(&expected, "\xf0\xa0\x80\x80")); /* UCS-4 */
 	CHECK(expected.code_count && strstr(expected.codes[0].file, script));
@@ -253,7 +257,8 @@ static void check_interpreter(const char *python, unsigned minor)
 	CHECK(stats.entries == expected.code_count);
 	CHECK(stats.hits == stats.resolutions - expected.code_count);
 	CHECK(stats.failed_read + stats.failed_not_code + stats.failed_string +
-		      stats.failed_line_table == 0);
+		      stats.failed_line_table ==
+	      0);
 	printf("     %s: %zu code objects, %zu lines checked, %llu KiB cached\n", label,
 	       expected.code_count, expected.line_count, (unsigned long long)stats.bytes >> 10);
 
@@ -264,8 +269,8 @@ static void check_interpreter(const char *python, unsigned minor)
 	/* Gone: a counted failure, not a crash. */
 	child_finish(&child);
 	if (expected.code_count)
-		CHECK(python_code_cache__resolve(cache, child.pid, minor,
-						 expected.codes[0].address, 0, &info) == -ESRCH);
+		CHECK(python_code_cache__resolve(cache, child.pid, minor, expected.codes[0].address,
+						 0, &info) == -ESRCH);
 	python_code_cache__stats(cache, &stats);
 	CHECK(stats.failed_read == 1);
 
@@ -420,8 +425,8 @@ static void forge_code(struct forged_code *code, const struct forged_layout *lay
 }
 
 /* The line resolve gives for index, or -1 on failure. */
-static long line_at(struct python_code_cache *cache, unsigned minor,
-		    const struct forged_code *code, uint32_t index)
+static long line_at(struct python_code_cache *cache, unsigned minor, const struct forged_code *code,
+		    uint32_t index)
 {
 	struct python_frame_info info;
 
@@ -469,12 +474,23 @@ static void test_pep626(void)
 
 /* 3.11+'s location table: each kind of entry, in code units. */
 static const uint8_t locations[] = {
-	0x80 | 13 << 3 | 1, 4, /* no columns, +2, units 0-1 */
+	0x80 | 13 << 3 | 1,
+	4, /* no columns, +2, units 0-1 */
 	0x80 | 15 << 3 | 0, /* no location, unit 2 */
-	0x80 | 14 << 3 | 0, 3, 0, 0x41, 0x01, 7, /* long, -1, end line, columns (a 2-byte varint) */
-	0x80 | 11 << 3 | 2, 5, 9, /* one line, +1, units 4-6 */
-	0x80 | 0 << 3 | 0, 0x12, /* short, same line, unit 7 */
-	0x80 | 13 << 3 | 0, 0x41, 0x02, /* no columns, -64 (see below), unit 8 */
+	0x80 | 14 << 3 | 0,
+	3,
+	0,
+	0x41,
+	0x01,
+	7, /* long, -1, end line, columns (a 2-byte varint) */
+	0x80 | 11 << 3 | 2,
+	5,
+	9, /* one line, +1, units 4-6 */
+	0x80 | 0 << 3 | 0,
+	0x12, /* short, same line, unit 7 */
+	0x80 | 13 << 3 | 0,
+	0x41,
+	0x02, /* no columns, -64 (see below), unit 8 */
 };
 
 static void test_locations(void)
@@ -522,6 +538,31 @@ static void test_address_reused(void)
 	python_code_cache__free(cache);
 }
 
+/* With windows, an entry is checked once a window: a change shows in the next. */
+static void test_windows(void)
+{
+	struct python_code_cache *cache = python_code_cache__new(0);
+	struct python_code_stats stats;
+	struct forged_code code;
+	int32_t first_line = 500;
+
+	forge_types();
+	forge_code(&code, &layout_3_12, 100, locations, sizeof(locations));
+	python_code_cache__begin_window(cache);
+	CHECK(line_at(cache, 12, &code, 0) == 102);
+	CHECK(line_at(cache, 12, &code, 0) == 102);
+	memcpy(code.bytes + layout_3_12.first_line, &first_line, 4);
+	CHECK(line_at(cache, 12, &code, 0) == 102); /* trusted until the window ends */
+	python_code_cache__stats(cache, &stats);
+	CHECK(stats.hits == 2 && stats.hits_unchecked == 2 && stats.reread == 0);
+	python_code_cache__begin_window(cache);
+	CHECK(line_at(cache, 12, &code, 0) == 502);
+	CHECK(line_at(cache, 12, &code, 0) == 502);
+	python_code_cache__stats(cache, &stats);
+	CHECK(stats.hits == 3 && stats.hits_unchecked == 3 && stats.reread == 1);
+	python_code_cache__free(cache);
+}
+
 /* Resolving forged code with one part spoiled: the error and its counter. */
 static int resolve_spoiled(struct python_code_cache *cache, const struct forged_code *code,
 			   uint32_t index)
@@ -536,7 +577,7 @@ static void test_hostile(void)
 	static const uint8_t no_entry_bit[] = { 0x80 | 13 << 3, 2, 0x12 };
 	static const uint8_t endless_varint[] = { 0x80 | 13 << 3, 0x40, 0x40, 0x40 };
 	static const uint8_t varint_too_long[] = { 0x80 | 13 << 3, 0x7f, 0x7f, 0x7f, 0x7f,
-						   0x7f, 0x7f, 0x7f, 0x01 };
+						   0x7f,	   0x7f, 0x7f, 0x01 };
 	struct python_code_cache *cache = python_code_cache__new(0);
 	struct python_code_stats stats;
 	struct python_frame_info info;
@@ -627,5 +668,5 @@ static void test_eviction(void)
 }
 
 TEST_MAIN("python_code", TEST(test_every_interpreter), TEST(test_lnotab), TEST(test_pep626),
-	  TEST(test_locations), TEST(test_address_reused), TEST(test_hostile),
+	  TEST(test_locations), TEST(test_address_reused), TEST(test_windows), TEST(test_hostile),
 	  TEST(test_eviction))
