@@ -33,6 +33,8 @@
 #include "lib/clock.h"
 #include "lib/fs.h"
 #include "lib/hashmap.h"
+#include "agent/python/python_code.h"
+#include "agent/python/python_process.h"
 #include "symbolizer/debug_search.h"
 #include "symbolizer/elf_cache.h"
 #include "symbolizer/symbolizer.h"
@@ -85,6 +87,8 @@ struct agent {
 	unsigned int sampler_count;
 	struct cpu_profiler *profiler; /* NULL: --no-cpu */
 	struct unwind_maps *unwind;
+	struct python_processes *python; /* NULL: --python=off or --unwind fp */
+	struct python_code_cache *python_code;
 	struct kernel_maps_sweep replaced_sweep; /* images exec replaced, kept a window */
 	struct offcpu_profiler *offcpu; /* NULL: no --off-cpu */
 	struct reporter *reporter; /* the counters' log lines */
@@ -219,6 +223,27 @@ static int add_process_listener(struct agent *agent, const struct process_listen
 	if (err)
 		log_error("listening to the process table: %s", strerror(-err));
 	return err;
+}
+
+/*
+ * CPython's frames: BPF reads them for the processes found running it,
+ * the agent names them from their code objects, within a share of
+ * --max-memory.
+ */
+static int start_python(struct agent *agent)
+{
+	struct process_listener listener;
+
+	agent->python_code = python_code_cache__new(agent->opts.max_memory / 8);
+	if (agent->python_code)
+		agent->python = python_processes__new(
+			sampling__python_processes_fd(agent->sampling), agent->python_code);
+	if (!agent->python) {
+		log_error("reading CPython processes: %s", strerror(errno));
+		return -errno;
+	}
+	python_processes__process_listener(agent->python, &listener);
+	return add_process_listener(agent, &listener);
 }
 
 /* The sources of the sampler's counter lines for this window. */
@@ -398,6 +423,7 @@ static int write_window(struct agent *agent, bool off_cpu, struct sample_window 
 		log_error("building the %s profile: %s", kind, strerror(-err));
 		return err;
 	}
+	window_profile__set_python(profile, agent->python, agent->python_code);
 	if (agent->opts.output_dir) {
 		err = window_profile__write(profile, path, &result);
 		if (err) {
@@ -810,6 +836,8 @@ int main(int argc, char **argv)
 		if (add_process_listener(&agent, &unwind_listener))
 			goto cleanup;
 	}
+	if (!agent.opts.unwind_fp && !agent.opts.python_off && start_python(&agent))
+		goto cleanup;
 	if (add_process_listener(&agent, &(struct process_listener){
 						 .on_removed = sampling_on_removed,
 						 .ctx = &agent,
@@ -919,6 +947,8 @@ cleanup:
 		sampler__free(agent.samplers[i]);
 	unwind_maps__free(agent.unwind);
 	process_table__free(agent.processes);
+	python_processes__free(agent.python);
+	python_code_cache__free(agent.python_code);
 	symbol_history__free(agent.symbol_history);
 	symbolizer__free(agent.symbolizer);
 	elf_cache__free(agent.elf_files);

@@ -156,6 +156,47 @@ static const struct counter unwind_counters[] = {
 	  .text = "lost rbx %" },
 };
 
+/* CPython's frames read in BPF (bpf/python.bpf.h), and why some could not be. */
+static const struct counter python_counters[] = {
+	{ .name = "kiln_python_stacks_total",
+	  .help = "User stacks with CPython frames in place of its evaluator's",
+	  WINDOW_STAT(CPU_STAT_PYTHON_STACKS),
+	  .text = "% stacks with Python frames" },
+	{ .name = "kiln_python_frames_total",
+	  .help = "CPython frames put in user stacks",
+	  WINDOW_STAT(CPU_STAT_PYTHON_FRAMES),
+	  .text = "% frames" },
+	{ .name = "kiln_python_thread_searches_total",
+	  .help = "Thread states looked for among the interpreter's threads (cache misses)",
+	  WINDOW_STAT(CPU_STAT_PYTHON_THREAD_SEARCHES),
+	  .text = "% thread searches" },
+	{ .name = "kiln_python_incomplete_frames_total",
+	  .help = "Frames not begun yet, skipped as CPython does",
+	  WINDOW_STAT(CPU_STAT_PYTHON_INCOMPLETE),
+	  .text = "% incomplete skipped" },
+	{ .name = "kiln_python_thread_not_found_total",
+	  .help = "Samples in CPython's evaluator whose thread state was not found",
+	  WINDOW_STAT(CPU_STAT_PYTHON_THREAD_NOT_FOUND),
+	  .join = COUNTER_JOIN_CLAUSE,
+	  .text = "unreadable: % thread state not found" },
+	{ .name = "kiln_python_read_failed_total",
+	  .help = "CPython thread states or frames that could not be read",
+	  WINDOW_STAT(CPU_STAT_PYTHON_READ_FAILED),
+	  .text = "% read failed" },
+	{ .name = "kiln_python_bad_code_total",
+	  .help = "CPython frames whose code object address was no object's",
+	  WINDOW_STAT(CPU_STAT_PYTHON_BAD_CODE),
+	  .text = "% bad code address" },
+	{ .name = "kiln_python_chain_ended_total",
+	  .help = "Evaluator activations with no CPython frame left: the native frame kept",
+	  WINDOW_STAT(CPU_STAT_PYTHON_CHAIN_ENDED),
+	  .text = "% chain ended early" },
+	{ .name = "kiln_python_index_clamped_total",
+	  .help = "Instruction indexes past what a tagged frame holds: clamped",
+	  WINDOW_STAT(CPU_STAT_PYTHON_INDEX_CLAMPED),
+	  .text = "% index clamped" },
+};
+
 /*
  * The kernel's own fill of new processes' mappings (bpf/unwind.bpf.h): a
  * process's first samples wait for a task work that reads its VMAs.
@@ -241,6 +282,10 @@ const struct counter_line cpu_counter_lines[] = {
 	  .level = LOG_DEBUG,
 	  .only_on_alarm = true,
 	  .alarm_keeps_level = true },
+	{ .prefix = "python",
+	  .counters = python_counters,
+	  .count = COUNTER_COUNT_OF(python_counters),
+	  .level = LOG_INFO },
 	{ .prefix = "unwind",
 	  .counters = unwind_counters,
 	  .count = COUNTER_COUNT_OF(unwind_counters),
