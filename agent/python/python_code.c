@@ -663,44 +663,48 @@ static int entry_get(struct python_code_cache *cache, pid_t pid, unsigned minor,
 	void *found;
 	int err;
 
-	if (hashmap__find(cache->entries, (uintptr_t)&key, &found) &&
-	    ((struct code_entry *)found)->minor == minor && cache->window &&
-	    ((struct code_entry *)found)->checked_window == cache->window) {
+	if (hashmap__find(cache->entries, (uintptr_t)&key, &found))
 		entry = found;
-		cache->stats.hits++;
+	if (entry && entry->minor == minor && cache->window &&
+	    entry->checked_window == cache->window) {
 		cache->stats.hits_unchecked++;
-		list_move_front(&cache->lru, &entry->lru);
-		*ret_entry = entry;
-		return 0;
+		goto hit;
 	}
 	err = read_code_fields(pid, layout_of(minor), addr, &fields);
 	if (err)
 		return err;
-	if (hashmap__find(cache->entries, (uintptr_t)&key, &found)) {
-		entry = found;
-		if (entry->minor == minor && fields_equal(&entry->fields, &fields)) {
-			cache->stats.hits++;
-			entry->checked_window = cache->window;
-			list_move_front(&cache->lru, &entry->lru);
-			*ret_entry = entry;
-			return 0;
-		}
+	if (entry && entry->minor == minor && fields_equal(&entry->fields, &fields)) {
+		entry->checked_window = cache->window;
+		goto hit;
+	}
+	if (entry) {
 		cache->stats.reread++;
 		entry_drop(cache, entry);
 	}
 	err = process_get(cache, pid, &process);
-	if (!err)
-		err = check_type(process, PYTHON_TYPE_CODE, fields.type);
-	if (!err)
-		err = entry_read(process, minor, addr, &fields, &entry);
 	if (err)
 		return err;
-	err = entry_insert(cache, entry);
+	err = check_type(process, PYTHON_TYPE_CODE, fields.type);
+	if (!err)
+		err = entry_read(process, minor, addr, &fields, &entry);
+	if (!err) {
+		err = entry_insert(cache, entry);
+		if (err)
+			entry_free(entry);
+	}
 	if (err) {
-		entry_free(entry);
+		/* Bounded by entries: a process of failures only does not stay. */
+		if (list_empty(&process->entries))
+			process_drop(cache, process);
 		return err;
 	}
 	entry->checked_window = cache->window;
+	*ret_entry = entry;
+	return 0;
+
+hit:
+	cache->stats.hits++;
+	list_move_front(&cache->lru, &entry->lru);
 	*ret_entry = entry;
 	return 0;
 }

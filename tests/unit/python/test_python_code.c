@@ -634,6 +634,13 @@ static void test_hostile(void)
 	CHECK(stats.failed_version == 1);
 	CHECK(stats.resolutions == 14);
 	python_code_cache__free(cache);
+
+	/* A process whose every resolution fails is not kept. */
+	cache = python_code_cache__new(0);
+	CHECK(resolve_spoiled(cache, &code, 0) == -EINVAL);
+	python_code_cache__stats(cache, &stats);
+	CHECK(stats.processes == 0 && stats.bytes == 0);
+	python_code_cache__free(cache);
 }
 
 /* Past max_bytes the least recently used go, counted; forgetting the process empties it. */
