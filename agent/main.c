@@ -298,6 +298,13 @@ static void report_window(struct agent *agent, const char *what, const struct sa
 		unwind_maps__stats(agent->unwind, &unwind);
 		reporter__log(agent->reporter, &report_unwind_tables_line, sources, NULL, NULL);
 	}
+	if (agent->python_code) {
+		struct python_code_stats code;
+		const void *code_sources[] = { &code };
+
+		python_code_cache__stats(agent->python_code, &code);
+		reporter__log(agent->reporter, &python_code_counter_line, code_sources, NULL, NULL);
+	}
 }
 
 /* Every window with debuginfod on: what was fetched, and why fetches failed. */
@@ -424,6 +431,8 @@ static int write_window(struct agent *agent, bool off_cpu, struct sample_window 
 		return err;
 	}
 	window_profile__set_python(profile, agent->python, agent->python_code);
+	if (agent->python_code)
+		python_code_cache__begin_window(agent->python_code);
 	if (agent->opts.output_dir) {
 		err = window_profile__write(profile, path, &result);
 		if (err) {

@@ -414,8 +414,12 @@ static void on_mappings_changed(void *ctx, const struct process_change *change)
 	}
 	if (bpf_map_update_elem(processes->map_fd, &change->pid, &entry, BPF_ANY)) {
 		processes->stats.map_full++;
+		log_warn("pid %u: CPython 3.%u: %s, no Python frames", change->pid, entry.minor,
+			 strerror(errno));
 		return;
 	}
+	log_debug("pid %u: CPython 3.%u in %s: Python frames read", change->pid, entry.minor,
+		  change->maps->mappings[i].path);
 	if (!hashmap__find(processes->minors, change->pid, NULL))
 		processes->stats.found++;
 	if (hashmap__set(processes->minors, change->pid, (void *)(uintptr_t)entry.minor, NULL,
