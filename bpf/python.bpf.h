@@ -50,8 +50,7 @@ enum python_step_result {
 	PYTHON_STEP_REPLACED, /* the evaluator's frame, whose Python frames stand in its place */
 };
 
-static __always_inline bool python_read(struct task_struct *task, void *dst, __u32 size,
-					__u64 addr)
+static __always_inline bool python_read(struct task_struct *task, void *dst, __u32 size, __u64 addr)
 {
 	return read_user(task, dst, size, addr) == 0;
 }
@@ -72,8 +71,8 @@ static long python_find_thread_step(__u32 iteration, void *data)
 	__u64 thread_id = 0, interp = find->interp;
 
 	if (!find->tstate) {
-		if (!interp || !python_read(find->task, &find->tstate, 8,
-					    interp + offsets->interp_threads))
+		if (!interp ||
+		    !python_read(find->task, &find->tstate, 8, interp + offsets->interp_threads))
 			return 1;
 		if (!python_read(find->task, &find->interp, 8, interp + offsets->interp_next))
 			find->interp = 0;
@@ -101,7 +100,8 @@ static __always_inline __u64 python_thread_state(const struct python_process *py
 
 	find.thread_pointer = thread->thread.fsbase;
 	cached = bpf_map_lookup_elem(&python_threads, &tid);
-	if (cached && python_read(task, &thread_id, 8, *cached + python->offsets.tstate_thread_id) &&
+	if (cached &&
+	    python_read(task, &thread_id, 8, *cached + python->offsets.tstate_thread_id) &&
 	    thread_id == find.thread_pointer)
 		return *cached;
 	count_stat(CPU_STAT_PYTHON_THREAD_SEARCHES);
@@ -287,7 +287,7 @@ static __always_inline long python_unwind_step(struct user_unwind_state *state,
 		return PYTHON_STEP_NATIVE;
 	if (walk->activation_sp == state->sp && walk->activation_pc == state->pc)
 		return walk->frames != walk->activation_start ? PYTHON_STEP_REPLACED
-							       : PYTHON_STEP_NATIVE;
+							      : PYTHON_STEP_NATIVE;
 	walk->activation_sp = state->sp;
 	walk->activation_pc = state->pc;
 	walk->activation_start = walk->frames;
