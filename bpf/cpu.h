@@ -147,6 +147,7 @@ enum cpu_stat {
 	CPU_STAT_PYTHON_INCOMPLETE, /* frames not begun, skipped as CPython does */
 	CPU_STAT_PYTHON_INDEX_CLAMPED, /* instruction index past 2^19 - 1: line of the last */
 	CPU_STAT_PYTHON_CHAIN_ENDED, /* an evaluator activation with no frame left: native kept */
+	CPU_STAT_UNWIND_NS, /* time in the CFI unwinder's walks, Python frames included */
 	CPU_STAT__COUNT,
 };
 

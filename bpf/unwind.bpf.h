@@ -560,6 +560,7 @@ static __always_inline struct stack_trace *unwind_stack_into(struct user_unwind_
 							     __u64 pc, __u64 sp, __u64 bp, __u64 bx)
 {
 	struct unwind_loop loop = { .state = state, .cache = cache, .task = task };
+	__u64 start = bpf_ktime_get_ns();
 
 	loop.process = find_process_unwind(pid);
 	loop.python = bpf_map_lookup_elem(&python_processes, &pid);
@@ -589,6 +590,7 @@ static __always_inline struct stack_trace *unwind_stack_into(struct user_unwind_
 		count_stat(CPU_STAT_PYTHON_STACKS);
 	if (state->trace.end == STACK_END_COMPLETE)
 		count_stat(CPU_STAT_UNWIND_COMPLETE);
+	add_stat(CPU_STAT_UNWIND_NS, bpf_ktime_get_ns() - start);
 	return &state->trace;
 }
 
