@@ -30,6 +30,7 @@
 #include "agent/process/process_table.h"
 #include "agent/unwind/unwind_maps.h"
 #include "agent/push/uploader.h"
+#include "lib/array.h"
 #include "lib/clock.h"
 #include "lib/fs.h"
 #include "lib/hashmap.h"
@@ -205,6 +206,27 @@ static int find_opened_file(void *ctx, const struct proc_mapping *mapping, const
 
 	return elf_cache__find_path(agent->elf_files, mapping->dev_major, mapping->dev_minor,
 				    mapping->inode, ret_path);
+}
+
+/*
+ * Processes went at the window's end: those whose tables waited for room
+ * that evicting the departed ones' tables can make are read again, as if
+ * BPF had asked, so their tables are built within the next window.
+ */
+static void retry_deferred_tables(struct agent *agent)
+{
+	uint32_t pids[64];
+	size_t count;
+
+	if (!agent->unwind || !agent->capture)
+		return;
+	count = unwind_maps__take_waiting(agent->unwind, pids, ARRAY_SIZE(pids));
+	for (size_t i = 0; i < count; i++)
+		process_capture__on_event(agent->capture,
+					  &(struct process_event){
+						  .pid = pids[i],
+						  .kind = PROCESS_EVENT_MAPPINGS_CHANGED,
+					  });
 }
 
 /* Sampling forgets it too, so the process's next sample announces it again. */
@@ -526,6 +548,7 @@ static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns
 	}
 	report_debuginfod(agent);
 	process_table__end_window(agent->processes);
+	retry_deferred_tables(agent);
 	if (agent->unwind)
 		unwind_maps__sweep_exited(agent->unwind);
 	if (agent->sampling)
