@@ -677,6 +677,7 @@ static int start_sampling(struct agent *agent)
 			.max_stacks = opts->max_stacks,
 			.max_sample_keys = opts->max_sample_keys,
 			.dwarf_unwinding = !opts->unwind_fp,
+			.python_frames = !opts->unwind_fp && !opts->python_off,
 		};
 
 		agent->profiler = cpu_profiler__new(&cpu_opts);

@@ -269,7 +269,10 @@ static const struct counter fill_counters[] = {
 	  .alarm = true },
 };
 
-/* Unwind last: --unwind fp reports every line but these two. */
+/*
+ * Unwind and Python last: --unwind fp reports every line but these three,
+ * --python off all but the last.
+ */
 const struct counter_line cpu_counter_lines[] = {
 	{ .counters = summary_counters,
 	  .count = COUNTER_COUNT_OF(summary_counters),
@@ -288,10 +291,6 @@ const struct counter_line cpu_counter_lines[] = {
 	  .level = LOG_DEBUG,
 	  .only_on_alarm = true,
 	  .alarm_keeps_level = true },
-	{ .prefix = "python",
-	  .counters = python_counters,
-	  .count = COUNTER_COUNT_OF(python_counters),
-	  .level = LOG_INFO },
 	{ .prefix = "unwind",
 	  .counters = unwind_counters,
 	  .count = COUNTER_COUNT_OF(unwind_counters),
@@ -300,5 +299,9 @@ const struct counter_line cpu_counter_lines[] = {
 	  .counters = fill_counters,
 	  .count = COUNTER_COUNT_OF(fill_counters),
 	  .level = LOG_DEBUG },
+	{ .prefix = "python",
+	  .counters = python_counters,
+	  .count = COUNTER_COUNT_OF(python_counters),
+	  .level = LOG_INFO },
 };
 const unsigned int cpu_counter_line_count = COUNTER_COUNT_OF(cpu_counter_lines);

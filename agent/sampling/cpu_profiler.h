@@ -17,6 +17,7 @@ struct cpu_profiler_opts {
 	uint64_t max_stacks;
 	uint64_t max_sample_keys;
 	bool dwarf_unwinding; /* false: frame pointers only (--unwind fp) */
+	bool python_frames; /* CPython's frames read (--python on, with DWARF unwinding) */
 };
 
 /*
