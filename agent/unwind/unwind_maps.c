@@ -36,6 +36,8 @@ struct table {
 	uint64_t last_used; /* a tick: higher is more recent */
 	uint64_t needed_bytes; /* from the last build: known before building again */
 	bool failed; /* no usable CFI: not tried again */
+	bool room_now; /* at the take_waiting call numbered checked_at: room can be made */
+	uint64_t checked_at;
 	/* The files with this table, for the kernel's fill; in its file map while loaded. */
 	struct table_file *files;
 	size_t file_count;
@@ -69,6 +71,8 @@ struct unwind_maps {
 	uint32_t *exited; /* pids taken at the last sweep, deleted at the next */
 	size_t exited_count;
 	bool room_freed; /* a process went since the last unwind_maps__take_waiting */
+	uint64_t
+		waiting_calls; /* take_waiting's calls that looked, so each table is checked once */
 	struct unwind_maps_stats stats;
 };
 
@@ -621,14 +625,22 @@ void unwind_maps__remove_process(struct unwind_maps *maps, uint32_t pid)
 	bpf_map_delete_elem(maps->processes_fd, &pid);
 }
 
-/* Whether one of refs' tables waits for room that evicting could now make. */
+/*
+ * Whether one of refs' tables waits for room that evicting could now make;
+ * each table is checked once a call, however many processes share it.
+ */
 static bool waits_for_room(struct unwind_maps *maps, const struct process_tables *refs)
 {
 	for (size_t i = 0; i < refs->count; i++) {
-		const struct table *table = refs->tables[i];
+		struct table *table = refs->tables[i];
 
-		if (!table->id && !table->failed && table->needed_bytes &&
-		    room_possible(maps, table->needed_bytes, table->users))
+		if (table->id || table->failed || !table->needed_bytes)
+			continue;
+		if (table->checked_at != maps->waiting_calls) {
+			table->checked_at = maps->waiting_calls;
+			table->room_now = room_possible(maps, table->needed_bytes, table->users);
+		}
+		if (table->room_now)
 			return true;
 	}
 	return false;
@@ -644,6 +656,7 @@ size_t unwind_maps__take_waiting(struct unwind_maps *maps, uint32_t *ret_pids, s
 	if (!maps->room_freed || !maps->stats.tables_deferred)
 		return 0;
 	maps->room_freed = false;
+	maps->waiting_calls++;
 	while (count < max && hashmap__next(maps->processes, &iter, &key, &value))
 		if (waits_for_room(maps, value))
 			ret_pids[count++] = (uint32_t)key;
