@@ -30,9 +30,12 @@
 #include "agent/process/process_table.h"
 #include "agent/unwind/unwind_maps.h"
 #include "agent/push/uploader.h"
+#include "lib/array.h"
 #include "lib/clock.h"
 #include "lib/fs.h"
 #include "lib/hashmap.h"
+#include "agent/python/python_code.h"
+#include "agent/python/python_process.h"
 #include "symbolizer/debug_search.h"
 #include "symbolizer/elf_cache.h"
 #include "symbolizer/symbolizer.h"
@@ -85,6 +88,8 @@ struct agent {
 	unsigned int sampler_count;
 	struct cpu_profiler *profiler; /* NULL: --no-cpu */
 	struct unwind_maps *unwind;
+	struct python_processes *python; /* NULL: --python=off or --unwind fp */
+	struct python_code_cache *python_code;
 	struct kernel_maps_sweep replaced_sweep; /* images exec replaced, kept a window */
 	struct offcpu_profiler *offcpu; /* NULL: no --off-cpu */
 	struct reporter *reporter; /* the counters' log lines */
@@ -203,6 +208,27 @@ static int find_opened_file(void *ctx, const struct proc_mapping *mapping, const
 				    mapping->inode, ret_path);
 }
 
+/*
+ * Processes went at the window's end: those whose tables waited for room
+ * that evicting the departed ones' tables can make are read again, as if
+ * BPF had asked, so their tables are built within the next window.
+ */
+static void retry_deferred_tables(struct agent *agent)
+{
+	uint32_t pids[64];
+	size_t count;
+
+	if (!agent->unwind || !agent->capture)
+		return;
+	count = unwind_maps__take_waiting(agent->unwind, pids, ARRAY_SIZE(pids));
+	for (size_t i = 0; i < count; i++)
+		process_capture__on_event(agent->capture,
+					  &(struct process_event){
+						  .pid = pids[i],
+						  .kind = PROCESS_EVENT_MAPPINGS_CHANGED,
+					  });
+}
+
 /* Sampling forgets it too, so the process's next sample announces it again. */
 static void sampling_on_removed(void *ctx, uint32_t pid)
 {
@@ -219,6 +245,27 @@ static int add_process_listener(struct agent *agent, const struct process_listen
 	if (err)
 		log_error("listening to the process table: %s", strerror(-err));
 	return err;
+}
+
+/*
+ * CPython's frames: BPF reads them for the processes found running it,
+ * the agent names them from their code objects, within a share of
+ * --max-memory.
+ */
+static int start_python(struct agent *agent)
+{
+	struct process_listener listener;
+
+	agent->python_code = python_code_cache__new(agent->opts.max_memory / 8);
+	if (agent->python_code)
+		agent->python = python_processes__new(
+			sampling__python_processes_fd(agent->sampling), agent->python_code);
+	if (!agent->python) {
+		log_error("reading CPython processes: %s", strerror(errno));
+		return -errno;
+	}
+	python_processes__process_listener(agent->python, &listener);
+	return add_process_listener(agent, &listener);
 }
 
 /* The sources of the sampler's counter lines for this window. */
@@ -272,6 +319,13 @@ static void report_window(struct agent *agent, const char *what, const struct sa
 	if (agent->unwind) {
 		unwind_maps__stats(agent->unwind, &unwind);
 		reporter__log(agent->reporter, &report_unwind_tables_line, sources, NULL, NULL);
+	}
+	if (agent->python_code) {
+		struct python_code_stats code;
+		const void *code_sources[] = { &code };
+
+		python_code_cache__stats(agent->python_code, &code);
+		reporter__log(agent->reporter, &python_code_counter_line, code_sources, NULL, NULL);
 	}
 }
 
@@ -398,6 +452,9 @@ static int write_window(struct agent *agent, bool off_cpu, struct sample_window 
 		log_error("building the %s profile: %s", kind, strerror(-err));
 		return err;
 	}
+	window_profile__set_python(profile, agent->python, agent->python_code);
+	if (agent->python_code)
+		python_code_cache__begin_window(agent->python_code);
 	if (agent->opts.output_dir) {
 		err = window_profile__write(profile, path, &result);
 		if (err) {
@@ -491,6 +548,7 @@ static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns
 	}
 	report_debuginfod(agent);
 	process_table__end_window(agent->processes);
+	retry_deferred_tables(agent);
 	if (agent->unwind)
 		unwind_maps__sweep_exited(agent->unwind);
 	if (agent->sampling)
@@ -620,6 +678,7 @@ static int start_sampling(struct agent *agent)
 			.max_sample_keys = opts->max_sample_keys,
 			.dwarf_unwinding = !opts->unwind_fp,
 			.kernel_fill = !opts->no_kernel_fill,
+			.python_frames = !opts->unwind_fp && !opts->python_off,
 		};
 
 		agent->profiler = cpu_profiler__new(&cpu_opts);
@@ -811,6 +870,8 @@ int main(int argc, char **argv)
 		if (add_process_listener(&agent, &unwind_listener))
 			goto cleanup;
 	}
+	if (!agent.opts.unwind_fp && !agent.opts.python_off && start_python(&agent))
+		goto cleanup;
 	if (add_process_listener(&agent, &(struct process_listener){
 						 .on_removed = sampling_on_removed,
 						 .ctx = &agent,
@@ -920,6 +981,8 @@ cleanup:
 		sampler__free(agent.samplers[i]);
 	unwind_maps__free(agent.unwind);
 	process_table__free(agent.processes);
+	python_processes__free(agent.python);
+	python_code_cache__free(agent.python_code);
 	symbol_history__free(agent.symbol_history);
 	symbolizer__free(agent.symbolizer);
 	elf_cache__free(agent.elf_files);

@@ -44,6 +44,7 @@ struct option_spec {
 };
 
 static const char *const unwind_choices[] = { "dwarf", "fp", NULL };
+static const char *const python_choices[] = { "on", "off", NULL };
 
 static const char *const off_cpu_hooks_choices[] = { "auto", "task-work", "sys-exit", "raw-tp",
 						     NULL };
@@ -77,6 +78,10 @@ static const struct option_spec option_table[] = {
 	{ "no-kernel-fill", 0, OPTION_FLAG, FIELD(no_kernel_fill), 0, 0, NULL,
 	  "new processes' mappings read by the agent alone, as on kernels without BPF task "
 	  "works (before 6.18)" },
+	{ "python", 0, OPTION_CHOICE, FIELD(python_off), 0, 0, "on|off",
+	  "CPython's frames (3.6-3.13) in place of its evaluator's, with --unwind dwarf "
+	  "(default on)",
+	  python_choices },
 	{ "max-unwind-memory", 0, OPTION_SIZE, FIELD(max_unwind_memory), 64 << 10, 4ULL << 30,
 	  "SIZE", "BPF map memory for unwind tables, LRU evicted (default 64M; K, M, G)" },
 	{ "off-cpu", 0, OPTION_FLAG, FIELD(off_cpu), 0, 0, NULL,

@@ -36,6 +36,7 @@ struct kiln_options {
 	uint64_t max_processes; /* processes the agent tracks */
 	uint32_t unwind_fp; /* --unwind: 0 dwarf (default), 1 fp (frame pointers) */
 	uint64_t max_unwind_memory; /* bytes of BPF memory for unwind tables */
+	uint32_t python_off; /* --python: 0 on (default), 1 off */
 	bool off_cpu; /* --off-cpu */
 	bool no_cpu; /* --no-cpu: off-CPU only */
 	bool no_kernel_fill; /* --no-kernel-fill: the agent alone reads new processes' mappings */

@@ -138,6 +138,17 @@ enum cpu_stat {
 	CPU_STAT_UNWIND_RBX_LOST, /* cut in ld.so's trampoline: a callee's CFI lost rbx */
 	CPU_STAT_REPLACED_FULL, /* images replaced by an exec not kept: map full */
 	CPU_STAT_FILL_WHOLE, /* processes the kernel filled with a table for every file: not announced */
+	/* CPython's frames (bpf/python.bpf.h) */
+	CPU_STAT_PYTHON_STACKS, /* user stacks with Python frames */
+	CPU_STAT_PYTHON_FRAMES, /* Python frames put in them */
+	CPU_STAT_PYTHON_THREAD_SEARCHES, /* thread states looked for among the threads */
+	CPU_STAT_PYTHON_THREAD_NOT_FOUND, /* ... not found: [python: unreadable] */
+	CPU_STAT_PYTHON_READ_FAILED, /* a thread state or frame unreadable: the same */
+	CPU_STAT_PYTHON_BAD_CODE, /* a frame's code address no object's: the same */
+	CPU_STAT_PYTHON_INCOMPLETE, /* frames not begun, skipped as CPython does */
+	CPU_STAT_PYTHON_INDEX_CLAMPED, /* instruction index past 2^19 - 1: line of the last */
+	CPU_STAT_PYTHON_CHAIN_ENDED, /* an evaluator activation with no frame left: native kept */
+	CPU_STAT_UNWIND_NS, /* time in the CFI unwinder's walks, Python frames included */
 	CPU_STAT__COUNT,
 };
 

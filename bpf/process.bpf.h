@@ -61,6 +61,7 @@ int BPF_PROG(process_exec, struct task_struct *task, pid_t old_pid, struct linux
 	count_stat(CPU_STAT_EXECS);
 	keep_replaced_image(pid);
 	bpf_map_delete_elem(&process_unwind, &pid);
+	bpf_map_delete_elem(&python_processes, &pid);
 	bpf_map_delete_elem(&known_processes, &pid);
 	if (exec_file_placeable(bprm))
 		count_stat(CPU_STAT_EXECS_PLACEABLE);
@@ -90,6 +91,8 @@ int BPF_PROG(process_exit, struct task_struct *task)
 	/* do_exit counts the group's live threads down before this tracepoint. */
 	if (BPF_CORE_READ(task, signal, live.counter))
 		return 0;
+	/* Its code objects go with it; a later process with its pid is not this Python. */
+	bpf_map_delete_elem(&python_processes, &pid);
 	process = bpf_map_lookup_elem(&process_unwind, &pid);
 	if (!process)
 		return 0;

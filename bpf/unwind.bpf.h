@@ -11,6 +11,7 @@
 #define KILN_UNWIND_BPF_H
 
 #include "bpf/cpu.h"
+#include "bpf/python.h"
 
 /* Offsets in the ucontext a signal trampoline's rsp points at (x86-64 sigcontext). */
 #define UCONTEXT_RBP 120
@@ -98,6 +99,7 @@ struct user_unwind_state {
 	__u32 bx_known; /* false once a frame's CFI could not restore rbx */
 	__u64 stack_base; /* user address of stack_copy[0]: the page of the sampled rsp */
 	struct stack_trace trace;
+	struct python_walk python; /* CPython's frames, put where its evaluator's are */
 	__u8 stack_copy[STACK_COPY_SIZE];
 };
 
@@ -121,6 +123,7 @@ struct unwind_loop {
 	struct process_unwind *process; /* NULL: frame pointers only */
 	struct unwind_row_cache *cache; /* NULL: no cache */
 	struct task_struct *task; /* whose stack; NULL: the current task's */
+	const struct python_process *python; /* NULL: no CPython known in the process */
 };
 
 /*
@@ -370,6 +373,8 @@ static __always_inline long restore_rbx(struct user_unwind_state *state, struct 
 	return 0;
 }
 
+#include "bpf/python.bpf.h"
+
 static long unwind_step(__u32 iteration, void *data)
 {
 	struct unwind_loop *loop = data;
@@ -384,15 +389,21 @@ static long unwind_step(__u32 iteration, void *data)
 	__u32 count, zero = 0, chunk_key;
 	__u64 cfa, lookup_pc, key;
 	void *table;
+	long python;
 	int found;
 
 	if (!state)
 		return 1;
+	python = python_unwind_step(state, loop->python, task);
+	if (python == PYTHON_STEP_CONTINUE || python == PYTHON_STEP_STOP)
+		return python;
 	count = state->trace.frame_count;
 	if (count >= MAX_USER_STACK_DEPTH)
 		return end_walk(state, STACK_END_DEPTH);
-	state->trace.addresses[count & (MAX_USER_STACK_DEPTH - 1)] = state->pc;
-	state->trace.frame_count = count + 1;
+	if (python == PYTHON_STEP_NATIVE) {
+		state->trace.addresses[count & (MAX_USER_STACK_DEPTH - 1)] = state->pc;
+		state->trace.frame_count = count + 1;
+	}
 	if (!process)
 		return frame_pointer_step(state, task, NULL, false);
 
@@ -549,8 +560,10 @@ static __always_inline struct stack_trace *unwind_stack_into(struct user_unwind_
 							     __u64 pc, __u64 sp, __u64 bp, __u64 bx)
 {
 	struct unwind_loop loop = { .state = state, .cache = cache, .task = task };
+	__u64 start = bpf_ktime_get_ns();
 
 	loop.process = find_process_unwind(pid);
+	loop.python = bpf_map_lookup_elem(&python_processes, &pid);
 	if (!loop.process) {
 		count_stat(CPU_STAT_UNWIND_NOT_READY);
 		if (!task)
@@ -570,9 +583,14 @@ static __always_inline struct stack_trace *unwind_stack_into(struct user_unwind_
 	state->trace.frame_count = 0;
 	state->trace.end = STACK_END_DEPTH;
 	count_stat(CPU_STAT_UNWIND_SAMPLES);
-	bpf_loop(MAX_USER_STACK_DEPTH + 1, unwind_step, &loop, 0);
+	python_walk_start(&state->python, loop.python, task);
+	/* Python's take one iteration each, and one more per activation and skipped frame. */
+	bpf_loop(2 * MAX_USER_STACK_DEPTH + 1, unwind_step, &loop, 0);
+	if (state->python.frames)
+		count_stat(CPU_STAT_PYTHON_STACKS);
 	if (state->trace.end == STACK_END_COMPLETE)
 		count_stat(CPU_STAT_UNWIND_COMPLETE);
+	add_stat(CPU_STAT_UNWIND_NS, bpf_ktime_get_ns() - start);
 	return &state->trace;
 }
 

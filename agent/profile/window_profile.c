@@ -8,14 +8,19 @@
 #include "agent/profile/symbol_cache.h"
 #include "agent/profile/window_profile.h"
 #include "agent/process/process_table.h"
+#include "agent/python/python_code.h"
+#include "agent/python/python_process.h"
 #include "agent/sampling/offcpu_state.h"
 #include "lib/array.h"
 #include "lib/hashmap.h"
+#include "bpf/python.h"
 #include "proto/pprof_builder.h"
 #include "symbolizer/symbolizer.h"
 
 #define KERNEL_MAPPING_START 0xffff800000000000ULL
 #define KERNEL_MAPPING_NAME "[kernel.kallsyms]"
+/* Python frames (bpf/python.h) live above every user address, below the kernel's. */
+#define PYTHON_MAPPING_NAME "[python]"
 /* Leaf-to-root frames of one sample: both stacks plus a marker frame each. */
 #define MAX_SAMPLE_FRAMES (MAX_USER_STACK_DEPTH + MAX_STACK_DEPTH + 2)
 
@@ -54,6 +59,8 @@ struct window_profile {
 	struct symbol_history *history; /* NULL: none kept across windows */
 	struct window_profile_meta meta;
 	struct symbol_cache *symbols; /* NULL: built once, nothing to keep */
+	const struct python_processes *python; /* NULL: Python frames are not named */
+	struct python_code_cache *python_code;
 };
 
 /* One profile being built from the window. */
@@ -61,6 +68,7 @@ struct profile_context {
 	struct pprof_builder *builder;
 	struct window_profile *profile;
 	uint64_t kernel_mapping_id;
+	uint64_t python_mapping_id; /* 0 until a Python frame needs it */
 	struct window_profile_result result;
 };
 
@@ -244,6 +252,61 @@ static int add_user_frame(struct profile_context *ctx, uint32_t pid, uint64_t ad
 	return add_symbolized(ctx, mapping_id, &key, mapping, ret_id);
 }
 
+static const char *const python_unreadable_names[] = {
+	[0] = "[python: unreadable]",
+	[PYTHON_UNREADABLE_THREAD] = "[python: unreadable: thread state not found]",
+	[PYTHON_UNREADABLE_READ] = "[python: unreadable: frame memory]",
+	[PYTHON_UNREADABLE_CODE] = "[python: unreadable: no code object]",
+};
+
+/*
+ * A frame CPython's walker tagged (bpf/python.h): its function, file and
+ * line from the code object, read from the process (python_code.h), under
+ * the [python] mapping; a marker when BPF or the agent could not read it.
+ */
+static int add_python_frame(struct profile_context *ctx, uint32_t pid, uint64_t address,
+			    uint64_t *ret_id)
+{
+	struct window_profile *profile = ctx->profile;
+	uint64_t code = PYTHON_FRAME_CODE(address), index = PYTHON_FRAME_INDEX(address);
+	struct python_frame_info info = {};
+	struct pprof_line line = {};
+	unsigned int minor = 0;
+	uint64_t id;
+	int err;
+
+	if (!ctx->python_mapping_id) {
+		err = pprof_builder__add_mapping(ctx->builder, PYTHON_FRAME_TAG,
+						 KERNEL_MAPPING_START, 0, PYTHON_MAPPING_NAME, "",
+						 true, &ctx->python_mapping_id);
+		if (err)
+			return err;
+	}
+	id = pprof_builder__find_location(ctx->builder, ctx->python_mapping_id, address);
+	if (id) {
+		*ret_id = id;
+		return 0;
+	}
+	ctx->result.python_frames++;
+	if (!code) {
+		ctx->result.python_unreadable++;
+		line.function_name =
+			python_unreadable_names[index < PYTHON_UNREADABLE__COUNT ? index : 0];
+	} else if (profile->python_code && python_processes__minor(profile->python, pid, &minor) &&
+		   !python_code_cache__resolve(profile->python_code, pid, minor, code,
+					       (uint32_t)index, &info)) {
+		line = (struct pprof_line){ .function_name = info.function,
+					    .filename = info.file,
+					    .start_line = info.first_line,
+					    .line = info.line };
+	} else {
+		ctx->result.python_unresolved++;
+		line.function_name = "[python: unreadable: code object]";
+	}
+	return pprof_builder__add_location(ctx->builder, ctx->python_mapping_id, address, &line, 1,
+					   ret_id);
+}
+
 /* Appends one stack's frames (leaf first) to ids; returns the new count or -errno. */
 static int add_stack(struct profile_context *ctx, uint32_t pid, uint64_t stack_id, bool kernel,
 		     uint64_t *ids, int count)
@@ -276,6 +339,8 @@ static int add_stack(struct profile_context *ctx, uint32_t pid, uint64_t stack_i
 		/* Every frame but the sampled leaf is a return address. */
 		if (kernel)
 			err = add_kernel_frame(ctx, stack->addresses[i], i > 0, &ids[count]);
+		else if (PYTHON_FRAME_IS(stack->addresses[i]))
+			err = add_python_frame(ctx, pid, stack->addresses[i], &ids[count]);
 		else
 			err = add_user_frame(ctx, pid, stack->addresses[i], i > 0, &ids[count]);
 		if (err)
@@ -394,6 +459,14 @@ struct window_profile *window_profile__new(const struct sample_window *window,
 	return profile;
 }
 
+void window_profile__set_python(struct window_profile *profile,
+				const struct python_processes *processes,
+				struct python_code_cache *code)
+{
+	profile->python = processes;
+	profile->python_code = code;
+}
+
 void window_profile__free(struct window_profile *profile)
 {
 	if (!profile)
@@ -498,6 +571,9 @@ int window_profile__for_each_process(struct window_profile *profile, window_prof
 		result.frames_without_mapping += ctx.result.frames_without_mapping;
 		result.frames_without_symbol += ctx.result.frames_without_symbol;
 		result.frames_remembered += ctx.result.frames_remembered;
+		result.python_frames += ctx.result.python_frames;
+		result.python_unreadable += ctx.result.python_unreadable;
+		result.python_unresolved += ctx.result.python_unresolved;
 	}
 	result.symbols_evicted = history_evicted(profile) - evicted;
 	*ret_result = result;

@@ -30,6 +30,9 @@ struct window_profile_result {
 	uint64_t frames_without_symbol;
 	uint64_t frames_remembered; /* named from the symbol history, not the symbolizer */
 	uint64_t symbols_evicted; /* symbol history entries dropped meanwhile */
+	uint64_t python_frames; /* distinct Python frames (locations) named */
+	uint64_t python_unreadable; /* ... of them BPF's [python: unreadable] markers */
+	uint64_t python_unresolved; /* ... whose code object the agent could not read */
 };
 
 /*
@@ -46,6 +49,13 @@ window_profile__new(const struct sample_window *window, const struct process_tab
 		    struct symbolizer *symbolizer, struct symbol_history *history,
 		    const struct window_profile_meta *meta, bool built_twice);
 void window_profile__free(struct window_profile *profile);
+
+/* Names the Python frames of the processes python knows, from their code objects. */
+struct python_code_cache;
+struct python_processes;
+void window_profile__set_python(struct window_profile *profile,
+				const struct python_processes *processes,
+				struct python_code_cache *code);
 
 /* Builds the whole window's profile and writes it atomically to path. 0 or a negative errno. */
 int window_profile__write(struct window_profile *profile, const char *path,

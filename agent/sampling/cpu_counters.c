@@ -97,6 +97,12 @@ static const struct counter unwind_counters[] = {
 	  .help = "User stacks unwound from CFI",
 	  WINDOW_STAT(CPU_STAT_UNWIND_SAMPLES),
 	  .text = "% user stacks from CFI" },
+	{ .name = "kiln_unwind_seconds_total",
+	  .help = "Time in the CFI unwinder's walks (Python frames included)",
+	  WINDOW_STAT(CPU_STAT_UNWIND_NS),
+	  .unit = COUNTER_UNIT_NS,
+	  .join = COUNTER_JOIN_SPACE,
+	  .text = "in % ns" },
 	{ .name = "kiln_unwind_stacks_complete_total",
 	  .help = "User stacks unwound from CFI to the outermost frame",
 	  WINDOW_STAT(CPU_STAT_UNWIND_COMPLETE),
@@ -154,6 +160,47 @@ static const struct counter unwind_counters[] = {
 	  .help = "User stacks cut in ld.so's lazy-binding trampoline: a callee's CFI lost rbx",
 	  WINDOW_STAT(CPU_STAT_UNWIND_RBX_LOST),
 	  .text = "lost rbx %" },
+};
+
+/* CPython's frames read in BPF (bpf/python.bpf.h), and why some could not be. */
+static const struct counter python_counters[] = {
+	{ .name = "kiln_python_stacks_total",
+	  .help = "User stacks with CPython frames in place of its evaluator's",
+	  WINDOW_STAT(CPU_STAT_PYTHON_STACKS),
+	  .text = "% stacks with Python frames" },
+	{ .name = "kiln_python_frames_total",
+	  .help = "CPython frames put in user stacks",
+	  WINDOW_STAT(CPU_STAT_PYTHON_FRAMES),
+	  .text = "% frames" },
+	{ .name = "kiln_python_thread_searches_total",
+	  .help = "Thread states looked for among the interpreter's threads (cache misses)",
+	  WINDOW_STAT(CPU_STAT_PYTHON_THREAD_SEARCHES),
+	  .text = "% thread searches" },
+	{ .name = "kiln_python_incomplete_frames_total",
+	  .help = "Frames not begun yet, skipped as CPython does",
+	  WINDOW_STAT(CPU_STAT_PYTHON_INCOMPLETE),
+	  .text = "% incomplete skipped" },
+	{ .name = "kiln_python_thread_not_found_total",
+	  .help = "Samples in CPython's evaluator whose thread state was not found",
+	  WINDOW_STAT(CPU_STAT_PYTHON_THREAD_NOT_FOUND),
+	  .join = COUNTER_JOIN_CLAUSE,
+	  .text = "unreadable: % thread state not found" },
+	{ .name = "kiln_python_read_failed_total",
+	  .help = "CPython thread states or frames that could not be read",
+	  WINDOW_STAT(CPU_STAT_PYTHON_READ_FAILED),
+	  .text = "% read failed" },
+	{ .name = "kiln_python_bad_code_total",
+	  .help = "CPython frames whose code object address was no object's",
+	  WINDOW_STAT(CPU_STAT_PYTHON_BAD_CODE),
+	  .text = "% bad code address" },
+	{ .name = "kiln_python_chain_ended_total",
+	  .help = "Evaluator activations with no CPython frame left: the native frame kept",
+	  WINDOW_STAT(CPU_STAT_PYTHON_CHAIN_ENDED),
+	  .text = "% chain ended early" },
+	{ .name = "kiln_python_index_clamped_total",
+	  .help = "Instruction indexes past what a tagged frame holds: clamped",
+	  WINDOW_STAT(CPU_STAT_PYTHON_INDEX_CLAMPED),
+	  .text = "% index clamped" },
 };
 
 /*
@@ -226,7 +273,10 @@ static const struct counter fill_counters[] = {
 	  .alarm = true },
 };
 
-/* Unwind last: --unwind fp reports every line but these two. */
+/*
+ * Unwind and Python last: --unwind fp reports every line but these three,
+ * --python off all but the last.
+ */
 const struct counter_line cpu_counter_lines[] = {
 	{ .counters = summary_counters,
 	  .count = COUNTER_COUNT_OF(summary_counters),
@@ -253,5 +303,9 @@ const struct counter_line cpu_counter_lines[] = {
 	  .counters = fill_counters,
 	  .count = COUNTER_COUNT_OF(fill_counters),
 	  .level = LOG_DEBUG },
+	{ .prefix = "python",
+	  .counters = python_counters,
+	  .count = COUNTER_COUNT_OF(python_counters),
+	  .level = LOG_INFO },
 };
 const unsigned int cpu_counter_line_count = COUNTER_COUNT_OF(cpu_counter_lines);

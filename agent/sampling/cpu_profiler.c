@@ -214,8 +214,9 @@ struct cpu_profiler *cpu_profiler__new(const struct cpu_profiler_opts *opts)
 		return NULL;
 	profiler->sampler.ops = &cpu_sampler_ops;
 	profiler->sampler.counter_lines = cpu_counter_lines;
-	profiler->sampler.counter_line_count =
-		cpu_counter_line_count - (opts->dwarf_unwinding ? 0 : 2);
+	profiler->sampler.counter_line_count = cpu_counter_line_count - (!opts->dwarf_unwinding ? 3
+									 : opts->python_frames	? 0
+											       : 1);
 	profiler->frequency_hz = opts->frequency_hz;
 	profiler->possible_cpus = libbpf_num_possible_cpus();
 	if (profiler->possible_cpus <= 0) {

@@ -18,6 +18,7 @@ struct cpu_profiler_opts {
 	uint64_t max_sample_keys;
 	bool dwarf_unwinding; /* false: frame pointers only (--unwind fp) */
 	bool kernel_fill; /* the kernel fills new processes' mappings where it can */
+	bool python_frames; /* CPython's frames read (--python on, with DWARF unwinding) */
 };
 
 /*

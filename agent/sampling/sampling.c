@@ -27,6 +27,7 @@ enum shared_map {
 	SHARED_PROCESS_UNWIND,
 	SHARED_UNWIND_FILES,
 	SHARED_EXITED_PROCESSES,
+	SHARED_PYTHON_PROCESSES,
 	SHARED_REPLACED_IMAGES,
 	SHARED__COUNT,
 };
@@ -119,6 +120,7 @@ static void shared_maps_as_array(const struct shared_maps *maps, struct bpf_map 
 	ret[SHARED_PROCESS_UNWIND] = maps->process_unwind;
 	ret[SHARED_UNWIND_FILES] = maps->unwind_files;
 	ret[SHARED_EXITED_PROCESSES] = maps->exited_processes;
+	ret[SHARED_PYTHON_PROCESSES] = maps->python_processes;
 	ret[SHARED_REPLACED_IMAGES] = maps->replaced_images;
 }
 
@@ -269,6 +271,11 @@ int sampling__unwind_files_fd(const struct sampling *sampling)
 int sampling__exited_processes_fd(const struct sampling *sampling)
 {
 	return sampling->fds[SHARED_EXITED_PROCESSES];
+}
+
+int sampling__python_processes_fd(const struct sampling *sampling)
+{
+	return sampling->fds[SHARED_PYTHON_PROCESSES];
 }
 
 int sampling__replaced_images_fd(const struct sampling *sampling)

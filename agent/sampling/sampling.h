@@ -45,6 +45,7 @@ struct shared_maps {
 	struct bpf_map *process_unwind;
 	struct bpf_map *unwind_files;
 	struct bpf_map *exited_processes;
+	struct bpf_map *python_processes;
 	struct bpf_map *replaced_images;
 };
 
@@ -59,6 +60,7 @@ struct shared_maps {
 		.process_unwind = (skel)->maps.process_unwind,                                     \
 		.unwind_files = (skel)->maps.unwind_files,                                         \
 		.exited_processes = (skel)->maps.exited_processes,                                 \
+		.python_processes = (skel)->maps.python_processes,                                 \
 		.replaced_images = (skel)->maps.replaced_images,                                   \
 	})
 
@@ -80,6 +82,7 @@ int sampling__unwind_tables_fd(const struct sampling *sampling);
 int sampling__process_unwind_fd(const struct sampling *sampling);
 int sampling__unwind_files_fd(const struct sampling *sampling);
 int sampling__exited_processes_fd(const struct sampling *sampling);
+int sampling__python_processes_fd(const struct sampling *sampling);
 int sampling__replaced_images_fd(const struct sampling *sampling);
 
 /*

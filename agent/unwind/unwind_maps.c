@@ -36,6 +36,8 @@ struct table {
 	uint64_t last_used; /* a tick: higher is more recent */
 	uint64_t needed_bytes; /* from the last build: known before building again */
 	bool failed; /* no usable CFI: not tried again */
+	bool room_now; /* at the take_waiting call numbered checked_at: room can be made */
+	uint64_t checked_at;
 	/* The files with this table, for the kernel's fill; in its file map while loaded. */
 	struct table_file *files;
 	size_t file_count;
@@ -68,6 +70,9 @@ struct unwind_maps {
 	uint64_t vdso_vaddr; /* its first PT_LOAD's address */
 	uint32_t *exited; /* pids taken at the last sweep, deleted at the next */
 	size_t exited_count;
+	bool room_freed; /* a process went since the last unwind_maps__take_waiting */
+	uint64_t
+		waiting_calls; /* take_waiting's calls that looked, so each table is checked once */
 	struct unwind_maps_stats stats;
 };
 
@@ -616,7 +621,47 @@ void unwind_maps__remove_process(struct unwind_maps *maps, uint32_t pid)
 	release(maps, value);
 	free(value);
 	maps->stats.processes--;
+	maps->room_freed = true;
 	bpf_map_delete_elem(maps->processes_fd, &pid);
+}
+
+/*
+ * Whether one of refs' tables waits for room that evicting could now make;
+ * each table is checked once a call, however many processes share it.
+ */
+static bool waits_for_room(struct unwind_maps *maps, const struct process_tables *refs)
+{
+	for (size_t i = 0; i < refs->count; i++) {
+		struct table *table = refs->tables[i];
+
+		if (table->id || table->failed || !table->needed_bytes)
+			continue;
+		if (table->checked_at != maps->waiting_calls) {
+			table->checked_at = maps->waiting_calls;
+			table->room_now = room_possible(maps, table->needed_bytes, table->users);
+		}
+		if (table->room_now)
+			return true;
+	}
+	return false;
+}
+
+size_t unwind_maps__take_waiting(struct unwind_maps *maps, uint32_t *ret_pids, size_t max)
+{
+	struct hashmap_iter iter = HASHMAP_ITER_INIT;
+	uintptr_t key;
+	void *value;
+	size_t count = 0;
+
+	if (!maps->room_freed || !maps->stats.tables_deferred)
+		return 0;
+	maps->room_freed = false;
+	maps->waiting_calls++;
+	while (count < max && hashmap__next(maps->processes, &iter, &key, &value))
+		if (waits_for_room(maps, value))
+			ret_pids[count++] = (uint32_t)key;
+	maps->stats.processes_retried += count;
+	return count;
 }
 
 static void on_mappings_changed(void *ctx, const struct process_change *change)

@@ -41,6 +41,7 @@ struct unwind_maps_stats {
 	uint64_t files_not_placed; /* executable segments disagree on their bias, or too many */
 	uint64_t files_map_full; /* the kernel's file map refused an identity */
 	uint64_t exited_swept; /* entries of exited processes deleted after their windows */
+	uint64_t processes_retried; /* read again for a deferred table once room could be made */
 };
 
 /* NULL with errno set. */
@@ -76,6 +77,16 @@ void unwind_maps__sweep_exited(struct unwind_maps *maps);
 
 /* Forgets pid; its tables stay cached for other processes until evicted. */
 void unwind_maps__remove_process(struct unwind_maps *maps, uint32_t pid);
+
+/*
+ * Once processes went (remove_process) since the last call: up to max pids
+ * of processes holding a table deferred for room that evicting could now
+ * make, to be read again (their next add_process builds it). A table that
+ * waits is walked with frame pointers, and BPF asks for no re-read of a
+ * mapping it knows, so without this it would wait for the process's next
+ * dlopen or exec.
+ */
+size_t unwind_maps__take_waiting(struct unwind_maps *maps, uint32_t *ret_pids, size_t max);
 
 /*
  * A listener for the process table: mappings read from a live process are

@@ -7,8 +7,9 @@
  * id for two processes, that a removed process leaves the tables to the
  * other, that tables past max_bytes are evicted least shared first, that
  * the kernel's file map names exactly the loaded tables' files with the
- * bias the agent computes, and that exited processes are swept a window
- * late.
+ * bias the agent computes, that exited processes are swept a window
+ * late, and that a table deferred for room is retried once room can be
+ * made.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -361,13 +362,59 @@ cleanup:
 	stage_free(&stage);
 }
 
+/*
+ * A table deferred for room while the tables it could evict are in use
+ * waits; once their process goes, take_waiting names the process that
+ * waits (once), and reading it again builds the table, evicting theirs.
+ */
+static void test_deferred_table_retried(void)
+{
+	struct fixture_process first = {}, second = {};
+	struct unwind_maps_stats alone, after;
+	struct stage stage;
+	uint32_t pids[4];
+	uint64_t budget;
+
+	if (!stage_new(&stage, MAX_BYTES_UNLIMITED))
+		goto cleanup;
+	if (!start("fixture_pie", &first) || !start("fixture_uselib", &second))
+		goto cleanup;
+	CHECK(process_table__capture(stage.table, (uint32_t)second.pid) == 0);
+	unwind_maps__stats(stage.unwind, &alone);
+	budget = alone.table_bytes;
+	stage_free(&stage);
+
+	if (!stage_new(&stage, budget))
+		goto cleanup;
+	CHECK(process_table__capture(stage.table, (uint32_t)second.pid) == 0);
+	/* The second's tables all in use: the first's own one cannot be loaded. */
+	CHECK(process_table__capture(stage.table, (uint32_t)first.pid) == 0);
+	unwind_maps__stats(stage.unwind, &after);
+	CHECK(after.tables_deferred >= 1 && after.tables_evicted == 0);
+	CHECK(unwind_maps__take_waiting(stage.unwind, pids, 4) == 0);
+	stop_fixture(&second);
+	process_table__end_window(stage.table);
+	process_table__end_window(stage.table);
+	CHECK(unwind_maps__take_waiting(stage.unwind, pids, 4) == 1 &&
+	      pids[0] == (uint32_t)first.pid);
+	CHECK(unwind_maps__take_waiting(stage.unwind, pids, 4) == 0);
+	CHECK(process_table__capture(stage.table, (uint32_t)first.pid) == 0);
+	unwind_maps__stats(stage.unwind, &after);
+	CHECK(after.tables_evicted >= 1 && after.tables_evicted_in_use == 0);
+	CHECK(after.table_bytes <= budget && after.processes == 1);
+	CHECK(after.tables_built > alone.tables_built && after.processes_retried == 1);
+cleanup:
+	stop_fixture(&first);
+	stop_fixture(&second);
+	stage_free(&stage);
+}
+
 int main(void)
 {
 	static const struct test_case tests[] = {
-		TEST(test_one_table_per_build_id),
-		TEST(test_eviction_past_max_bytes),
-		TEST(test_file_map_follows_tables),
-		TEST(test_exited_swept_a_window_late),
+		TEST(test_one_table_per_build_id),  TEST(test_eviction_past_max_bytes),
+		TEST(test_file_map_follows_tables), TEST(test_exited_swept_a_window_late),
+		TEST(test_deferred_table_retried),
 	};
 	LIBBPF_OPTS(bpf_map_create_opts, opts);
 	int probe = bpf_map_create(BPF_MAP_TYPE_HASH, "test_probe", 4, 4, 1, &opts);
