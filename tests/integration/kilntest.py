@@ -378,6 +378,19 @@ class ChildCpuTimes:
         return self._at(pid, end) - self._at(pid, start)
 
 
+GO_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6,
+                     "ns": 1e-9}
+
+
+def go_duration_seconds(text):
+    """Seconds in a duration as Go prints it ("1.5s", "2m3.5s", "180ns",
+    "500ms"), as go tool pprof -raw does for Duration; None if it is none."""
+    parts = re.findall(r"([\d.]+)(h|ms|us|µs|ns|m|s)", text or "")
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        return None
+    return sum(float(n) * GO_DURATION_UNITS[u] for n, u in parts)
+
+
 def profile_window(profile):
     """(start, end) of a profile's window in Unix seconds."""
     # "Time: 2026-12-01 21:33:14.062380829 +0000 UTC": Python parses microseconds only.
@@ -385,7 +398,7 @@ def profile_window(profile):
     stamp = datetime.datetime.strptime(f"{found.group(1)} {found.group(3)}",
                                        "%Y-%m-%d %H:%M:%S %z")
     start = stamp.timestamp() + float(found.group(2) or 0)
-    return start, start + float(profile.duration.rstrip("s"))
+    return start, start + (go_duration_seconds(profile.duration) or 0)
 
 
 def check_samples_match_cpu(name, samples, cpu_seconds, frequency, tolerance=0.15,
