@@ -383,8 +383,11 @@ GO_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "
 
 
 def go_duration_seconds(text):
-    """Seconds in a duration as Go prints it ("1.5s", "2m3.5s", "180ns",
-    "500ms"), as go tool pprof -raw does for Duration; None if it is none."""
+    """Seconds in a profile's Duration as go tool pprof -raw prints it: a
+    bare number of seconds ("3.00"), or a Go duration under a second or
+    past a minute ("180ns", "500ms", "2m3.5s"); None if it is neither."""
+    if re.fullmatch(r"\d+(\.\d+)?", (text or "").strip()):
+        return float(text)
     parts = re.findall(r"([\d.]+)(h|ms|us|µs|ns|m|s)", text or "")
     if not parts or "".join(n + u for n, u in parts) != text.strip():
         return None
