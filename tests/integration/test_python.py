@@ -28,9 +28,12 @@ import kilntest as kt  # noqa: E402
 # functions' code addresses and each thread its id, then runs until killed.
 PROGRAM = '''import ctypes, sys, threading, time
 libc = ctypes.CDLL(None)
+shown = threading.Lock()
 def show(name):
-    print("tid", name, libc.syscall(186))  # SYS_gettid
-    sys.stdout.flush()
+    # One whole line at a time: threads' print()s interleave text and newline.
+    with shown:
+        sys.stdout.write("tid %s %d\\n" % (name, libc.syscall(186)))  # SYS_gettid
+        sys.stdout.flush()
 def work(n):
     x = 0
     for i in range(n):
@@ -321,11 +324,15 @@ def main():
         os.mkdir(os.path.join(directory, label))
         programs.append(Program(label, os.path.join(directory, label), interpreter))
     try:
-        kt.wait_for(lambda: all(p.read_output() for p in programs), timeout=60)
+        kt.wait_for(lambda: all(p.read_output() for p in programs), timeout=120)
+        for program in programs:
+            kt.check(f"{program.label}: the program says its threads' ids", len(program.tids) == 4,
+                     f"{program.tids}; its output: {open(program.out.name).read()[-500:]!r}")
+        ready = [p for p in programs if len(p.tids) == 4]
         # One run for all: one busy process per interpreter (its threads share its GIL).
         args = ["--iterations", "1", "--duration", "8", "--frequency", "199", "--off-cpu",
                 "--output-dir", out]
-        for program in programs:
+        for program in ready:
             args += ["--pid", str(program.proc.pid)]
         code, err = kt.run_kiln(args, timeout=600)
     finally:
@@ -336,7 +343,7 @@ def main():
                 code == 0 and len(cpu) == 1 and len(offcpu) == 1,
                 f"exit {code}, {cpu} {offcpu}, stderr: {err[-3000:]}"):
         profiles = {"cpu": kt.read_profile(cpu[0]), "offcpu": kt.read_profile(offcpu[0])}
-        for program in programs:
+        for program in ready:
             for scenario in SCENARIOS:
                 counts = check_thread(program, scenario, profiles[SCENARIOS[scenario][0]])
                 if scenario == "split":
