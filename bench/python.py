@@ -27,6 +27,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
+import kilntest  # noqa: E402
 from kilntest import KILN  # noqa: E402
 
 FREQ = int(os.environ.get("FREQ", "499"))
@@ -73,6 +74,27 @@ def sampler_runs(kiln_pid):
     return best
 
 
+def watch(kiln, read):
+    """Calls read(kiln_pid) every 50 ms until kiln exits (OSError once it
+    is gone is ignored), in a thread; returns the thread, to join."""
+    def poll():
+        while kiln.poll() is None:
+            try:
+                read(kiln.pid)
+            except OSError:
+                pass
+            time.sleep(0.05)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    return poller
+
+
+def vm_hwm_kib(pid):
+    found = re.search(r"VmHWM:\s+(\d+)", open(f"/proc/{pid}/status").read())
+    return int(found.group(1)) if found else 0
+
+
 def run(target_pid, extra):
     """kiln on target_pid for one window: (run ns, runs, recorded samples, python frames,
     unwinder ns, unwound stacks, RSS KiB)."""
@@ -82,19 +104,12 @@ def run(target_pid, extra):
                              out] + extra, stderr=subprocess.PIPE, text=True)
     runs, rss = [(0, 0)], [0]
 
-    def poll():
+    def read(pid):
         # Until kiln detaches its programs at exit: the last reading is the whole window's.
-        while kiln.poll() is None:
-            try:
-                runs[0] = max(runs[0], sampler_runs(kiln.pid))
-                found = re.search(r"VmHWM:\s+(\d+)", open(f"/proc/{kiln.pid}/status").read())
-                rss[0] = max(rss[0], int(found.group(1)) if found else 0)
-            except OSError:
-                pass
-            time.sleep(0.05)
+        runs[0] = max(runs[0], sampler_runs(pid))
+        rss[0] = max(rss[0], vm_hwm_kib(pid))
 
-    poller = threading.Thread(target=poll)
-    poller.start()
+    poller = watch(kiln, read)
     text = kiln.stderr.read()
     kiln.wait()
     poller.join()
@@ -114,18 +129,7 @@ def peak_rss_kib(pids, extra):
         args += ["--pid", str(pid)]
     kiln = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
     peak = [0]
-
-    def poll():
-        while kiln.poll() is None:
-            try:
-                found = re.search(r"VmHWM:\s+(\d+)", open(f"/proc/{kiln.pid}/status").read())
-                peak[0] = max(peak[0], int(found.group(1)) if found else 0)
-            except OSError:
-                pass
-            time.sleep(0.05)
-
-    poller = threading.Thread(target=poll)
-    poller.start()
+    poller = watch(kiln, lambda pid: peak.__setitem__(0, max(peak[0], vm_hwm_kib(pid))))
     text = kiln.stderr.read()
     kiln.wait()
     poller.join()
@@ -166,29 +170,21 @@ def cpu_seconds(pid):
 
 def kiln_share(python_pid, extra):
     """(samples, samples with all DEPTH rec frames, kiln CPU s) of one kiln window."""
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
-                                    "integration"))
-    import kilntest  # noqa: E402
     out = tempfile.mkdtemp(prefix="kiln-bench-python-")
     kiln = subprocess.Popen([KILN, "--pid", str(python_pid), "--frequency", str(FREQ),
                              "--duration", str(SECONDS), "--iterations", "1", "--output-dir",
                              out] + extra, stderr=subprocess.DEVNULL)
-    cpu = 0.0
-    while kiln.poll() is None:
-        try:
-            cpu = cpu_seconds(kiln.pid)
-        except OSError:
-            pass
-        time.sleep(0.05)
+    cpu = [0.0]
+    watch(kiln, lambda pid: cpu.__setitem__(0, cpu_seconds(pid))).join()
     profile = kilntest.read_profile(kilntest.profiles(out)[0])
     total = full = 0
     for sample in profile.samples:
-        names = [name for name in profile.stack(sample)]
+        names = profile.stack(sample)
         total += sample["values"][0]
         # "rec" read in BPF; "py::rec:<string>" from -X perf's perf map.
         if sum(1 for n in names if re.fullmatch(r"(py::)?rec(:.*)?", n)) >= DEPTH - 1:
             full += sample["values"][0]
-    return total, full, cpu
+    return total, full, cpu[0]
 
 
 def perf_share(python_pid, mode):

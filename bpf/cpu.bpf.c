@@ -293,9 +293,8 @@ static __always_inline int record_sample(struct bpf_perf_event_data *ctx, void *
 static __always_inline void process_filled(__u32 pid)
 {
 	struct process_unwind *process = find_process_unwind(pid);
-	__u8 one = 1;
-
 	bool known = bpf_map_lookup_elem(&known_processes, &pid) != NULL;
+	__u8 one = 1;
 
 	if (!process || (process->flags & PROCESS_UNWIND_UNTABLED)) {
 		/* Known, not read (filled whole before): a library without a table since. */
