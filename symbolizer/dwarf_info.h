@@ -2,8 +2,12 @@
 /*
  * Source lines and inlined frames of one ELF file's DWARF, through libdw
  * (internal to the symbolizer). Units are found through a sorted table of
- * their address ranges; a unit's functions and inlined calls are indexed
- * the first time an address falls into it. Library code: never prints.
+ * their address ranges; the first time an address falls into a unit, libdw
+ * reads it into a compact table of ours (its functions, inlined calls,
+ * lines, and the names and paths they show), from which lookups are
+ * answered. libdw's reader, which holds far more, can then be closed and
+ * is opened again only to read a unit not read yet. Library code: never
+ * prints.
  */
 #ifndef KILN_DWARF_INFO_H
 #define KILN_DWARF_INFO_H
@@ -26,13 +30,15 @@ struct dwarf_info_stats {
 	uint64_t index_resets; /* indexes dropped to stay under max_index_rows */
 	uint64_t units_not_indexed; /* over max_index_rows alone, or unreadable: lines only */
 	uint64_t chains_truncated; /* inline chains deeper than the caller's room */
+	uint64_t reader_closes; /* dwarf_info__close_reader let go of libdw's reader */
+	uint64_t reader_reopens; /* libdw's reader opened again, for a unit not read yet */
 };
 
 /*
  * Reads the DWARF of elf, an ELF handle the caller keeps open for the life
  * of the result. When elf maps its file, the file is read through a handle
  * of the result's own, so that what libdw decompresses and parses is freed
- * with the result. Indexes hold at most max_index_rows address ranges in
+ * with the reader. Tables hold at most max_index_rows address ranges in
  * all; past that they are dropped and rebuilt on demand. NULL with errno
  * set: ENOENT when elf has no DWARF, EINVAL when not even its first unit
  * can be read.
@@ -47,7 +53,7 @@ void dwarf_info__free(struct dwarf_info *info);
  * the line table's, for a caller its call site. A chain deeper than
  * max_frames keeps its outermost frames. When DWARF has lines but no
  * function for vaddr, one frame with name NULL. Strings stay valid until
- * dwarf_info__free. Returns 0 (*ret_count >= 1) or -ENOENT when no debug
+ * the next lookup or dwarf_info__free. Returns 0 (*ret_count >= 1) or -ENOENT when no debug
  * information covers vaddr.
  */
 int dwarf_info__lookup(struct dwarf_info *info, uint64_t vaddr, struct dwarf_info_frame *ret_frames,
@@ -67,10 +73,24 @@ bool dwarf_info__decompressed(const struct dwarf_info *info);
 int dwarf_info__write_decompressed(struct dwarf_info *info, int fd, uint64_t *ret_bytes);
 
 /*
- * What the file's DWARF holds in memory now, estimated: the sections libdw
- * decompressed, the line tables it has read, its units, and our indexes.
+ * What the file's DWARF holds in memory now, estimated: the reader's
+ * (dwarf_info__reader_memory), the units, and our tables.
  */
 uint64_t dwarf_info__memory(const struct dwarf_info *info);
+
+/*
+ * What libdw's reader holds, estimated: the sections it decompressed, the
+ * line tables it has read, its units. 0 while closed.
+ */
+uint64_t dwarf_info__reader_memory(const struct dwarf_info *info);
+
+/*
+ * Closes libdw's reader; the tables of the units read so far stay, and
+ * lookups in them need no reader. Opened again, counted, when a lookup
+ * falls into a unit not read yet.
+ */
+void dwarf_info__close_reader(struct dwarf_info *info);
+bool dwarf_info__reader_open(const struct dwarf_info *info);
 
 /*
  * Lets go of the mapped pages the file's DWARF was read from (elf_drop_pages):
@@ -78,7 +98,7 @@ uint64_t dwarf_info__memory(const struct dwarf_info *info);
  */
 void dwarf_info__drop_pages(struct dwarf_info *info);
 
-/* Address ranges held in unit indexes now, at 32 bytes each. */
+/* Address ranges held in unit tables now, at 40 bytes each. */
 size_t dwarf_info__index_rows(const struct dwarf_info *info);
 
 /*

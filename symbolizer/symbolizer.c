@@ -88,6 +88,8 @@ static void add_dwarf_stats(struct dwarf_info_stats *total, const struct dwarf_i
 	total->index_resets += more->index_resets;
 	total->units_not_indexed += more->units_not_indexed;
 	total->chains_truncated += more->chains_truncated;
+	total->reader_closes += more->reader_closes;
+	total->reader_reopens += more->reader_reopens;
 }
 
 /*
@@ -424,13 +426,39 @@ static bool closed_for_window(const struct symbolizer *symbolizer, const struct 
 	       file->closes_in_window >= SYMBOLIZER_DWARF_READS_AFTER_CLOSE;
 }
 
+/* Lets go of file's libdw reader: the tables of the units it read stay. */
+static void close_reader(struct symbolizer *symbolizer, struct file_dwarf *file)
+{
+	uint64_t memory = dwarf_info__memory(file->dwarf);
+
+	dwarf_info__close_reader(file->dwarf);
+	symbolizer->dwarf_memory -= memory - dwarf_info__memory(file->dwarf);
+}
+
+/* Closes the least recently used reader but current's; false when none is open. */
+static bool close_oldest_reader(struct symbolizer *symbolizer, const struct file_dwarf *current)
+{
+	for (struct list_node *node = symbolizer->dwarf_lru.prev; node != &symbolizer->dwarf_lru;
+	     node = node->prev) {
+		struct file_dwarf *file = container_of(node, struct file_dwarf, lru);
+
+		if (file != current && dwarf_info__reader_open(file->dwarf)) {
+			close_reader(symbolizer, file);
+			return true;
+		}
+	}
+	return false;
+}
+
 /*
  * Closes the least recently used DWARF while more files are open than
  * max_dwarf_files, or while they hold more than max_dwarf_memory (then
- * keeping one at least); never current's, the file being read. A file
- * closed for memory is not read again before the next window: two files
- * that do not fit together would otherwise be read again in turn, for
- * every address they alternate on.
+ * keeping one at least); never current's, the file being read. For memory,
+ * libdw's readers go first: the tables they filled stay, and a reader is
+ * opened again only for a unit not read yet. A file closed for memory is
+ * not read again before the next window: two files that do not fit
+ * together would otherwise be read again in turn, for every address they
+ * alternate on.
  */
 static void trim_open_dwarf(struct symbolizer *symbolizer, const struct file_dwarf *current)
 {
@@ -442,6 +470,8 @@ static void trim_open_dwarf(struct symbolizer *symbolizer, const struct file_dwa
 
 		if (!too_many && !too_large)
 			return;
+		if (!too_many && close_oldest_reader(symbolizer, current))
+			continue;
 		oldest = container_of(symbolizer->dwarf_lru.prev, struct file_dwarf, lru);
 		if (oldest == current)
 			return;
@@ -455,9 +485,16 @@ static void trim_open_dwarf(struct symbolizer *symbolizer, const struct file_dwa
 	}
 }
 
+/*
+ * The window is written: every reader is closed (what the next windows
+ * need is in the tables), and DWARF still over the bound goes too, one
+ * file alone over it included.
+ */
 void symbolizer__end_window(struct symbolizer *symbolizer)
 {
-	/* Between windows no file is being read: one alone over the bound goes too. */
+	for (struct list_node *node = symbolizer->dwarf_lru.next; node != &symbolizer->dwarf_lru;
+	     node = node->next)
+		close_reader(symbolizer, container_of(node, struct file_dwarf, lru));
 	while (symbolizer->dwarf_memory > symbolizer->max_dwarf_memory &&
 	       !list_empty(&symbolizer->dwarf_lru)) {
 		close_dwarf(symbolizer,
@@ -496,8 +533,11 @@ static size_t dwarf_frames(struct symbolizer *symbolizer, struct elf_cache_entry
 	 * indexes of the units they read: CPython's, glibc's): closed before
 	 * it grows further, and read again at once, small again, unless that
 	 * happened too often this window. The strings of those lookups were
-	 * the caller's until now.
+	 * the caller's until now. Its reader goes first, its tables kept.
 	 */
+	if (was_open && symbolizer->dwarf_memory > symbolizer->max_dwarf_memory &&
+	    dwarf_info__reader_open(dwarf))
+		close_reader(symbolizer, file);
 	if (was_open && symbolizer->dwarf_memory > symbolizer->max_dwarf_memory) {
 		close_dwarf(symbolizer, file);
 		count_close(symbolizer, file);
@@ -518,7 +558,7 @@ static size_t dwarf_frames(struct symbolizer *symbolizer, struct elf_cache_entry
 	for (unsigned int loss = 0; dwarf_info__losses(dwarf) && loss < ELF_LOSS_COUNT; loss++)
 		if (dwarf_info__losses(dwarf) & 1U << loss)
 			elf_cache__add_loss(symbolizer->files, entry, loss);
-	/* A unit's line table read, or its index built: its pages were read through. */
+	/* A unit read, or the reader opened again: its pages were read through. */
 	if (dwarf_info__memory(dwarf) != memory)
 		dwarf_info__drop_pages(dwarf);
 	symbolizer->dwarf_memory += dwarf_info__memory(dwarf) - memory;
@@ -789,4 +829,6 @@ void symbolizer__stats(const struct symbolizer *symbolizer, struct symbolizer_st
 	ret_stats->dwarf_index_resets = dwarf.index_resets;
 	ret_stats->dwarf_units_not_indexed = dwarf.units_not_indexed;
 	ret_stats->inline_chains_truncated = dwarf.chains_truncated;
+	ret_stats->dwarf_reader_closes = dwarf.reader_closes;
+	ret_stats->dwarf_reader_reopens = dwarf.reader_reopens;
 }

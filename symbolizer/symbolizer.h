@@ -129,9 +129,11 @@ struct symbolizer_stats {
 	uint64_t dwarf_decompressed_bytes; /* what those copies take on disk now */
 	uint64_t dwarf_decompress_failed; /* not written (disk, the bound): heap copies */
 	uint64_t dwarf_lookups; /* user addresses with DWARF lines */
-	uint64_t dwarf_index_rows; /* address ranges indexed now, 32 bytes each */
+	uint64_t dwarf_index_rows; /* address ranges in unit tables now, 40 bytes each */
 	uint64_t dwarf_index_resets; /* a file's indexes dropped: max_dwarf_index_rows */
 	uint64_t dwarf_units_not_indexed; /* units too large for the index: lines only */
+	uint64_t dwarf_reader_closes; /* libdw's reader closed, the unit tables kept */
+	uint64_t dwarf_reader_reopens; /* libdw's reader opened again for a unit not read yet */
 	uint64_t inline_chains_truncated; /* deeper than SYMBOLIZER_MAX_FRAMES: innermost dropped */
 	uint64_t names_truncated; /* longer than SYMBOLIZER_MAX_NAME */
 	/* Debug files the elf_cache's debug_search found, by where (debug_search.h). */

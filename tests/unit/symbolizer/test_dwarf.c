@@ -485,6 +485,45 @@ static void test_compressed_read_from_copy(void)
 	symbolizer__free(copy);
 }
 
+/*
+ * Between windows libdw's reader is closed and the units' tables stay: the
+ * same frames again without reading the file, less memory held; a unit not
+ * read yet opens the reader again, counted, with the frames a fresh
+ * symbolizer gives.
+ */
+static void test_reader_closed_between_windows(void)
+{
+	struct symbolizer *fresh = symbolizer__new(NULL), *symbolizer = symbolizer__new(NULL);
+	struct symbolized_location expected = {}, location = {};
+	struct symbolizer_stats stats = {};
+	uint64_t open_memory;
+	struct fixture c;
+
+	CHECK(start_fixture("inline_c_gcc", &c) == 0);
+	CHECK(fresh && symbolizer);
+	CHECK(resolve_symbol(fresh, &c, "compute", &expected) > 1);
+	CHECK(resolve_symbol(symbolizer, &c, "compute", &location) > 1);
+	check_same_frames(&expected, &location);
+	symbolizer__stats(symbolizer, &stats);
+	open_memory = stats.dwarf_memory;
+	symbolizer__end_window(symbolizer);
+	symbolizer__stats(symbolizer, &stats);
+	CHECK(stats.dwarf_reader_closes == 1 && stats.dwarf_memory_evictions == 0);
+	CHECK(stats.dwarf_memory > 0 && stats.dwarf_memory < open_memory);
+	CHECK(resolve_symbol(symbolizer, &c, "compute", &location) > 1);
+	check_same_frames(&expected, &location);
+	symbolizer__stats(symbolizer, &stats);
+	CHECK(stats.dwarf_reader_reopens == 0 && stats.dwarf_files_opened == 1);
+	CHECK(resolve_symbol(fresh, &c, "extra", &expected) > 1);
+	CHECK(resolve_symbol(symbolizer, &c, "extra", &location) > 1);
+	check_same_frames(&expected, &location);
+	symbolizer__stats(symbolizer, &stats);
+	CHECK(stats.dwarf_reader_reopens == 1 && stats.dwarf_files_opened == 1);
+	stop_fixture(&c);
+	symbolizer__free(fresh);
+	symbolizer__free(symbolizer);
+}
+
 /* Fewer DWARF files open than in use: closed and reopened, counted, same answers. */
 /*
  * The memory bound: with room for less than two files' DWARF, reading a
@@ -791,6 +830,6 @@ TEST_MAIN("dwarf", TEST(test_cpp_gcc), TEST(test_cpp_clang), TEST(test_c_gcc), T
 	  TEST(test_compressed), TEST(test_compressed_read_from_copy),
 	  TEST(test_symbols_demangled_without_dwarf), TEST(test_dwarf_file_limit),
 	  TEST_ROOT(test_dwarf_memory_limit, "reads its own mappings through /proc/self/map_files"),
-	  TEST(test_index_limit), TEST(test_demangle_cpp), TEST(test_demangle_rust_legacy),
-	  TEST(test_demangle_rust_v0), TEST(test_demangle_rejects), TEST(test_demangle_truncates),
-	  TEST(test_long_names))
+	  TEST(test_index_limit), TEST(test_reader_closed_between_windows), TEST(test_demangle_cpp),
+	  TEST(test_demangle_rust_legacy), TEST(test_demangle_rust_v0), TEST(test_demangle_rejects),
+	  TEST(test_demangle_truncates), TEST(test_long_names))
