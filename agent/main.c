@@ -77,6 +77,7 @@ static volatile sig_atomic_t stop_requested;
 
 struct agent {
 	struct kiln_options opts;
+	size_t heap_free_after_trim; /* mallinfo2's fordblks after the last malloc_trim */
 	struct debug_search *debug_search;
 	struct elf_cache *elf_files; /* read by the symbolizer and the unwind tables */
 	struct symbolizer *symbolizer;
@@ -511,6 +512,27 @@ static void report_uploads(struct agent *agent)
 }
 
 /*
+ * What the heap must have freed since the last trim before it is trimmed
+ * again: each range malloc_trim gives back is an madvise, a TLB shootdown
+ * on every CPU, and trimming every window was a fifth of kiln's CPU.
+ */
+#define HEAP_TRIM_MIN_BYTES (1U << 20)
+
+/*
+ * Freed in the middle of the heap (a window's profile, a table built) goes
+ * back, once there is enough of it to matter.
+ */
+static void trim_heap(struct agent *agent)
+{
+	struct mallinfo2 before = mallinfo2();
+
+	if (before.fordblks < agent->heap_free_after_trim + HEAP_TRIM_MIN_BYTES)
+		return;
+	malloc_trim(0);
+	agent->heap_free_after_trim = mallinfo2().fordblks;
+}
+
+/*
  * Ends the window that started at start_ns (Unix): swaps every program's
  * buffers first, so the profiles cover the same span, then writes them.
  */
@@ -555,8 +577,7 @@ static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns
 		kernel_maps__sweep(sampling__replaced_images_fd(agent->sampling),
 				   &agent->replaced_sweep);
 	symbolizer__end_window(agent->symbolizer);
-	/* Freed in the middle of the heap (a window's profile, a table built) goes back too. */
-	malloc_trim(0);
+	trim_heap(agent);
 	if (agent->uploader)
 		report_uploads(agent);
 	agent->windows_written += !err;
