@@ -31,7 +31,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 ROOTS = {"_start", "main", "__libc_start_main", "__libc_start_call_main", "start_thread",
          "clone", "clone3", "__clone", "__clone3", "thread_start"}
 # kiln's frames for a stack that was cut or lost (agent/profile/window_profile.c).
-MARKER_PREFIXES = ("[truncated", "[stack")
+MARKER_PREFIXES = ("[truncated", "[stack", "[frame pointers")
 # Kinds in the order the tables list them; the target is issue 13's, None for none.
 KINDS = [
     ("native", "native (6:3:1 split, with and without frame pointers)", 0.99),

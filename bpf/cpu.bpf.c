@@ -152,7 +152,9 @@ static __always_inline __u64 capture_user_stack(struct bpf_perf_event_data *ctx,
 	    defer_sample(tid, kernel_stack_id, buffer, refills))
 		return STACK_ID_DEFERRED;
 	if (!trace)
-		trace = get_stack(ctx, BPF_F_USER_STACK, CPU_STAT_USER_STACK_FAILED);
+		trace = frame_pointers_instead(
+			get_stack(ctx, BPF_F_USER_STACK, CPU_STAT_USER_STACK_FAILED),
+			dwarf_unwinding);
 	return trace ? store_stack(stacks, trace, MAX_USER_STACK_DEPTH) : STACK_ID_CAPTURE_FAILED;
 }
 

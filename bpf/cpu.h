@@ -31,7 +31,8 @@
 /*
  * stack flags: why a stack ends where it does. Anything but
  * STACK_END_COMPLETE is shown in the profile as a final [truncated: ...]
- * frame; frame-pointer stacks end unknown unless cut at the depth limit.
+ * frame (STACK_END_FRAME_POINTERS as [frame pointers: ...]); frame-pointer
+ * stacks end unknown unless cut at the depth limit.
  */
 enum stack_end {
 	STACK_END_UNKNOWN = 0, /* frame pointers: the walk stopped, complete or not */
@@ -42,6 +43,8 @@ enum stack_end {
 	STACK_END_UNSUPPORTED, /* CFI kiln cannot follow */
 	STACK_END_BAD_READ, /* the stack could not be read */
 	STACK_END_NO_RBP, /* the CFA needs an rbp that was lost */
+	/* The process had no tables ready: the kernel's frame-pointer walk, callers may be missing */
+	STACK_END_FRAME_POINTERS,
 	STACK_END__COUNT,
 };
 

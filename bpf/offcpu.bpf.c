@@ -264,7 +264,7 @@ static __always_inline __u64 current_user_stack(void *ctx, __u32 pid, __u64 pc, 
 		trace = get_task_stack(bpf_get_current_task_btf(),
 				       bpf_map_lookup_elem(&stack_scratch, &zero), BPF_F_USER_STACK,
 				       CPU_STAT_USER_STACK_FAILED);
-	return store_user_stack(trace);
+	return store_user_stack(frame_pointers_instead(trace, dwarf_unwinding));
 }
 
 /*

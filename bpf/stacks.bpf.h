@@ -94,6 +94,19 @@ static __always_inline struct stack_trace *finish_stack(struct stack_trace *trac
 	return trace;
 }
 
+/*
+ * A user stack the DWARF unwinder could not take (the process had no
+ * tables ready), walked by the kernel with frame pointers instead: said so,
+ * since in code built without them it skips callers and yet looks whole.
+ */
+static __always_inline struct stack_trace *frame_pointers_instead(struct stack_trace *trace,
+								  bool instead_of_cfi)
+{
+	if (trace && instead_of_cfi && trace->end == STACK_END_UNKNOWN)
+		trace->end = STACK_END_FRAME_POINTERS;
+	return trace;
+}
+
 /* A stack through the kernel's frame-pointer walk (bpf_get_stack), at most 127 frames. */
 static __always_inline struct stack_trace *get_stack(void *ctx, __u64 flags, __u32 failed_stat)
 {

@@ -50,6 +50,7 @@ static const char *const marker_names[] = {
 	[MARKER_END_FIRST + STACK_END_UNSUPPORTED] = "[truncated: unsupported unwind info]",
 	[MARKER_END_FIRST + STACK_END_BAD_READ] = "[truncated: stack unreadable]",
 	[MARKER_END_FIRST + STACK_END_NO_RBP] = "[truncated: frame pointer lost]",
+	[MARKER_END_FIRST + STACK_END_FRAME_POINTERS] = "[frame pointers: no unwind tables yet]",
 };
 
 struct window_profile {
