@@ -304,9 +304,12 @@ def test_without_kernel_fill():
           leaf >= MIN_SAMPLES and exact >= 0.97 * leaf, f"{exact}/{leaf}; others: {worst[:3]}")
     # Before the agent has read a process's mappings the kernel walks it with
     # frame pointers, which this binary has none of: such a stack skips
-    # callers, and must say so rather than pass for a whole one.
+    # callers, and must say so rather than pass for a whole one. How many
+    # samples land in that gap depends on the host's load (43 to a few
+    # hundred in 49 processes); that every inexact one is marked is the
+    # check after this one.
     check("no kernel fill: frame-pointer stacks of the churn are marked as such",
-          marked >= MIN_SAMPLES, f"{marked} marked")
+          marked >= 10, f"{marked} marked")
     check("no kernel fill: no inexact stack of churn_spin without a marker",
           not silent, f"{sum(silent.values())} samples, e.g. "
           f"{sorted(silent.items(), key=lambda kv: -kv[1])[:3]}")
