@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/metadata/process_labels.h"
 #include "agent/metadata/process_metadata.h"
 #include "tests/unit/testing.h"
 
@@ -149,4 +150,121 @@ static void test_hostile_files(void)
 	free(big);
 }
 
-TEST_MAIN("process_metadata", TEST(test_self), TEST(test_hostile_files))
+/* A fake /proc/PID with the given comm and executable, in root_fd. */
+static void make_process(int root_fd, uint32_t pid, const char *comm, const char *exe)
+{
+	char name[32], text[128];
+	int fd;
+
+	snprintf(name, sizeof(name), "%u", pid);
+	CHECK(mkdirat(root_fd, name, 0755) == 0);
+	fd = openat(root_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	snprintf(text, sizeof(text), "%u (%s) S 1 %u %u 0 -1 0\n", pid, comm, pid, pid);
+	write_file(fd, "stat", text, strlen(text));
+	snprintf(text, sizeof(text), "%s\n", comm);
+	write_file(fd, "comm", text, strlen(text));
+	write_file(fd, "cgroup", "0::/system.slice/app.service\n", 29);
+	CHECK(symlinkat(exe, fd, "exe") == 0);
+	close(fd);
+}
+
+static struct relabel_rules *rules_of(const struct relabel_spec *specs, size_t count)
+{
+	struct relabel_rules *rules = relabel_rules__new();
+	enum relabel_field field;
+	char error[256];
+
+	CHECK(rules);
+	for (size_t i = 0; rules && i < count; i++)
+		CHECK(relabel_rules__add(rules, &specs[i], &field, error, sizeof(error)) == 0);
+	return rules;
+}
+
+/*
+ * The cache: labels relabeled once (service_name from the executable's
+ * name, the unit kept), __meta_* dropped, a dropped process said so, the
+ * least recently used evicted past the bound, a gone process not cached.
+ */
+static void test_labels_cache(void)
+{
+	static const char *const exe_name[] = { "__meta_process_executable_name" };
+	static const char *const comm[] = { "__meta_process_comm" };
+	static const char *const unit[] = { "__meta_systemd_unit" };
+	const struct relabel_spec specs[] = {
+		{ .action = "drop", .source_labels = comm, .source_count = 1, .regex = "noisy.*" },
+		{ .source_labels = exe_name, .source_count = 1, .target_label = "service_name" },
+		{ .source_labels = unit,
+		  .source_count = 1,
+		  .regex = "(.*)\\.service",
+		  .target_label = "unit" },
+	};
+	char root[] = "/tmp/kiln-proc-XXXXXX", command[PATH_MAX];
+	struct relabel_rules *rules = rules_of(specs, ARRAY_SIZE(specs));
+	struct relabel_rules *none = relabel_rules__new();
+	struct process_labels_stats stats;
+	const struct label_set *labels;
+	struct process_labels *cache;
+	int root_fd;
+
+	CHECK(mkdtemp(root));
+	root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(root_fd >= 0);
+	make_process(root_fd, 100, "web", "/srv/bin/web-server");
+	make_process(root_fd, 101, "noisy-cron", "/usr/bin/cron");
+	make_process(root_fd, 102, "db", "/usr/sbin/postgres");
+	cache = process_labels__new(&(struct process_labels_opts){
+		.max_processes = 2, .proc_fd = root_fd, .rules = rules });
+	CHECK(cache);
+	if (!cache || !rules)
+		goto out;
+
+	CHECK(process_labels__get(cache, 100, &labels) == 1);
+	CHECK_STR(label_set__get(labels, "service_name"), "web-server");
+	CHECK_STR(label_set__get(labels, "unit"), "app");
+	for (size_t i = 0; i < labels->count; i++)
+		CHECK(strncmp(labels->labels[i].name, "__meta_", 7) != 0);
+	CHECK(labels->count == 2);
+	/* Read once: asked again, it is the cache's. */
+	CHECK(process_labels__get(cache, 100, &labels) == 1);
+	CHECK(process_labels__get(cache, 101, &labels) == 0);
+	CHECK(labels->count == 0);
+	process_labels__stats(cache, &stats);
+	CHECK(stats.reads == 2 && stats.dropped == 1 && stats.evictions == 0);
+
+	/* Using 100 makes 101 the least recently used: the one a fourth process evicts. */
+	CHECK(process_labels__get(cache, 100, &labels) == 1);
+	CHECK(process_labels__get(cache, 102, &labels) == 1);
+	CHECK_STR(label_set__get(labels, "service_name"), "postgres");
+	process_labels__stats(cache, &stats);
+	CHECK(stats.evictions == 1 && process_labels__size(cache) == 2);
+	CHECK(process_labels__get(cache, 100, &labels) == 1);
+	process_labels__stats(cache, &stats);
+	CHECK(stats.reads == 3); /* 100 stayed */
+	CHECK(process_labels__get(cache, 101, &labels) == 0);
+	process_labels__stats(cache, &stats);
+	CHECK(stats.reads == 4 && stats.dropped == 2 && stats.evictions == 2);
+
+	/* Gone: an error, and not cached. */
+	CHECK(process_labels__get(cache, 999, &labels) == -ENOENT);
+	CHECK(process_labels__get(cache, 999, &labels) == -ENOENT);
+	process_labels__stats(cache, &stats);
+	CHECK(stats.read_failures == 2);
+
+	/* New rules: read again, and no rule keeps the __meta_* labels either. */
+	process_labels__set_rules(cache, none);
+	CHECK(process_labels__size(cache) == 0);
+	CHECK(process_labels__get(cache, 101, &labels) == 1);
+	CHECK(labels->count == 0);
+	process_labels__forget(cache, 101);
+	CHECK(process_labels__size(cache) == 0);
+out:
+	process_labels__free(cache);
+	relabel_rules__free(rules);
+	relabel_rules__free(none);
+	close(root_fd);
+	snprintf(command, sizeof(command), "rm -rf '%s'", root);
+	CHECK(system(command) == 0);
+}
+
+TEST_MAIN("process_metadata", TEST(test_self), TEST(test_hostile_files), TEST(test_labels_cache))
