@@ -2,6 +2,7 @@
 /* kiln: the daemon's main loop: sample, end a window, symbolize, write, repeat. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <malloc.h>
@@ -21,6 +22,7 @@
 #include "agent/sampling/offcpu_profiler.h"
 #include "agent/sampling/sampling.h"
 #include "agent/config.h"
+#include "agent/metadata/process_labels.h"
 #include "agent/options.h"
 #include "agent/output/profile_name.h"
 #include "agent/report.h"
@@ -93,6 +95,9 @@ struct agent {
 	struct python_code_cache *python_code;
 	struct kernel_maps_sweep replaced_sweep; /* images exec replaced, kept a window */
 	struct offcpu_profiler *offcpu; /* NULL: no --off-cpu */
+	struct process_labels *labels; /* NULL: no relabel rules, no labels of processes */
+	struct host_metadata host;
+	int proc_fd;
 	struct reporter *reporter; /* the counters' log lines */
 	struct uploader *uploader; /* NULL: no --remote-store */
 	struct output_retention *retention; /* NULL: no --output-dir, or no bound on it */
@@ -153,6 +158,9 @@ static void on_captured(void *ctx, struct captured_process *process)
 	int err;
 
 	if (process->at_exec) {
+		/* Another program now: its labels are read again. */
+		if (agent->labels)
+			process_labels__forget(agent->labels, process->pid);
 		prepare_exec_files(agent, process);
 		return;
 	}
@@ -160,6 +168,12 @@ static void on_captured(void *ctx, struct captured_process *process)
 	if (err)
 		log_debug("pid %u: keeping its mappings: %s, ignoring", process->pid,
 			  strerror(-err));
+	/* Its labels are read now, while it most likely still lives. */
+	if (agent->labels) {
+		const struct label_set *labels;
+
+		process_labels__get(agent->labels, process->pid, &labels);
+	}
 }
 
 /* Takes what the capture thread read: every process BPF announced so far. */
@@ -178,6 +192,11 @@ static void symbolizer_on_mappings_changed(void *ctx, const struct process_chang
 static void symbolizer_on_removed(void *ctx, uint32_t pid)
 {
 	symbolizer__forget_process(ctx, (int)pid);
+}
+
+static void labels_on_removed(void *ctx, uint32_t pid)
+{
+	process_labels__forget(ctx, pid);
 }
 
 /* A sampled process gone before its maps were read: the kernel's record of them. */
@@ -454,6 +473,7 @@ static int write_window(struct agent *agent, bool off_cpu, struct sample_window 
 		return err;
 	}
 	window_profile__set_python(profile, agent->python, agent->python_code);
+	window_profile__set_labels(profile, agent->labels);
 	if (agent->python_code)
 		python_code_cache__begin_window(agent->python_code);
 	if (agent->opts.output_dir) {
@@ -747,10 +767,6 @@ int main(int argc, char **argv)
 		break;
 	}
 	log_set_level(agent.opts.verbose ? LOG_DEBUG : LOG_INFO);
-	if (agent.opts.config && relabel_rules__count(agent.opts.config->rules))
-		log_warn("%s: %zu relabel_configs rules read and checked, but not applied: "
-			 "per-process labels are not built yet",
-			 agent.opts.config->path, relabel_rules__count(agent.opts.config->rules));
 	if (!has_privileges()) {
 		log_error("kiln needs root, or the capabilities CAP_BPF and CAP_PERFMON "
 			  "(and CAP_SYS_PTRACE to read other processes' mappings)");
@@ -841,6 +857,27 @@ int main(int argc, char **argv)
 	if (!agent.processes) {
 		log_error("creating the process table: %s", strerror(errno));
 		goto cleanup;
+	}
+	if (agent.opts.config && relabel_rules__count(agent.opts.config->rules)) {
+		agent.proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		host_metadata_read(&agent.host);
+		agent.labels = process_labels__new(&(struct process_labels_opts){
+			.max_processes = agent.opts.max_processes,
+			.proc_fd = agent.proc_fd,
+			.host = &agent.host,
+			.rules = agent.opts.config->rules,
+		});
+		if (agent.proc_fd < 0 || !agent.labels) {
+			log_error("reading processes' labels: %s", strerror(errno));
+			goto cleanup;
+		}
+		if (add_process_listener(&agent, &(struct process_listener){
+							 .on_removed = labels_on_removed,
+							 .ctx = agent.labels,
+						 }))
+			goto cleanup;
+		log_info("%s: %zu relabel_configs rules, run once per process",
+			 agent.opts.config->path, relabel_rules__count(agent.opts.config->rules));
 	}
 	/* First: the unwinder reads the files the symbolizer opens. */
 	if (add_process_listener(&agent,
@@ -1004,6 +1041,9 @@ cleanup:
 	process_table__free(agent.processes);
 	python_processes__free(agent.python);
 	python_code_cache__free(agent.python_code);
+	process_labels__free(agent.labels);
+	if (agent.proc_fd > 0)
+		close(agent.proc_fd);
 	symbol_history__free(agent.symbol_history);
 	symbolizer__free(agent.symbolizer);
 	elf_cache__free(agent.elf_files);

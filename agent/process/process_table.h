@@ -46,7 +46,7 @@ struct process_listener {
 	void *ctx;
 };
 
-#define PROCESS_TABLE_MAX_LISTENERS 4
+#define PROCESS_TABLE_MAX_LISTENERS 6
 
 /* NULL with errno set. */
 struct process_table *process_table__new(size_t max_processes);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/metadata/process_labels.h"
 #include "agent/profile/symbol_cache.h"
 #include "agent/profile/window_profile.h"
 #include "agent/process/process_table.h"
@@ -62,6 +63,7 @@ struct window_profile {
 	struct symbol_cache *symbols; /* NULL: built once, nothing to keep */
 	const struct python_processes *python; /* NULL: Python frames are not named */
 	struct python_code_cache *python_code;
+	struct process_labels *labels; /* NULL: the built-in labels only */
 };
 
 /* One profile being built from the window. */
@@ -358,6 +360,18 @@ static int add_stack(struct profile_context *ctx, uint32_t pid, uint64_t stack_i
 	return count;
 }
 
+/* A process's own labels beside the built-in ones: those kiln sets itself win. */
+#define MAX_PROCESS_LABELS 32
+#define BUILTIN_LABELS 5
+
+static bool is_builtin_label(const struct pprof_label *labels, size_t count, const char *name)
+{
+	for (size_t i = 0; i < count; i++)
+		if (!strcmp(labels[i].key, name))
+			return true;
+	return false;
+}
+
 static int add_sample(struct profile_context *ctx, const struct drained_sample *sample)
 {
 	const struct window_profile_meta *meta = &ctx->profile->meta;
@@ -367,19 +381,37 @@ static int add_sample(struct profile_context *ctx, const struct drained_sample *
 	int64_t values[2] = { (int64_t)sample->value.count,
 			      meta->off_cpu ? (int64_t)sample->value.blocked_ns
 					    : (int64_t)(sample->value.count * meta->period_ns) };
+	struct pprof_label labels[BUILTIN_LABELS + MAX_PROCESS_LABELS];
+	const struct label_set *own = NULL;
+	size_t label_count = 0;
 	int count;
 
 	_Static_assert(MAX_SAMPLE_FRAMES >= MAX_USER_STACK_DEPTH + 1 + MAX_STACK_DEPTH + 1,
 		       "room for both stacks and their markers");
+	if (ctx->profile->labels) {
+		int kept = process_labels__get(ctx->profile->labels, key->pid, &own);
+
+		if (kept < 0)
+			return kept;
+		if (!kept) {
+			ctx->result.samples_dropped += sample->value.count;
+			return 0;
+		}
+	}
 	memcpy(thread_name, sample->value.thread_comm, TASK_COMM_LEN);
 	memcpy(process_name, sample->value.process_comm, TASK_COMM_LEN);
-	struct pprof_label labels[] = {
-		{ .key = "pid", .num = key->pid },
-		{ .key = "tid", .num = key->tid },
-		{ .key = "comm", .str = process_name },
-		{ .key = "thread_name", .str = thread_name },
-		{ .key = "state", .str = offcpu_state_name(key->state) },
-	};
+	labels[label_count++] = (struct pprof_label){ .key = "pid", .num = key->pid };
+	labels[label_count++] = (struct pprof_label){ .key = "tid", .num = key->tid };
+	labels[label_count++] = (struct pprof_label){ .key = "comm", .str = process_name };
+	labels[label_count++] = (struct pprof_label){ .key = "thread_name", .str = thread_name };
+	if (meta->off_cpu)
+		labels[label_count++] =
+			(struct pprof_label){ .key = "state",
+					      .str = offcpu_state_name(key->state) };
+	for (size_t i = 0; own && i < own->count && i < MAX_PROCESS_LABELS; i++)
+		if (!is_builtin_label(labels, BUILTIN_LABELS - !meta->off_cpu, own->labels[i].name))
+			labels[label_count++] = (struct pprof_label){ .key = own->labels[i].name,
+								      .str = own->labels[i].value };
 
 	count = add_stack(ctx, key->pid, key->kernel_stack_id, true, ids, 0);
 	if (count >= 0)
@@ -387,9 +419,7 @@ static int add_sample(struct profile_context *ctx, const struct drained_sample *
 	if (count < 0)
 		return count;
 	ctx->result.samples += sample->value.count;
-	/* The state label is the last one, for off-CPU profiles only. */
-	return pprof_builder__add_sample(ctx->builder, ids, count, values, labels,
-					 ARRAY_SIZE(labels) - !meta->off_cpu);
+	return pprof_builder__add_sample(ctx->builder, ids, count, values, labels, label_count);
 }
 
 /* A new builder with the window's sample types, comment and kernel mapping. */
@@ -466,6 +496,11 @@ void window_profile__set_python(struct window_profile *profile,
 {
 	profile->python = processes;
 	profile->python_code = code;
+}
+
+void window_profile__set_labels(struct window_profile *profile, struct process_labels *labels)
+{
+	profile->labels = labels;
 }
 
 void window_profile__free(struct window_profile *profile)
@@ -553,6 +588,22 @@ int window_profile__for_each_process(struct window_profile *profile, window_prof
 		     end < window->sample_count && order[end]->key.pid == order[first]->key.pid;
 		     end++)
 			;
+		if (profile->labels) {
+			const struct label_set *own;
+			int kept =
+				process_labels__get(profile->labels, order[first]->key.pid, &own);
+
+			if (kept < 0) {
+				err = kept;
+				goto cleanup;
+			}
+			if (!kept) {
+				/* Dropped by a rule: no profile to push at all. */
+				for (size_t i = first; i < end; i++)
+					result.samples_dropped += order[i]->value.count;
+				continue;
+			}
+		}
 		err = start_profile(&ctx);
 		for (size_t i = first; !err && i < end; i++)
 			err = add_sample(&ctx, order[i]);
@@ -567,6 +618,7 @@ int window_profile__for_each_process(struct window_profile *profile, window_prof
 		if (err)
 			goto cleanup;
 		result.samples += ctx.result.samples;
+		result.samples_dropped += ctx.result.samples_dropped;
 		result.stacks_missing += ctx.result.stacks_missing;
 		result.frames += ctx.result.frames;
 		result.frames_without_mapping += ctx.result.frames_without_mapping;

@@ -24,6 +24,7 @@ struct window_profile_meta {
 
 struct window_profile_result {
 	uint64_t samples; /* sampled events (CPU) or blocks (off-CPU) in the profile */
+	uint64_t samples_dropped; /* ... left out: their process a relabel rule dropped */
 	uint64_t stacks_missing; /* referenced stack not in the drained map */
 	uint64_t frames; /* frames resolved through the symbolizer */
 	uint64_t frames_without_mapping; /* user address in no known mapping */
@@ -56,6 +57,14 @@ struct python_processes;
 void window_profile__set_python(struct window_profile *profile,
 				const struct python_processes *processes,
 				struct python_code_cache *code);
+
+/*
+ * Labels every sample with its process's labels (process_labels.h, read
+ * once per process) and leaves out the samples of processes a relabel
+ * rule dropped. NULL (the default): the built-in labels only.
+ */
+struct process_labels;
+void window_profile__set_labels(struct window_profile *profile, struct process_labels *labels);
 
 /* Builds the whole window's profile and writes it atomically to path. 0 or a negative errno. */
 int window_profile__write(struct window_profile *profile, const char *path,

@@ -3,6 +3,7 @@
 the profile, read back with go tool pprof), a flag on the command line wins
 over it, and a bad file exits 2 naming file, line and setting."""
 import os
+import re
 import subprocess
 
 from kilntest import (KILN, check, finish, prog, profiles, read_profile, require_root, run_kiln,
@@ -42,8 +43,11 @@ relabel_configs:
             check("config: the file's frequency and pid filter are the run's",
                   p.period == 1000000000 // 97 and pids == {str(workload.pid)},
                   f"period {p.period}, pids {pids}")
-        check("config: relabel rules not applied yet are said so",
-              "1 relabel_configs rules read and checked, but not applied" in err, err[-800:])
+            copies = {s["labels"].get("comm_copy", ["?"])[0] for s in p.samples}
+            meta = {k for s in p.samples for k in s["labels"] if k.startswith("__meta_")}
+            check("config: a relabel rule's label is on every sample, no __meta_* one",
+                  p.samples and copies == {"split_nofp"} and not meta,
+                  f"comm_copy {copies}, {sorted(meta)[:3]}")
 
         code, err = run_kiln(["--config", path, "-F", "41", "--output-dir", f"{out}/flags"])
         files = profiles(f"{out}/flags")
@@ -54,6 +58,55 @@ relabel_configs:
               f"exit {code}, period {p.period if p else None}: {err[-500:]}")
     finally:
         stop(workload)
+
+
+def test_relabel_drop():
+    """Two programs side by side: a drop rule on one's executable leaves its
+    samples out, the other is kept and named by a replace rule; each
+    process's labels are read once, from /proc."""
+    out = tmpdir()
+    dropped = start([prog("split"), "30"])
+    kept = start([prog("split_nofp"), "30"])
+    try:
+        path = write_config(out, f"""frequency: 97
+duration: 4
+iterations: 1
+verbose: true
+output-dir: {out}/profiles
+pid: [{dropped.pid}, {kept.pid}]
+relabel_configs:
+  - action: drop
+    source_labels: [__meta_process_executable_name]
+    regex: split
+  - source_labels: [__meta_process_executable_name]
+    target_label: service_name
+  - source_labels: [__meta_process_ppid, __meta_process_pid]
+    separator: "/"
+    target_label: lineage
+""")
+        code, err = run_kiln(["--config", path])
+        files = profiles(f"{out}/profiles")
+        if not check("relabel: kiln exits 0 with one profile", code == 0 and len(files) == 1,
+                     f"exit {code}, {files}: {err[-800:]}"):
+            return
+        p = read_profile(files[0])
+        by_pid = {}
+        for s in p.samples:
+            pid = int(s["labels"].get("pid", ["0"])[0])
+            by_pid[pid] = by_pid.get(pid, 0) + s["values"][0]
+        names = {s["labels"].get("service_name", ["?"])[0] for s in p.samples}
+        lineage = {s["labels"].get("lineage", ["?"])[0] for s in p.samples}
+        check("relabel: the dropped program has no samples, the kept one has",
+              dropped.pid not in by_pid and by_pid.get(kept.pid, 0) >= 20, f"{by_pid}")
+        check("relabel: the kept one is named by the rule", names == {"split_nofp"}, f"{names}")
+        check("relabel: labels joined from two sources", lineage == {f"{os.getpid()}/{kept.pid}"},
+              f"{lineage}")
+        said = re.findall(r"(\d+) samples of processes relabeling dropped", err)
+        check("relabel: the dropped samples are counted", said and int(said[-1]) >= 20,
+              f"{said}: {err[-800:]}")
+    finally:
+        stop(dropped)
+        stop(kept)
 
 
 def test_bad_files():
@@ -78,4 +131,5 @@ if __name__ == "__main__":
     require_root()
     test_bad_files()
     test_settings_and_flags()
+    test_relabel_drop()
     finish()
