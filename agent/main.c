@@ -98,6 +98,7 @@ struct agent {
 	struct process_labels *labels; /* NULL: no relabel rules, no labels of processes */
 	struct host_metadata host;
 	int proc_fd;
+	uint64_t exclusions_failed; /* dropped processes BPF could not be told to skip */
 	struct reporter *reporter; /* the counters' log lines */
 	struct uploader *uploader; /* NULL: no --remote-store */
 	struct output_retention *retention; /* NULL: no --output-dir, or no bound on it */
@@ -152,6 +153,34 @@ static void prepare_exec_files(struct agent *agent, struct captured_process *pro
 	unwind_maps__prepare_files(agent->unwind, process->pid, &process->maps);
 }
 
+/*
+ * A relabel rule dropped pid: BPF skips its samples from now on. Past the
+ * map's bound it is still sampled, and its samples left out of profiles.
+ */
+static void exclude_process(struct agent *agent, uint32_t pid)
+{
+	int err = sampling__exclude_process(agent->sampling, pid, true);
+
+	if (!err) {
+		log_debug("pid %u: dropped by relabel_configs, no longer sampled", pid);
+		return;
+	}
+	if (!agent->exclusions_failed++)
+		log_warn("pid %u: dropped by relabel_configs, but still sampled (its samples "
+			 "left out): %s%s",
+			 pid, strerror(-err),
+			 err == -E2BIG ? ": the excluded-process map is full" : "");
+}
+
+/* Reads pid's labels now, while it most likely still lives; BPF skips it if a rule dropped it. */
+static void read_labels(struct agent *agent, uint32_t pid)
+{
+	const struct label_set *labels;
+
+	if (agent->labels && process_labels__get(agent->labels, pid, &labels) == 0)
+		exclude_process(agent, pid);
+}
+
 static void on_captured(void *ctx, struct captured_process *process)
 {
 	struct agent *agent = ctx;
@@ -168,12 +197,7 @@ static void on_captured(void *ctx, struct captured_process *process)
 	if (err)
 		log_debug("pid %u: keeping its mappings: %s, ignoring", process->pid,
 			  strerror(-err));
-	/* Its labels are read now, while it most likely still lives. */
-	if (agent->labels) {
-		const struct label_set *labels;
-
-		process_labels__get(agent->labels, process->pid, &labels);
-	}
+	read_labels(agent, process->pid);
 }
 
 /* Takes what the capture thread read: every process BPF announced so far. */
@@ -196,7 +220,10 @@ static void symbolizer_on_removed(void *ctx, uint32_t pid)
 
 static void labels_on_removed(void *ctx, uint32_t pid)
 {
-	process_labels__forget(ctx, pid);
+	struct agent *agent = ctx;
+
+	process_labels__forget(agent->labels, pid);
+	sampling__exclude_process(agent->sampling, pid, false);
 }
 
 /* A sampled process gone before its maps were read: the kernel's record of them. */
@@ -665,6 +692,7 @@ static void capture_running_processes(struct agent *agent)
 		if (*end || !pid || pid == (unsigned long)getpid() ||
 		    readlink(path, target, sizeof(target)) < 0)
 			continue;
+		read_labels(agent, (uint32_t)pid);
 		if (now_ns() - start > STARTUP_CAPTURE_NS)
 			left++;
 		else if (!process_table__capture(agent->processes, (uint32_t)pid))
@@ -873,7 +901,7 @@ int main(int argc, char **argv)
 		}
 		if (add_process_listener(&agent, &(struct process_listener){
 							 .on_removed = labels_on_removed,
-							 .ctx = agent.labels,
+							 .ctx = &agent,
 						 }))
 			goto cleanup;
 		log_info("%s: %zu relabel_configs rules, run once per process",
@@ -937,6 +965,7 @@ int main(int argc, char **argv)
 		goto cleanup;
 	/* Processes named on the command line get their tables before the first sample. */
 	for (size_t i = 0; i < agent.opts.pid_count; i++) {
+		read_labels(&agent, agent.opts.pids[i]);
 		err = process_table__capture(agent.processes, agent.opts.pids[i]);
 		if (err)
 			log_warn("pid %u: reading its mappings: %s, ignoring", agent.opts.pids[i],

@@ -400,7 +400,8 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 		count_stat(CPU_STAT_IDLE);
 		return 0;
 	}
-	if (filter_pids && !bpf_map_lookup_elem(&pid_filter, &pid)) {
+	if ((filter_pids && !bpf_map_lookup_elem(&pid_filter, &pid)) ||
+	    bpf_map_lookup_elem(&excluded_processes, &pid)) {
 		count_stat(CPU_STAT_FILTERED);
 		return 0;
 	}

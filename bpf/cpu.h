@@ -161,6 +161,9 @@ enum process_event_kind {
 	PROCESS_EVENT_EXEC, /* it just exec'd: build the tables of what it maps already */
 };
 
+/* Processes relabel rules dropped that BPF skips (excluded_processes). */
+#define MAX_EXCLUDED_PROCESSES 4096
+
 struct process_event {
 	__u32 pid;
 	__u32 kind;

@@ -55,6 +55,19 @@ struct {
 	__type(value, __u8);
 } pid_filter SEC(".maps");
 
+/*
+ * Processes a relabel rule dropped (the agent's process labels): neither
+ * sampled nor unwound. Bounded: past it the agent counts the processes it
+ * could not add, which are then sampled and left out of profiles only. An
+ * exec takes a process out: its new program is relabeled.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_EXCLUDED_PROCESSES);
+	__type(key, __u32);
+	__type(value, __u8);
+} excluded_processes SEC(".maps");
+
 /* Processes already announced to the agent; LRU so it can never fill up. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -123,6 +123,8 @@ static __always_inline bool tracked(struct task_struct *task, __u32 *pid, __u32 
 	}
 	if (!*tid || (flags & PF_KTHREAD))
 		return false;
+	if (bpf_map_lookup_elem(&excluded_processes, pid))
+		return false;
 	return !filter_pids || bpf_map_lookup_elem(&pid_filter, pid);
 }
 

@@ -15,6 +15,8 @@
  */
 static __always_inline void announce_exec(__u32 pid)
 {
+	/* Another program: the agent relabels it, sampled meanwhile. */
+	bpf_map_delete_elem(&excluded_processes, &pid);
 	if (!filter_pids || bpf_map_lookup_elem(&pid_filter, &pid))
 		send_process_event(pid, PROCESS_EVENT_EXEC);
 }

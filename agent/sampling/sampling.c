@@ -29,6 +29,7 @@ enum shared_map {
 	SHARED_EXITED_PROCESSES,
 	SHARED_PYTHON_PROCESSES,
 	SHARED_REPLACED_IMAGES,
+	SHARED_EXCLUDED_PROCESSES,
 	SHARED__COUNT,
 };
 
@@ -122,6 +123,7 @@ static void shared_maps_as_array(const struct shared_maps *maps, struct bpf_map 
 	ret[SHARED_EXITED_PROCESSES] = maps->exited_processes;
 	ret[SHARED_PYTHON_PROCESSES] = maps->python_processes;
 	ret[SHARED_REPLACED_IMAGES] = maps->replaced_images;
+	ret[SHARED_EXCLUDED_PROCESSES] = maps->excluded_processes;
 }
 
 static bool maps_created(const struct sampling *sampling)
@@ -246,6 +248,20 @@ int sampling__load_program(struct sampling *sampling, struct bpf_object_skeleton
 	if (err)
 		return err;
 	return maps_loaded(sampling, maps);
+}
+
+int sampling__exclude_process(struct sampling *sampling, uint32_t pid, bool excluded)
+{
+	uint8_t one = 1;
+	int fd = sampling->fds[SHARED_EXCLUDED_PROCESSES];
+
+	if (fd < 0)
+		return -EBADF;
+	if (excluded)
+		return bpf_map_update_elem(fd, &pid, &one, BPF_ANY) ? -errno : 0;
+	if (bpf_map_delete_elem(fd, &pid) && errno != ENOENT)
+		return -errno;
+	return 0;
 }
 
 bool sampling__filters_pids(const struct sampling *sampling)

@@ -47,6 +47,7 @@ struct shared_maps {
 	struct bpf_map *exited_processes;
 	struct bpf_map *python_processes;
 	struct bpf_map *replaced_images;
+	struct bpf_map *excluded_processes;
 };
 
 #define SHARED_MAPS_OF(skel)                                                                       \
@@ -62,6 +63,7 @@ struct shared_maps {
 		.exited_processes = (skel)->maps.exited_processes,                                 \
 		.python_processes = (skel)->maps.python_processes,                                 \
 		.replaced_images = (skel)->maps.replaced_images,                                   \
+		.excluded_processes = (skel)->maps.excluded_processes,                             \
 	})
 
 /*
@@ -76,6 +78,13 @@ int sampling__load_program(struct sampling *sampling, struct bpf_object_skeleton
 
 /* Whether programs keep to the --pid processes. */
 bool sampling__filters_pids(const struct sampling *sampling);
+
+/*
+ * Leaves pid out of sampling and unwinding in BPF (excluded), or takes it
+ * back. 0, -E2BIG when MAX_EXCLUDED_PROCESSES are excluded already, or a
+ * negative errno.
+ */
+int sampling__exclude_process(struct sampling *sampling, uint32_t pid, bool excluded);
 
 /* The unwind maps' descriptors, for the agent's table builder; -1 before any load. */
 int sampling__unwind_tables_fd(const struct sampling *sampling);
