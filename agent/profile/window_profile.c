@@ -372,6 +372,29 @@ static bool is_builtin_label(const struct pprof_label *labels, size_t count, con
 	return false;
 }
 
+/*
+ * Whether pid's samples go in (1) or a relabel rule dropped it (0), with
+ * its labels in *ret_labels (NULL: none); -ENOMEM. A process gone before
+ * its labels could be read is kept without them.
+ */
+static int process_kept(const struct window_profile *profile, uint32_t pid,
+			const struct label_set **ret_labels)
+{
+	int kept;
+
+	*ret_labels = NULL;
+	if (!profile->labels)
+		return 1;
+	kept = process_labels__get(profile->labels, pid, ret_labels);
+	if (kept == -ENOMEM)
+		return kept;
+	if (kept < 0) {
+		*ret_labels = NULL;
+		return 1;
+	}
+	return kept;
+}
+
 static int add_sample(struct profile_context *ctx, const struct drained_sample *sample)
 {
 	const struct window_profile_meta *meta = &ctx->profile->meta;
@@ -382,21 +405,17 @@ static int add_sample(struct profile_context *ctx, const struct drained_sample *
 			      meta->off_cpu ? (int64_t)sample->value.blocked_ns
 					    : (int64_t)(sample->value.count * meta->period_ns) };
 	struct pprof_label labels[BUILTIN_LABELS + MAX_PROCESS_LABELS];
-	const struct label_set *own = NULL;
-	size_t label_count = 0;
-	int count;
+	const struct label_set *own;
+	size_t label_count = 0, builtin;
+	int count, kept;
 
 	_Static_assert(MAX_SAMPLE_FRAMES >= MAX_USER_STACK_DEPTH + 1 + MAX_STACK_DEPTH + 1,
 		       "room for both stacks and their markers");
-	if (ctx->profile->labels) {
-		int kept = process_labels__get(ctx->profile->labels, key->pid, &own);
-
-		if (kept < 0)
-			return kept;
-		if (!kept) {
+	kept = process_kept(ctx->profile, key->pid, &own);
+	if (kept <= 0) {
+		if (!kept)
 			ctx->result.samples_dropped += sample->value.count;
-			return 0;
-		}
+		return kept;
 	}
 	memcpy(thread_name, sample->value.thread_comm, TASK_COMM_LEN);
 	memcpy(process_name, sample->value.process_comm, TASK_COMM_LEN);
@@ -408,8 +427,9 @@ static int add_sample(struct profile_context *ctx, const struct drained_sample *
 		labels[label_count++] =
 			(struct pprof_label){ .key = "state",
 					      .str = offcpu_state_name(key->state) };
+	builtin = label_count;
 	for (size_t i = 0; own && i < own->count && i < MAX_PROCESS_LABELS; i++)
-		if (!is_builtin_label(labels, BUILTIN_LABELS - !meta->off_cpu, own->labels[i].name))
+		if (!is_builtin_label(labels, builtin, own->labels[i].name))
 			labels[label_count++] = (struct pprof_label){ .key = own->labels[i].name,
 								      .str = own->labels[i].value };
 
@@ -581,6 +601,7 @@ int window_profile__for_each_process(struct window_profile *profile, window_prof
 	for (size_t first = 0, end; first < window->sample_count; first = end) {
 		struct profile_context ctx = { .profile = profile };
 		char comm[TASK_COMM_LEN + 1] = {};
+		const struct label_set *own;
 		uint8_t *data = NULL;
 		size_t size;
 
@@ -588,21 +609,14 @@ int window_profile__for_each_process(struct window_profile *profile, window_prof
 		     end < window->sample_count && order[end]->key.pid == order[first]->key.pid;
 		     end++)
 			;
-		if (profile->labels) {
-			const struct label_set *own;
-			int kept =
-				process_labels__get(profile->labels, order[first]->key.pid, &own);
-
-			if (kept < 0) {
-				err = kept;
-				goto cleanup;
-			}
-			if (!kept) {
-				/* Dropped by a rule: no profile to push at all. */
-				for (size_t i = first; i < end; i++)
-					result.samples_dropped += order[i]->value.count;
-				continue;
-			}
+		err = process_kept(profile, order[first]->key.pid, &own);
+		if (err < 0)
+			goto cleanup;
+		if (!err) {
+			/* Dropped by a rule: no profile to push at all. */
+			for (size_t i = first; i < end; i++)
+				result.samples_dropped += order[i]->value.count;
+			continue;
 		}
 		err = start_profile(&ctx);
 		for (size_t i = first; !err && i < end; i++)
