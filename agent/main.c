@@ -222,8 +222,9 @@ static void labels_on_removed(void *ctx, uint32_t pid)
 {
 	struct agent *agent = ctx;
 
-	process_labels__forget(agent->labels, pid);
-	sampling__exclude_process(agent->sampling, pid, false);
+	/* Only a dropped process is in BPF's excluded set: no map call for the others. */
+	if (process_labels__forget(agent->labels, pid))
+		sampling__exclude_process(agent->sampling, pid, false);
 }
 
 /* A sampled process gone before its maps were read: the kernel's record of them. */

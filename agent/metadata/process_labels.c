@@ -130,12 +130,18 @@ int process_labels__get(struct process_labels *cache, uint32_t pid,
 	return entry->kept;
 }
 
-void process_labels__forget(struct process_labels *cache, uint32_t pid)
+bool process_labels__forget(struct process_labels *cache, uint32_t pid)
 {
+	struct entry *entry;
 	void *value;
+	bool dropped;
 
-	if (hashmap__find(cache->by_pid, pid, &value))
-		remove_entry(cache, value);
+	if (!hashmap__find(cache->by_pid, pid, &value))
+		return false;
+	entry = value;
+	dropped = !entry->kept;
+	remove_entry(cache, entry);
+	return dropped;
 }
 
 void process_labels__set_rules(struct process_labels *cache, const struct relabel_rules *rules)

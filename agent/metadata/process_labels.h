@@ -9,6 +9,7 @@
 #ifndef KILN_PROCESS_LABELS_H
 #define KILN_PROCESS_LABELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,8 +47,8 @@ void process_labels__free(struct process_labels *cache);
 int process_labels__get(struct process_labels *cache, uint32_t pid,
 			const struct label_set **ret_labels);
 
-/* Forgets pid: it exited, or exec'd into another program. */
-void process_labels__forget(struct process_labels *cache, uint32_t pid);
+/* Forgets pid: it exited, or exec'd into another program. True when a rule had dropped it. */
+bool process_labels__forget(struct process_labels *cache, uint32_t pid);
 
 /* New rules (SIGHUP): every process is read and relabeled again. */
 void process_labels__set_rules(struct process_labels *cache, const struct relabel_rules *rules);

@@ -16,6 +16,7 @@
 /* /proc/PID/stat is a line; cgroup a few (one per v1 hierarchy). */
 #define STAT_MAX 1024
 #define CGROUP_TEXT_MAX 8192
+#define DELETED " (deleted)"
 
 void host_metadata_read(struct host_metadata *host)
 {
@@ -150,6 +151,7 @@ static int add_executable(struct label_set *labels, int proc_fd, uint32_t pid)
 {
 	char link[64], path[PROCESS_METADATA_VALUE_MAX];
 	const char *base;
+	size_t length;
 	ssize_t n;
 	int err;
 
@@ -159,19 +161,14 @@ static int add_executable(struct label_set *labels, int proc_fd, uint32_t pid)
 		return 0; /* a kernel thread, or not ours to read */
 	clean_value(path, (size_t)n);
 	err = label_set__set(labels, "__meta_process_executable_path", path);
-	base = strrchr(path, '/');
-	base = base ? base + 1 : path;
+	if (err)
+		return err;
 	/* A deleted file's link ends " (deleted)": the name is the file's. */
-	char name[PROCESS_METADATA_VALUE_MAX];
-	size_t length = strlen(base);
-	const char *deleted = " (deleted)";
-
-	memcpy(name, base, length + 1);
-	if (length > strlen(deleted) && !strcmp(name + length - strlen(deleted), deleted))
-		name[length - strlen(deleted)] = '\0';
-	if (!err)
-		err = label_set__set(labels, "__meta_process_executable_name", name);
-	return err;
+	length = strlen(path);
+	if (length > strlen(DELETED) && !strcmp(path + length - strlen(DELETED), DELETED))
+		path[length - strlen(DELETED)] = '\0';
+	base = strrchr(path, '/');
+	return label_set__set(labels, "__meta_process_executable_name", base ? base + 1 : path);
 }
 
 int process_metadata_read(int proc_fd, uint32_t pid, const struct host_metadata *host,
