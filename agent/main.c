@@ -22,6 +22,7 @@
 #include "agent/sampling/offcpu_profiler.h"
 #include "agent/sampling/sampling.h"
 #include "agent/config.h"
+#include "agent/metadata/labels.h"
 #include "agent/metadata/process_labels.h"
 #include "agent/options.h"
 #include "agent/output/profile_name.h"
@@ -99,6 +100,7 @@ struct agent {
 	struct host_metadata host;
 	int proc_fd;
 	uint64_t exclusions_failed; /* dropped processes BPF could not be told to skip */
+	bool warned_labels_cut; /* labels too many or too long to push: said once */
 	struct reporter *reporter; /* the counters' log lines */
 	struct uploader *uploader; /* NULL: no --remote-store */
 	struct output_retention *retention; /* NULL: no --output-dir, or no bound on it */
@@ -425,6 +427,7 @@ struct push_context {
 	uint64_t spooled;
 	int first_error;
 	uint64_t errors;
+	uint64_t labels_cut; /* past PUSH_RECORD_MAX_LABELS, or values cut to fit */
 };
 
 /* Hands one process's profile to the uploader (its spool, on disk). */
@@ -438,11 +441,24 @@ static int push_process(void *ctx, uint32_t pid, const char *comm, const uint8_t
 		.start_ns = push->meta->start_ns,
 		.duration_ns = push->meta->duration_ns,
 	};
+	const char *service = opts->service_name ? opts->service_name : comm;
+	const struct label_set *labels = NULL;
 	int err;
 
+	/* Read when its samples were labelled: no /proc read here. */
+	if (push->agent->labels && process_labels__get(push->agent->labels, pid, &labels) == 1) {
+		for (size_t i = 0; i < labels->count; i++) {
+			err = push_record__add_label(&record, labels->labels[i].name,
+						     labels->labels[i].value);
+			if (err)
+				push->labels_cut++;
+		}
+		/* A rule's service_name is the process's own: it wins over --service-name. */
+		if (label_set__get(labels, "service_name"))
+			service = label_set__get(labels, "service_name");
+	}
 	snprintf(record.comm, sizeof(record.comm), "%s", comm);
-	snprintf(record.service_name, sizeof(record.service_name), "%s",
-		 opts->service_name ? opts->service_name : comm);
+	snprintf(record.service_name, sizeof(record.service_name), "%s", service);
 	snprintf(record.hostname, sizeof(record.hostname), "%s", push->agent->hostname);
 	err = uploader__push(push->agent->uploader, &record, data, size);
 	if (!err) {
@@ -523,6 +539,13 @@ static int write_window(struct agent *agent, bool off_cpu, struct sample_window 
 		if (push.errors)
 			log_warn("%s window: %" PRIu64 " process profiles could not be spooled: %s",
 				 kind, push.errors, strerror(-push.first_error));
+		if (push.labels_cut && !agent->warned_labels_cut) {
+			log_warn("%s window: %" PRIu64 " labels were cut or left out of pushed "
+				 "profiles: at most %d labels of %d bytes each are pushed",
+				 kind, push.labels_cut, PUSH_RECORD_MAX_LABELS,
+				 PUSH_LABEL_VALUE_SIZE - 1);
+			agent->warned_labels_cut = true;
+		}
 		if (err) {
 			log_error("building the %s profiles to push: %s", kind, strerror(-err));
 			goto cleanup;

@@ -20,32 +20,55 @@ typedef Parca__Profilestore__V1alpha1__RawSample RawSample;
 typedef Parca__Profilestore__V1alpha1__LabelSet LabelSet;
 typedef Parca__Profilestore__V1alpha1__Label Label;
 
+/* The labels every series has: its name, the host, the process. */
+#define BUILTIN_LABELS 4
+
+static void set_label(Label *label, const char *name, const char *value)
+{
+	parca__profilestore__v1alpha1__label__init(label);
+	label->name = (char *)name;
+	label->value = (char *)value;
+}
+
+static bool builtin_label(const char *const *names, const char *name)
+{
+	for (int i = 0; i < BUILTIN_LABELS; i++)
+		if (!strcmp(names[i], name))
+			return true;
+	return false;
+}
+
 int parca_encode_write_raw(const struct push_record *record, const uint8_t *data, size_t size,
 			   uint8_t **ret_body, size_t *ret_size)
 {
 	char host[sizeof(record->hostname)], comm[sizeof(record->comm)], pid[16];
-	Label labels[4], *label_ptrs[4];
-	const char *names[4] = { "__name__", "node", "pid", "comm" };
-	const char *values[4] = { record->off_cpu ? "parca_agent_off_cpu" : "parca_agent_cpu", host,
-				  pid, comm };
+	Label labels[BUILTIN_LABELS + PUSH_RECORD_MAX_LABELS];
+	Label *label_ptrs[BUILTIN_LABELS + PUSH_RECORD_MAX_LABELS];
+	const char *names[BUILTIN_LABELS] = { "__name__", "node", "pid", "comm" };
+	const char *values[BUILTIN_LABELS] = { record->off_cpu ? "parca_agent_off_cpu"
+							       : "parca_agent_cpu",
+					       host, pid, comm };
 	LabelSet label_set;
 	RawSample sample, *sample_ptr = &sample;
 	RawProfileSeries series, *series_ptr = &series;
 	WriteRawRequest request;
-	size_t packed_size;
+	size_t packed_size, count = 0;
 	uint8_t *body;
 
 	push_label_sanitize(record->hostname, "", host, sizeof(host));
 	push_label_sanitize(record->comm, "", comm, sizeof(comm));
 	snprintf(pid, sizeof(pid), "%" PRIu32, record->pid);
-	for (int i = 0; i < 4; i++) {
-		parca__profilestore__v1alpha1__label__init(&labels[i]);
-		labels[i].name = (char *)names[i];
-		labels[i].value = (char *)values[i];
+	for (int i = 0; i < BUILTIN_LABELS; i++)
+		set_label(&labels[count++], names[i], values[i]);
+	/* Relabeling's labels after kiln's own, which win a name both have. */
+	for (uint32_t i = 0; i < record->label_count && i < PUSH_RECORD_MAX_LABELS; i++)
+		if (!builtin_label(names, record->labels[i].name))
+			set_label(&labels[count++], record->labels[i].name,
+				  record->labels[i].value);
+	for (size_t i = 0; i < count; i++)
 		label_ptrs[i] = &labels[i];
-	}
 	parca__profilestore__v1alpha1__label_set__init(&label_set);
-	label_set.n_labels = 4;
+	label_set.n_labels = count;
 	label_set.labels = label_ptrs;
 	parca__profilestore__v1alpha1__raw_sample__init(&sample);
 	sample.raw_profile.data = (uint8_t *)data;

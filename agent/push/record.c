@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/metadata/labels.h"
 #include "agent/push/record.h"
+
+#define LABEL_KEY_PREFIX "label."
 
 void push_label_sanitize(const char *text, const char *reject, char *out, size_t size)
 {
@@ -24,6 +27,106 @@ void push_label_sanitize(const char *text, const char *reject, char *out, size_t
 		snprintf(out, size, "unknown");
 }
 
+int push_record__add_label(struct push_record *record, const char *name, const char *value)
+{
+	struct push_label *label;
+	size_t len = strlen(value);
+
+	if (!label_name_is_valid(name) || strlen(name) >= PUSH_LABEL_NAME_SIZE)
+		return -EINVAL;
+	if (record->label_count == PUSH_RECORD_MAX_LABELS)
+		return -ENOSPC;
+	label = &record->labels[record->label_count++];
+	snprintf(label->name, sizeof(label->name), "%s", name);
+	if (len >= sizeof(label->value)) {
+		/* Cut between characters: the protocols send UTF-8. */
+		len = sizeof(label->value) - 1;
+		while (len && ((unsigned char)value[len] & 0xc0) == 0x80)
+			len--;
+	}
+	memcpy(label->value, value, len);
+	label->value[len] = '\0';
+	return len < strlen(value);
+}
+
+const char *push_record__label(const struct push_record *record, const char *name)
+{
+	for (uint32_t i = 0; i < record->label_count && i < PUSH_RECORD_MAX_LABELS; i++)
+		if (!strcmp(record->labels[i].name, name))
+			return record->labels[i].value;
+	return NULL;
+}
+
+/* A value on one line: '%', controls and bytes past ASCII as %XX. */
+static size_t escape_value(const char *value, char *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = 0;
+
+	for (const unsigned char *c = (const unsigned char *)value; *c; c++) {
+		if (*c >= 0x20 && *c < 0x7f && *c != '%') {
+			out[n++] = (char)*c;
+			continue;
+		}
+		out[n++] = '%';
+		out[n++] = hex[*c >> 4];
+		out[n++] = hex[*c & 15];
+	}
+	out[n] = '\0';
+	return n;
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Undoes escape_value in place; false for a malformed escape or a NUL. */
+static bool unescape_value(char *value)
+{
+	char *out = value;
+
+	for (const char *c = value; *c; c++) {
+		int high, low;
+
+		if (*c != '%') {
+			*out++ = *c;
+			continue;
+		}
+		high = hex_digit(c[1]);
+		low = high < 0 ? -1 : hex_digit(c[2]);
+		if (low < 0 || (high | low) == 0)
+			return false;
+		*out++ = (char)(high << 4 | low);
+		c += 2;
+	}
+	*out = '\0';
+	return true;
+}
+
+/* Appends the labels' lines; false when they do not fit. */
+static bool format_labels(const struct push_record *record, char *buf, size_t size, size_t len)
+{
+	char escaped[3 * PUSH_LABEL_VALUE_SIZE];
+
+	for (uint32_t i = 0; i < record->label_count && i < PUSH_RECORD_MAX_LABELS; i++) {
+		const struct push_label *label = &record->labels[i];
+		int n;
+
+		escape_value(label->value, escaped);
+		n = snprintf(buf + len, size - len, LABEL_KEY_PREFIX "%s=%s\n", label->name,
+			     escaped);
+		if (n < 0 || (size_t)n >= size - len)
+			return false;
+		len += (size_t)n;
+	}
+	return true;
+}
+
 int push_record__format(const struct push_record *record, char *buf, size_t size)
 {
 	char comm[sizeof(record->comm)], service[sizeof(record->service_name)];
@@ -39,9 +142,17 @@ int push_record__format(const struct push_record *record, char *buf, size_t size
 		       "start_ns=%" PRId64 "\nduration_ns=%" PRId64 "\n",
 		       record->off_cpu ? "off_cpu" : "cpu", record->pid, comm, service, host,
 		       record->start_ns, record->duration_ns);
-	if (len < 0 || (size_t)len >= size)
+	if (len < 0 || (size_t)len >= size || !format_labels(record, buf, size, (size_t)len))
 		return -ENAMETOOLONG;
 	return 0;
+}
+
+/* A "label.NAME" line's label, added to the record; false when malformed. */
+static bool parse_label(struct push_record *record, const char *name, char *value)
+{
+	if (!unescape_value(value) || !value[0] || push_record__label(record, name))
+		return false;
+	return push_record__add_label(record, name, value) == 0;
 }
 
 static bool parse_int64(const char *text, int64_t *ret_value)
@@ -76,7 +187,8 @@ int push_record_parse(const char *text, struct push_record *ret_record)
 
 	while (*line) {
 		const char *end = strchr(line, '\n'), *equal;
-		char key[32], value[256];
+		char key[sizeof(LABEL_KEY_PREFIX) + PUSH_LABEL_NAME_SIZE];
+		char value[3 * PUSH_LABEL_VALUE_SIZE];
 		size_t key_len, value_len;
 		int64_t number;
 
@@ -125,6 +237,9 @@ int push_record_parse(const char *text, struct push_record *ret_record)
 			if (!parse_int64(value, &record.duration_ns) || record.duration_ns < 0)
 				return -EINVAL;
 			seen |= 64;
+		} else if (!strncmp(key, LABEL_KEY_PREFIX, strlen(LABEL_KEY_PREFIX))) {
+			if (!parse_label(&record, key + strlen(LABEL_KEY_PREFIX), value))
+				return -EINVAL;
 		}
 		/* Unknown keys are skipped: a newer kiln may add some. */
 	}

@@ -17,8 +17,6 @@
 #include "lib/clock.h"
 #include "lib/log.h"
 
-/* The spool's text for one profile's labels is far smaller. */
-#define META_MAX 1024
 /*
  * A failing backend is warned about at most this often for each reason
  * (the rest at debug level): one profile per process per window may fail
@@ -298,12 +296,15 @@ cleanup:
 int uploader__push(struct uploader *uploader, const struct push_record *record, const uint8_t *data,
 		   size_t size)
 {
-	char meta[META_MAX];
-	int err = push_record__format(record, meta, sizeof(meta));
+	char *meta = malloc(PUSH_RECORD_TEXT_MAX);
+	int err;
 
-	if (err)
-		return err;
-	err = spool__put(uploader->spool, meta, data, size);
+	if (!meta)
+		return -ENOMEM;
+	err = push_record__format(record, meta, PUSH_RECORD_TEXT_MAX);
+	if (!err)
+		err = spool__put(uploader->spool, meta, data, size);
+	free(meta);
 	if (err)
 		return err;
 	pthread_mutex_lock(&uploader->lock);

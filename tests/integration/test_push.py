@@ -227,6 +227,50 @@ def test_parca_every_window():
     check("parca: nothing left in the spool", spool_files(spool) == [], spool_files(spool))
 
 
+# Rules that give the pushed profiles labels: a service name from the
+# executable's name, a static team, the cgroup (a value with '/' and '.').
+RELABEL_CONFIG = """relabel_configs:
+  - source_labels: [__meta_process_executable_name]
+    target_label: service_name
+    replacement: svc-$1
+  - target_label: team
+    replacement: payments
+  - source_labels: [__meta_process_cgroup]
+    target_label: cgroup
+"""
+
+
+def test_relabeled_labels_pushed():
+    """Labels from --config's relabel rules reach both protocols: Pyroscope's
+    ingest name (its service name from a rule) and Parca's label set."""
+    config = os.path.join(tmpdir(), "kiln.yaml")
+    with open(config, "w") as f:
+        f.write(RELABEL_CONFIG)
+    with open("/proc/self/cgroup") as f:
+        # A child's cgroup is its parent's: ours, on cgroup v2's one line.
+        cgroup = f.read().strip().split("::", 1)[-1]
+    for protocol in ("pyroscope", "parca"):
+        server = Server(protocol)
+        try:
+            code, log, _, spool, pid = run_split(server.url, ["--config", config], 2,
+                                                 protocol=protocol)
+        finally:
+            server.stop()
+        labels = [meta["labels"] for meta, _ in server.received()]
+        check(f"labels to {protocol}: kiln exits 0, both windows pushed",
+              code == 0 and len(labels) == 2, f"{len(labels)} pushed; {log[-1500:]}")
+        want = {"team": "payments", "service_name": "svc-split", "pid": str(pid),
+                "comm": "split", "cgroup": cgroup}
+        if protocol == "pyroscope":
+            want["__name__"] = "svc-split"  # the rule's service_name names the app
+        check(f"labels to {protocol}: the rules' labels, kiln's own beside them",
+              labels and all(all(l.get(k) == v for k, v in want.items()) for l in labels),
+              f"want {want}, got {labels[:1]}")
+        check(f"labels to {protocol}: no __meta_* label pushed",
+              labels and not any(k.startswith("__meta_") for l in labels for k in l), labels[:1])
+        check(f"labels to {protocol}: spool empty", spool_files(spool) == [], spool_files(spool))
+
+
 def run_split(server_url, extra, iterations, out=None, spool=None, protocol="pyroscope"):
     """kiln --pid on a CPU-bound program for a few 1 s windows; returns
     (code, log, out, spool, pid)."""
@@ -559,6 +603,7 @@ if __name__ == "__main__":
     test_bad_flags()
     test_pyroscope_every_window()
     test_parca_every_window()
+    test_relabeled_labels_pushed()
     test_parca_status_codes()
     test_backend_down_then_up()
     test_503_then_success()

@@ -106,6 +106,29 @@ static void test_off_cpu_large_profile(void)
 	free(profile);
 }
 
+static void test_relabeled_labels(void)
+{
+	struct push_record record = { .pid = 7, .comm = "api", .hostname = "node-7" };
+	WriteRawRequest *request;
+
+	CHECK(push_record__add_label(&record, "namespace", "shop") == 0);
+	CHECK(push_record__add_label(&record, "pod", "api-7d9f c") == 0);
+	/* kiln's own labels win a name both have. */
+	CHECK(push_record__add_label(&record, "pid", "1") == 0);
+	request = encode_decode(&record, (const uint8_t *)"x", 1);
+	if (request && request->n_series == 1) {
+		const Parca__Profilestore__V1alpha1__RawProfileSeries *series = request->series[0];
+
+		CHECK(series->labels->n_labels == 6);
+		CHECK_STR(label(series, "namespace"), "shop");
+		CHECK_STR(label(series, "pod"), "api-7d9f c");
+		CHECK_STR(label(series, "pid"), "7");
+	}
+	CHECK(request && request->n_series == 1);
+	if (request)
+		parca__profilestore__v1alpha1__write_raw_request__free_unpacked(request, NULL);
+}
+
 static void test_protocol_table(void)
 {
 	CHECK(push_protocols[0] == &push_protocol_pyroscope); /* the default */
@@ -117,4 +140,4 @@ static void test_protocol_table(void)
 }
 
 TEST_MAIN("parca", TEST(test_cpu_request), TEST(test_off_cpu_large_profile),
-	  TEST(test_protocol_table))
+	  TEST(test_relabeled_labels), TEST(test_protocol_table))

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "lib/array.h"
 #include "agent/push/record.h"
@@ -33,6 +34,68 @@ static void test_profile_labels_round_trip(void)
 	CHECK(push_record_parse("garbage", &out) == -EINVAL);
 }
 
+static const char valid[] = "kind=cpu\npid=7\ncomm=sh\nservice_name=sh\nhostname=h\n"
+			    "start_ns=1\nduration_ns=2\n";
+
+static void test_labels_round_trip(void)
+{
+	struct push_record in = { .pid = 3, .comm = "a", .service_name = "a", .hostname = "h" };
+	struct push_record out;
+	char long_value[400], text[PUSH_RECORD_TEXT_MAX];
+
+	CHECK(push_record__add_label(&in, "cmdline", "python3 -m http.server 100%") == 0);
+	CHECK(push_record__add_label(&in, "team", "caf\xc3\xa9\nline=2") == 0);
+	CHECK(push_record__add_label(&in, "bad-name", "x") == -EINVAL);
+	CHECK(push_record__add_label(&in, "", "x") == -EINVAL);
+	/* Cut to fit, between characters: 'é' is two bytes, not split. */
+	memset(long_value, 'a', sizeof(long_value));
+	memcpy(long_value + PUSH_LABEL_VALUE_SIZE - 2, "\xc3\xa9", 2);
+	long_value[sizeof(long_value) - 1] = '\0';
+	CHECK(push_record__add_label(&in, "long", long_value) == 1);
+	CHECK(strlen(push_record__label(&in, "long")) == PUSH_LABEL_VALUE_SIZE - 2);
+	CHECK(push_record__format(&in, text, sizeof(text)) == 0);
+	/* One line each: the newline and the '%' are escaped. */
+	CHECK(strstr(text, "label.team=caf%C3%A9%0Aline=2\n") != NULL);
+	CHECK(strstr(text, "label.cmdline=python3 -m http.server 100%25\n") != NULL);
+	CHECK(push_record_parse(text, &out) == 0);
+	CHECK(out.label_count == 3);
+	CHECK_STR(push_record__label(&out, "cmdline"), "python3 -m http.server 100%");
+	CHECK_STR(push_record__label(&out, "team"), "caf\xc3\xa9\nline=2");
+	CHECK_STR(push_record__label(&out, "long"), push_record__label(&in, "long"));
+	CHECK(push_record__label(&out, "nope") == NULL);
+}
+
+static void test_labels_bounded(void)
+{
+	struct push_record record = {};
+	char name[16];
+
+	for (int i = 0; i < PUSH_RECORD_MAX_LABELS; i++) {
+		snprintf(name, sizeof(name), "l%d", i);
+		CHECK(push_record__add_label(&record, name, "v") == 0);
+	}
+	CHECK(push_record__add_label(&record, "one_more", "v") == -ENOSPC);
+	CHECK(record.label_count == PUSH_RECORD_MAX_LABELS);
+}
+
+static void test_labels_malformed(void)
+{
+	static const char *const lines[] = {
+		"label.a=%", "label.a=%4",	 "label.a=%zz",		 "label.a=%00",
+		"label.a=",  "label.bad-name=x", "label.a=x\nlabel.a=y",
+	};
+	struct push_record out;
+	char text[512];
+
+	for (size_t i = 0; i < ARRAY_SIZE(lines); i++) {
+		snprintf(text, sizeof(text), "%s%s\n", valid, lines[i]);
+		CHECK(push_record_parse(text, &out) == -EINVAL);
+	}
+	snprintf(text, sizeof(text), "%slabel.a=%%41b\n", valid);
+	CHECK(push_record_parse(text, &out) == 0);
+	CHECK(out.label_count == 1 && !strcmp(out.labels[0].value, "Ab"));
+}
+
 static void test_sanitize(void)
 {
 	char out[16];
@@ -46,9 +109,6 @@ static void test_sanitize(void)
 	push_label_sanitize("0123456789abcdefghij", "", out, sizeof(out));
 	CHECK_STR(out, "0123456789abcde");
 }
-
-static const char valid[] = "kind=cpu\npid=7\ncomm=sh\nservice_name=sh\nhostname=h\n"
-			    "start_ns=1\nduration_ns=2\n";
 
 static void test_parse_valid_and_extensible(void)
 {
@@ -98,7 +158,7 @@ static void test_parse_rejects_malformed(void)
 
 	snprintf(text, sizeof(text), "%shostname=%0300d\n", valid, 0);
 	CHECK(push_record_parse(text, &out) == -EINVAL);
-	snprintf(text, sizeof(text), "%s%040d=1\n", valid, 0);
+	snprintf(text, sizeof(text), "%s%080d=1\n", valid, 0);
 	CHECK(push_record_parse(text, &out) == -EINVAL);
 	CHECK(push_record_parse("", &out) == -EINVAL);
 	/* Untouched on failure. */
@@ -114,6 +174,7 @@ static void test_format_too_small(void)
 	CHECK(push_record__format(&in, text, sizeof(text)) == 0);
 }
 
-TEST_MAIN("record", TEST(test_profile_labels_round_trip), TEST(test_sanitize),
+TEST_MAIN("record", TEST(test_profile_labels_round_trip), TEST(test_labels_round_trip),
+	  TEST(test_labels_bounded), TEST(test_labels_malformed), TEST(test_sanitize),
 	  TEST(test_parse_valid_and_extensible), TEST(test_parse_rejects_malformed),
 	  TEST(test_format_too_small))
