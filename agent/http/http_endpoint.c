@@ -18,24 +18,13 @@
 #include "lib/clock.h"
 #include "lib/log.h"
 
-/* How the windows went, as /healthz and the kiln_window* metrics say. */
-struct health {
-	bool attached;
-	uint64_t attached_ns; /* CLOCK_MONOTONIC */
-	uint64_t windows_written;
-	uint64_t windows_failed;
-	int last_error; /* of the last window: 0 when written */
-	uint64_t last_window_ns; /* CLOCK_MONOTONIC, when it ended */
-	uint64_t last_window_unix_ns; /* CLOCK_REALTIME, the same moment */
-};
-
 struct http_endpoint {
 	struct MHD_Daemon *daemon;
 	uint64_t window_ns;
 	/* Only the server thread (one: MHD's polling thread) touches these. */
 	struct metrics *process_metrics;
 	pthread_mutex_t lock; /* over what follows: the main thread writes it */
-	struct health health;
+	struct http_health health;
 	char *metrics; /* the last window's rendered counters; NULL before the first */
 	size_t metrics_length;
 };
@@ -164,32 +153,38 @@ static char *render_metrics(struct http_endpoint *endpoint, size_t *ret_length)
 	return text;
 }
 
-/* What /healthz says: "ok", or why not. Returns the HTTP status. */
-static unsigned int health_text(struct http_endpoint *endpoint, char *text, size_t size)
+unsigned int http_health_describe(const struct http_health *health, uint64_t now_ns,
+				  uint64_t window_ns, char *text, size_t size)
 {
-	uint64_t now = clock_ns(CLOCK_MONOTONIC),
-		 due = 2 * endpoint->window_ns + HTTP_HEALTH_SLACK_NS;
-	struct health health;
+	/* Two windows and the slack: writing one takes time from the next. */
+	uint64_t due = 2 * window_ns + HTTP_HEALTH_SLACK_NS;
 
-	pthread_mutex_lock(&endpoint->lock);
-	health = endpoint->health;
-	pthread_mutex_unlock(&endpoint->lock);
-	if (!health.attached) {
+	if (!health->attached) {
 		snprintf(text, size, "BPF programs not attached\n");
-	} else if (health.last_error) {
-		snprintf(text, size, "last window failed: %s\n", strerror(-health.last_error));
-	} else if (!health.windows_written) {
+	} else if (health->last_error) {
+		snprintf(text, size, "last window failed: %s\n", strerror(-health->last_error));
+	} else if (!health->windows_written) {
 		snprintf(text, size, "no window written yet (attached %" PRIu64 " s ago)\n",
-			 (now - health.attached_ns) / 1000000000);
-	} else if (now - health.last_window_ns > due) {
-		/* Two windows and the slack: writing one takes time from the next. */
+			 (now_ns - health->attached_ns) / 1000000000);
+	} else if (now_ns - health->last_window_ns > due) {
 		snprintf(text, size, "last window is %" PRIu64 " s late\n",
-			 (now - health.last_window_ns - endpoint->window_ns) / 1000000000);
+			 (now_ns - health->last_window_ns - window_ns) / 1000000000);
 	} else {
 		snprintf(text, size, "ok\n");
 		return MHD_HTTP_OK;
 	}
 	return MHD_HTTP_SERVICE_UNAVAILABLE;
+}
+
+static unsigned int health_text(struct http_endpoint *endpoint, char *text, size_t size)
+{
+	struct http_health health;
+
+	pthread_mutex_lock(&endpoint->lock);
+	health = endpoint->health;
+	pthread_mutex_unlock(&endpoint->lock);
+	return http_health_describe(&health, clock_ns(CLOCK_MONOTONIC), endpoint->window_ns, text,
+				    size);
 }
 
 static enum MHD_Result respond(struct MHD_Connection *connection, unsigned int status, char *body,

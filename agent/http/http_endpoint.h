@@ -8,6 +8,7 @@
 #ifndef KILN_HTTP_ENDPOINT_H
 #define KILN_HTTP_ENDPOINT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,24 @@
 #define HTTP_HEALTH_SLACK_NS (5ULL * 1000 * 1000 * 1000)
 
 struct http_endpoint;
+
+/* How the windows went, as /healthz and the kiln_window* metrics say. */
+struct http_health {
+	bool attached;
+	uint64_t attached_ns; /* CLOCK_MONOTONIC */
+	uint64_t windows_written;
+	uint64_t windows_failed;
+	int last_error; /* of the last window: 0 when written */
+	uint64_t last_window_ns; /* CLOCK_MONOTONIC, when it ended */
+	uint64_t last_window_unix_ns; /* CLOCK_REALTIME, the same moment */
+};
+
+/*
+ * What /healthz answers at now_ns (CLOCK_MONOTONIC) with windows of
+ * window_ns: "ok\n", or why not. Returns the HTTP status, 200 or 503.
+ */
+unsigned int http_health_describe(const struct http_health *health, uint64_t now_ns,
+				  uint64_t window_ns, char *text, size_t size);
 
 /* kiln's own metrics, read at each request: CPU, memory, BPF attached, windows. */
 extern const struct counter_line http_process_counter_line;
