@@ -330,7 +330,12 @@ struct http_endpoint *http_endpoint__new(const struct http_endpoint_opts *opts)
 		MHD_OPTION_EXTERNAL_LOGGER, on_server_log, NULL, MHD_OPTION_END);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!endpoint->daemon) {
-		/* libmicrohttpd says why only in its log. */
+		/*
+		 * libmicrohttpd says why only in its log. Whether it closed the
+		 * socket it was given is its business: a second close could
+		 * close another thread's new descriptor, a leak costs one fd.
+		 */
+		fd = -1;
 		err = -EIO;
 		goto cleanup;
 	}
