@@ -2,7 +2,7 @@
 """The HTTP endpoint (--http-address): Debian's real Prometheus scrapes
 /metrics, and the CPU samples it stored equal, scrape by scrape, the
 samples in the profiles written up to that scrape (read with go tool
-pprof); /healthz is 503 with the reason until BPF is attached and a window
+pprof), and promtool lints the text; /healthz is 503 with the reason until BPF is attached and a window
 is written, then 200; a second kiln on the address warns naming it and
 profiles on; unknown paths, other methods, bodies, huge headers and a
 flood of idle connections are refused while kiln goes on serving; and
@@ -21,6 +21,7 @@ from kilntest import (KILN, check, finish, prog, profiles, read_profile, require
                       start_kiln, stop, tmpdir, wait_for, wait_sampling)
 
 PROMETHEUS = "/usr/bin/prometheus"
+PROMTOOL = "/usr/bin/promtool"
 SAMPLES = "kiln_cpu_profile_samples_total"
 WINDOWS = "kiln_windows_written_total"
 
@@ -139,7 +140,8 @@ def test_prometheus_scrapes_exact_samples():
                                        {0}) >= 3, timeout=60, interval=0.5)
         check("http: Prometheus stored scrapes of three windows and more", scraped,
               stored_samples(prometheus_port, WINDOWS))
-        direct, problems = parse_metrics(request(port, "/metrics")[2])
+        direct_text = request(port, "/metrics")[2]
+        direct, problems = parse_metrics(direct_text)
         windows = stored_samples(prometheus_port, WINDOWS)
         samples = stored_samples(prometheus_port, SAMPLES)
     finally:
@@ -149,6 +151,11 @@ def test_prometheus_scrapes_exact_samples():
         stop(workload)
     check("http: /metrics is well-formed, one HELP and TYPE per family", not problems,
           problems[:5])
+    # Prometheus' own linter, as an independent reader of the format.
+    lint = subprocess.run([PROMTOOL, "check", "metrics"], input=direct_text, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    check("http: promtool check metrics finds nothing to say", lint.returncode == 0 and
+          not lint.stdout.strip(), lint.stdout[-1500:])
     files = profiles(f"{out}/profiles")
     counts = profile_samples(files)
     both = sorted(ts for ts in windows if ts in samples and windows[ts] >= 1)
