@@ -2,11 +2,11 @@
 """The HTTP endpoint (--http-address): Debian's real Prometheus scrapes
 /metrics, and the CPU samples it stored equal, scrape by scrape, the
 samples in the profiles written up to that scrape (read with go tool
-pprof), and promtool lints the text; /healthz is 503 with the reason until BPF is attached and a window
-is written, then 200; a second kiln on the address warns naming it and
-profiles on; unknown paths, other methods, bodies, huge headers and a
-flood of idle connections are refused while kiln goes on serving; and
---http-address '' listens nowhere."""
+pprof); promtool lints the text; /healthz is 503 with the reason until BPF
+is attached and a window is written, then 200; a second kiln on the
+address warns naming it and profiles on; unknown paths, other methods,
+bodies, huge headers and a flood of idle connections are refused while
+kiln goes on serving; and --http-address '' listens nowhere."""
 import http.client
 import json
 import os
