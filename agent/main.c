@@ -22,6 +22,8 @@
 #include "agent/sampling/offcpu_profiler.h"
 #include "agent/sampling/sampling.h"
 #include "agent/config.h"
+#include "agent/http/http_endpoint.h"
+#include "agent/http/metrics.h"
 #include "agent/metadata/labels.h"
 #include "agent/metadata/process_labels.h"
 #include "agent/options.h"
@@ -102,6 +104,8 @@ struct agent {
 	uint64_t exclusions_failed; /* dropped processes BPF could not be told to skip */
 	bool warned_labels_cut; /* labels too many or too long to push: said once */
 	struct reporter *reporter; /* the counters' log lines */
+	struct metrics *metrics; /* the same counters for /metrics; NULL without the endpoint */
+	struct http_endpoint *http; /* NULL: no --http-address, or it could not bind */
 	struct uploader *uploader; /* NULL: no --remote-store */
 	struct output_retention *retention; /* NULL: no --output-dir, or no bound on it */
 	int retention_error_reported;
@@ -655,6 +659,51 @@ static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns
 	return err;
 }
 
+/*
+ * The endpoint, before the BPF programs load (/healthz says so meanwhile).
+ * Failing to bind is no reason to stop profiling: a second kiln on the
+ * host, or a port taken, costs the endpoint only.
+ */
+static void start_http(struct agent *agent)
+{
+	const char *text = agent->opts.http_address;
+	struct http_address address;
+
+	if (!text[0])
+		return;
+	/* options_parse took only addresses that parse. */
+	http_address_parse(text, &address);
+	agent->metrics = metrics__new();
+	if (agent->metrics)
+		agent->http = http_endpoint__new(&(struct http_endpoint_opts){
+			.address = &address,
+			.address_text = text,
+			.window_ns = agent->opts.duration_s * 1000000000,
+		});
+	if (!agent->http) {
+		log_warn("--http-address %s: %s; profiling without /metrics and /healthz", text,
+			 strerror(errno));
+		metrics__free(agent->metrics);
+		agent->metrics = NULL;
+		return;
+	}
+	reporter__set_metrics(agent->reporter, agent->metrics);
+	log_info("serving /metrics and /healthz on http://%s", text);
+}
+
+/* After each window: its counters, rendered here on the main thread, go to the endpoint. */
+static void publish_window(struct agent *agent, int err)
+{
+	size_t length = 0;
+	char *text;
+
+	if (!agent->http)
+		return;
+	/* Out of memory: the last text stays, the window still counts. */
+	text = metrics__render(agent->metrics, &length);
+	http_endpoint__window_ended(agent->http, err, text, length);
+}
+
 static int run(struct agent *agent)
 {
 	const int64_t window_ns = (int64_t)agent->opts.duration_s * 1000000000;
@@ -677,6 +726,7 @@ static int run(struct agent *agent)
 		}
 		/* A stop mid-window still writes what was sampled so far. */
 		err = end_window(agent, start_real, elapsed);
+		publish_window(agent, err);
 		start_mono += elapsed;
 		start_real += elapsed;
 		if (err == -ENOSPC || err == -EROFS || err == -EACCES)
@@ -874,6 +924,7 @@ int main(int argc, char **argv)
 		log_error("creating the debug file search: %s", strerror(errno));
 		goto cleanup;
 	}
+	start_http(&agent);
 	if (search_opts.debuginfod_urls &&
 	    search_opts.debuginfod_urls[strspn(search_opts.debuginfod_urls, " ")])
 		log_info("debuginfod: missing debug files are fetched in the background from %s",
@@ -1070,6 +1121,8 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 	}
+	if (agent.http)
+		http_endpoint__set_attached(agent.http);
 	if (agent.profiler)
 		log_info("sampling %u CPUs at %" PRIu64 " Hz, %" PRIu64 " s windows, into %s",
 			 cpu_profiler__cpu_count(agent.profiler), agent.opts.frequency_hz,
@@ -1084,6 +1137,8 @@ int main(int argc, char **argv)
 	exit_code = err ? 1 : 0;
 	log_info("stopping after %" PRIu64 " windows", agent.windows_written);
 cleanup:
+	/* No answers past the last window: /healthz goes quiet rather than stale. */
+	http_endpoint__free(agent.http);
 	/* Sampling's events thread hands announcements to the capture: it stops first. */
 	sampling__free(agent.sampling);
 	agent.sampling = NULL;
@@ -1111,5 +1166,6 @@ cleanup:
 	curl_api_unload();
 	output_retention__free(agent.retention);
 	reporter__free(agent.reporter);
+	metrics__free(agent.metrics);
 	return exit_code;
 }

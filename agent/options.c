@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent/config.h"
+#include "agent/http/http_address.h"
 #include "agent/options.h"
 #include "agent/push/protocol.h"
 #include "agent/push/pyroscope.h"
@@ -26,6 +27,7 @@ enum option_kind {
 	OPTION_URLS, /* space-separated http(s):// or file:// URLs; "" for none */
 	OPTION_FLAG,
 	OPTION_HEADER, /* repeatable "Name: value" */
+	OPTION_ADDRESS, /* HOST:PORT or [IPv6]:PORT to listen on; "" for none */
 	OPTION_CONFIG, /* --config FILE: read before the other flags */
 	OPTION_HELP,
 	OPTION_VERSION,
@@ -139,6 +141,9 @@ static const struct option_spec option_table[] = {
 	{ "debuginfod-urls", 0, OPTION_URLS, FIELD(debuginfod_urls), 0, 0, "URLS",
 	  "debuginfod servers for missing debug files, space-separated; \"\" for none "
 	  "(default $DEBUGINFOD_URLS)" },
+	{ "http-address", 0, OPTION_ADDRESS, FIELD(http_address), 0, 0, "HOST:PORT",
+	  "serve /metrics (Prometheus) and /healthz here, [IPv6]:PORT too; \"\" for none "
+	  "(default 127.0.0.1:7071)" },
 	{ "config", 'c', OPTION_CONFIG, 0, 0, 0, "FILE",
 	  "YAML file of settings (each flag by its long name) and relabel_configs; flags win" },
 	{ "verbose", 'v', OPTION_FLAG, FIELD(verbose), 0, 0, NULL, "log debugging detail" },
@@ -462,6 +467,16 @@ static int apply_option(const struct option_spec *spec, const char *value,
 		memcpy(field, &value, sizeof(value));
 		return OPTIONS_RUN;
 	}
+	case OPTION_ADDRESS: {
+		struct http_address address;
+
+		if (*value && http_address_parse(value, &address))
+			return usage_error("--%s: '%s' is not HOST:PORT (an IPv4 address, or "
+					   "[IPv6]:PORT; port 1 to 65535)",
+					   spec->name, value);
+		memcpy(field, &value, sizeof(value));
+		return OPTIONS_RUN;
+	}
 	case OPTION_FLAG:
 		*(bool *)field = true;
 		return OPTIONS_RUN;
@@ -595,6 +610,7 @@ enum options_result options_parse(int argc, char **argv, struct kiln_options *op
 		.spool_max_bytes = 256 << 20,
 		.output_max_bytes = 1ULL << 30,
 		.max_memory = 24 << 20,
+		.http_address = "127.0.0.1:7071",
 	};
 	bool seen[OPTION_COUNT] = {}, on_command_line[OPTION_COUNT] = {};
 	const char *config_path = NULL;

@@ -47,6 +47,8 @@ struct kiln_options {
 	uint64_t max_memory; /* --max-memory: the caches' budget, shared out by the agent */
 	uint64_t max_dwarf_memory; /* what open DWARF may hold, estimated; 0: its share */
 	bool verbose;
+	/* --http-address: where /metrics and /healthz are served; "": nowhere. */
+	const char *http_address;
 	/* Pushing to a backend (--remote-store and the flags after it). */
 	const char *remote_store; /* URL; NULL: local files only */
 	const char *

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "agent/http/metrics.h"
 #include "agent/process/process_capture.h"
 #include "agent/process/process_table.h"
 #include "agent/profile/window_profile.h"
@@ -23,6 +24,8 @@ _Static_assert(sizeof(uintptr_t) >= sizeof(uint64_t), "totals kept in hashmap va
 
 struct reporter {
 	struct hashmap *reported; /* const struct counter * -> its value when last logged */
+	struct metrics *metrics; /* NULL: no metrics endpoint */
+	bool metrics_failed; /* said once */
 };
 
 struct reporter *reporter__new(void)
@@ -46,6 +49,11 @@ void reporter__free(struct reporter *reporter)
 		return;
 	hashmap__free(reporter->reported);
 	free(reporter);
+}
+
+void reporter__set_metrics(struct reporter *reporter, struct metrics *metrics)
+{
+	reporter->metrics = metrics;
 }
 
 /* How much an alarm counter rose since it was last logged; remembers the value now. */
@@ -77,6 +85,12 @@ void reporter__log(struct reporter *reporter, const struct counter_line *line,
 	uint64_t first_rise = 0;
 	char text[LINE_MAX_BYTES];
 
+	/* Every line, even one that stays silent: the metrics count what the log leaves out. */
+	if (reporter->metrics && metrics__record(reporter->metrics, line, sources) &&
+	    !reporter->metrics_failed) {
+		reporter->metrics_failed = true;
+		log_warn("metrics: out of memory recording counters, some left out");
+	}
 	for (unsigned int i = 0; i < line->count; i++) {
 		const struct counter *counter = &line->counters[i];
 		uint64_t up;
@@ -363,120 +377,73 @@ static const struct counter dwarf_counters[] = {
 	  .text = "and % names cut" },
 };
 
+/* Where debug files came from: one family, a source each. */
+#define DEBUG_FILES_FOUND(value)                                                                   \
+	.name = "kiln_debug_files_found_total", .labels = "source=\"" value "\"",                  \
+	.help = "Debug files found, by where (MiniDebugInfo: sections read)"
+
 static const struct counter debug_file_counters[] = {
-	{ .name = "kiln_debug_files_build_id_total",
-	  .help = "Debug files found by build id",
-	  SYMBOLS(debug_files_build_id),
-	  .text = "% by build id" },
-	{ .name = "kiln_debug_files_debuglink_total",
-	  .help = "Debug files found by debuglink",
-	  SYMBOLS(debug_files_debuglink),
+	{ DEBUG_FILES_FOUND("build_id"), SYMBOLS(debug_files_build_id), .text = "% by build id" },
+	{ DEBUG_FILES_FOUND("debuglink"), SYMBOLS(debug_files_debuglink),
 	  .text = "% by debuglink" },
-	{ .name = "kiln_debug_files_minidebuginfo_total",
-	  .help = "MiniDebugInfo sections read",
-	  SYMBOLS(debug_files_minidebuginfo),
+	{ DEBUG_FILES_FOUND("minidebuginfo"), SYMBOLS(debug_files_minidebuginfo),
 	  .text = "% MiniDebugInfo" },
-	{ .name = "kiln_debug_files_debuginfod_total",
-	  .help = "Debug files fetched from debuginfod",
-	  SYMBOLS(debug_files_debuginfod),
+	{ DEBUG_FILES_FOUND("debuginfod"), SYMBOLS(debug_files_debuginfod),
 	  .text = "% from debuginfod" },
 };
 
 #define REFUSED(reason) SYMBOLS(refused_files.counts[PROCESS_FILE_##reason])
+
+/* Why files were refused: one family, a reason each. */
+#define FILE_REFUSED(value)                                                                        \
+	.name = "kiln_files_refused_total", .labels = "reason=\"" value "\"",                      \
+	.help = "Files a process named (perf maps, debug files) that kiln refused to read, by reason"
 
 /*
  * Files a process named that kiln would not read for it (perf maps, debug
  * files in its root): each is a process trying, or a misconfiguration.
  */
 static const struct counter refused_file_counters[] = {
-	{ .name = "kiln_files_refused_not_regular_total",
-	  .help = "Files opened for a process refused: FIFO, device, socket or directory",
-	  REFUSED(NOT_REGULAR),
-	  .text = "% not regular",
+	{ FILE_REFUSED("not_regular"), REFUSED(NOT_REGULAR), .text = "% not regular",
 	  .alarm = true },
-	{ .name = "kiln_files_refused_symlink_total",
-	  .help = "Perf maps refused for being symlinks",
-	  REFUSED(SYMLINK),
-	  .text = "% symlinks",
+	{ FILE_REFUSED("symlink"), REFUSED(SYMLINK), .text = "% symlinks", .alarm = true },
+	{ FILE_REFUSED("foreign_owner"), REFUSED(FOREIGN_OWNER), .text = "% owned by another user",
 	  .alarm = true },
-	{ .name = "kiln_files_refused_foreign_owner_total",
-	  .help = "Perf maps refused: owned by neither their process nor root",
-	  REFUSED(FOREIGN_OWNER),
-	  .text = "% owned by another user",
+	{ FILE_REFUSED("writable_by_others"), REFUSED(WRITABLE_BY_OTHERS),
+	  .text = "% writable by others", .alarm = true },
+	{ FILE_REFUSED("unreadable"), REFUSED(UNREADABLE), .text = "% unreadable by their process",
 	  .alarm = true },
-	{ .name = "kiln_files_refused_writable_total",
-	  .help = "Perf maps refused: writable by group or others",
-	  REFUSED(WRITABLE_BY_OTHERS),
-	  .text = "% writable by others",
-	  .alarm = true },
-	{ .name = "kiln_files_refused_unreadable_total",
-	  .help = "Files refused: their process could not read them",
-	  REFUSED(UNREADABLE),
-	  .text = "% unreadable by their process",
-	  .alarm = true },
-	{ .name = "kiln_files_refused_too_large_total",
-	  .help = "Files refused: over their size bound",
-	  REFUSED(TOO_LARGE),
-	  .text = "% too large",
-	  .alarm = true },
-	{ .name = "kiln_files_refused_escaping_total",
-	  .help = "Files refused: a magic link or a link loop on the way",
-	  REFUSED(ESCAPES_ROOT),
-	  .text = "% leading out of their process's root",
-	  .alarm = true },
+	{ FILE_REFUSED("too_large"), REFUSED(TOO_LARGE), .text = "% too large", .alarm = true },
+	{ FILE_REFUSED("escapes_root"), REFUSED(ESCAPES_ROOT),
+	  .text = "% leading out of their process's root", .alarm = true },
 };
 
 #define LOSS(loss) SYMBOLS(elf_losses[loss])
+
+/* Which sections were damaged: one family, a section each. */
+#define DAMAGED_SECTION(value)                                                                     \
+	.name = "kiln_elf_damaged_sections_total", .labels = "section=\"" value "\"",              \
+	.help = "ELF files with a damaged section, skipped (the rest of the file still read), by section"
 
 /*
  * Each file is counted once per part it lost; report_damaged_files warns of
  * each by name, so this line is detail for -v, when it rose.
  */
 static const struct counter elf_loss_counters[] = {
-	{ .name = "kiln_elf_corrupt_symtab_total",
-	  .help = "Files whose .symtab was damaged: .dynsym names serve",
-	  LOSS(ELF_LOSS_SYMTAB),
-	  .text = "% .symtab",
+	{ DAMAGED_SECTION(".symtab"), LOSS(ELF_LOSS_SYMTAB), .text = "% .symtab", .alarm = true },
+	{ DAMAGED_SECTION(".strtab"), LOSS(ELF_LOSS_STRTAB), .text = "% .strtab", .alarm = true },
+	{ DAMAGED_SECTION(".dynsym"), LOSS(ELF_LOSS_DYNSYM), .text = "% .dynsym", .alarm = true },
+	{ DAMAGED_SECTION(".eh_frame"), LOSS(ELF_LOSS_EH_FRAME), .text = "% .eh_frame",
 	  .alarm = true },
-	{ .name = "kiln_elf_corrupt_strtab_total",
-	  .help = "Files whose .symtab string table was damaged: .dynsym names serve",
-	  LOSS(ELF_LOSS_STRTAB),
-	  .text = "% .strtab",
+	{ DAMAGED_SECTION(".eh_frame_hdr"), LOSS(ELF_LOSS_EH_FRAME_HDR), .text = "% .eh_frame_hdr",
 	  .alarm = true },
-	{ .name = "kiln_elf_corrupt_dynsym_total",
-	  .help = "Files whose .dynsym or .dynstr was damaged",
-	  LOSS(ELF_LOSS_DYNSYM),
-	  .text = "% .dynsym",
+	{ DAMAGED_SECTION(".debug_frame"), LOSS(ELF_LOSS_DEBUG_FRAME), .text = "% .debug_frame",
 	  .alarm = true },
-	{ .name = "kiln_elf_corrupt_eh_frame_total",
-	  .help = "Files whose .eh_frame was damaged: no unwinding from it",
-	  LOSS(ELF_LOSS_EH_FRAME),
-	  .text = "% .eh_frame",
+	{ DAMAGED_SECTION(".debug_info"), LOSS(ELF_LOSS_DEBUG_INFO), .text = "% .debug_info",
 	  .alarm = true },
-	{ .name = "kiln_elf_corrupt_eh_frame_hdr_total",
-	  .help = "Files whose .eh_frame_hdr was damaged: .eh_frame read without it",
-	  LOSS(ELF_LOSS_EH_FRAME_HDR),
-	  .text = "% .eh_frame_hdr",
+	{ DAMAGED_SECTION(".debug_line"), LOSS(ELF_LOSS_DEBUG_LINE), .text = "% .debug_line",
 	  .alarm = true },
-	{ .name = "kiln_elf_corrupt_debug_frame_total",
-	  .help = "Files whose .debug_frame was damaged",
-	  LOSS(ELF_LOSS_DEBUG_FRAME),
-	  .text = "% .debug_frame",
-	  .alarm = true },
-	{ .name = "kiln_elf_corrupt_debug_info_total",
-	  .help = "Files whose .debug_info was damaged: no lines or inlined frames past it",
-	  LOSS(ELF_LOSS_DEBUG_INFO),
-	  .text = "% .debug_info",
-	  .alarm = true },
-	{ .name = "kiln_elf_corrupt_debug_line_total",
-	  .help = "Files whose .debug_line was damaged: no lines",
-	  LOSS(ELF_LOSS_DEBUG_LINE),
-	  .text = "% .debug_line",
-	  .alarm = true },
-	{ .name = "kiln_elf_corrupt_other_sections_total",
-	  .help = "Files with another section outside the file, skipped",
-	  LOSS(ELF_LOSS_OTHER_SECTION),
-	  .text = "% other sections",
+	{ DAMAGED_SECTION("other"), LOSS(ELF_LOSS_OTHER_SECTION), .text = "% other sections",
 	  .alarm = true },
 	{ .name = "kiln_debug_files_too_large_total",
 	  .help = "Debug files over 4 GiB, refused before reading",
@@ -759,58 +726,34 @@ static const struct counter upload_loss_counters[] = {
 
 #define UPLOAD_FAILURES(reason) UPLOADS(failures[PUSH_FAILURE_##reason])
 
+/* Why upload attempts failed: one family, a reason each. */
+#define UPLOAD_FAILURE(value)                                                                      \
+	.name = "kiln_upload_failures_total", .labels = "reason=\"" value "\"",                    \
+	.help = "Upload attempts that failed, by reason"
+
 /*
  * Why attempts failed, each window with -v. The ways a backend can
  * misbehave rather than be down make it a warning, once a window at most;
  * the uploader's own log lines for each are rate-limited too.
  */
 static const struct counter upload_failure_counters[] = {
-	{ .name = "kiln_uploads_refused_total",
-	  .help = "Upload attempts answered with an HTTP or gRPC error status",
-	  UPLOAD_FAILURES(REFUSED),
-	  .text = "% refused" },
-	{ .name = "kiln_uploads_connection_errors_total",
-	  .help = "Upload attempts that found no connection, failed TLS or lost the connection",
-	  UPLOAD_FAILURES(CONNECTION),
+	{ UPLOAD_FAILURE("refused"), UPLOAD_FAILURES(REFUSED), .text = "% refused" },
+	{ UPLOAD_FAILURE("connection"), UPLOAD_FAILURES(CONNECTION),
 	  .text = "% connection errors" },
-	{ .name = "kiln_uploads_timed_out_total",
-	  .help = "Upload attempts cut by --remote-connect-timeout or --remote-timeout",
-	  UPLOAD_FAILURES(TIMED_OUT),
-	  .text = "% timed out" },
-	{ .name = "kiln_uploads_too_slow_total",
-	  .help = "Upload attempts cut for moving under 1 KiB a second for 10 seconds",
-	  UPLOAD_FAILURES(TOO_SLOW),
-	  .text = "% too slow",
+	{ UPLOAD_FAILURE("timed_out"), UPLOAD_FAILURES(TIMED_OUT), .text = "% timed out" },
+	{ UPLOAD_FAILURE("too_slow"), UPLOAD_FAILURES(TOO_SLOW), .text = "% too slow",
 	  .alarm = true },
-	{ .name = "kiln_uploads_response_too_large_total",
-	  .help = "Upload attempts cut for a response body over 64 KiB",
-	  UPLOAD_FAILURES(RESPONSE_TOO_LARGE),
-	  .text = "% responses too large",
+	{ UPLOAD_FAILURE("response_too_large"), UPLOAD_FAILURES(RESPONSE_TOO_LARGE),
+	  .text = "% responses too large", .alarm = true },
+	{ UPLOAD_FAILURE("headers_too_large"), UPLOAD_FAILURES(HEADERS_TOO_LARGE),
+	  .text = "% headers too large", .alarm = true },
+	{ UPLOAD_FAILURE("redirected"), UPLOAD_FAILURES(REDIRECTED),
+	  .text = "% redirects not followed", .alarm = true },
+	{ UPLOAD_FAILURE("bad_grpc_status"), UPLOAD_FAILURES(BAD_GRPC_STATUS),
+	  .text = "% bad grpc-status", .alarm = true },
+	{ UPLOAD_FAILURE("protocol"), UPLOAD_FAILURES(PROTOCOL), .text = "% protocol errors",
 	  .alarm = true },
-	{ .name = "kiln_uploads_headers_too_large_total",
-	  .help = "Upload attempts cut for response headers and trailers over 64 KiB",
-	  UPLOAD_FAILURES(HEADERS_TOO_LARGE),
-	  .text = "% headers too large",
-	  .alarm = true },
-	{ .name = "kiln_uploads_redirected_total",
-	  .help = "Upload attempts answered with a redirect, never followed",
-	  UPLOAD_FAILURES(REDIRECTED),
-	  .text = "% redirects not followed",
-	  .alarm = true },
-	{ .name = "kiln_uploads_bad_grpc_status_total",
-	  .help = "gRPC calls whose grpc-status was missing, not a number, or given twice",
-	  UPLOAD_FAILURES(BAD_GRPC_STATUS),
-	  .text = "% bad grpc-status",
-	  .alarm = true },
-	{ .name = "kiln_uploads_protocol_errors_total",
-	  .help = "Upload attempts with broken HTTP/2 framing or headers, or HTTP/1 for gRPC",
-	  UPLOAD_FAILURES(PROTOCOL),
-	  .text = "% protocol errors",
-	  .alarm = true },
-	{ .name = "kiln_uploads_local_errors_total",
-	  .help = "Upload attempts not sent: credentials unreadable, request not built",
-	  UPLOAD_FAILURES(LOCAL),
-	  .text = "% local errors" },
+	{ UPLOAD_FAILURE("local"), UPLOAD_FAILURES(LOCAL), .text = "% local errors" },
 };
 
 const struct counter_line report_uploads_lines[] = {

@@ -15,6 +15,10 @@ struct reporter;
 struct reporter *reporter__new(void);
 void reporter__free(struct reporter *reporter);
 
+struct metrics;
+/* From now on every line logged is recorded in metrics too (NULL: no longer). */
+void reporter__set_metrics(struct reporter *reporter, struct metrics *metrics);
+
 /*
  * Logs one line: at its level, or as a warning when an alarm counter rose
  * (a window counter above 0, a total above what it was when last logged),

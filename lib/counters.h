@@ -43,7 +43,13 @@ enum counter_join {
 
 struct counter {
 	const char *name; /* metric name: kiln_cpu_samples_total */
-	const char *help; /* one line, for a metrics endpoint */
+	/*
+	 * NULL, or this counter's labels within its family: counters that
+	 * are reasons of one thing share a name and differ here
+	 * ("reason=\"no_cfi\""); each keeps its own words in the log line.
+	 */
+	const char *labels;
+	const char *help; /* one line, for a metrics endpoint: the family's, when labelled */
 	uint8_t source; /* index into the sources the line is given */
 	uint32_t offset; /* of its uint64_t in that source */
 	enum counter_kind kind;

@@ -19,6 +19,7 @@ packages=(
 	libpcre2-dev       # relabel_configs' regexes
 	libmd-dev          # MD5 for relabeling's hashmod, as Prometheus hashes
 	libyaml-dev        # the config file (--config)
+	libmicrohttpd-dev  # the /metrics and /healthz endpoint (--http-address)
 	bpftool
 	golang-go          # go tool pprof: the independent reader in tests
 	binutils           # readelf/objcopy for test fixtures
@@ -34,6 +35,7 @@ packages=(
 	python3-h2         # the raw HTTP/2 server sending malformed gRPC trailers in tests
 	openssl            # certificates for the TLS push tests
 	systemd            # systemd-analyze: checks the service unit in tests
+	prometheus         # the real server that scrapes /metrics in tests
 )
 # libc6-dbg: glibc's DWARF, for the symbolization bench.
 [ "${1:-}" = "--bench" ] && packages+=(linux-perf time libbpf-tools util-linux libc6-dbg)

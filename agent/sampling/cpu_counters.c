@@ -89,7 +89,12 @@ static const struct counter window_counters[] = {
 	  .text = "% in execve without a user stack" },
 };
 
-static const struct counter bpf_counters[] = { SAMPLER_BPF_COUNTERS("kiln_cpu_bpf", "sampler") };
+static const struct counter bpf_counters[] = { SAMPLER_BPF_COUNTERS("cpu", "sampler") };
+
+/* Why CFI unwinding ended early: one family, a reason each. */
+#define UNWIND_CUT(value)                                                                          \
+	.name = "kiln_unwind_stacks_cut_total", .labels = "reason=\"" value "\"",                  \
+	.help = "User stacks from CFI cut before their outermost frame, by reason"
 
 /* How user stacks were unwound from CFI, and why the others were cut. */
 static const struct counter unwind_counters[] = {
@@ -131,35 +136,16 @@ static const struct counter unwind_counters[] = {
 	  .help = "Frames by frame pointer: the table was evicted or not loaded",
 	  WINDOW_STAT(CPU_STAT_UNWIND_TABLE_MISSING),
 	  .text = "% table misses" },
-	{ .name = "kiln_unwind_cut_depth_total",
-	  .help = "User stacks cut at the depth limit",
-	  WINDOW_STAT(CPU_STAT_UNWIND_END_DEPTH),
-	  .join = COUNTER_JOIN_CLAUSE,
+	{ UNWIND_CUT("depth"), WINDOW_STAT(CPU_STAT_UNWIND_END_DEPTH), .join = COUNTER_JOIN_CLAUSE,
 	  .text = "cut by depth %" },
-	{ .name = "kiln_unwind_cut_no_mapping_total",
-	  .help = "User stacks cut at a pc in no known mapping",
-	  WINDOW_STAT(CPU_STAT_UNWIND_END_NO_MAPPING),
+	{ UNWIND_CUT("no_mapping"), WINDOW_STAT(CPU_STAT_UNWIND_END_NO_MAPPING),
 	  .text = "unknown mapping %" },
-	{ .name = "kiln_unwind_cut_no_cfi_total",
-	  .help = "User stacks cut at a pc no CFI covers",
-	  WINDOW_STAT(CPU_STAT_UNWIND_END_NO_CFI),
-	  .text = "no CFI %" },
-	{ .name = "kiln_unwind_cut_unsupported_total",
-	  .help = "User stacks cut at CFI kiln cannot follow",
-	  WINDOW_STAT(CPU_STAT_UNWIND_END_UNSUPPORTED),
+	{ UNWIND_CUT("no_cfi"), WINDOW_STAT(CPU_STAT_UNWIND_END_NO_CFI), .text = "no CFI %" },
+	{ UNWIND_CUT("unsupported_cfi"), WINDOW_STAT(CPU_STAT_UNWIND_END_UNSUPPORTED),
 	  .text = "unsupported CFI %" },
-	{ .name = "kiln_unwind_cut_bad_read_total",
-	  .help = "User stacks cut where the stack could not be read",
-	  WINDOW_STAT(CPU_STAT_UNWIND_END_BAD_READ),
-	  .text = "bad read %" },
-	{ .name = "kiln_unwind_cut_no_rbp_total",
-	  .help = "User stacks cut where the CFA needed an rbp that was lost",
-	  WINDOW_STAT(CPU_STAT_UNWIND_END_NO_RBP),
-	  .text = "lost rbp %" },
-	{ .name = "kiln_unwind_cut_no_rbx_total",
-	  .help = "User stacks cut in ld.so's lazy-binding trampoline: a callee's CFI lost rbx",
-	  WINDOW_STAT(CPU_STAT_UNWIND_RBX_LOST),
-	  .text = "lost rbx %" },
+	{ UNWIND_CUT("bad_read"), WINDOW_STAT(CPU_STAT_UNWIND_END_BAD_READ), .text = "bad read %" },
+	{ UNWIND_CUT("no_rbp"), WINDOW_STAT(CPU_STAT_UNWIND_END_NO_RBP), .text = "lost rbp %" },
+	{ UNWIND_CUT("no_rbx"), WINDOW_STAT(CPU_STAT_UNWIND_RBX_LOST), .text = "lost rbx %" },
 };
 
 /* CPython's frames read in BPF (bpf/python.bpf.h), and why some could not be. */

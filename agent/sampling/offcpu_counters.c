@@ -104,8 +104,7 @@ static const struct counter window_counters[] = {
 	  .text = "% s of blocks before the window not charged" },
 };
 
-static const struct counter bpf_counters[] = { SAMPLER_BPF_COUNTERS("kiln_offcpu_bpf",
-								    "off-CPU program") };
+static const struct counter bpf_counters[] = { SAMPLER_BPF_COUNTERS("offcpu", "off-CPU program") };
 
 const struct counter_line offcpu_counter_lines[] = {
 	{ .counters = summary_counters,

@@ -29,22 +29,27 @@ extern const unsigned int offcpu_counter_line_count;
 		.text = "% stacks (stacks map full, raise --max-stacks)", .alarm = true,           \
 	}
 
-/* The BPF program's cost, named for the metrics by prefix ("kiln_cpu_bpf"). */
-#define SAMPLER_BPF_COUNTERS(metric_prefix, words)                                                 \
-	{ .name = metric_prefix "_runs_total",                                                     \
+/*
+ * The BPF program's cost, one family for both programs, told apart by
+ * their label (program="cpu").
+ */
+#define SAMPLER_BPF_COUNTERS(program, words)                                                       \
+	{ .name = "kiln_bpf_runs_total",                                                           \
+	  .labels = "program=\"" program "\"",                                                     \
 	  .help = "Runs of the BPF program (kernel.bpf_stats_enabled=1)",                          \
 	  BPF_STAT(run_count),                                                                     \
 	  .kind = COUNTER_TOTAL,                                                                   \
 	  .text = words " ran % times",                                                            \
 	  .alarm = true },                                                                         \
-		{ .name = metric_prefix "_run_seconds_total",                                      \
+		{ .name = "kiln_bpf_run_seconds_total",                                            \
+		  .labels = "program=\"" program "\"",                                             \
 		  .help = "Time in the BPF program (kernel.bpf_stats_enabled=1)",                  \
 		  BPF_STAT(run_time_ns),                                                           \
 		  .kind = COUNTER_TOTAL,                                                           \
 		  .unit = COUNTER_UNIT_NS,                                                         \
 		  .text = "% ns in all" },                                                         \
 	{                                                                                          \
-		.name = metric_prefix "_run_seconds",                                              \
+		.name = "kiln_bpf_seconds_per_run", .labels = "program=\"" program "\"",           \
 		.help = "Mean time of one run of the BPF program", BPF_STAT(ns_per_run),           \
 		.kind = COUNTER_GAUGE, .unit = COUNTER_UNIT_NS, .text = "% ns per run",            \
 	}

@@ -11,7 +11,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "agent/config.h"
+#include "agent/http/http_address.h"
 #include "agent/options.h"
 #include "tests/unit/testing.h"
 
@@ -145,6 +149,7 @@ static void test_defaults(void)
 	/* No spool without a backend. */
 	CHECK(opts.spool_dir == NULL);
 	CHECK(opts.spool_max_bytes == 256ULL << 20);
+	CHECK_STR(opts.http_address, "127.0.0.1:7071");
 }
 
 /* --name=value, --name value, -Xvalue and -X value are one thing; the last one wins. */
@@ -707,6 +712,62 @@ static void test_config_settings(void)
 	options_free(&opts);
 }
 
+/* --http-address: numeric HOST:PORT or [IPv6]:PORT, "" for no endpoint; the socket address too. */
+static void test_http_address(void)
+{
+	static const char *const good[] = { "127.0.0.1:7071", "0.0.0.0:1", "10.1.2.3:65535",
+					    "[::1]:7071",     "[::]:9000", "[2001:db8::2]:8080" };
+	static const char *const bad[] = {
+		"127.0.0.1",	   "127.0.0.1:",      ":7071",	      "127.0.0.1:0",
+		"127.0.0.1:65536", "127.0.0.1:70000", "127.0.0.1:-1", "127.0.0.1:+80",
+		"127.0.0.1:80x",   "localhost:7071",  "1:7071",	      "256.0.0.1:7071",
+		"::1:7071",	   "[::1]7071",	      "[::1]:",	      "[127.0.0.1]:80",
+		"[::1:7071",	   "127.0.0.1:7071 ", "[]:80",	      "127.0.0.1:000080",
+	};
+	struct http_address address;
+	struct kiln_options opts;
+
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		CHECK(parse(&opts, "--http-address", good[i], NULL) == OPTIONS_RUN);
+		CHECK_STR(opts.http_address, good[i]);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		CHECK(parse(&opts, "--http-address", bad[i], NULL) == OPTIONS_EXIT_USAGE);
+		if (!usage_error_said("is not HOST:PORT"))
+			fprintf(stderr, "'%s' said: %s", bad[i], err_text);
+		CHECK(usage_error_said("is not HOST:PORT"));
+	}
+	/* Scope ids: inet_pton takes none, so neither does kiln. */
+	CHECK_USAGE("--http-address=[fe80::1%1]:80");
+	/* "" turns the endpoint off; the config file says it by the same name. */
+	CHECK(parse(&opts, "--http-address=", NULL) == OPTIONS_RUN);
+	CHECK_STR(opts.http_address, "");
+	CHECK(parse(&opts, "--config", config_file("http-address: \"\"\n"), NULL) == OPTIONS_RUN);
+	CHECK_STR(opts.http_address, "");
+	options_free(&opts);
+	CHECK(parse(&opts, "--config", config_file("http-address: '[::1]:9'\n"), NULL) ==
+	      OPTIONS_RUN);
+	CHECK_STR(opts.http_address, "[::1]:9");
+	options_free(&opts);
+	CHECK(parse(&opts, "--config", config_file("http-address: 1.2.3.4\n"), NULL) ==
+	      OPTIONS_EXIT_USAGE);
+	CHECK(strstr(err_text, "kiln.yaml:1: --http-address: '1.2.3.4' is not HOST:PORT"));
+	options_free(&opts);
+
+	/* What the agent binds. */
+	CHECK(http_address_parse("127.0.0.1:7071", &address) == 0);
+	CHECK(address.storage.ss_family == AF_INET && address.length == sizeof(struct sockaddr_in));
+	CHECK(((struct sockaddr_in *)&address.storage)->sin_port == htons(7071));
+	CHECK(((struct sockaddr_in *)&address.storage)->sin_addr.s_addr == htonl(0x7f000001));
+	CHECK(http_address_parse("[::1]:9", &address) == 0);
+	CHECK(address.storage.ss_family == AF_INET6 &&
+	      address.length == sizeof(struct sockaddr_in6));
+	CHECK(((struct sockaddr_in6 *)&address.storage)->sin6_port == htons(9));
+	CHECK(IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&address.storage)->sin6_addr));
+	address.length = 123;
+	CHECK(http_address_parse("[::1]:0", &address) == -EINVAL && address.length == 123);
+}
+
 /* Every bad file exits 2 naming the file, the line and the field. */
 static void test_config_errors(void)
 {
@@ -779,5 +840,5 @@ TEST_MAIN("options", TEST(test_defaults), TEST(test_spellings), TEST(test_bad_wo
 	  TEST(test_headers), TEST(test_remote_only), TEST(test_remote_store),
 	  TEST(test_output_max_bytes_when_pushing), TEST(test_service_name),
 	  TEST(test_credentials_and_tls), TEST(test_flags), TEST(test_choices), TEST(test_states),
-	  TEST(test_debuginfod_urls), TEST(test_help_and_version), TEST(test_config_settings),
-	  TEST(test_config_errors), TEST(test_config_bounds))
+	  TEST(test_debuginfod_urls), TEST(test_http_address), TEST(test_help_and_version),
+	  TEST(test_config_settings), TEST(test_config_errors), TEST(test_config_bounds))

@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * The reporter: lines at their level, warnings when an alarm counter rose
- * (only then, and once), alarm notes with the rise; and every table the
- * daemon logs names each counter once, with a metric name and help.
+ * (only then, and once), alarm notes with the rise. The tables' names are
+ * checked with the metrics (tests/unit/http/test_metrics.c).
  */
 #include <stdint.h>
 #include <unistd.h>
 
 #include "agent/report.h"
-#include "agent/sampling/sampler_counters.h"
 #include "lib/log.h"
 #include "tests/unit/testing.h"
 
@@ -115,46 +114,4 @@ static void test_only_on_alarm(void)
 	reporter__free(reporter);
 }
 
-static void check_table(const struct counter_line *lines, unsigned int count, const char **names,
-			unsigned int *name_count)
-{
-	for (unsigned int i = 0; i < count; i++) {
-		for (unsigned int j = 0; j < lines[i].count; j++) {
-			const struct counter *counter = &lines[i].counters[j];
-			const char *name = counter->name;
-			size_t length = strlen(name);
-			bool total = counter->kind != COUNTER_GAUGE;
-
-			CHECK(strncmp(name, "kiln_", 5) == 0);
-			CHECK(counter->help && counter->help[0]);
-			CHECK(strchr(counter->text, '%') != NULL);
-			/* Prometheus' conventions: totals end _total, times are in seconds. */
-			CHECK(total == (length > 6 && !strcmp(name + length - 6, "_total")));
-			CHECK(counter->unit != COUNTER_UNIT_NS || strstr(name, "_seconds"));
-			CHECK(counter->unit != COUNTER_UNIT_BYTES || strstr(name, "_bytes"));
-			for (unsigned int k = 0; k < *name_count; k++)
-				if (!strcmp(names[k], name)) {
-					fprintf(stderr, "%s named twice\n", name);
-					CHECK(!"counter named twice");
-				}
-			names[(*name_count)++] = name;
-		}
-	}
-}
-
-static void test_tables_name_each_counter_once(void)
-{
-	static const char *names[512];
-	unsigned int count = 0;
-
-	check_table(cpu_counter_lines, cpu_counter_line_count, names, &count);
-	check_table(offcpu_counter_lines, offcpu_counter_line_count, names, &count);
-	check_table(report_window_lines, report_window_line_count, names, &count);
-	check_table(&report_unwind_tables_line, 1, names, &count);
-	check_table(&report_debuginfod_line, 1, names, &count);
-	check_table(report_uploads_lines, report_uploads_line_count, names, &count);
-	CHECK(count > 100);
-}
-
-TEST_MAIN("report", TEST(test_warns_on_rise_only), TEST(test_only_on_alarm),
-	  TEST(test_tables_name_each_counter_once))
+TEST_MAIN("report", TEST(test_warns_on_rise_only), TEST(test_only_on_alarm))
