@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Small file-system helpers shared by the agent's writers. */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -132,4 +133,27 @@ int fs_write_file_atomic(int dir_fd, const char *name, const struct iovec *parts
 	if (flags & FS_WRITE_DURABLE)
 		sync_directory(dir_fd);
 	return 0;
+}
+
+int fs_read_credential(const char *path, char *buf, size_t size)
+{
+	ssize_t len;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	len = read(fd, buf, size - 1);
+	if (len < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	close(fd);
+	buf[len] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	len = (ssize_t)strlen(buf);
+	while (len > 0 && isspace((unsigned char)buf[len - 1]))
+		buf[--len] = '\0';
+	return len ? 0 : -ENODATA;
 }

@@ -35,6 +35,14 @@ int fs_write_all(int fd, const void *data, size_t size);
 int fs_write_file_atomic(int dir_fd, const char *name, const struct iovec *parts, size_t part_count,
 			 mode_t mode, unsigned int flags);
 
+/*
+ * The first line of a small credential file (a bearer token, a password),
+ * without trailing whitespace, NUL-terminated in buf. Read at each use,
+ * so a rotated token is picked up. Returns 0, -ENODATA when the line is
+ * empty, or a negative errno.
+ */
+int fs_read_credential(const char *path, char *buf, size_t size);
+
 /* The prefix of fs_write_file_atomic's temporary files: what a crash may leave behind. */
 #define FS_TEMP_PREFIX ".tmp-"
 

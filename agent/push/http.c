@@ -13,6 +13,7 @@
 #include "agent/options.h"
 #include "agent/push/curl_api.h"
 #include "agent/push/http.h"
+#include "lib/fs.h"
 
 #define CREDENTIAL_MAX 4096
 
@@ -124,30 +125,6 @@ void http_client__free(struct http_client *client)
 uint64_t http_client__timeout_ms(const struct http_client *client)
 {
 	return client->opts.timeout_ms;
-}
-
-/* The first line of a small credential file, without trailing whitespace. */
-static int read_credential(const char *path, char *buf, size_t size)
-{
-	ssize_t len;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	len = read(fd, buf, size - 1);
-	if (len < 0) {
-		int err = -errno;
-
-		close(fd);
-		return err;
-	}
-	close(fd);
-	buf[len] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	len = (ssize_t)strlen(buf);
-	while (len > 0 && isspace((unsigned char)buf[len - 1]))
-		buf[--len] = '\0';
-	return len ? 0 : -ENODATA;
 }
 
 /* One request's response as the callbacks read it, with what bounds it. */
@@ -337,8 +314,8 @@ static int build_headers(struct http_client *client, const char *const *extra, s
 	int err = 0;
 
 	if (client->opts.bearer_token_file) {
-		err = read_credential(client->opts.bearer_token_file, credential,
-				      sizeof(credential));
+		err = fs_read_credential(client->opts.bearer_token_file, credential,
+					 sizeof(credential));
 		if (err) {
 			snprintf(response->error, sizeof(response->error),
 				 "reading --bearer-token-file %s: %s",
@@ -353,7 +330,8 @@ static int build_headers(struct http_client *client, const char *const *extra, s
 	}
 	client->curl_api->easy_setopt(client->curl, CURLOPT_USERPWD, NULL);
 	if (client->opts.basic_auth_file) {
-		err = read_credential(client->opts.basic_auth_file, credential, sizeof(credential));
+		err = fs_read_credential(client->opts.basic_auth_file, credential,
+					 sizeof(credential));
 		if (!err && !strchr(credential, ':'))
 			err = -EINVAL;
 		if (err) {
