@@ -34,12 +34,12 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 PKGS := libbpf libelf libdw libprotobuf-c zlib liblzma libdebuginfod libcurl libpcre2-8 libmd yaml-0.1 \
-	libmicrohttpd
+	libmicrohttpd json-c
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libcurl and libdebuginfod: headers only; kiln dlopen()s them when pushing
 # (agent/push/curl_api.c) or fetching debug files (symbolizer/debuginfod_fetcher.c).
 PKG_LIBS := $(filter-out -lcurl -ldebuginfod,$(shell pkg-config --libs $(PKGS) 2>/dev/null || \
-	    echo -lbpf -lelf -ldw -lprotobuf-c -lz -llzma -lpcre2-8 -lmd -lyaml -lmicrohttpd))
+	    echo -lbpf -lelf -ldw -lprotobuf-c -lz -llzma -lpcre2-8 -lmd -lyaml -lmicrohttpd -ljson-c))
 
 # What kiln needs to build at all, kept apart from the users' CFLAGS,
 # EXTRA_CFLAGS, LDFLAGS and LDLIBS (after kiln's, so they win), as

@@ -24,6 +24,7 @@
 #include "agent/config.h"
 #include "agent/http/http_endpoint.h"
 #include "agent/http/metrics.h"
+#include "agent/metadata/kubernetes.h"
 #include "agent/metadata/labels.h"
 #include "agent/metadata/process_labels.h"
 #include "agent/options.h"
@@ -79,6 +80,7 @@ static uint64_t memory_share(const struct kiln_options *opts, unsigned int eight
 }
 
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reload_requested; /* SIGHUP: read --config's rules again */
 
 struct agent {
 	struct kiln_options opts;
@@ -98,10 +100,12 @@ struct agent {
 	struct python_code_cache *python_code;
 	struct kernel_maps_sweep replaced_sweep; /* images exec replaced, kept a window */
 	struct offcpu_profiler *offcpu; /* NULL: no --off-cpu */
-	struct process_labels *labels; /* NULL: no relabel rules, no labels of processes */
+	struct process_labels *labels; /* NULL: no --config, no labels of processes */
 	struct host_metadata host;
+	struct kubernetes *kubernetes; /* NULL: not in a pod, or --kubernetes=off */
 	int proc_fd;
 	uint64_t exclusions_failed; /* dropped processes BPF could not be told to skip */
+	uint64_t config_reloads, config_reload_failures; /* SIGHUP */
 	bool warned_labels_cut; /* labels too many or too long to push: said once */
 	struct reporter *reporter; /* the counters' log lines */
 	struct metrics *metrics; /* the same counters for /metrics; NULL without the endpoint */
@@ -116,8 +120,10 @@ struct agent {
 
 static void on_signal(int signo)
 {
-	(void)signo;
-	stop_requested = 1;
+	if (signo == SIGHUP)
+		reload_requested = 1;
+	else
+		stop_requested = 1;
 }
 
 /* CAP_BPF + CAP_PERFMON, or CAP_SYS_ADMIN, in the effective set. */
@@ -163,8 +169,9 @@ static void prepare_exec_files(struct agent *agent, struct captured_process *pro
  * A relabel rule dropped pid: BPF skips its samples from now on. Past the
  * map's bound it is still sampled, and its samples left out of profiles.
  */
-static void exclude_process(struct agent *agent, uint32_t pid)
+static void labels_on_dropped(void *ctx, uint32_t pid)
 {
+	struct agent *agent = ctx;
 	int err = sampling__exclude_process(agent->sampling, pid, true);
 
 	if (!err) {
@@ -178,13 +185,130 @@ static void exclude_process(struct agent *agent, uint32_t pid)
 			 err == -E2BIG ? ": the excluded-process map is full" : "");
 }
 
+/* Kept after all (new rules, or read again): sampled again. */
+static void labels_on_undropped(void *ctx, uint32_t pid)
+{
+	struct agent *agent = ctx;
+
+	sampling__exclude_process(agent->sampling, pid, false);
+}
+
+/* The mapping of the file pid runs (its path as /proc/PID/exe reads), or NULL. */
+static const struct proc_mapping *executable_mapping(const struct proc_maps *maps,
+						     const char *exe_path)
+{
+	size_t length = strlen(exe_path);
+	const size_t deleted = strlen(" (deleted)");
+
+	if (length > deleted && !strcmp(exe_path + length - deleted, " (deleted)"))
+		length -= deleted;
+	for (size_t i = 0; i < maps->count; i++) {
+		const struct proc_mapping *mapping = &maps->mappings[i];
+
+		if (strlen(mapping->path) == length && !memcmp(mapping->path, exe_path, length))
+			return mapping;
+	}
+	return NULL;
+}
+
+/* The build id of pid's executable, from the file kiln holds open for it. */
+static int add_build_id(struct agent *agent, uint32_t pid, struct label_set *labels)
+{
+	const char *exe = label_set__get(labels, "__meta_process_executable_path");
+	const struct proc_maps *maps = process_table__maps(agent->processes, pid);
+	const struct proc_mapping *mapping;
+	const char *build_id = "";
+	int err;
+
+	if (!exe)
+		return 0; /* a kernel thread: nothing to read */
+	if (!maps)
+		return PROCESS_LABELS_INCOMPLETE; /* its mappings are read later */
+	mapping = executable_mapping(maps, exe);
+	if (!mapping)
+		return 0;
+	err = symbolizer__build_id(agent->symbolizer, (int)pid, mapping, &build_id);
+	if (err)
+		return err;
+	return label_set__set(labels, "__meta_process_executable_build_id", build_id);
+}
+
+/*
+ * What /proc does not say, added to pid's __meta_* labels before the rules
+ * run: its executable's build id, and what the Kubernetes API says of its pod.
+ */
+static int annotate_process(void *ctx, uint32_t pid, struct label_set *labels)
+{
+	struct agent *agent = ctx;
+	int err = add_build_id(agent, pid, labels);
+	int pod = agent->kubernetes ? kubernetes__annotate(agent->kubernetes, labels) : 0;
+
+	if (err < 0 || pod < 0)
+		return err < 0 ? err : pod;
+	return err || pod ? PROCESS_LABELS_INCOMPLETE : 0;
+}
+
 /* Reads pid's labels now, while it most likely still lives; BPF skips it if a rule dropped it. */
 static void read_labels(struct agent *agent, uint32_t pid)
 {
 	const struct label_set *labels;
 
-	if (agent->labels && process_labels__get(agent->labels, pid, &labels) == 0)
-		exclude_process(agent, pid);
+	if (agent->labels)
+		process_labels__get(agent->labels, pid, &labels);
+}
+
+static void read_labels_of(void *ctx, uint32_t pid)
+{
+	read_labels(ctx, pid);
+}
+
+/* The settings of two readings of one file are the same, in the same order. */
+static bool same_settings(const struct kiln_config *a, const struct kiln_config *b)
+{
+	if (a->setting_count != b->setting_count)
+		return false;
+	for (size_t i = 0; i < a->setting_count; i++)
+		if (strcmp(a->settings[i].name, b->settings[i].name) ||
+		    strcmp(a->settings[i].value, b->settings[i].value))
+			return false;
+	return true;
+}
+
+/*
+ * SIGHUP: --config's relabel_configs are read again and run again on every
+ * process kiln knows. A file that no longer reads keeps the rules in use.
+ * Flags' settings are not applied again: they are in use by then.
+ */
+static void reload_config(struct agent *agent)
+{
+	struct kiln_config *config = agent->opts.config, *fresh;
+	struct relabel_rules *rules;
+	char error[1024];
+
+	reload_requested = 0;
+	if (!config) {
+		log_warn("SIGHUP: kiln runs without --config, nothing to read again");
+		return;
+	}
+	if (config_load(config->path, &fresh, error, sizeof(error))) {
+		agent->config_reload_failures++;
+		log_warn("SIGHUP: %s; keeping the rules read before", error);
+		return;
+	}
+	if (!same_settings(config, fresh))
+		log_warn("SIGHUP: %s: settings other than relabel_configs changed; they take "
+			 "effect when kiln restarts",
+			 config->path);
+	/* The running config takes the new rules; the old go with fresh. */
+	rules = fresh->rules;
+	fresh->rules = config->rules;
+	config->rules = rules;
+	process_labels__set_rules(agent->labels, config->rules);
+	config_free(fresh);
+	process_table__for_each(agent->processes, read_labels_of, agent);
+	agent->config_reloads++;
+	log_info("%s: read again, %zu relabel_configs rules", config->path,
+		 relabel_rules__count(config->rules));
 }
 
 static void on_captured(void *ctx, struct captured_process *process)
@@ -230,7 +354,7 @@ static void labels_on_removed(void *ctx, uint32_t pid)
 
 	/* Only a dropped process is in BPF's excluded set: no map call for the others. */
 	if (process_labels__forget(agent->labels, pid))
-		sampling__exclude_process(agent->sampling, pid, false);
+		labels_on_undropped(agent, pid);
 }
 
 /* A sampled process gone before its maps were read: the kernel's record of them. */
@@ -299,6 +423,49 @@ static int add_process_listener(struct agent *agent, const struct process_listen
 	if (err)
 		log_error("listening to the process table: %s", strerror(-err));
 	return err;
+}
+
+/*
+ * The Kubernetes API's pods, for relabeling: in a pod (auto) or when told
+ * (on, which fails kiln when it cannot). Needs libcurl.
+ */
+static int start_kubernetes(struct agent *agent)
+{
+	const bool required = agent->opts.kubernetes == 1;
+	struct kubernetes_opts opts = { .max_pods = KUBERNETES_MAX_PODS };
+	char error[PATH_MAX + 256];
+	int err;
+
+	if (!agent->labels || agent->opts.kubernetes == 2)
+		return 0;
+	opts.node_name = agent->opts.node_name ?: getenv("NODE_NAME");
+	if (!opts.node_name || !*opts.node_name)
+		opts.node_name = agent->hostname;
+	err = kubernetes_in_cluster(agent->opts.kubernetes_api, agent->opts.kubernetes_sa_dir,
+				    &opts, error, sizeof(error));
+	if (err) {
+		if (required)
+			log_error("--kubernetes=on: %s", error);
+		else if (agent->opts.kubernetes_api || getenv("KUBERNETES_SERVICE_HOST"))
+			log_warn("kubernetes: %s; no pod metadata", error);
+		return required ? err : 0;
+	}
+	err = curl_api_load(error, sizeof(error));
+	if (!err) {
+		agent->kubernetes = kubernetes__start(&opts);
+		err = agent->kubernetes ? 0 : -errno;
+		if (err)
+			snprintf(error, sizeof(error), "%s", strerror(-err));
+	}
+	if (err) {
+		if (required)
+			log_error("kubernetes: %s", error);
+		else
+			log_warn("kubernetes: %s; no pod metadata", error);
+		return required ? err : 0;
+	}
+	log_info("kubernetes: watching the pods of node %s at %s", opts.node_name, opts.api_url);
+	return 0;
 }
 
 /*
@@ -373,6 +540,22 @@ static void report_window(struct agent *agent, const char *what, const struct sa
 	if (agent->unwind) {
 		unwind_maps__stats(agent->unwind, &unwind);
 		reporter__log(agent->reporter, &report_unwind_tables_line, sources, NULL, NULL);
+	}
+	if (agent->labels) {
+		struct labels_report labels = {
+			.config_reloads = agent->config_reloads,
+			.config_reload_failures = agent->config_reload_failures,
+		};
+		const void *labels_sources[REPORT_SOURCE__COUNT] = { [REPORT_SOURCE_LABELS] =
+									     &labels };
+
+		process_labels__stats(agent->labels, &labels.cache);
+		reporter__log(agent->reporter, &report_labels_line, labels_sources, NULL, NULL);
+		if (agent->kubernetes) {
+			kubernetes__stats(agent->kubernetes, &labels.kubernetes);
+			reporter__log(agent->reporter, &report_kubernetes_line, labels_sources,
+				      NULL, NULL);
+		}
 	}
 	if (agent->python_code) {
 		struct python_code_stats code;
@@ -645,6 +828,8 @@ static int end_window(struct agent *agent, int64_t start_ns, int64_t duration_ns
 	}
 	report_debuginfod(agent);
 	process_table__end_window(agent->processes);
+	if (agent->labels)
+		process_labels__end_window(agent->labels);
 	retry_deferred_tables(agent);
 	if (agent->unwind)
 		unwind_maps__sweep_exited(agent->unwind);
@@ -722,6 +907,8 @@ static int run(struct agent *agent)
 								      ? (int)left_ms
 								      : POLL_INTERVAL_MS);
 			take_captures(agent);
+			if (reload_requested)
+				reload_config(agent);
 			elapsed = (int64_t)clock_ns(CLOCK_MONOTONIC) - start_mono;
 		}
 		/* A stop mid-window still writes what was sampled so far. */
@@ -905,6 +1092,7 @@ int main(int argc, char **argv)
 
 	sigaction(SIGINT, &action, NULL);
 	sigaction(SIGTERM, &action, NULL);
+	sigaction(SIGHUP, &action, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	/* Before any other thread exists: the debug search may set DEBUGINFOD_URLS. */
@@ -961,7 +1149,7 @@ int main(int argc, char **argv)
 		log_error("creating the process table: %s", strerror(errno));
 		goto cleanup;
 	}
-	if (agent.opts.config && relabel_rules__count(agent.opts.config->rules)) {
+	if (agent.opts.config) {
 		agent.proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		host_metadata_read(&agent.host);
 		agent.labels = process_labels__new(&(struct process_labels_opts){
@@ -969,6 +1157,10 @@ int main(int argc, char **argv)
 			.proc_fd = agent.proc_fd,
 			.host = &agent.host,
 			.rules = agent.opts.config->rules,
+			.annotate = annotate_process,
+			.dropped = labels_on_dropped,
+			.undropped = labels_on_undropped,
+			.ctx = &agent,
 		});
 		if (agent.proc_fd < 0 || !agent.labels) {
 			log_error("reading processes' labels: %s", strerror(errno));
@@ -979,7 +1171,8 @@ int main(int argc, char **argv)
 							 .ctx = &agent,
 						 }))
 			goto cleanup;
-		log_info("%s: %zu relabel_configs rules, run once per process",
+		log_info("%s: %zu relabel_configs rules, run once per process (SIGHUP reads them "
+			 "again)",
 			 agent.opts.config->path, relabel_rules__count(agent.opts.config->rules));
 	}
 	/* First: the unwinder reads the files the symbolizer opens. */
@@ -1113,6 +1306,8 @@ int main(int argc, char **argv)
 						(const void *[REPORT_SOURCE__COUNT]){
 							[REPORT_SOURCE_UPLOADER] = &stats });
 	}
+	if (start_kubernetes(&agent))
+		goto cleanup;
 	for (unsigned int i = 0; i < agent.sampler_count; i++) {
 		err = sampler__start(agent.samplers[i]);
 		if (err) {
@@ -1149,6 +1344,7 @@ cleanup:
 	process_table__free(agent.processes);
 	python_processes__free(agent.python);
 	python_code_cache__free(agent.python_code);
+	kubernetes__free(agent.kubernetes);
 	process_labels__free(agent.labels);
 	if (agent.proc_fd > 0)
 		close(agent.proc_fd);

@@ -47,6 +47,7 @@ struct option_spec {
 
 static const char *const unwind_choices[] = { "dwarf", "fp", NULL };
 static const char *const python_choices[] = { "on", "off", NULL };
+static const char *const kubernetes_choices[] = { "auto", "on", "off", NULL };
 
 static const char *const off_cpu_hooks_choices[] = { "auto", "task-work", "sys-exit", "raw-tp",
 						     NULL };
@@ -144,6 +145,16 @@ static const struct option_spec option_table[] = {
 	{ "http-address", 0, OPTION_ADDRESS, FIELD(http_address), 0, 0, "HOST:PORT",
 	  "serve /metrics (Prometheus) and /healthz here, [IPv6]:PORT too; \"\" for none "
 	  "(default 127.0.0.1:7071)" },
+	{ "kubernetes", 0, OPTION_CHOICE, FIELD(kubernetes), 0, 0, "auto|on|off",
+	  "watch this node's pods in the Kubernetes API for __meta_kubernetes_* labels, with "
+	  "--config; auto: when running in a pod (default auto)",
+	  kubernetes_choices },
+	{ "kubernetes-api", 0, OPTION_STRING, FIELD(kubernetes_api), 0, 0, "URL",
+	  "the API server (default https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)" },
+	{ "kubernetes-service-account-dir", 0, OPTION_STRING, FIELD(kubernetes_sa_dir), 0, 0, "DIR",
+	  "the pod's token and ca.crt (default /var/run/secrets/kubernetes.io/serviceaccount)" },
+	{ "node-name", 0, OPTION_STRING, FIELD(node_name), 0, 0, "NAME",
+	  "this node's name in the Kubernetes API (default $NODE_NAME, else the host name)" },
 	{ "config", 'c', OPTION_CONFIG, 0, 0, 0, "FILE",
 	  "YAML file of settings (each flag by its long name) and relabel_configs; flags win" },
 	{ "verbose", 'v', OPTION_FLAG, FIELD(verbose), 0, 0, NULL, "log debugging detail" },
@@ -626,6 +637,9 @@ enum options_result options_parse(int argc, char **argv, struct kiln_options *op
 		return result;
 	if (opts->no_cpu && !opts->off_cpu)
 		return usage_error("--no-cpu: nothing left to profile without --off-cpu");
+	if (opts->kubernetes == 1 && !opts->config)
+		return usage_error("--kubernetes=on: needs --config, whose relabel_configs use the "
+				   "pods' __meta_kubernetes_* labels");
 	return check_remote_options(opts, seen);
 }
 

@@ -49,6 +49,11 @@ struct kiln_options {
 	bool verbose;
 	/* --http-address: where /metrics and /healthz are served; "": nowhere. */
 	const char *http_address;
+	/* Kubernetes metadata: --kubernetes is 0 auto, 1 on, 2 off. */
+	uint32_t kubernetes;
+	const char *kubernetes_api; /* NULL: from $KUBERNETES_SERVICE_HOST/PORT */
+	const char *kubernetes_sa_dir; /* NULL: the service account's mount */
+	const char *node_name; /* NULL: $NODE_NAME, else the host name */
 	/* Pushing to a backend (--remote-store and the flags after it). */
 	const char *remote_store; /* URL; NULL: local files only */
 	const char *

@@ -7,6 +7,8 @@
 #ifndef KILN_REPORT_H
 #define KILN_REPORT_H
 
+#include "agent/metadata/kubernetes.h"
+#include "agent/metadata/process_labels.h"
 #include "lib/counters.h"
 
 struct reporter;
@@ -44,7 +46,16 @@ enum report_source {
 	REPORT_SOURCE_PROCESSES, /* struct process_table_stats */
 	REPORT_SOURCE_UNWIND, /* struct unwind_maps_stats */
 	REPORT_SOURCE_UPLOADER, /* struct uploader_stats */
+	REPORT_SOURCE_LABELS, /* struct labels_report */
 	REPORT_SOURCE__COUNT,
+};
+
+/* Processes' labels: the cache, the config file's reloads, the Kubernetes watch. */
+struct labels_report {
+	struct process_labels_stats cache;
+	uint64_t config_reloads; /* SIGHUP read --config again */
+	uint64_t config_reload_failures; /* ... and it did not read: the old rules stay */
+	struct kubernetes_stats kubernetes;
 };
 
 /* After every CPU window: symbols, perf maps, process capture, DWARF, debug files, processes. */
@@ -52,6 +63,10 @@ extern const struct counter_line report_window_lines[];
 extern const unsigned int report_window_line_count;
 /* After every CPU window with DWARF unwinding. */
 extern const struct counter_line report_unwind_tables_line;
+/* After every CPU window with --config. */
+extern const struct counter_line report_labels_line;
+/* After every CPU window watching Kubernetes. */
+extern const struct counter_line report_kubernetes_line;
 /* Every window with debuginfod on. */
 extern const struct counter_line report_debuginfod_line;
 /* Every window when pushing, led by "uploads to URL". */

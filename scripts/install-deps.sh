@@ -20,6 +20,7 @@ packages=(
 	libmd-dev          # MD5 for relabeling's hashmod, as Prometheus hashes
 	libyaml-dev        # the config file (--config)
 	libmicrohttpd-dev  # the /metrics and /healthz endpoint (--http-address)
+	libjson-c-dev      # the Kubernetes API's pods (--kubernetes)
 	bpftool
 	golang-go          # go tool pprof: the independent reader in tests
 	binutils           # readelf/objcopy for test fixtures

@@ -19,11 +19,36 @@
 
 struct process_labels;
 
+/* What annotate returns for labels that may be completed later. */
+#define PROCESS_LABELS_INCOMPLETE 1
+
+/* A process whose labels stay incomplete is read again at most this many windows. */
+#define PROCESS_LABELS_MAX_REREADS 30
+
 struct process_labels_opts {
 	size_t max_processes;
 	int proc_fd; /* /proc, or a directory laid out as it is; the caller's */
 	const struct host_metadata *host; /* may be NULL */
 	const struct relabel_rules *rules; /* NULL: none; the caller's, kept valid */
+	/*
+	 * Adds what /proc does not say (the executable's build id, what the
+	 * Kubernetes API says of its pod) to a process's __meta_* labels,
+	 * before the rules run; may be NULL. Returns 0;
+	 * PROCESS_LABELS_INCOMPLETE when something is not known yet (its pod
+	 * is not in the API's answers yet): the process is then read again in
+	 * a later window (process_labels__end_window), at most
+	 * PROCESS_LABELS_MAX_REREADS times; or a negative errno, which leaves
+	 * the labels as /proc gave them (counted).
+	 */
+	int (*annotate)(void *ctx, uint32_t pid, struct label_set *labels);
+	/*
+	 * Told when a read finds a rule drops pid (dropped) and when one that
+	 * was dropped is kept after all (read again, or new rules): the
+	 * caller leaves it out of sampling, or takes it back. Either may be NULL.
+	 */
+	void (*dropped)(void *ctx, uint32_t pid);
+	void (*undropped)(void *ctx, uint32_t pid);
+	void *ctx; /* the callbacks' */
 };
 
 struct process_labels_stats {
@@ -32,6 +57,9 @@ struct process_labels_stats {
 	uint64_t dropped; /* processes a keep/drop rule excluded */
 	uint64_t evictions; /* the cache was full */
 	uint64_t match_limit; /* label values a rule's regex gave up on */
+	uint64_t annotate_failures; /* annotate failed: the process's labels are /proc's only */
+	uint64_t rereads; /* incomplete labels read again */
+	uint64_t left_incomplete; /* still incomplete after PROCESS_LABELS_MAX_REREADS */
 };
 
 /* NULL with errno set. */
@@ -50,8 +78,14 @@ int process_labels__get(struct process_labels *cache, uint32_t pid,
 /* Forgets pid: it exited, or exec'd into another program. True when a rule had dropped it. */
 bool process_labels__forget(struct process_labels *cache, uint32_t pid);
 
-/* New rules (SIGHUP): every process is read and relabeled again. */
+/*
+ * New rules (SIGHUP): every process is read and relabeled again when next
+ * asked for; undropped is told first of each process the old rules dropped.
+ */
 void process_labels__set_rules(struct process_labels *cache, const struct relabel_rules *rules);
+
+/* A window ended: processes whose labels are incomplete are read again when next asked for. */
+void process_labels__end_window(struct process_labels *cache);
 
 size_t process_labels__size(const struct process_labels *cache);
 void process_labels__stats(const struct process_labels *cache,

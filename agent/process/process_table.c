@@ -426,6 +426,23 @@ const struct proc_mapping *process_table__find_mapping(const struct process_tabl
 	return process ? procmaps__find(&process->maps, addr) : NULL;
 }
 
+const struct proc_maps *process_table__maps(const struct process_table *table, uint32_t pid)
+{
+	const struct process *process = lookup(table, pid);
+
+	return process ? &process->maps : NULL;
+}
+
+void process_table__for_each(const struct process_table *table, void (*fn)(void *ctx, uint32_t pid),
+			     void *ctx)
+{
+	struct hashmap_iter iter = HASHMAP_ITER_INIT;
+	void *value;
+
+	while (hashmap__next(table->processes, &iter, NULL, &value))
+		fn(ctx, ((const struct process *)value)->pid);
+}
+
 void process_table__end_window(struct process_table *table)
 {
 	struct hashmap_iter iter = HASHMAP_ITER_INIT;

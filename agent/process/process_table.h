@@ -113,6 +113,13 @@ void process_table__sync_window(struct process_table *table, const struct sample
 const struct proc_mapping *process_table__find_mapping(const struct process_table *table,
 						       uint32_t pid, uint64_t addr);
 
+/* pid's mappings as last read, or NULL when the table does not know pid. */
+const struct proc_maps *process_table__maps(const struct process_table *table, uint32_t pid);
+
+/* Calls fn for every process the table holds; fn must not change the table. */
+void process_table__for_each(const struct process_table *table, void (*fn)(void *ctx, uint32_t pid),
+			     void *ctx);
+
 /* Ends a window: drops processes that have exited and were not sampled in it. */
 void process_table__end_window(struct process_table *table);
 

@@ -267,4 +267,128 @@ out:
 	CHECK(system(command) == 0);
 }
 
-TEST_MAIN("process_metadata", TEST(test_self), TEST(test_hostile_files), TEST(test_labels_cache))
+/* What the annotate callback of test_incomplete gives: the namespace once the pod is "known". */
+struct annotator {
+	int calls;
+	int known_after; /* calls before the pod is known */
+	uint32_t dropped[8], undropped[8];
+	size_t dropped_count, undropped_count;
+};
+
+static int annotate(void *ctx, uint32_t pid, struct label_set *labels)
+{
+	struct annotator *annotator = ctx;
+
+	(void)pid;
+	if (++annotator->calls <= annotator->known_after)
+		return PROCESS_LABELS_INCOMPLETE;
+	return label_set__set(labels, "__meta_kubernetes_namespace", "shop");
+}
+
+static void on_dropped(void *ctx, uint32_t pid)
+{
+	struct annotator *annotator = ctx;
+
+	if (annotator->dropped_count < ARRAY_SIZE(annotator->dropped))
+		annotator->dropped[annotator->dropped_count++] = pid;
+}
+
+static void on_undropped(void *ctx, uint32_t pid)
+{
+	struct annotator *annotator = ctx;
+
+	if (annotator->undropped_count < ARRAY_SIZE(annotator->undropped))
+		annotator->undropped[annotator->undropped_count++] = pid;
+}
+
+/*
+ * Labels not known at the first read (the pod not in the API's answers
+ * yet) are read again in later windows, once a window, and a keep rule
+ * that dropped the process keeps it once they are known: the caller is
+ * told both times. A process whose labels never complete is read again a
+ * bounded number of times. New rules take back every drop.
+ */
+static void test_incomplete(void)
+{
+	static const char *const namespace[] = { "__meta_kubernetes_namespace" };
+	const struct relabel_spec specs[] = {
+		{ .action = "keep",
+		  .source_labels = namespace,
+		  .source_count = 1,
+		  .regex = "shop" },
+		{ .source_labels = namespace, .source_count = 1, .target_label = "namespace" },
+	};
+	char root[] = "/tmp/kiln-proc-XXXXXX", command[PATH_MAX];
+	struct relabel_rules *rules = rules_of(specs, ARRAY_SIZE(specs));
+	struct relabel_rules *none = relabel_rules__new();
+	struct annotator annotator = { .known_after = 2 };
+	struct process_labels_stats stats;
+	const struct label_set *labels;
+	struct process_labels *cache;
+	int root_fd, windows;
+
+	CHECK(mkdtemp(root));
+	root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(root_fd >= 0);
+	make_process(root_fd, 200, "shop-api", "/srv/bin/api");
+	cache = process_labels__new(&(struct process_labels_opts){
+		.max_processes = 8,
+		.proc_fd = root_fd,
+		.rules = rules,
+		.annotate = annotate,
+		.dropped = on_dropped,
+		.undropped = on_undropped,
+		.ctx = &annotator,
+	});
+	CHECK(cache && rules && none);
+	if (!cache || !rules || !none)
+		goto out;
+
+	CHECK(process_labels__get(cache, 200, &labels) == 0);
+	CHECK(annotator.dropped_count == 1 && annotator.dropped[0] == 200);
+	/* Asked again in the same window: not read again. */
+	CHECK(process_labels__get(cache, 200, &labels) == 0);
+	CHECK(annotator.calls == 1);
+	process_labels__end_window(cache);
+	CHECK(process_labels__get(cache, 200, &labels) == 0);
+	CHECK(annotator.calls == 2 && annotator.dropped_count == 1);
+	process_labels__end_window(cache);
+	CHECK(process_labels__get(cache, 200, &labels) == 1);
+	CHECK_STR(label_set__get(labels, "namespace"), "shop");
+	CHECK(annotator.undropped_count == 1 && annotator.undropped[0] == 200);
+	/* Complete now: never read again. */
+	process_labels__end_window(cache);
+	CHECK(process_labels__get(cache, 200, &labels) == 1);
+	CHECK(annotator.calls == 3);
+	process_labels__stats(cache, &stats);
+	CHECK(stats.rereads == 2 && stats.dropped == 1 && stats.left_incomplete == 0);
+
+	/* Never known: read again PROCESS_LABELS_MAX_REREADS times, then left. */
+	annotator.known_after = 1000;
+	make_process(root_fd, 201, "other", "/srv/bin/other");
+	CHECK(process_labels__get(cache, 201, &labels) == 0);
+	for (windows = 0; windows < PROCESS_LABELS_MAX_REREADS + 10; windows++) {
+		process_labels__end_window(cache);
+		CHECK(process_labels__get(cache, 201, &labels) == 0);
+	}
+	process_labels__stats(cache, &stats);
+	CHECK(stats.rereads == 2 + PROCESS_LABELS_MAX_REREADS);
+	CHECK(stats.left_incomplete == 1);
+	CHECK(annotator.dropped_count == 2); /* once, not at every reread */
+
+	/* New rules: the one dropped is taken back first. */
+	annotator.undropped_count = 0;
+	process_labels__set_rules(cache, none);
+	CHECK(annotator.undropped_count == 1 && annotator.undropped[0] == 201);
+	CHECK(process_labels__size(cache) == 0);
+out:
+	process_labels__free(cache);
+	relabel_rules__free(rules);
+	relabel_rules__free(none);
+	close(root_fd);
+	snprintf(command, sizeof(command), "rm -rf '%s'", root);
+	CHECK(system(command) == 0);
+}
+
+TEST_MAIN("process_metadata", TEST(test_self), TEST(test_hostile_files), TEST(test_labels_cache),
+	  TEST(test_incomplete))
