@@ -47,6 +47,8 @@
 #include "symbolizer/symbolizer.h"
 
 #define POLL_INTERVAL_MS 200
+/* At start, how long the first list of the node's pods is waited for. */
+#define KUBERNETES_START_WAIT_MS 3000
 /* Captures waiting for the main thread, and the files they hold open. */
 #define MAX_PENDING_CAPTURES 1024
 #define MAX_HELD_FILES 256
@@ -257,6 +259,13 @@ static void read_labels(struct agent *agent, uint32_t pid)
 		process_labels__get(agent->labels, pid, &labels);
 }
 
+/* pid's mappings were just read: labels read before them get the build id now. */
+static void refresh_labels(struct agent *agent, uint32_t pid)
+{
+	if (agent->labels)
+		process_labels__refresh(agent->labels, pid);
+}
+
 static void read_labels_of(void *ctx, uint32_t pid)
 {
 	read_labels(ctx, pid);
@@ -328,6 +337,7 @@ static void on_captured(void *ctx, struct captured_process *process)
 		log_debug("pid %u: keeping its mappings: %s, ignoring", process->pid,
 			  strerror(-err));
 	read_labels(agent, process->pid);
+	refresh_labels(agent, process->pid);
 }
 
 /* Takes what the capture thread read: every process BPF announced so far. */
@@ -465,6 +475,11 @@ static int start_kubernetes(struct agent *agent)
 		return required ? err : 0;
 	}
 	log_info("kubernetes: watching the pods of node %s at %s", opts.node_name, opts.api_url);
+	/* The processes read next are read with their pods, unless the API is slow to answer. */
+	if (!kubernetes__wait_listed(agent->kubernetes, KUBERNETES_START_WAIT_MS))
+		log_info("kubernetes: no list of the pods after %d ms; their processes' labels are "
+			 "completed when it comes",
+			 KUBERNETES_START_WAIT_MS);
 	return 0;
 }
 
@@ -958,6 +973,7 @@ static void capture_running_processes(struct agent *agent)
 			left++;
 		else if (!process_table__capture(agent->processes, (uint32_t)pid))
 			captured++;
+		refresh_labels(agent, (uint32_t)pid);
 	}
 	closedir(proc);
 	log_info("read %" PRIu64 " running processes and built their unwind tables in %" PRIu64
@@ -1231,6 +1247,8 @@ int main(int argc, char **argv)
 						 .ctx = &agent,
 					 }))
 		goto cleanup;
+	if (start_kubernetes(&agent))
+		goto cleanup;
 	/* Processes named on the command line get their tables before the first sample. */
 	for (size_t i = 0; i < agent.opts.pid_count; i++) {
 		read_labels(&agent, agent.opts.pids[i]);
@@ -1238,6 +1256,7 @@ int main(int argc, char **argv)
 		if (err)
 			log_warn("pid %u: reading its mappings: %s, ignoring", agent.opts.pids[i],
 				 strerror(-err));
+		refresh_labels(&agent, agent.opts.pids[i]);
 	}
 	if (!agent.opts.pid_count && agent.unwind)
 		capture_running_processes(&agent);
@@ -1306,8 +1325,6 @@ int main(int argc, char **argv)
 						(const void *[REPORT_SOURCE__COUNT]){
 							[REPORT_SOURCE_UPLOADER] = &stats });
 	}
-	if (start_kubernetes(&agent))
-		goto cleanup;
 	for (unsigned int i = 0; i < agent.sampler_count; i++) {
 		err = sampler__start(agent.samplers[i]);
 		if (err) {

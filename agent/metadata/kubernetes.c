@@ -213,11 +213,12 @@ static int get(struct kubernetes *kubernetes, CURL *curl, const char *url, long 
 	}
 	if (status != 200) {
 		/* The API's Status object says why; its message is enough. */
-		const char *message = body->data ? strstr(body->data, "\"message\":\"") : NULL;
-		int length = message ? (int)strcspn(message + 11, "\"") : 0;
+		char message[200];
+		bool said = body->data && !kubernetes_status_message(body->data, body->size,
+								     message, sizeof(message));
 
-		snprintf(error, error_size, "HTTP %ld%s%.*s", status, message ? ": " : "",
-			 length > 200 ? 200 : length, message ? message + 11 : "");
+		snprintf(error, error_size, "HTTP %ld%s%s", status, said ? ": " : "",
+			 said ? message : "");
 		return status == 401 || status == 403 ? -EACCES : -EIO;
 	}
 	return 0;
@@ -298,8 +299,7 @@ static int watch_pods(struct kubernetes *kubernetes, CURL *curl, char *error, si
 	return err;
 }
 
-/* Sleeps ms or until stopped. */
-static void wait_ms(struct kubernetes *kubernetes, uint64_t ms)
+static struct timespec deadline_in(uint64_t ms)
 {
 	struct timespec deadline;
 
@@ -310,6 +310,14 @@ static void wait_ms(struct kubernetes *kubernetes, uint64_t ms)
 		deadline.tv_sec++;
 		deadline.tv_nsec -= 1000000000;
 	}
+	return deadline;
+}
+
+/* Sleeps ms or until stopped. */
+static void wait_ms(struct kubernetes *kubernetes, uint64_t ms)
+{
+	struct timespec deadline = deadline_in(ms);
+
 	pthread_mutex_lock(&kubernetes->lock);
 	while (!atomic_load(&kubernetes->stop) &&
 	       pthread_cond_timedwait(&kubernetes->wake, &kubernetes->lock, &deadline) != ETIMEDOUT)
@@ -317,10 +325,25 @@ static void wait_ms(struct kubernetes *kubernetes, uint64_t ms)
 	pthread_mutex_unlock(&kubernetes->lock);
 }
 
+bool kubernetes__wait_listed(struct kubernetes *kubernetes, uint64_t timeout_ms)
+{
+	struct timespec deadline = deadline_in(timeout_ms);
+	bool listed;
+
+	pthread_mutex_lock(&kubernetes->lock);
+	while (!kubernetes->stats.lists &&
+	       pthread_cond_timedwait(&kubernetes->wake, &kubernetes->lock, &deadline) != ETIMEDOUT)
+		;
+	listed = kubernetes->stats.lists > 0;
+	pthread_mutex_unlock(&kubernetes->lock);
+	return listed;
+}
+
 static void count(struct kubernetes *kubernetes, uint64_t *counter)
 {
 	pthread_mutex_lock(&kubernetes->lock);
 	(*counter)++;
+	pthread_cond_broadcast(&kubernetes->wake); /* kubernetes__wait_listed */
 	pthread_mutex_unlock(&kubernetes->lock);
 }
 

@@ -15,6 +15,7 @@
 #define KILN_KUBERNETES_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +57,12 @@ int kubernetes_in_cluster(const char *api_url, const char *service_account_dir,
 struct kubernetes *kubernetes__start(const struct kubernetes_opts *opts);
 /* Stops the watch at once, even mid-request, and frees it. */
 void kubernetes__free(struct kubernetes *kubernetes);
+
+/*
+ * Waits at most timeout_ms for the first complete list, so that the
+ * processes read at start are read with their pods. True once listed.
+ */
+bool kubernetes__wait_listed(struct kubernetes *kubernetes, uint64_t timeout_ms);
 
 /* kubernetes_pods__annotate on the pods kept. */
 int kubernetes__annotate(struct kubernetes *kubernetes, struct label_set *labels);

@@ -510,6 +510,17 @@ int kubernetes_pods__annotate(struct kubernetes_pods *pods, struct label_set *la
 	return err;
 }
 
+int kubernetes_status_message(const char *json, size_t length, char *buf, size_t size)
+{
+	struct json_object *status = parse_object(json, length);
+	const char *message = status ? string_at(status, "message", NULL) : NULL;
+
+	if (message)
+		snprintf(buf, size, "%s", message);
+	json_object_put(status);
+	return message ? 0 : -EINVAL;
+}
+
 void kubernetes_pods__stats(struct kubernetes_pods *pods, struct kubernetes_pods_stats *ret_stats)
 {
 	pthread_mutex_lock(&pods->lock);

@@ -79,6 +79,12 @@ int kubernetes_pods__apply_event(struct kubernetes_pods *pods, const char *json,
  */
 int kubernetes_pods__annotate(struct kubernetes_pods *pods, struct label_set *labels);
 
+/*
+ * The message of an API error's body (a Status object), in buf. Returns 0,
+ * or -EINVAL when json is no Status with a message.
+ */
+int kubernetes_status_message(const char *json, size_t length, char *buf, size_t size);
+
 void kubernetes_pods__stats(struct kubernetes_pods *pods, struct kubernetes_pods_stats *ret_stats);
 
 #endif /* KILN_KUBERNETES_PODS_H */

@@ -184,6 +184,14 @@ int process_labels__get(struct process_labels *cache, uint32_t pid,
 	return entry->kept;
 }
 
+void process_labels__refresh(struct process_labels *cache, uint32_t pid)
+{
+	void *value;
+
+	if (hashmap__find(cache->by_pid, pid, &value) && ((struct entry *)value)->incomplete)
+		reread_entry(cache, value);
+}
+
 bool process_labels__forget(struct process_labels *cache, uint32_t pid)
 {
 	struct entry *entry;

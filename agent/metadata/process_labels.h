@@ -84,6 +84,12 @@ bool process_labels__forget(struct process_labels *cache, uint32_t pid);
  */
 void process_labels__set_rules(struct process_labels *cache, const struct relabel_rules *rules);
 
+/*
+ * Reads pid again now if its labels are incomplete: what was missing (its
+ * mappings, for the build id) has just been read.
+ */
+void process_labels__refresh(struct process_labels *cache, uint32_t pid);
+
 /* A window ended: processes whose labels are incomplete are read again when next asked for. */
 void process_labels__end_window(struct process_labels *cache);
 

@@ -418,3 +418,26 @@ def check_samples_match_cpu(name, samples, cpu_seconds, frequency, tolerance=0.1
                  f"{frequency} Hz",
                  samples >= floor and abs(samples - expected) <= tolerance * expected,
                  f"{samples} samples; {cpu_seconds:.2f} CPU-s x {frequency} Hz = {expected:.0f}")
+
+
+def make_certificates():
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, by openssl."""
+    d = tmpdir("kiln-tls-")
+    path = lambda name: os.path.join(d, name)  # noqa: E731
+
+    def openssl(*args):
+        subprocess.run(["openssl"] + list(args), check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", path("ca.key"),
+            "-out", path("ca.pem"), "-days", "2", "-subj", "/CN=kiln test CA")
+    for name, cn, ext in (("server", "127.0.0.1", "subjectAltName=IP:127.0.0.1"),
+                          ("client", "kiln-client", "extendedKeyUsage=clientAuth")):
+        with open(path(name + ".ext"), "w") as f:
+            f.write(ext + "\n")
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", path(name + ".key"),
+                "-out", path(name + ".csr"), "-subj", "/CN=" + cn)
+        openssl("x509", "-req", "-in", path(name + ".csr"), "-CA", path("ca.pem"), "-CAkey",
+                path("ca.key"), "-CAcreateserial", "-out", path(name + ".pem"), "-days", "2",
+                "-extfile", path(name + ".ext"))
+    return path

@@ -4,10 +4,11 @@ the profile, read back with go tool pprof), a flag on the command line wins
 over it, and a bad file exits 2 naming file, line and setting."""
 import os
 import re
+import signal
 import subprocess
 
 from kilntest import (KILN, check, finish, prog, profiles, read_profile, require_root, run_kiln,
-                      start, stop, tmpdir)
+                      start, stop, tmpdir, wait_for)
 
 
 def write_config(directory, text):
@@ -130,8 +131,69 @@ def test_bad_files():
               f"exit {proc.returncode}: {proc.stderr}")
 
 
+def test_sighup_reload():
+    """SIGHUP reads the rules again: a label changes from the next window on;
+    a bad file is said and the rules in use stay; a drop rule read on SIGHUP
+    leaves the process out (BPF skips it), and the next rules take it back."""
+    out = tmpdir()
+    workload = start([prog("split_nofp"), "90"])
+    rules = {
+        "one": "  - target_label: rules\n    replacement: one\n",
+        "two": "  - target_label: rules\n    replacement: two\n",
+        "bad": "  - target_label: rules\n    replacement: bad\n  - action: keep\n"
+               "    source_labels: [a]\n    regex: '(unclosed'\n",
+        "drop": "  - action: drop\n    source_labels: [__meta_process_executable_name]\n"
+                "    regex: split_nofp\n",
+        "three": "  - target_label: rules\n    replacement: three\n",
+    }
+    path = None
+
+    def write(name):
+        return write_config(out, "frequency: 97\nduration: 1\noutput-dir: "
+                            f"{out}/profiles\nhttp-address: ''\nverbose: true\n"
+                            f"pid: [{workload.pid}]\nrelabel_configs:\n{rules[name]}")
+    try:
+        path = write("one")
+        kiln = subprocess.Popen([KILN, "--config", path], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        for name in ("two", "bad", "drop", "three"):
+            seen = len(profiles(f"{out}/profiles")) if os.path.isdir(f"{out}/profiles") else 0
+            wait_for(lambda: os.path.isdir(f"{out}/profiles") and
+                     len(profiles(f"{out}/profiles")) >= seen + 2, timeout=60)
+            write(name)
+            kiln.send_signal(signal.SIGHUP)
+        seen = len(profiles(f"{out}/profiles"))
+        wait_for(lambda: len(profiles(f"{out}/profiles")) >= seen + 2, timeout=60)
+        kiln.send_signal(signal.SIGTERM)
+        _, err = kiln.communicate(timeout=60)
+    finally:
+        stop(workload)
+    sequence = []
+    for f in profiles(f"{out}/profiles"):
+        p = read_profile(f)
+        mine = [s for s in p.samples if s["labels"].get("pid") == [str(workload.pid)]]
+        values = {v for s in mine for v in s["labels"].get("rules", ["(none)"])}
+        value = "(no samples)" if not mine else ",".join(sorted(values))
+        if not sequence or sequence[-1] != value:
+            sequence.append(value)
+    check("SIGHUP: kiln exits 0 after five readings of its file", kiln.returncode == 0,
+          f"exit {kiln.returncode}: {err[-1500:]}")
+    check("SIGHUP: each window has one reading's labels, in order; the bad file changed "
+          "nothing; dropped, the process has no samples, then it is back",
+          sequence == ["one", "two", "(no samples)", "three"], f"{sequence}: {err[-1500:]}")
+    check("SIGHUP: the bad file is said with file and line, the rules in use kept",
+          re.search(re.escape(path) + r":\d+: relabel_configs\[1\]\.regex: .*keeping the "
+                    r"rules read before", err) is not None, err[-2000:])
+    check("SIGHUP: the dropped process is skipped in BPF",
+          f"pid {workload.pid}: dropped by relabel_configs, no longer sampled" in err, err[-1500:])
+    reloads = re.findall(r"(\d+) config reloads, (\d+) failed", err)
+    check("SIGHUP: reloads counted (3 read, 1 refused)", reloads and reloads[-1] == ("3", "1"),
+          reloads[-1:])
+
+
 if __name__ == "__main__":
     require_root()
+    test_sighup_reload()
     test_bad_files()
     test_settings_and_flags()
     test_relabel_drop()

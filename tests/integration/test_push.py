@@ -17,8 +17,8 @@ import sys
 import threading
 import time
 
-from kilntest import (KILN, check, finish, prog, profiles, read_profile, require_root, start,
-                      stop, tmpdir, wait_for)
+from kilntest import (KILN, check, finish, make_certificates, prog, profiles, read_profile,
+                      require_root, start, stop, tmpdir, wait_for)
 
 SERVERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "servers")
 # python3-grpcio is Debian's: the gRPC server runs on Debian's interpreter.
@@ -514,29 +514,6 @@ def test_spool_bound():
           (windows, delivered))
     for _, path in server.received()[:5]:
         read_profile(path)
-
-
-def make_certificates():
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, by openssl."""
-    d = tmpdir("kiln-push-tls-")
-    path = lambda name: os.path.join(d, name)  # noqa: E731
-
-    def openssl(*args):
-        subprocess.run(["openssl"] + list(args), check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
-
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", path("ca.key"),
-            "-out", path("ca.pem"), "-days", "2", "-subj", "/CN=kiln test CA")
-    for name, cn, ext in (("server", "127.0.0.1", "subjectAltName=IP:127.0.0.1"),
-                          ("client", "kiln-client", "extendedKeyUsage=clientAuth")):
-        with open(path(name + ".ext"), "w") as f:
-            f.write(ext + "\n")
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", path(name + ".key"),
-                "-out", path(name + ".csr"), "-subj", "/CN=" + cn)
-        openssl("x509", "-req", "-in", path(name + ".csr"), "-CA", path("ca.pem"), "-CAkey",
-                path("ca.key"), "-CAcreateserial", "-out", path(name + ".pem"), "-days", "2",
-                "-extfile", path(name + ".ext"))
-    return path
 
 
 def test_tls():
