@@ -34,6 +34,7 @@ packages=(
 	util-linux         # setpriv: the unprivileged test
 	python3-grpcio     # the gRPC server standing in for Parca in tests
 	python3-h2         # the raw HTTP/2 server sending malformed gRPC trailers in tests
+	python3-yaml       # reading the DaemonSet manifest in tests
 	openssl            # certificates for the TLS push tests
 	systemd            # systemd-analyze: checks the service unit in tests
 	prometheus         # the real server that scrapes /metrics in tests

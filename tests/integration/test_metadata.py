@@ -12,6 +12,7 @@ the profiles written (read with go tool pprof) and in what both push
 protocols receive. The API fails its first lists, a pod appears after kiln
 started, a watch breaks and the history expires: kiln lists again and its
 labels catch up."""
+import json
 import os
 import re
 import shutil
@@ -391,8 +392,82 @@ def test_token_refused():
           len(profiles(out)) == 2, proc.stderr[-1500:])
 
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_daemonset_manifest():
+    """deploy/kubernetes/kiln.yaml holds what kiln needs: the host's PIDs, the
+    unit's capabilities and no others, a read-only root, a service account
+    that may watch pods, the node's name, and a config kiln runs with."""
+    manifest = os.path.join(REPO, "deploy", "kubernetes", "kiln.yaml")
+    # python3-yaml is Debian's: read on its interpreter.
+    out = subprocess.run(["/usr/bin/python3", "-c",
+                          "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all("
+                          "open(sys.argv[1])))))", manifest],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if not check("manifest: deploy/kubernetes/kiln.yaml is YAML", out.returncode == 0,
+                 out.stderr):
+        return
+    docs = {d["kind"]: d for d in json.loads(out.stdout)}
+    ds, sa = docs.get("DaemonSet"), docs.get("ServiceAccount")
+    role, binding = docs.get("ClusterRole"), docs.get("ClusterRoleBinding")
+    if not check("manifest: a DaemonSet, its service account, role, binding and config map",
+                 all(docs.get(k) for k in ("DaemonSet", "ServiceAccount", "ClusterRole",
+                                           "ClusterRoleBinding", "ConfigMap")), sorted(docs)):
+        return
+    spec = ds["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    security = container["securityContext"]
+    with open(os.path.join(REPO, "scripts", "kiln.service")) as f:
+        unit_caps = re.search(r"^CapabilityBoundingSet=(.*)$", f.read(), re.M).group(1).split()
+    check("manifest: the host's PID namespace", spec.get("hostPID") is True, spec)
+    check("manifest: exactly the systemd unit's capabilities, all others dropped",
+          security["capabilities"]["drop"] == ["ALL"] and
+          sorted(security["capabilities"]["add"]) == sorted(c[4:] for c in unit_caps) and
+          security.get("privileged") is False and
+          security.get("allowPrivilegeEscalation") is False, security)
+    check("manifest: a read-only root", security.get("readOnlyRootFilesystem") is True)
+    check("manifest: pods get, list and watch, and nothing else",
+          role["rules"] == [{"apiGroups": [""], "resources": ["pods"],
+                             "verbs": ["get", "list", "watch"]}], role["rules"])
+    check("manifest: the role bound to the DaemonSet's service account",
+          binding["roleRef"]["name"] == role["metadata"]["name"] and
+          binding["subjects"][0]["name"] == sa["metadata"]["name"] ==
+          spec["serviceAccountName"], binding)
+    env = {e["name"]: e for e in container.get("env", [])}
+    check("manifest: NODE_NAME from the downward API",
+          env.get("NODE_NAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") ==
+          "spec.nodeName", env)
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    config_arg = [a for a in container["args"] if a.startswith("--config=")]
+    check("manifest: the config map is mounted where --config reads it",
+          config_arg and os.path.dirname(config_arg[0].split("=", 1)[1]) in mounts, mounts)
+    check("manifest: /healthz is the probe, on the --http-address port",
+          container["livenessProbe"]["httpGet"]["path"] == "/healthz" and
+          "--http-address=0.0.0.0:7071" in container["args"], container["args"])
+    # The config and the args, as kiln in the pod gets them (its paths put here).
+    directory = tmpdir()
+    text = docs["ConfigMap"]["data"]["kiln.yaml"].replace("/var/lib/kiln", directory)
+    config = write_config(directory, text)
+    args = [a for a in container["args"] if not a.startswith(("--config=", "--http-address="))]
+    workload = start([prog("split_nofp"), "20"])
+    try:
+        proc = subprocess.run([KILN, f"--config={config}"] + args +
+                              ["--http-address=", "--pid", str(workload.pid), "--iterations",
+                               "1", "--duration", "1"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        stop(workload)
+    files = profiles(os.path.join(directory, "profiles"))
+    p = read_profile(files[0]) if files else None
+    names = {v for s in p.samples for v in s["labels"].get("service_name", [])} if p else set()
+    check("manifest: kiln runs with its config map and args; its rules name the service",
+          proc.returncode == 0 and names == {"split_nofp"}, f"{names}: {proc.stderr[-1500:]}")
+
+
 if __name__ == "__main__":
     require_root()
+    test_daemonset_manifest()
     test_bad_kubernetes_setup()
     test_token_refused()
     test_containers_and_pods()
