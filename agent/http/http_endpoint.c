@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* /metrics and /healthz over libmicrohttpd, on its own polling thread. */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <microhttpd.h>
@@ -34,6 +35,8 @@ struct process_usage {
 	uint64_t cpu_ns; /* user and system, all threads */
 	uint64_t resident_bytes;
 	uint64_t anonymous_bytes;
+	uint64_t bpf_map_bytes; /* what the kernel charges for kiln's BPF maps */
+	uint64_t bpf_maps;
 	uint64_t bpf_attached;
 	uint64_t windows_written;
 	uint64_t windows_failed;
@@ -61,6 +64,17 @@ static const struct counter process_counters[] = {
 	  .kind = COUNTER_GAUGE,
 	  .unit = COUNTER_UNIT_BYTES,
 	  .text = "% anonymous" },
+	{ .name = "kiln_bpf_map_memory_bytes",
+	  .help = "Kernel memory of kiln's BPF maps (their fdinfo's memlock), each map once",
+	  USAGE(bpf_map_bytes),
+	  .kind = COUNTER_GAUGE,
+	  .unit = COUNTER_UNIT_BYTES,
+	  .text = "% bytes of BPF maps" },
+	{ .name = "kiln_bpf_maps",
+	  .help = "BPF maps kiln holds open",
+	  USAGE(bpf_maps),
+	  .kind = COUNTER_GAUGE,
+	  .text = "% maps" },
 	{ .name = "kiln_bpf_attached",
 	  .help = "1 once the BPF programs are attached and sampling",
 	  USAGE(bpf_attached),
@@ -107,6 +121,56 @@ static void read_memory(struct process_usage *usage)
 	fclose(statm);
 }
 
+/*
+ * Every BPF map kiln holds a descriptor of, from /proc/self/fdinfo: its
+ * memlock, what the kernel charges for it. Maps shared between programs
+ * are held more than once (libbpf's reuse): counted once, by map_id.
+ */
+static void read_bpf_maps(struct process_usage *usage)
+{
+	uint32_t seen[256];
+	size_t seen_count = 0;
+	struct dirent *entry;
+	DIR *fds = opendir("/proc/self/fd");
+
+	if (!fds)
+		return;
+	while ((entry = readdir(fds))) {
+		char path[300], target[64], line[128];
+		unsigned long long memlock = 0;
+		unsigned int map_id = 0;
+		bool known = false;
+		ssize_t length;
+		FILE *info;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", entry->d_name);
+		length = readlink(path, target, sizeof(target) - 1);
+		if (length <= 0)
+			continue;
+		target[length] = '\0';
+		if (strcmp(target, "anon_inode:bpf-map"))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%s", entry->d_name);
+		info = fopen(path, "re");
+		if (!info)
+			continue;
+		while (fgets(line, sizeof(line), info)) {
+			sscanf(line, "memlock: %llu", &memlock);
+			sscanf(line, "map_id: %u", &map_id);
+		}
+		fclose(info);
+		for (size_t i = 0; i < seen_count && !known; i++)
+			known = seen[i] == map_id;
+		if (known || !map_id)
+			continue;
+		if (seen_count < sizeof(seen) / sizeof(seen[0]))
+			seen[seen_count++] = map_id;
+		usage->bpf_map_bytes += memlock;
+		usage->bpf_maps++;
+	}
+	closedir(fds);
+}
+
 static void read_usage(struct http_endpoint *endpoint, struct process_usage *usage)
 {
 	struct rusage rusage;
@@ -117,6 +181,7 @@ static void read_usage(struct http_endpoint *endpoint, struct process_usage *usa
 			((uint64_t)rusage.ru_utime.tv_sec + rusage.ru_stime.tv_sec) * 1000000000 +
 			((uint64_t)rusage.ru_utime.tv_usec + rusage.ru_stime.tv_usec) * 1000;
 	read_memory(usage);
+	read_bpf_maps(usage);
 	pthread_mutex_lock(&endpoint->lock);
 	usage->bpf_attached = endpoint->health.attached;
 	usage->windows_written = endpoint->health.windows_written;

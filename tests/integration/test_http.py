@@ -142,6 +142,7 @@ def test_prometheus_scrapes_exact_samples():
               stored_samples(prometheus_port, WINDOWS))
         direct_text = request(port, "/metrics")[2]
         direct, problems = parse_metrics(direct_text)
+        map_bytes = bpftool_map_bytes(kiln.pid)
         windows = stored_samples(prometheus_port, WINDOWS)
         samples = stored_samples(prometheus_port, SAMPLES)
     finally:
@@ -180,6 +181,33 @@ def test_prometheus_scrapes_exact_samples():
           "kiln_unwind_table_bytes" in direct and
           'kiln_unwind_stacks_cut_total{reason="no_cfi"}' in direct,
           {k: v for k, v in direct.items() if "process" in k or "bpf" in k})
+    # Within 1%: a map allocated as it fills (task storage) may grow between the two reads.
+    check("http: BPF map memory is what bpftool says kiln's maps hold",
+          map_bytes and abs(direct.get("kiln_bpf_map_memory_bytes", 0) - map_bytes[0]) <=
+          map_bytes[0] / 100 and
+          direct.get("kiln_bpf_maps") == map_bytes[1],
+          f"bpftool {map_bytes}, kiln {direct.get('kiln_bpf_map_memory_bytes')} in "
+          f"{direct.get('kiln_bpf_maps')} maps")
+
+
+def bpftool_map_bytes(pid):
+    """(bytes_memlock summed, maps) as bpftool reports the maps pid holds
+    (their ids from its fdinfo), or None."""
+    ids = set()
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                text = f.read()
+        except OSError:
+            continue
+        found = re.search(r"^map_id:\s+(\d+)", text, re.M)
+        if found:
+            ids.add(int(found.group(1)))
+    out = subprocess.run(["bpftool", "-j", "map", "show"], stdout=subprocess.PIPE, text=True)
+    if out.returncode != 0:
+        return None
+    maps = [m for m in json.loads(out.stdout) if m["id"] in ids]
+    return sum(m["bytes_memlock"] for m in maps), len(maps)
 
 
 def test_health_and_second_kiln():
