@@ -108,6 +108,13 @@ relabel_configs:
         check("relabel: BPF skips the dropped process: none of its samples reach the agent",
               f"pid {dropped.pid}: dropped by relabel_configs, no longer sampled" in err and
               all(n == "0" for n in said), f"{said}: {err[-800:]}")
+        # Nor its cost: BPF unwound the kept program's stacks only (both
+        # burn a CPU each; unwinding the dropped one too would double it).
+        unwound = sum(int(n) for n in re.findall(r"unwind: (\d+) user stacks from CFI", err))
+        kept_samples = by_pid.get(kept.pid, 0)
+        check("relabel: BPF unwinds no stack of the dropped process",
+              0 < unwound <= kept_samples * 1.1 + 5,
+              f"{unwound} stacks unwound, {kept_samples} samples kept: {err[-800:]}")
     finally:
         stop(dropped)
         stop(kept)
