@@ -14,7 +14,7 @@ windows, as `go tool pprof -top` lines. --detail: the commonest incomplete
 stacks per kind, on stderr.
   FREQ (99), HOST_WINDOW (10 s), HOST_WINDOWS (3 steady windows),
   HOST_STARTUP_WINDOWS (6), HOST_WARMUP (8 s), HOST_SKIP (2 windows before
-  the steady ones) tune it."""
+  the steady ones) tune it; HOST_KEEP_PROFILE=PATH keeps --profile-kiln's profile."""
 import os
 import re
 import shutil
@@ -246,6 +246,8 @@ def profile_kiln(mix):
     print(f"kiln over {WINDOW * WINDOWS} s of steady windows: {after[0] - before[0]:.2f} s CPU, "
           f"{(after[1] - before[1]) / 1e9:.3f} s BPF; load {loadavg()}")
     profile = os.path.join(out, "self", os.listdir(os.path.join(out, "self"))[0])
+    if os.environ.get("HOST_KEEP_PROFILE"):
+        shutil.copy(profile, os.environ["HOST_KEEP_PROFILE"])
     for flag in ("-top", "-top -cum", "-top -cum -focus=window_profile__write"):
         top = subprocess.run(["go", "tool", "pprof", *flag.split(), "-nodecount=40", profile],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

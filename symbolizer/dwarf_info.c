@@ -86,6 +86,7 @@ struct unit_table {
 struct unit {
 	Dwarf_Die die; /* valid while the reader is open and the unit is bound */
 	Dwarf_Off offset; /* of the unit's DIE in .debug_info */
+	uint32_t bound_reader; /* the reader die was found by (dwarf_info's readers) */
 	struct unit_table *table; /* NULL until an address falls into the unit */
 	bool unreadable; /* its table could not be made: no frames */
 };
@@ -107,7 +108,7 @@ struct dwarf_info {
 	bool compressed; /* the file has compressed sections: the reader decompresses them */
 	struct unit *units; /* in .debug_info order */
 	size_t unit_count;
-	size_t bound_units; /* units whose DIE the open reader has found: the first ones */
+	uint32_t readers; /* readers opened so far: a unit's DIE is found again in each */
 	struct unit_row *unit_rows; /* sorted by low */
 	size_t unit_row_count;
 	bool has_unranged_units; /* some unit names no ranges: .debug_aranges may know it */
@@ -582,7 +583,8 @@ static int read_units(struct dwarf_info *info)
 			return -ENOMEM;
 		unit = &info->units[info->unit_count];
 		*unit = (struct unit){ .die = code_die(unit_type, &unit_die, &sub_die),
-				       .offset = dwarf_dieoffset(&unit_die) };
+				       .offset = dwarf_dieoffset(&unit_die),
+				       .bound_reader = info->readers };
 		while ((offset = dwarf_ranges(&unit_die, offset, &base, &low, &high)) > 0) {
 			if (!is_live_range(low, high))
 				continue;
@@ -603,7 +605,6 @@ static int read_units(struct dwarf_info *info)
 		if (++info->unit_count % UNITS_PER_PAGE_DROP == 0)
 			dwarf_info__drop_pages(info);
 	}
-	info->bound_units = info->unit_count;
 	/* The units before the damage still serve. */
 	if (found < 0 && info->unit_count == 0)
 		return -EINVAL;
@@ -618,30 +619,26 @@ static int read_units(struct dwarf_info *info)
 }
 
 /*
- * The reader opened again: the units' DIEs found anew, in the same order,
- * as far as they are the same units (a file changed under its mapping is
- * read only as far as it still matches).
+ * The reader opened again: a unit's DIE found anew when the unit is next
+ * read, straight at its offset (no walk of the units before it). A unit no
+ * longer there (the file changed under its mapping) is not read.
  */
-static void bind_units(struct dwarf_info *info)
+static bool bind_unit(struct dwarf_info *info, struct unit *unit)
 {
-	Dwarf_CU *cu = NULL;
 	Dwarf_Die unit_die, sub_die;
 	Dwarf_Half version;
 	uint8_t unit_type;
-	size_t bound = 0;
 
-	while (bound < info->unit_count && dwarf_get_units(info->dwarf, cu, &cu, &version,
-							   &unit_type, &unit_die, &sub_die) == 0) {
-		struct unit *unit = &info->units[bound];
-
-		if (!is_code_unit(unit_type))
-			continue;
-		if (dwarf_dieoffset(&unit_die) != unit->offset)
-			break;
-		unit->die = code_die(unit_type, &unit_die, &sub_die);
-		bound++;
-	}
-	info->bound_units = bound;
+	if (unit->bound_reader == info->readers)
+		return true;
+	if (!dwarf_offdie(info->dwarf, unit->offset, &unit_die) ||
+	    dwarf_dieoffset(&unit_die) != unit->offset ||
+	    dwarf_cu_info(unit_die.cu, &version, &unit_type, NULL, &sub_die, NULL, NULL, NULL) ||
+	    !is_code_unit(unit_type))
+		return false;
+	unit->die = code_die(unit_type, &unit_die, &sub_die);
+	unit->bound_reader = info->readers;
+	return true;
 }
 
 /*
@@ -741,7 +738,6 @@ static void reader_close(struct dwarf_info *info)
 	info->own_elf = NULL;
 	info->section_bytes = 0;
 	info->line_rows = 0;
-	info->bound_units = 0;
 }
 
 /*
@@ -769,10 +765,9 @@ static int reader_open(struct dwarf_info *info)
 		info->compressed = true;
 	if (info->own_elf)
 		release_compressed_pages(info->own_elf, compressed_start, compressed_end);
-	if (info->unit_count) {
+	info->readers++;
+	if (info->unit_count)
 		info->stats.reader_reopens++;
-		bind_units(info);
-	}
 	return 0;
 }
 
@@ -840,8 +835,12 @@ static struct unit_table *unit_table(struct dwarf_info *info, struct unit *unit)
 
 	if (unit->table || unit->unreadable)
 		return unit->table;
-	if (reader_open(info) < 0 || (size_t)(unit - info->units) >= info->bound_units)
+	if (reader_open(info) < 0)
 		return NULL;
+	if (!bind_unit(info, unit)) {
+		unit->unreadable = true;
+		return NULL;
+	}
 	if (build_unit_table(info, unit, &table) < 0) {
 		unit->unreadable = true;
 		return NULL;

@@ -9,6 +9,9 @@
  *   symbolize --kernel  addresses are kernel addresses (kallsyms)
  *   --passes N          resolve the whole list N times in one symbolizer,
  *                       printing the last pass
+ *   --end-window-every N
+ *                       end a window (DWARF readers closed) after every N
+ *                       addresses, as the daemon does after each window
  *   --quiet             print no locations
  *   --time              print each pass's time on stderr
  */
@@ -125,6 +128,7 @@ int main(int argc, char **argv)
 	uint64_t *addresses = NULL;
 	char line[128];
 	int passes = 1, err;
+	size_t window_every = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--kernel") == 0)
@@ -135,6 +139,8 @@ int main(int argc, char **argv)
 			timed = true;
 		else if (strcmp(argv[i], "--passes") == 0 && i + 1 < argc)
 			passes = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--end-window-every") == 0 && i + 1 < argc)
+			window_every = strtoul(argv[++i], NULL, 10);
 		else if (argv[i][0] != '-' && !path)
 			path = argv[i];
 		else {
@@ -192,6 +198,8 @@ int main(int argc, char **argv)
 				location.frame_count = 0;
 			if (print)
 				print_location(addresses[i], &location);
+			if (window_every && (i + 1) % window_every == 0)
+				symbolizer__end_window(symbolizer);
 		}
 		if (timed)
 			fprintf(stderr, "pass %d: %zu addresses in %.6f s\n", pass + 1,
