@@ -426,8 +426,16 @@ static long unwind_step(__u32 iteration, void *data)
 		return end_walk(state, STACK_END_NO_MAPPING);
 	}
 	mapping = &process->mappings[found & (UNWIND_MAX_MAPPINGS - 1)];
-	if (!mapping->table_id)
+	if (!mapping->table_id || mapping->table_id == UNWIND_TABLE_NONE) {
+		/*
+		 * A file whose table the agent did not place (it could not open
+		 * the file as it read the mappings, a library caught mid-dlopen):
+		 * its mappings are asked for again, at most once a second.
+		 */
+		if (!mapping->table_id && mapping->inode && state->pc_trusted)
+			request_refresh(process, state->pid);
 		return frame_pointer_step(state, task, process, false);
+	}
 	table = bpf_map_lookup_elem(&unwind_tables, &mapping->table_id);
 	if (!table) {
 		count_stat(CPU_STAT_UNWIND_TABLE_MISSING);

@@ -107,8 +107,16 @@ struct unwind_mapping {
 	__u64 file_offset; /* file offset of start (vm_pgoff * page size) */
 	__u64 inode; /* 0: anonymous memory */
 	__u32 dev; /* the kernel's encoding: major << 20 | minor */
-	__u32 table_id; /* 0: no table (JIT, anonymous memory): frame pointers */
+	/*
+	 * 0: no table (JIT, anonymous memory; for a file, one the agent could
+	 * not open when it read the mappings: asked for again);
+	 * UNWIND_TABLE_NONE: the file has none (no usable CFI, or deferred for
+	 * room). Both are stepped by frame pointers.
+	 */
+	__u32 table_id;
 };
+
+#define UNWIND_TABLE_NONE 0xffffffffu
 
 /* The kernel's dev_t encoding, as sb->s_dev holds it (MKDEV). */
 #define UNWIND_DEV(major, minor) (((__u32)(major) << 20) | ((__u32)(minor)&0xfffff))

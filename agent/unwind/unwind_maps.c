@@ -549,7 +549,10 @@ int unwind_maps__add_process(struct unwind_maps *maps, uint32_t pid,
 			.file_offset = mapping->offset,
 			.inode = mapping->inode,
 			.dev = UNWIND_DEV(mapping->dev_major, mapping->dev_minor),
-			.table_id = table ? table->id : 0,
+			/* A file known to have no table is not asked for again. */
+			.table_id = !table	? 0
+				    : table->id ? table->id
+						: UNWIND_TABLE_NONE,
 		};
 		if (table)
 			refs->tables[refs->count++] = table;

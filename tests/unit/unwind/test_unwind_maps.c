@@ -233,7 +233,7 @@ static void check_kernel_would_place(const struct stage *stage, pid_t pid)
 		struct unwind_file_key file_key = { .inode = mapping->inode, .dev = mapping->dev };
 		struct unwind_file file;
 
-		if (!mapping->table_id)
+		if (!mapping->table_id || mapping->table_id == UNWIND_TABLE_NONE)
 			continue;
 		if (bpf_map_lookup_elem(stage->files_fd, &file_key, &file)) {
 			wrong++;
@@ -367,6 +367,26 @@ cleanup:
  * waits; once their process goes, take_waiting names the process that
  * waits (once), and reading it again builds the table, evicting theirs.
  */
+/*
+ * The deferred file's mapping says the agent knows it has no table now
+ * (UNWIND_TABLE_NONE), so BPF does not ask for the process's mappings
+ * again; no file mapping is left at 0, which would ask.
+ */
+static void check_deferred_marked(const struct stage *stage, pid_t pid)
+{
+	struct process_unwind entry;
+	uint32_t key = (uint32_t)pid;
+	unsigned int none = 0, unknown = 0;
+
+	CHECK(bpf_map_lookup_elem(stage->processes_fd, &key, &entry) == 0);
+	for (uint32_t i = 0; i < entry.mapping_count && i < UNWIND_MAX_MAPPINGS; i++) {
+		none += entry.mappings[i].table_id == UNWIND_TABLE_NONE;
+		unknown += entry.mappings[i].table_id == 0 && entry.mappings[i].inode;
+	}
+	CHECK(none >= 1);
+	CHECK(unknown == 0);
+}
+
 static void test_deferred_table_retried(void)
 {
 	struct fixture_process first = {}, second = {};
@@ -391,6 +411,7 @@ static void test_deferred_table_retried(void)
 	CHECK(process_table__capture(stage.table, (uint32_t)first.pid) == 0);
 	unwind_maps__stats(stage.unwind, &after);
 	CHECK(after.tables_deferred >= 1 && after.tables_evicted == 0);
+	check_deferred_marked(&stage, first.pid);
 	CHECK(unwind_maps__take_waiting(stage.unwind, pids, 4) == 0);
 	stop_fixture(&second);
 	process_table__end_window(stage.table);
