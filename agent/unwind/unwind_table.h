@@ -36,6 +36,15 @@ struct unwind_table_stats {
  */
 int unwind_table__build(struct Elf *elf, struct Elf *debug_elf, struct unwind_table *ret_table,
 			struct unwind_table_stats *ret_stats);
+/*
+ * The same rows from libdw's reading of the CFI (dwarf_cfi_addrframe at
+ * each row), which unwind_table__build's own interpreter must equal:
+ * slower (it runs an FDE's instructions again for each of its rows), kept
+ * for the tests.
+ */
+int unwind_table__build_reference(struct Elf *elf, struct Elf *debug_elf,
+				  struct unwind_table *ret_table,
+				  struct unwind_table_stats *ret_stats);
 void unwind_table__free(struct unwind_table *table);
 
 /* The row that applies at pc (the last with row.pc <= pc), or NULL. */
