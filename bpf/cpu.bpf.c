@@ -159,8 +159,8 @@ static __always_inline __u64 capture_user_stack(struct bpf_perf_event_data *ctx,
 }
 
 /*
- * Adds one sample to a buffer's counts; the first of its key announces the
- * process. The comms come from a deferred sample's request, or from the
+ * Adds one sample to a buffer's counts; the first of its key with a user
+ * stack announces the process. The comms come from a deferred sample's request, or from the
  * current task (read only for a new key: most samples find theirs).
  */
 static __always_inline void add_sample(void *counts, const struct sample_key *key,
@@ -196,7 +196,14 @@ static __always_inline void add_sample(void *counts, const struct sample_key *ke
 		return;
 	}
 	count_stat(CPU_STAT_RECORDED);
-	announce_process(key->pid);
+	/*
+	 * Only user frames need the process's mappings: a sample in the
+	 * kernel alone (a kernel thread, a process in execve or exiting)
+	 * costs the agent no /proc read. Its next sample with a user stack
+	 * announces it.
+	 */
+	if (key->user_stack_id >= STACK_ID_FIRST_VALID)
+		announce_process(key->pid);
 }
 
 static int fill_at_resume(struct bpf_map *map, void *key, void *value);

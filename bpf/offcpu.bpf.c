@@ -193,7 +193,9 @@ static __always_inline void record_into(void *counts, struct task_struct *task, 
 		return;
 	}
 	count_stat(OFFCPU_STAT_RECORDED);
-	announce_process(pid);
+	/* As the sampler does: without user frames there is nothing to map. */
+	if (user_stack_id >= STACK_ID_FIRST_VALID)
+		announce_process(pid);
 }
 
 static __always_inline void record(struct task_struct *task, __u32 pid, __u32 tid,
