@@ -103,7 +103,8 @@ def steady(mix):
     per_window = [(b[1] - a[1], (b[2] - a[2]) / 1e9) for a, b in zip(windows, windows[1:])]
     log = watch.log()
     unwind = [tuple(map(int, m)) for m in re.findall(
-        r"unwind: (\d+) user stacks from CFI, (\d+) complete, (\d+) before tables were ready",
+        r"unwind: (\d+) user stacks from CFI(?: in \d+ ns)?, (\d+) complete, (\d+) "
+        r"before tables were ready",
         log)][SKIP:SKIP + WINDOWS]
     tracked = [int(n) for n in re.findall(r"(\d+) processes tracked", log)][SKIP:SKIP + WINDOWS]
     return {"load": (load_start, load_end), "seconds": last[0] - first[0],

@@ -77,7 +77,7 @@ def kiln_cost(mode):
     log = proc.stderr
     runs = re.search(r"sampler ran (\d+) times, (\d+) ns in all", log)
     tables = re.search(r"unwind tables: (\d+) loaded, (\d+) rows in (\d+) bytes", log)
-    complete = re.search(r"unwind: (\d+) user stacks from CFI, (\d+) complete", log)
+    complete = re.search(r"unwind: (\d+) user stacks from CFI(?: in \d+ ns)?, (\d+) complete", log)
     rss_kib = int(open(timing).read().split()[-1])
     return {
         "ns_per_sample": int(runs.group(2)) / max(int(runs.group(1)), 1) if runs else None,
