@@ -335,28 +335,48 @@ static enum saved_register saved_register(Dwarf_Frame *frame, int reg, int8_t *r
 	return SAVED_OTHER;
 }
 
-/* rbx's rule, fitted into the slot rbp's rule leaves (enum unwind_rbx_rule). */
-static uint8_t rbx_rule(struct table_builder *builder, Dwarf_Frame *frame, uint8_t rbp_rule,
-			struct unwind_row *row)
+/*
+ * A row's rbp and rbx rules from where each is saved (rbx fitted into the
+ * slot rbp's rule leaves, enum unwind_rbx_rule), after its CFA rule.
+ */
+static void describe_saved(struct table_builder *builder, uint8_t cfa_rule, enum saved_register rbp,
+			   int8_t rbp_slot, enum saved_register rbx, int8_t rbx_slot,
+			   struct unwind_row *row)
 {
-	enum saved_register saved;
-	int8_t slot = 0;
+	uint8_t rbp_rule, rbx_rule;
 
-	saved = saved_register(frame, DWARF_REG_RBX, &slot);
+	switch (rbp) {
+	case SAVED_SAME:
+		rbp_rule = UNWIND_RBP_SAME;
+		break;
+	case SAVED_AT_SLOT:
+		rbp_rule = UNWIND_RBP_OFFSET;
+		row->rbp_offset = rbp_slot;
+		break;
+	case SAVED_UNDEFINED:
+		rbp_rule = UNWIND_RBP_UNDEFINED;
+		break;
+	default:
+		rbp_rule = UNWIND_RBP_UNSUPPORTED;
+		builder->stats.rows_rbp_unsupported++;
+	}
 	/*
 	 * libdw's x86-64 initial rules call rbx undefined where the CFI does
 	 * not mention it (rax same, a slip): the ABI has it callee-saved.
 	 */
-	if (saved == SAVED_SAME || saved == SAVED_UNDEFINED)
-		return UNWIND_RBX_SAME;
-	if (saved == SAVED_AT_SLOT && rbp_rule == UNWIND_RBP_OFFSET && slot == row->rbp_offset - 1)
-		return UNWIND_RBX_BELOW_RBP;
-	if (saved == SAVED_AT_SLOT && rbp_rule != UNWIND_RBP_OFFSET) {
-		row->rbp_offset = slot;
-		return UNWIND_RBX_OFFSET;
+	if (rbx == SAVED_SAME || rbx == SAVED_UNDEFINED) {
+		rbx_rule = UNWIND_RBX_SAME;
+	} else if (rbx == SAVED_AT_SLOT && rbp_rule == UNWIND_RBP_OFFSET &&
+		   rbx_slot == row->rbp_offset - 1) {
+		rbx_rule = UNWIND_RBX_BELOW_RBP;
+	} else if (rbx == SAVED_AT_SLOT && rbp_rule != UNWIND_RBP_OFFSET) {
+		row->rbp_offset = rbx_slot;
+		rbx_rule = UNWIND_RBX_OFFSET;
+	} else {
+		builder->stats.rows_rbx_unknown++;
+		rbx_rule = UNWIND_RBX_UNKNOWN;
 	}
-	builder->stats.rows_rbx_unknown++;
-	return UNWIND_RBX_UNKNOWN;
+	row->rules = UNWIND_RULES(cfa_rule, rbp_rule, rbx_rule);
 }
 
 /* Turns libdw's view of one pc range into a row. */
@@ -366,7 +386,9 @@ static void describe_frame(struct table_builder *builder, Dwarf_Frame *frame, bo
 	Dwarf_Op ops_mem[3], *ops;
 	size_t nops;
 	int64_t offset;
-	uint8_t cfa_rule = UNWIND_CFA_UNSUPPORTED, rbp_rule;
+	uint8_t cfa_rule = UNWIND_CFA_UNSUPPORTED;
+	enum saved_register rbp, rbx;
+	int8_t rbp_slot = 0, rbx_slot = 0;
 
 	row->cfa_offset = 0;
 	row->rbp_offset = 0;
@@ -407,21 +429,9 @@ static void describe_frame(struct table_builder *builder, Dwarf_Frame *frame, bo
 		goto unsupported;
 	}
 
-	switch (saved_register(frame, DWARF_REG_RBP, &row->rbp_offset)) {
-	case SAVED_SAME:
-		rbp_rule = UNWIND_RBP_SAME;
-		break;
-	case SAVED_AT_SLOT:
-		rbp_rule = UNWIND_RBP_OFFSET;
-		break;
-	case SAVED_UNDEFINED:
-		rbp_rule = UNWIND_RBP_UNDEFINED;
-		break;
-	default:
-		rbp_rule = UNWIND_RBP_UNSUPPORTED;
-		builder->stats.rows_rbp_unsupported++;
-	}
-	row->rules = UNWIND_RULES(cfa_rule, rbp_rule, rbx_rule(builder, frame, rbp_rule, row));
+	rbp = saved_register(frame, DWARF_REG_RBP, &rbp_slot);
+	rbx = saved_register(frame, DWARF_REG_RBX, &rbx_slot);
+	describe_saved(builder, cfa_rule, rbp, rbp_slot, rbx, rbx_slot, row);
 	return;
 unsupported:
 	builder->stats.rows_unsupported++;
@@ -577,9 +587,9 @@ static void describe_state(struct table_builder *builder, const struct cfi_state
 			   bool signal_frame, struct unwind_row *row)
 {
 	const struct cfi_rule *ra = &state->regs[DWARF_REG_RA];
-	uint8_t cfa_rule, rbp_rule, rbx;
-	enum saved_register saved;
-	int8_t slot = 0;
+	enum saved_register rbp, rbx;
+	int8_t rbp_slot = 0, rbx_slot = 0;
+	uint8_t cfa_rule;
 
 	row->cfa_offset = 0;
 	row->rbp_offset = 0;
@@ -607,35 +617,9 @@ static void describe_state(struct table_builder *builder, const struct cfi_state
 	} else {
 		goto unsupported;
 	}
-	switch (state_saved_register(state, DWARF_REG_RBP, &row->rbp_offset)) {
-	case SAVED_SAME:
-		rbp_rule = UNWIND_RBP_SAME;
-		break;
-	case SAVED_AT_SLOT:
-		rbp_rule = UNWIND_RBP_OFFSET;
-		break;
-	case SAVED_UNDEFINED:
-		rbp_rule = UNWIND_RBP_UNDEFINED;
-		break;
-	default:
-		rbp_rule = UNWIND_RBP_UNSUPPORTED;
-		builder->stats.rows_rbp_unsupported++;
-	}
-	/* rbx as rbx_rule fits it. */
-	saved = state_saved_register(state, DWARF_REG_RBX, &slot);
-	if (saved == SAVED_SAME || saved == SAVED_UNDEFINED) {
-		rbx = UNWIND_RBX_SAME;
-	} else if (saved == SAVED_AT_SLOT && rbp_rule == UNWIND_RBP_OFFSET &&
-		   slot == row->rbp_offset - 1) {
-		rbx = UNWIND_RBX_BELOW_RBP;
-	} else if (saved == SAVED_AT_SLOT && rbp_rule != UNWIND_RBP_OFFSET) {
-		row->rbp_offset = slot;
-		rbx = UNWIND_RBX_OFFSET;
-	} else {
-		builder->stats.rows_rbx_unknown++;
-		rbx = UNWIND_RBX_UNKNOWN;
-	}
-	row->rules = UNWIND_RULES(cfa_rule, rbp_rule, rbx);
+	rbp = state_saved_register(state, DWARF_REG_RBP, &rbp_slot);
+	rbx = state_saved_register(state, DWARF_REG_RBX, &rbx_slot);
+	describe_saved(builder, cfa_rule, rbp, rbp_slot, rbx, rbx_slot, row);
 	return;
 unsupported:
 	builder->stats.rows_unsupported++;
