@@ -942,18 +942,20 @@ static int build(Elf *elf, Elf *debug_elf, bool reference, struct unwind_table *
 	struct unwind_row *shrunk;
 	int err;
 
-	builder.cfi[0] = dwarf_getcfi_elf(elf);
-	if (builder.cfi[0]) {
+	/* libdw's CFI readers serve the reference build only: the interpreter reads the sections. */
+	if (reference)
+		builder.cfi[0] = dwarf_getcfi_elf(elf);
+	if (!reference || builder.cfi[0]) {
 		err = collect_fdes(&builder, elf, ".eh_frame", true);
 		if (err)
 			goto cleanup;
 	}
 	/*
 	 * .debug_frame, from the file or its debug file, fills what .eh_frame
-	 * leaves (Go binaries have no .eh_frame at all). libdw decompresses every
-	 * debug section it sees: on a private handle showing only .debug_frame,
-	 * that is .debug_frame alone, and it goes with the handle, not staying
-	 * with the cached file.
+	 * leaves (Go binaries have no .eh_frame at all). It is read through a
+	 * private handle showing only .debug_frame: what is decompressed (by
+	 * libdw, or for the interpreter by collect_fdes) goes with the handle,
+	 * not staying with the cached file.
 	 */
 	for (Elf *source = elf; source; source = source == elf ? debug_elf : NULL) {
 		if (!elf_find_section(source, ".debug_frame"))
@@ -961,13 +963,16 @@ static int build(Elf *elf, Elf *debug_elf, bool reference, struct unwind_table *
 		own = elf_reopen_private(source);
 		if (own)
 			elf_hide_sections(own, is_other_debug_section);
-		dwarf = dwarf_begin_elf(own ?: source, DWARF_C_READ, NULL);
-		builder.cfi[1] = dwarf ? dwarf_getcfi(dwarf) : NULL;
-		if (builder.cfi[1]) {
+		if (reference) {
+			dwarf = dwarf_begin_elf(own ?: source, DWARF_C_READ, NULL);
+			builder.cfi[1] = dwarf ? dwarf_getcfi(dwarf) : NULL;
+		}
+		if (!reference || builder.cfi[1]) {
 			err = collect_fdes(&builder, own ?: source, ".debug_frame", false);
 			if (err)
 				goto cleanup;
-			break;
+			if (reference || builder.sections[1].data)
+				break;
 		}
 		dwarf_end(dwarf);
 		dwarf = NULL;
