@@ -280,74 +280,113 @@ static int make_room(struct unwind_maps *maps, uint64_t bytes, uint32_t users)
 	return 0;
 }
 
-/* Copies rows into a new BPF array map (index, then chunks) and publishes it under an id. */
-static int load_rows(struct unwind_maps *maps, struct table *table, const struct unwind_table *rows)
-{
-	size_t chunks = (rows->row_count + UNWIND_CHUNK_ROWS - 1) / UNWIND_CHUNK_ROWS;
-	LIBBPF_OPTS(bpf_map_create_opts, create_opts, .map_flags = BPF_F_INNER_MAP);
-	struct unwind_chunk *element = NULL;
-	struct unwind_index *index;
-	uint64_t bytes = (chunks + 1) * TABLE_ELEMENT_BYTES;
-	int fd = -1, err;
+/*
+ * Writes a table's rows into a new BPF array map as they are made: element
+ * 0 the first pc of every chunk (padded, so searches run fixed steps), then
+ * one chunk per element. Only one chunk is held at a time.
+ */
+struct bpf_sink {
+	struct unwind_row_sink sink;
+	struct unwind_maps *maps;
+	struct table *table;
+	int fd;
+	uint32_t key; /* the next element */
+	size_t chunks;
+	size_t rows;
+	struct unwind_chunk element;
+};
 
-	if (!chunks || chunks > UNWIND_MAX_CHUNKS)
+static int bpf_sink_prepare(struct unwind_row_sink *sink, size_t row_count,
+			    const uint32_t *first_pc, size_t chunk_count)
+{
+	struct bpf_sink *out = (struct bpf_sink *)sink;
+	LIBBPF_OPTS(bpf_map_create_opts, create_opts, .map_flags = BPF_F_INNER_MAP);
+	struct unwind_index *index = (struct unwind_index *)&out->element;
+	uint64_t bytes = (chunk_count + 1) * TABLE_ELEMENT_BYTES;
+	int err;
+
+	if (!chunk_count || chunk_count > UNWIND_MAX_CHUNKS)
 		return -EFBIG;
-	table->needed_bytes = bytes;
-	err = make_room(maps, bytes, table->users);
+	out->table->needed_bytes = bytes;
+	err = make_room(out->maps, bytes, out->table->users);
 	if (err)
 		return err;
-	element = malloc(sizeof(*element));
-	if (!element)
-		return -ENOMEM;
-	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "kiln_unwind", sizeof(uint32_t),
-			    sizeof(struct unwind_chunk), chunks + 1, &create_opts);
-	if (fd < 0) {
-		err = -errno;
-		goto cleanup;
+	out->fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "kiln_unwind", sizeof(uint32_t),
+				 sizeof(struct unwind_chunk), chunk_count + 1, &create_opts);
+	if (out->fd < 0) {
+		out->fd = -1;
+		return -errno;
 	}
-	/* Element 0: the first pc of every chunk, padded so searches run fixed steps. */
-	index = (struct unwind_index *)element;
+	out->chunks = chunk_count;
+	out->rows = row_count;
 	for (size_t i = 0; i < UNWIND_MAX_CHUNKS; i++)
-		index->first_pc[i] =
-			i < chunks ? rows->rows[i * UNWIND_CHUNK_ROWS].pc : UNWIND_PC_PAD;
-	for (uint32_t key = 0; key <= chunks; key++) {
-		if (key > 0) {
-			size_t first = (key - 1) * UNWIND_CHUNK_ROWS;
-			size_t count = rows->row_count - first < UNWIND_CHUNK_ROWS
-					       ? rows->row_count - first
-					       : UNWIND_CHUNK_ROWS;
+		index->first_pc[i] = i < chunk_count ? first_pc[i] : UNWIND_PC_PAD;
+	if (bpf_map_update_elem(out->fd, &out->key, &out->element, BPF_ANY))
+		return -errno;
+	out->key++;
+	return 0;
+}
 
-			memcpy(element->rows, rows->rows + first,
-			       count * sizeof(struct unwind_row));
-			for (size_t i = count; i < UNWIND_CHUNK_ROWS; i++)
-				element->rows[i] = (struct unwind_row){ .pc = UNWIND_PC_PAD };
-		}
-		if (bpf_map_update_elem(fd, &key, element, BPF_ANY)) {
-			err = -errno;
-			goto cleanup;
-		}
-	}
+static int bpf_sink_write(struct unwind_row_sink *sink, const struct unwind_row *rows, size_t count)
+{
+	struct bpf_sink *out = (struct bpf_sink *)sink;
+
+	/* More chunks than counted: the file changed under the build. */
+	if (out->key > out->chunks || count > UNWIND_CHUNK_ROWS)
+		return -EIO;
+	memcpy(out->element.rows, rows, count * sizeof(*rows));
+	for (size_t i = count; i < UNWIND_CHUNK_ROWS; i++)
+		out->element.rows[i] = (struct unwind_row){ .pc = UNWIND_PC_PAD };
+	if (bpf_map_update_elem(out->fd, &out->key, &out->element, BPF_ANY))
+		return -errno;
+	out->key++;
+	return 0;
+}
+
+/* Builds the file's table (or replays the vDSO's) into a new BPF map and publishes it under an id. */
+static int load_table(struct unwind_maps *maps, struct table *table, struct Elf *elf,
+		      struct Elf *debug_elf)
+{
+	struct bpf_sink *out = calloc(1, sizeof(*out));
+	uint64_t bytes;
+	int err;
+
+	if (!out)
+		return -ENOMEM;
+	*out = (struct bpf_sink){
+		.sink = { .prepare = bpf_sink_prepare, .write = bpf_sink_write },
+		.maps = maps,
+		.table = table,
+		.fd = -1,
+	};
+	err = elf ? unwind_table__stream(elf, debug_elf, &out->sink, NULL)
+		  : unwind_table__replay(&maps->vdso, &out->sink);
+	if (!err && out->key != out->chunks + 1)
+		err = -EIO;
+	if (err)
+		goto cleanup;
 	table->id = maps->next_id++;
 	if (!maps->next_id)
 		maps->next_id = 1;
-	if (bpf_map_update_elem(maps->tables_fd, &table->id, &fd, BPF_ANY)) {
+	if (bpf_map_update_elem(maps->tables_fd, &table->id, &out->fd, BPF_ANY)) {
 		err = -errno;
 		table->id = 0;
 		goto cleanup;
 	}
+	bytes = (out->chunks + 1) * TABLE_ELEMENT_BYTES;
 	table->bytes = bytes;
-	table->rows = rows->row_count;
+	table->rows = out->rows;
 	maps->stats.table_bytes += bytes;
-	maps->stats.table_rows += rows->row_count;
+	maps->stats.table_rows += table->rows;
 	maps->stats.tables++;
 	for (size_t i = 0; i < table->file_count; i++)
 		publish_file(maps, table, i);
 	err = 0;
 cleanup:
 	/* The outer map holds its own reference to the table. */
-	if (fd >= 0)
-		close(fd);
-	free(element);
+	if (out->fd >= 0)
+		close(out->fd);
+	free(out);
 	return err;
 }
 
@@ -439,7 +478,6 @@ static struct table *table_for_mapping(struct unwind_maps *maps, uint32_t pid,
 				       const struct proc_mapping *mapping, uint64_t *ret_bias)
 {
 	struct elf_cache_file file;
-	struct unwind_table rows = {};
 	struct table *table;
 	char key[160];
 	uint64_t start_ns;
@@ -478,10 +516,7 @@ static struct table *table_for_mapping(struct unwind_maps *maps, uint32_t pid,
 	}
 
 	start_ns = now_ns();
-	err = vdso ? 0 : unwind_table__build(file.elf, file.debug_elf, &rows, NULL);
-	if (!err)
-		err = load_rows(maps, table, vdso ? &maps->vdso : &rows);
-	unwind_table__free(&rows);
+	err = load_table(maps, table, vdso ? NULL : file.elf, vdso ? NULL : file.debug_elf);
 	maps->stats.build_ns += now_ns() - start_ns;
 	if (err == -ENOSPC) {
 		maps->stats.tables_deferred++; /* tried again at the next process update */

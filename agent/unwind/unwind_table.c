@@ -24,7 +24,11 @@
 #define EH_PE_APPLICATION_MASK 0x70
 #define EH_PE_PCREL 0x10
 
-/* 24 bytes: node's .eh_frame has 130k FDEs, all held while the rows are built. */
+/*
+ * One FDE's addresses. Held only for the FDEs no .eh_frame_hdr indexes
+ * (.debug_frame's, a file without the index): node's 130k are read from
+ * its index instead, 3 MiB not held.
+ */
 struct fde_range {
 	uint64_t start;
 	uint64_t end : 63; /* cut at 2^63: far past what a table holds (UNWIND_PC_PAD) */
@@ -46,13 +50,33 @@ struct cfi_section {
  */
 #define FDES_PER_CFI 8192
 
+/*
+ * .eh_frame_hdr's search table: (initial location, FDE address) pairs,
+ * sorted, each a 4-byte offset from the header's address. Checked before
+ * use against .eh_frame itself, since the file is the process's.
+ */
+struct eh_frame_index {
+	const uint8_t *table; /* NULL: not used */
+	size_t count;
+	uint64_t address; /* .eh_frame_hdr's sh_addr */
+};
+
 struct table_builder {
-	struct unwind_row *rows;
-	size_t row_count;
-	size_t row_capacity;
-	struct fde_range *fdes;
+	/*
+	 * The rows go to the sink a chunk at a time; the last row made stays
+	 * in the chunk until the next, as a row at the same pc replaces it and
+	 * an equal one merges into it.
+	 */
+	struct unwind_row chunk[UNWIND_CHUNK_ROWS];
+	size_t chunk_rows;
+	size_t row_count; /* made in this pass */
+	size_t chunk_count; /* given to the sink (or counted) in this pass */
+	struct unwind_row_sink *sink;
+	uint32_t *first_pc; /* the counting pass: each chunk's first pc, else NULL */
+	struct fde_range *fdes; /* sorted, the FDEs eh_index does not give */
 	size_t fde_count;
 	size_t fde_capacity;
+	struct eh_frame_index eh_index;
 	Dwarf_CFI *cfi[2]; /* by fde_range.source; libdw's reader, for the reference build */
 	struct cfi_section sections[2]; /* by fde_range.source */
 	struct unwind_table_stats stats;
@@ -192,81 +216,238 @@ static uint8_t fde_encoding(const Dwarf_CIE *cie)
 	return 0x00;
 }
 
-/* Lists the FDEs of one CFI section with the address ranges they cover. */
-static int collect_fdes(struct table_builder *builder, Elf *elf, const char *section_name,
-			bool eh_frame)
+static int compare_fdes(const void *a, const void *b)
+{
+	const struct fde_range *x = a, *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return x->source - y->source;
+}
+
+/* Takes one CFI section for reading its FDEs: 0, or 1 when it is absent or unreadable. */
+static int open_cfi_section(struct table_builder *builder, Elf *elf, const char *section_name,
+			    bool eh_frame)
 {
 	GElf_Ehdr ehdr;
 	GElf_Shdr shdr;
 	Elf_Scn *scn = elf_find_section(elf, section_name);
 	Elf_Data *data;
-	Dwarf_Off offset = 0, next;
-	int err;
+	struct cfi_section *section = &builder->sections[eh_frame ? 0 : 1];
 
 	if (!scn || !gelf_getshdr(scn, &shdr) || !gelf_getehdr(elf, &ehdr))
-		return 0;
+		return 1;
 	if ((shdr.sh_flags & SHF_COMPRESSED) && elf_compress(scn, 0, 0) < 0)
-		return 0;
+		return 1;
 	data = elf_getdata(scn, NULL);
 	if (!data || !data->d_buf)
-		return 0;
-	builder->sections[eh_frame ? 0 : 1] = (struct cfi_section){
+		return 1;
+	*section = (struct cfi_section){
 		.data = data,
 		.address = shdr.sh_addr,
 		.eh_frame = eh_frame,
 	};
-	memcpy(builder->sections[eh_frame ? 0 : 1].ident, ehdr.e_ident, EI_NIDENT);
-	for (;; offset = next) {
-		Dwarf_CFI_Entry entry, cie_entry;
-		Dwarf_Off cie_next;
-		const uint8_t *p, *end = (const uint8_t *)data->d_buf + data->d_size;
-		uint64_t start, range;
-		uint8_t encoding;
-		int ret = dwarf_next_cfi(ehdr.e_ident, data, eh_frame, offset, &next, &entry);
+	memcpy(section->ident, ehdr.e_ident, EI_NIDENT);
+	return 0;
+}
 
-		if (ret > 0)
+/*
+ * Decodes the FDE at offset of a section: 0 with *ret_fde, 1 for an FDE
+ * covering nothing, 2 for a CIE, -EINVAL for an undecodable entry, -ENOENT
+ * past the last. *ret_next is the next entry's offset.
+ */
+static int decode_fde(const struct cfi_section *section, int source, Dwarf_Off offset,
+		      Dwarf_Off *ret_next, struct fde_range *ret_fde)
+{
+	const uint8_t *p, *end = (const uint8_t *)section->data->d_buf + section->data->d_size;
+	Dwarf_CFI_Entry entry, cie_entry;
+	Dwarf_Off cie_next;
+	uint64_t start, range;
+	uint8_t encoding;
+	int ret = dwarf_next_cfi(section->ident, section->data, section->eh_frame, offset, ret_next,
+				 &entry);
+
+	if (ret > 0)
+		return -ENOENT;
+	if (ret < 0)
+		return -EINVAL;
+	if (dwarf_cfi_cie_p(&entry))
+		return 2;
+	if (dwarf_next_cfi(section->ident, section->data, section->eh_frame, entry.fde.CIE_pointer,
+			   &cie_next, &cie_entry) != 0 ||
+	    !dwarf_cfi_cie_p(&cie_entry))
+		return -EINVAL;
+	/* .debug_frame holds absolute addresses; .eh_frame says how in its CIE. */
+	encoding = section->eh_frame ? fde_encoding(&cie_entry.cie) : 0x00;
+	p = entry.fde.start;
+	if (read_encoded(&p, end, encoding,
+			 section->address + (uint64_t)(p - (const uint8_t *)section->data->d_buf),
+			 &start) ||
+	    read_encoded(&p, end, encoding & EH_PE_FORMAT_MASK, 0, &range))
+		return -EINVAL;
+	if (!range)
+		return 1;
+	*ret_fde = (struct fde_range){
+		.start = start,
+		.end = start + range < start || start + range >= 1ULL << 63 ? (1ULL << 63) - 1
+									    : start + range,
+		.source = source,
+		.offset = offset,
+	};
+	return 0;
+}
+
+/*
+ * Walks the FDEs of an opened section: with store, into builder->fdes,
+ * counted in its stats; else only their number with addresses is
+ * returned in *ret_count.
+ */
+static int walk_fdes(struct table_builder *builder, int source, bool store, size_t *ret_count)
+{
+	const struct cfi_section *section = &builder->sections[source];
+	Dwarf_Off offset = 0, next;
+	size_t count = 0;
+	int err;
+
+	if (!section->data)
+		return 0;
+	for (;; offset = next) {
+		struct fde_range fde;
+		int ret = decode_fde(section, source, offset, &next, &fde);
+
+		if (ret == 2)
+			continue;
+		if (ret == -ENOENT)
 			break;
-		if (ret < 0) {
-			if (next == (Dwarf_Off)-1 || next <= offset)
-				break;
-			builder->stats.fdes_skipped++;
-			continue;
+		if (ret == -EINVAL && (next == (Dwarf_Off)-1 || next <= offset))
+			break;
+		if (store) {
+			builder->stats.fdes++;
+			if (ret < 0)
+				builder->stats.fdes_skipped++;
 		}
-		if (dwarf_cfi_cie_p(&entry))
+		if (ret)
 			continue;
-		builder->stats.fdes++;
-		if (dwarf_next_cfi(ehdr.e_ident, data, eh_frame, entry.fde.CIE_pointer, &cie_next,
-				   &cie_entry) != 0 ||
-		    !dwarf_cfi_cie_p(&cie_entry)) {
-			builder->stats.fdes_skipped++;
-			continue;
-		}
-		/* .debug_frame holds absolute addresses; .eh_frame says how in its CIE. */
-		encoding = eh_frame ? fde_encoding(&cie_entry.cie) : 0x00;
-		p = entry.fde.start;
-		if (read_encoded(&p, end, encoding,
-				 shdr.sh_addr + (uint64_t)(p - (const uint8_t *)data->d_buf),
-				 &start) ||
-		    read_encoded(&p, end, encoding & EH_PE_FORMAT_MASK, 0, &range)) {
-			builder->stats.fdes_skipped++;
-			continue;
-		}
-		if (!range)
+		count++;
+		if (!store)
 			continue;
 		err = ARRAY_RESERVE_ONE(builder->fdes, builder->fde_count, builder->fde_capacity,
 					256);
 		if (err)
 			return err;
-		builder->fdes[builder->fde_count++] = (struct fde_range){
-			.start = start,
-			.end = start + range < start || start + range >= 1ULL << 63
-				       ? (1ULL << 63) - 1
-				       : start + range,
-			.source = eh_frame ? 0 : 1,
-			.offset = offset,
-		};
+		builder->fdes[builder->fde_count++] = fde;
 	}
+	if (ret_count)
+		*ret_count = count;
 	return 0;
+}
+
+/* Entry i of .eh_frame_hdr's table, decoded: as decode_fde, -EINVAL where the two disagree. */
+static int indexed_fde(const struct table_builder *builder, size_t i, struct fde_range *ret_fde)
+{
+	const struct eh_frame_index *index = &builder->eh_index;
+	const struct cfi_section *section = &builder->sections[0];
+	int32_t location, address;
+	uint64_t fde_address, offset;
+	Dwarf_Off next;
+	int ret;
+
+	memcpy(&location, index->table + 8 * i, 4);
+	memcpy(&address, index->table + 8 * i + 4, 4);
+	fde_address = index->address + (uint64_t)(int64_t)address;
+	offset = fde_address - section->address;
+	if (fde_address < section->address || offset >= section->data->d_size)
+		return -EINVAL;
+	ret = decode_fde(section, 0, offset, &next, ret_fde);
+	if (ret == 0 && ret_fde->start != index->address + (uint64_t)(int64_t)location)
+		return -EINVAL;
+	return ret == -ENOENT || ret == 2 ? -EINVAL : ret;
+}
+
+#define EH_FRAME_HDR_TABLE_ENCODING 0x3b /* DW_EH_PE_datarel | DW_EH_PE_sdata4 */
+
+/*
+ * Uses .eh_frame_hdr's table for .eh_frame's FDEs when it says exactly what
+ * .eh_frame holds: in address order, each entry the FDE it names, as many
+ * as .eh_frame has. Returns true when in use.
+ */
+static bool index_eh_frame(struct table_builder *builder, Elf *elf)
+{
+	struct eh_frame_index index = {};
+	Elf_Scn *scn = elf_find_section(elf, ".eh_frame_hdr");
+	const struct cfi_section *section = &builder->sections[0];
+	const uint8_t *p, *end;
+	uint64_t ignored, count, previous = 0;
+	size_t usable = 0, in_section;
+	GElf_Shdr shdr;
+	Elf_Data *data;
+
+	if (!section->data || !scn || !gelf_getshdr(scn, &shdr) ||
+	    (shdr.sh_flags & SHF_COMPRESSED) || !(data = elf_getdata(scn, NULL)) || !data->d_buf ||
+	    data->d_size < 4)
+		return false;
+	p = data->d_buf;
+	end = p + data->d_size;
+	if (p[0] != 1 || p[3] != EH_FRAME_HDR_TABLE_ENCODING)
+		return false;
+	index.address = shdr.sh_addr;
+	p += 4;
+	if (p[-3] == EH_PE_OMIT || p[-2] == EH_PE_OMIT ||
+	    read_encoded(&p, end, p[-3], index.address + 4, &ignored) ||
+	    read_encoded(&p, end, ((const uint8_t *)data->d_buf)[2],
+			 index.address + (uint64_t)(p - (const uint8_t *)data->d_buf), &count) ||
+	    count > (uint64_t)(end - p) / 8)
+		return false;
+	index.table = p;
+	index.count = count;
+	builder->eh_index = index;
+	for (size_t i = 0; i < index.count; i++) {
+		struct fde_range fde;
+		int ret = indexed_fde(builder, i, &fde);
+
+		if (ret < 0 || (ret == 0 && fde.start < previous))
+			goto unusable;
+		if (ret == 0) {
+			previous = fde.start;
+			usable++;
+		}
+	}
+	if (walk_fdes(builder, 0, false, &in_section) || in_section != usable)
+		goto unusable;
+	builder->stats.fdes += index.count;
+	builder->stats.fdes_indexed = index.count;
+	return true;
+unusable:
+	builder->eh_index = (struct eh_frame_index){};
+	return false;
+}
+
+/* The FDEs in address order, .eh_frame's first where both cover one: from the index and the array. */
+struct fde_cursor {
+	size_t indexed; /* the next entry of eh_index */
+	size_t listed; /* the next of fdes */
+	bool peeked;
+	struct fde_range next_indexed;
+};
+
+static bool next_fde(const struct table_builder *builder, struct fde_cursor *cursor,
+		     struct fde_range *ret_fde)
+{
+	while (!cursor->peeked && cursor->indexed < builder->eh_index.count) {
+		if (indexed_fde(builder, cursor->indexed++, &cursor->next_indexed) == 0)
+			cursor->peeked = true;
+	}
+	if (cursor->listed < builder->fde_count &&
+	    (!cursor->peeked ||
+	     compare_fdes(&builder->fdes[cursor->listed], &cursor->next_indexed) < 0)) {
+		*ret_fde = builder->fdes[cursor->listed++];
+		return true;
+	}
+	if (!cursor->peeked)
+		return false;
+	*ret_fde = cursor->next_indexed;
+	cursor->peeked = false;
+	return true;
 }
 
 static bool is_op_cfa_plus(const Dwarf_Op *ops, size_t nops, int64_t *ret_offset)
@@ -441,10 +622,28 @@ unsupported:
 /* Where no CFI covers a pc. */
 static const struct unwind_row gap = { .rules = UNWIND_CFA_NONE };
 
+/* The full chunk, to the sink (or, counting, only its first pc). */
+static int flush_chunk(struct table_builder *builder)
+{
+	int err;
+
+	if (!builder->chunk_rows)
+		return 0;
+	if (builder->chunk_count >= UNWIND_MAX_CHUNKS)
+		return -EFBIG;
+	if (builder->first_pc)
+		builder->first_pc[builder->chunk_count] = builder->chunk[0].pc;
+	else if ((err = builder->sink->write(builder->sink, builder->chunk, builder->chunk_rows)))
+		return err;
+	builder->chunk_count++;
+	builder->chunk_rows = 0;
+	return 0;
+}
+
 static int add_row(struct table_builder *builder, uint64_t pc, const struct unwind_row *row)
 {
 	struct unwind_row *last =
-		builder->row_count ? &builder->rows[builder->row_count - 1] : NULL;
+		builder->chunk_rows ? &builder->chunk[builder->chunk_rows - 1] : NULL;
 	int err;
 
 	if (pc >= UNWIND_PC_PAD)
@@ -460,17 +659,17 @@ static int add_row(struct table_builder *builder, uint64_t pc, const struct unwi
 	}
 	if (builder->row_count >= MAX_ROWS)
 		return -EFBIG;
-	err = ARRAY_RESERVE_ONE(builder->rows, builder->row_count, builder->row_capacity, 256);
-	if (err)
+	/* A new row: the chunk's last is final now. */
+	if (builder->chunk_rows == UNWIND_CHUNK_ROWS && (err = flush_chunk(builder)))
 		return err;
-	builder->rows[builder->row_count] = *row;
-	builder->rows[builder->row_count].pc = (uint32_t)pc;
+	builder->chunk[builder->chunk_rows] = *row;
+	builder->chunk[builder->chunk_rows].pc = (uint32_t)pc;
+	builder->chunk_rows++;
 	builder->row_count++;
 	return 0;
 }
 
-static int add_fde_rows(struct table_builder *builder, const struct fde_range *fde,
-			uint64_t next_fde_start)
+static int add_fde_rows(struct table_builder *builder, const struct fde_range *fde)
 {
 	uint64_t pc = fde->start;
 	int err;
@@ -494,9 +693,6 @@ static int add_fde_rows(struct table_builder *builder, const struct fde_range *f
 			return err;
 		pc = end < fde->end ? end : fde->end;
 	}
-	/* No CFI between this FDE's end and the next one's start. */
-	if (next_fde_start > fde->end)
-		return add_row(builder, fde->end, &gap);
 	return 0;
 }
 
@@ -809,8 +1005,7 @@ static int cfi_step(struct cfi_program *program, struct cfi_state *state,
 }
 
 /* One FDE's rows by the interpreter; as add_fde_rows, which asks libdw. */
-static int interpret_fde_rows(struct table_builder *builder, const struct fde_range *fde,
-			      uint64_t next_fde_start)
+static int interpret_fde_rows(struct table_builder *builder, const struct fde_range *fde)
 {
 	const struct cfi_section *section = &builder->sections[fde->source];
 	struct cfi_state initial, state, stack[CFI_STATE_DEPTH];
@@ -829,7 +1024,7 @@ static int interpret_fde_rows(struct table_builder *builder, const struct fde_ra
 	    dwarf_next_cfi(section->ident, section->data, section->eh_frame, entry.fde.CIE_pointer,
 			   &next, &cie) != 0 ||
 	    !dwarf_cfi_cie_p(&cie))
-		goto gap;
+		return 0;
 	program = (struct cfi_program){
 		.code_align = cie.cie.code_alignment_factor,
 		.data_align = cie.cie.data_alignment_factor,
@@ -846,19 +1041,19 @@ static int interpret_fde_rows(struct table_builder *builder, const struct fde_ra
 		step = cfi_step(&program, &initial, NULL, stack, &depth, 0, &advanced);
 	} while (step > 0);
 	if (step < 0)
-		goto gap;
+		return 0;
 	/* The FDE's: past its addresses and augmentation data. */
 	p = entry.fde.start;
 	if (read_encoded(&p, entry.fde.end, program.fde_encoding,
 			 section->address + (uint64_t)(p - (const uint8_t *)section->data->d_buf),
 			 &start) ||
 	    read_encoded(&p, entry.fde.end, program.fde_encoding & EH_PE_FORMAT_MASK, 0, &range))
-		goto gap;
+		return 0;
 	if (cie.cie.augmentation && cie.cie.augmentation[0] == 'z') {
 		uint64_t length = read_uleb128(&p, entry.fde.end);
 
 		if (length > (uint64_t)(entry.fde.end - p))
-			goto gap;
+			return 0;
 		p += length;
 	}
 	program.p = p;
@@ -886,19 +1081,7 @@ static int interpret_fde_rows(struct table_builder *builder, const struct fde_ra
 			location = advanced;
 		}
 	}
-gap:
-	if (next_fde_start > fde->end)
-		return add_row(builder, fde->end, &gap);
 	return 0;
-}
-
-static int compare_fdes(const void *a, const void *b)
-{
-	const struct fde_range *x = a, *y = b;
-
-	if (x->start != y->start)
-		return x->start < y->start ? -1 : 1;
-	return x->source - y->source;
 }
 
 /* Every DWARF section but the call frame information. */
@@ -917,12 +1100,14 @@ static bool is_other_debug_section(const char *name)
 static uint64_t uncovered_entry(Elf *elf, const struct table_builder *builder)
 {
 	GElf_Ehdr ehdr;
+	struct fde_cursor cursor = {};
+	struct fde_range fde;
 
 	if (!gelf_getehdr(elf, &ehdr) || !ehdr.e_entry ||
 	    (ehdr.e_type != ET_EXEC && ehdr.e_type != ET_DYN))
 		return 0;
-	for (size_t i = 0; i < builder->fde_count; i++)
-		if (builder->fdes[i].start <= ehdr.e_entry && ehdr.e_entry < builder->fdes[i].end)
+	while (next_fde(builder, &cursor, &fde) && fde.start <= ehdr.e_entry)
+		if (ehdr.e_entry < fde.end)
 			return 0;
 	return ehdr.e_entry;
 }
@@ -930,23 +1115,80 @@ static uint64_t uncovered_entry(Elf *elf, const struct table_builder *builder)
 /* An entry point past every FDE: marked the outermost for at most this many bytes. */
 #define ENTRY_CODE_MAX_BYTES 256
 
-static int build(Elf *elf, Elf *debug_elf, bool reference, struct unwind_table *ret_table,
-		 struct unwind_table_stats *ret_stats)
+/*
+ * One pass over the FDEs in address order, every row to add_row: an FDE's
+ * rows, then a gap row where no CFI covers the code up to the next (an
+ * FDE that cannot be read is such a gap).
+ */
+static int make_rows(struct table_builder *builder, Elf *elf, bool reference, uint64_t entry)
 {
-	struct table_builder builder = {};
-	Dwarf *dwarf = NULL;
-	Elf *own = NULL;
 	static const struct unwind_row outermost = { .rules = UNWIND_CFA_END };
-	uint64_t covered_end = 0, entry;
+	struct fde_cursor cursor = {};
+	struct fde_range fde;
+	uint64_t covered_end = 0;
 	size_t eh_fdes_read = 0;
-	struct unwind_row *shrunk;
+	bool any = false;
 	int err;
 
+	while (next_fde(builder, &cursor, &fde)) {
+		if (fde.start < covered_end) {
+			builder->stats.fdes_skipped++;
+			continue;
+		}
+		if (any && fde.start > covered_end && (err = add_row(builder, covered_end, &gap)))
+			return err;
+		/* The entry point, in the gap before this FDE: outermost up to it. */
+		if (entry && entry < fde.start) {
+			err = add_row(builder, entry, &outermost);
+			if (err)
+				return err;
+			entry = 0;
+		}
+		if (reference && fde.source == 0 && ++eh_fdes_read % FDES_PER_CFI == 0) {
+			dwarf_cfi_end(builder->cfi[0]);
+			builder->cfi[0] = dwarf_getcfi_elf(elf);
+			if (!builder->cfi[0])
+				return -ENOMEM;
+		}
+		err = reference ? add_fde_rows(builder, &fde) : interpret_fde_rows(builder, &fde);
+		if (err)
+			return err;
+		covered_end = fde.end;
+		any = true;
+	}
+	if (any && (err = add_row(builder, covered_end, &gap)))
+		return err;
+	if (entry) {
+		err = add_row(builder, entry, &outermost);
+		if (!err)
+			err = add_row(builder, entry + ENTRY_CODE_MAX_BYTES, &gap);
+		if (err)
+			return err;
+	}
+	return flush_chunk(builder);
+}
+
+static int build(Elf *elf, Elf *debug_elf, bool reference, struct unwind_row_sink *sink,
+		 struct unwind_table_stats *ret_stats)
+{
+	struct table_builder *builder = calloc(1, sizeof(*builder));
+	struct unwind_table_stats collected;
+	size_t counted;
+	Dwarf *dwarf = NULL;
+	Elf *own = NULL;
+	uint64_t entry;
+	int err;
+
+	if (!builder)
+		return -ENOMEM;
+	builder->sink = sink;
 	/* libdw's CFI readers serve the reference build only: the interpreter reads the sections. */
 	if (reference)
-		builder.cfi[0] = dwarf_getcfi_elf(elf);
-	if (!reference || builder.cfi[0]) {
-		err = collect_fdes(&builder, elf, ".eh_frame", true);
+		builder->cfi[0] = dwarf_getcfi_elf(elf);
+	/* .eh_frame's FDEs from .eh_frame_hdr where it has them all, else listed. */
+	if ((!reference || builder->cfi[0]) && !open_cfi_section(builder, elf, ".eh_frame", true) &&
+	    !index_eh_frame(builder, elf)) {
+		err = walk_fdes(builder, 0, true, NULL);
 		if (err)
 			goto cleanup;
 	}
@@ -965,89 +1207,68 @@ static int build(Elf *elf, Elf *debug_elf, bool reference, struct unwind_table *
 			elf_hide_sections(own, is_other_debug_section);
 		if (reference) {
 			dwarf = dwarf_begin_elf(own ?: source, DWARF_C_READ, NULL);
-			builder.cfi[1] = dwarf ? dwarf_getcfi(dwarf) : NULL;
+			builder->cfi[1] = dwarf ? dwarf_getcfi(dwarf) : NULL;
 		}
-		if (!reference || builder.cfi[1]) {
-			err = collect_fdes(&builder, own ?: source, ".debug_frame", false);
+		if ((!reference || builder->cfi[1]) &&
+		    !open_cfi_section(builder, own ?: source, ".debug_frame", false)) {
+			err = walk_fdes(builder, 1, true, NULL);
 			if (err)
 				goto cleanup;
-			if (reference || builder.sections[1].data)
-				break;
+			break;
 		}
 		dwarf_end(dwarf);
 		dwarf = NULL;
 		elf_end(own);
 		own = NULL;
 	}
-	if (!builder.fde_count) {
+	if (!builder->fde_count && !builder->eh_index.count) {
 		err = -ENOENT;
 		goto cleanup;
 	}
-	qsort(builder.fdes, builder.fde_count, sizeof(*builder.fdes), compare_fdes);
-	entry = uncovered_entry(elf, &builder);
-	for (size_t i = 0; i < builder.fde_count; i++) {
-		const struct fde_range *fde = &builder.fdes[i];
-		uint64_t next_start = UINT64_MAX;
-
-		if (fde->start < covered_end) {
-			builder.stats.fdes_skipped++;
-			continue;
+	if (builder->fde_count)
+		qsort(builder->fdes, builder->fde_count, sizeof(*builder->fdes), compare_fdes);
+	entry = uncovered_entry(elf, builder);
+	collected = builder->stats;
+	/*
+	 * A sink that must know the table's size first gets the rows twice:
+	 * counted (with each chunk's first pc), then written. Running the CFI
+	 * again costs less than holding node's 410k rows.
+	 */
+	if (sink->prepare) {
+		builder->first_pc = calloc(UNWIND_MAX_CHUNKS, sizeof(*builder->first_pc));
+		if (!builder->first_pc) {
+			err = -ENOMEM;
+			goto cleanup;
 		}
-		/* The entry point, in the gap before this FDE: outermost up to it. */
-		if (entry && entry < fde->start) {
-			err = add_row(&builder, entry, &outermost);
-			if (err)
-				goto cleanup;
-			entry = 0;
-		}
-		for (size_t j = i + 1; j < builder.fde_count; j++) {
-			if (builder.fdes[j].start >= fde->end) {
-				next_start = builder.fdes[j].start;
-				break;
-			}
-		}
-		if (!reference) {
-			err = interpret_fde_rows(&builder, fde, next_start);
-			if (err)
-				goto cleanup;
-			covered_end = fde->end;
-			continue;
-		}
-		if (fde->source == 0 && ++eh_fdes_read % FDES_PER_CFI == 0) {
-			dwarf_cfi_end(builder.cfi[0]);
-			builder.cfi[0] = dwarf_getcfi_elf(elf);
-			if (!builder.cfi[0]) {
-				err = -ENOMEM;
-				goto cleanup;
-			}
-		}
-		err = add_fde_rows(&builder, fde, next_start);
+		err = make_rows(builder, elf, reference, entry);
 		if (err)
 			goto cleanup;
-		covered_end = fde->end;
-	}
-	if (entry) {
-		err = add_row(&builder, entry, &outermost);
-		if (!err)
-			err = add_row(&builder, entry + ENTRY_CODE_MAX_BYTES, &gap);
+		err = sink->prepare(sink, builder->row_count, builder->first_pc,
+				    builder->chunk_count);
 		if (err)
 			goto cleanup;
+		free(builder->first_pc);
+		builder->first_pc = NULL;
+		counted = builder->row_count;
+		builder->row_count = builder->chunk_count = 0;
+		builder->stats = collected;
+		err = make_rows(builder, elf, reference, entry);
+		if (!err && builder->row_count != counted)
+			err = -EIO;
+	} else {
+		err = make_rows(builder, elf, reference, entry);
 	}
-	/* Doubling left up to half the array unused; the caller holds it while loading it. */
-	shrunk = reallocarray(builder.rows, builder.row_count ? builder.row_count : 1,
-			      sizeof(*builder.rows));
-	if (shrunk)
-		builder.rows = shrunk;
-	*ret_table = (struct unwind_table){ builder.rows, builder.row_count };
-	builder.rows = NULL;
+	if (err)
+		goto cleanup;
 	if (ret_stats)
-		*ret_stats = builder.stats;
+		*ret_stats = builder->stats;
 	err = 0;
 cleanup:
-	free(builder.rows);
-	free(builder.fdes);
-	if (builder.cfi[0])
-		dwarf_cfi_end(builder.cfi[0]);
+	free(builder->first_pc);
+	free(builder->fdes);
+	if (builder->cfi[0])
+		dwarf_cfi_end(builder->cfi[0]);
+	free(builder);
 	dwarf_end(dwarf);
 	elf_end(own);
 	/* .eh_frame was read through once: its pages go back to the page cache. */
@@ -1056,16 +1277,92 @@ cleanup:
 	return err;
 }
 
+/* The array unwind_table__build fills. */
+struct array_sink {
+	struct unwind_row_sink sink;
+	struct unwind_table table;
+	size_t capacity;
+};
+
+static int array_write(struct unwind_row_sink *sink, const struct unwind_row *rows, size_t count)
+{
+	struct array_sink *array = (struct array_sink *)sink;
+
+	if (array->table.row_count + count > array->capacity) {
+		size_t capacity = array->capacity ? 2 * array->capacity : 4 * UNWIND_CHUNK_ROWS;
+		struct unwind_row *grown;
+
+		while (capacity < array->table.row_count + count)
+			capacity *= 2;
+		grown = reallocarray(array->table.rows, capacity, sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		array->table.rows = grown;
+		array->capacity = capacity;
+	}
+	memcpy(array->table.rows + array->table.row_count, rows, count * sizeof(*rows));
+	array->table.row_count += count;
+	return 0;
+}
+
+static int build_array(Elf *elf, Elf *debug_elf, bool reference, struct unwind_table *ret_table,
+		       struct unwind_table_stats *ret_stats)
+{
+	struct array_sink array = { .sink = { .write = array_write } };
+	struct unwind_row *shrunk;
+	int err = build(elf, debug_elf, reference, &array.sink, ret_stats);
+
+	if (err) {
+		free(array.table.rows);
+		return err;
+	}
+	shrunk = reallocarray(array.table.rows, array.table.row_count ?: 1, sizeof(*shrunk));
+	if (shrunk)
+		array.table.rows = shrunk;
+	*ret_table = array.table;
+	return 0;
+}
+
 int unwind_table__build(Elf *elf, Elf *debug_elf, struct unwind_table *ret_table,
 			struct unwind_table_stats *ret_stats)
 {
-	return build(elf, debug_elf, false, ret_table, ret_stats);
+	return build_array(elf, debug_elf, false, ret_table, ret_stats);
 }
 
 int unwind_table__build_reference(Elf *elf, Elf *debug_elf, struct unwind_table *ret_table,
 				  struct unwind_table_stats *ret_stats)
 {
-	return build(elf, debug_elf, true, ret_table, ret_stats);
+	return build_array(elf, debug_elf, true, ret_table, ret_stats);
+}
+
+int unwind_table__stream(Elf *elf, Elf *debug_elf, struct unwind_row_sink *sink,
+			 struct unwind_table_stats *ret_stats)
+{
+	return build(elf, debug_elf, false, sink, ret_stats);
+}
+
+int unwind_table__replay(const struct unwind_table *table, struct unwind_row_sink *sink)
+{
+	size_t chunks = (table->row_count + UNWIND_CHUNK_ROWS - 1) / UNWIND_CHUNK_ROWS;
+	uint32_t first_pc[UNWIND_MAX_CHUNKS] = {};
+	int err;
+
+	if (chunks > UNWIND_MAX_CHUNKS)
+		return -EFBIG;
+	for (size_t i = 0; i < chunks; i++)
+		first_pc[i] = table->rows[i * UNWIND_CHUNK_ROWS].pc;
+	if (sink->prepare && (err = sink->prepare(sink, table->row_count, first_pc, chunks)))
+		return err;
+	for (size_t i = 0; i < chunks; i++) {
+		size_t first = i * UNWIND_CHUNK_ROWS;
+		size_t count = table->row_count - first < UNWIND_CHUNK_ROWS
+				       ? table->row_count - first
+				       : UNWIND_CHUNK_ROWS;
+
+		if ((err = sink->write(sink, table->rows + first, count)))
+			return err;
+	}
+	return 0;
 }
 
 void unwind_table__free(struct unwind_table *table)

@@ -7,9 +7,13 @@
  * then, for a file that differs, its first differing rows. Exits 1 when
  * any file differs. With --dump, prints kiln's rows of FILE instead, one a
  * line: PC CFA (rsp+N, rbp+N, rbx+N, plt, signal, end, unsupported, none)
- * RBP (same, c+N with N in bytes, undefined, unsupported).
+ * RBP (same, c+N with N in bytes, undefined, unsupported). With --stream,
+ * builds FILE's table as kiln loads it into BPF (two passes, one chunk
+ * held) and prints FILE ROWS CHUNKS SECONDS: run under /usr/bin/time for
+ * the memory it takes against --dump's whole table.
  *   unwind_compare FILE...
  *   unwind_compare --dump FILE
+ *   unwind_compare --stream FILE
  */
 #include <fcntl.h>
 #include <gelf.h>
@@ -87,6 +91,47 @@ static int dump(const char *path)
 	return 0;
 }
 
+struct counting_sink {
+	struct unwind_row_sink sink;
+	size_t rows;
+	size_t chunks;
+};
+
+static int count_prepare(struct unwind_row_sink *sink, size_t row_count, const uint32_t *first_pc,
+			 size_t chunk_count)
+{
+	(void)sink;
+	(void)row_count;
+	(void)first_pc;
+	(void)chunk_count;
+	return 0;
+}
+
+static int count_write(struct unwind_row_sink *sink, const struct unwind_row *rows, size_t count)
+{
+	struct counting_sink *counting = (struct counting_sink *)sink;
+
+	(void)rows;
+	counting->rows += count;
+	counting->chunks++;
+	return 0;
+}
+
+static int stream(const char *path)
+{
+	struct counting_sink counting = { .sink = { count_prepare, count_write } };
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
+	Elf *elf = fd >= 0 ? elf_begin(fd, ELF_C_READ_MMAP, NULL) : NULL;
+	double start = now_seconds();
+
+	err = elf ? unwind_table__stream(elf, NULL, &counting.sink, NULL) : -1;
+	printf("%s %zu %zu %.6f\n", path, counting.rows, counting.chunks, now_seconds() - start);
+	elf_end(elf);
+	if (fd >= 0)
+		close(fd);
+	return err ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	int differ = 0;
@@ -94,6 +139,8 @@ int main(int argc, char **argv)
 	elf_version(EV_CURRENT);
 	if (argc == 3 && !strcmp(argv[1], "--dump"))
 		return dump(argv[2]);
+	if (argc == 3 && !strcmp(argv[1], "--stream"))
+		return stream(argv[2]);
 	for (int i = 1; i < argc; i++) {
 		struct unwind_table ours = {}, theirs = {};
 		int fd = open(argv[i], O_RDONLY | O_CLOEXEC), err_ours, err_theirs;

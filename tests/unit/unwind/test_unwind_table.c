@@ -5,6 +5,7 @@
  * with the same CFA and rbp rules, and the tables must have as many rows
  * as readelf's once merged the same way.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
@@ -521,6 +522,211 @@ static void test_loader_trampolines(void)
 	close(fd);
 }
 
+/*
+ * A streamed build (what the BPF tables are loaded from) gives the rows
+ * unwind_table__build holds, a chunk at a time after prepare() has the
+ * count and each chunk's first pc; a sink's error ends the build.
+ */
+struct recording_sink {
+	struct unwind_row_sink sink;
+	size_t prepared_rows;
+	uint32_t first_pc[UNWIND_MAX_CHUNKS];
+	size_t prepared_chunks;
+	int prepare_calls;
+	bool write_before_prepare;
+	bool short_chunk_not_last;
+	struct unwind_row *rows;
+	size_t row_count;
+	size_t fail_after; /* writes, when nonzero */
+	size_t writes;
+};
+
+static int recording_prepare(struct unwind_row_sink *sink, size_t row_count,
+			     const uint32_t *first_pc, size_t chunk_count)
+{
+	struct recording_sink *r = (struct recording_sink *)sink;
+
+	r->prepare_calls++;
+	r->prepared_rows = row_count;
+	r->prepared_chunks = chunk_count;
+	memcpy(r->first_pc, first_pc, chunk_count * sizeof(*first_pc));
+	return 0;
+}
+
+static int recording_write(struct unwind_row_sink *sink, const struct unwind_row *rows,
+			   size_t count)
+{
+	struct recording_sink *r = (struct recording_sink *)sink;
+
+	if (r->sink.prepare && !r->prepare_calls)
+		r->write_before_prepare = true;
+	if (r->row_count % UNWIND_CHUNK_ROWS)
+		r->short_chunk_not_last = true;
+	if (r->fail_after && ++r->writes > r->fail_after)
+		return -E2BIG;
+	r->rows = reallocarray(r->rows, r->row_count + count, sizeof(*rows));
+	if (!r->rows)
+		return -ENOMEM;
+	memcpy(r->rows + r->row_count, rows, count * sizeof(*rows));
+	r->row_count += count;
+	return 0;
+}
+
+static void check_streamed_rows(const struct recording_sink *r, const struct unwind_table *table)
+{
+	size_t chunks = (table->row_count + UNWIND_CHUNK_ROWS - 1) / UNWIND_CHUNK_ROWS;
+
+	CHECK(r->prepare_calls == 1);
+	CHECK(!r->write_before_prepare && !r->short_chunk_not_last);
+	CHECK(r->prepared_rows == table->row_count && r->row_count == table->row_count);
+	CHECK(r->prepared_chunks == chunks);
+	for (size_t i = 0; i < chunks && i < r->prepared_chunks; i++)
+		CHECK(r->first_pc[i] == table->rows[i * UNWIND_CHUNK_ROWS].pc);
+	CHECK(r->row_count == table->row_count &&
+	      !memcmp(r->rows, table->rows, table->row_count * sizeof(*table->rows)));
+}
+
+static void check_streamed(const char *path, size_t min_chunks)
+{
+	struct unwind_table table = {};
+	struct unwind_table_stats stats = {}, streamed_stats = {};
+	struct recording_sink r = { .sink = { recording_prepare, recording_write } };
+	struct recording_sink replayed = { .sink = { recording_prepare, recording_write } };
+	struct recording_sink failing = { .sink = { recording_prepare, recording_write },
+					  .fail_after = 1 };
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	Elf *elf;
+
+	CHECK(fd >= 0);
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	CHECK(elf && unwind_table__build(elf, NULL, &table, &stats) == 0);
+	CHECK(table.row_count >= min_chunks * UNWIND_CHUNK_ROWS);
+	CHECK(unwind_table__stream(elf, NULL, &r.sink, &streamed_stats) == 0);
+	check_streamed_rows(&r, &table);
+	/* Counted once, though the rows were made twice. */
+	CHECK(!memcmp(&stats, &streamed_stats, sizeof(stats)));
+	CHECK(unwind_table__replay(&table, &replayed.sink) == 0);
+	check_streamed_rows(&replayed, &table);
+	if (table.row_count > UNWIND_CHUNK_ROWS) {
+		CHECK(unwind_table__stream(elf, NULL, &failing.sink, NULL) == -E2BIG);
+		CHECK(failing.row_count == UNWIND_CHUNK_ROWS);
+	}
+	free(r.rows);
+	free(replayed.rows);
+	free(failing.rows);
+	unwind_table__free(&table);
+	elf_end(elf);
+	close(fd);
+}
+
+static void test_streamed(void)
+{
+	/* glibc: many chunks; the fixtures: one short chunk, and .debug_frame alone. */
+	check_streamed("/lib/x86_64-linux-gnu/libc.so.6", 20);
+	check_streamed(FIXTURE_DIR "/fixture_debug_frame", 0);
+	check_streamed("/lib64/ld-linux-x86-64.so.2", 1);
+}
+
+/*
+ * .eh_frame's FDEs come from .eh_frame_hdr's table, not a list of them
+ * held, where the table says exactly what .eh_frame has. Copies of glibc
+ * with the table damaged (out of order, an entry naming the wrong FDE, one
+ * entry short, a count past the section) fall back to the list: the same
+ * rows.
+ */
+enum hdr_damage { HDR_UNSORTED, HDR_WRONG_FDE, HDR_SHORT, HDR_COUNT_HUGE };
+
+static int damaged_copy(const char *from, const char *to, enum hdr_damage damage)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, ok = -1;
+	char buf[65536];
+	ssize_t n;
+	Elf *elf = NULL;
+	Elf_Scn *scn = NULL;
+	GElf_Shdr shdr;
+	uint32_t entries[4];
+
+	out = open(to, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (in < 0 || out < 0)
+		goto done;
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			goto done;
+	elf = elf_begin(in, ELF_C_READ_MMAP, NULL);
+	while (elf && (scn = elf_nextscn(elf, scn))) {
+		size_t strndx;
+		const char *name;
+
+		if (gelf_getshdr(scn, &shdr) && !elf_getshdrstrndx(elf, &strndx) &&
+		    (name = elf_strptr(elf, strndx, shdr.sh_name)) &&
+		    !strcmp(name, ".eh_frame_hdr"))
+			break;
+	}
+	/* version, encodings, eh_frame_ptr (sdata4), fde_count (udata4), then the table. */
+	if (!scn || pread(out, entries, sizeof(entries), (off_t)shdr.sh_offset + 12) != 16)
+		goto done;
+	switch (damage) {
+	case HDR_UNSORTED: { /* the first two entries swapped */
+		uint32_t first[2] = { entries[0], entries[1] };
+
+		memcpy(entries, entries + 2, 8);
+		memcpy(entries + 2, first, 8);
+		ok = pwrite(out, entries, 16, (off_t)shdr.sh_offset + 12) == 16 ? 0 : -1;
+		break;
+	}
+	case HDR_WRONG_FDE: /* the first entry names the second's FDE */
+		entries[1] = entries[3];
+		ok = pwrite(out, entries, 16, (off_t)shdr.sh_offset + 12) == 16 ? 0 : -1;
+		break;
+	case HDR_SHORT:
+	case HDR_COUNT_HUGE: {
+		uint32_t count;
+
+		if (pread(out, &count, 4, (off_t)shdr.sh_offset + 8) != 4)
+			goto done;
+		count = damage == HDR_SHORT ? count - 1 : 0x7fffffff;
+		ok = pwrite(out, &count, 4, (off_t)shdr.sh_offset + 8) == 4 ? 0 : -1;
+		break;
+	}
+	}
+done:
+	elf_end(elf);
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return ok;
+}
+
+static void test_eh_frame_hdr(void)
+{
+	static const char libc[] = "/lib/x86_64-linux-gnu/libc.so.6";
+	struct unwind_table intact = {}, table;
+	struct unwind_table_stats stats = {};
+	char dir[] = "/tmp/kiln-test-hdr-XXXXXX";
+
+	CHECK(build(libc, &intact, &stats) == 0);
+	CHECK(stats.fdes_indexed > 1000 && stats.fdes_indexed == stats.fdes);
+	CHECK(mkdtemp(dir) != NULL);
+	for (int damage = HDR_UNSORTED; damage <= HDR_COUNT_HUGE; damage++) {
+		char path[128];
+
+		snprintf(path, sizeof(path), "%s/libc-%d.so", dir, damage);
+		CHECK(damaged_copy(libc, path, damage) == 0);
+		table = (struct unwind_table){};
+		stats = (struct unwind_table_stats){};
+		CHECK(build(path, &table, &stats) == 0);
+		CHECK(stats.fdes_indexed == 0 && stats.fdes > 1000);
+		CHECK(table.row_count == intact.row_count &&
+		      !memcmp(table.rows, intact.rows, intact.row_count * sizeof(*intact.rows)));
+		unwind_table__free(&table);
+		unlink(path);
+	}
+	rmdir(dir);
+	unwind_table__free(&intact);
+}
+
 static void test_no_cfi(void)
 {
 	struct unwind_table table = {};
@@ -540,4 +746,5 @@ TEST_MAIN("unwind_table", TEST(test_pie_fixture), TEST(test_shared_library),
 	  TEST_ROOT(test_compressed_debug_frame,
 		    "reads its own mappings through /proc/self/map_files"),
 	  TEST(test_libc), TEST(test_libc_rules), TEST(test_loader_entry),
-	  TEST(test_loader_trampolines), TEST(test_no_cfi))
+	  TEST(test_loader_trampolines), TEST(test_streamed), TEST(test_eh_frame_hdr),
+	  TEST(test_no_cfi))
