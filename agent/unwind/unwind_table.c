@@ -56,8 +56,8 @@ struct cfi_section {
  * use against .eh_frame itself, since the file is the process's.
  */
 struct eh_frame_index {
-	const uint8_t *table; /* NULL: not used */
-	size_t count;
+	const uint8_t *table;
+	size_t count; /* 0: not used */
 	uint64_t address; /* .eh_frame_hdr's sh_addr */
 };
 
@@ -376,7 +376,7 @@ static bool index_eh_frame(struct table_builder *builder, Elf *elf)
 	struct eh_frame_index index = {};
 	Elf_Scn *scn = elf_find_section(elf, ".eh_frame_hdr");
 	const struct cfi_section *section = &builder->sections[0];
-	const uint8_t *p, *end;
+	const uint8_t *hdr, *p, *end;
 	uint64_t ignored, count, previous = 0;
 	size_t usable = 0, in_section;
 	GElf_Shdr shdr;
@@ -386,16 +386,16 @@ static bool index_eh_frame(struct table_builder *builder, Elf *elf)
 	    (shdr.sh_flags & SHF_COMPRESSED) || !(data = elf_getdata(scn, NULL)) || !data->d_buf ||
 	    data->d_size < 4)
 		return false;
-	p = data->d_buf;
-	end = p + data->d_size;
-	if (p[0] != 1 || p[3] != EH_FRAME_HDR_TABLE_ENCODING)
+	/* version, eh_frame_ptr's encoding, fde_count's, the table's; then those two values. */
+	hdr = data->d_buf;
+	end = hdr + data->d_size;
+	if (hdr[0] != 1 || hdr[1] == EH_PE_OMIT || hdr[2] == EH_PE_OMIT ||
+	    hdr[3] != EH_FRAME_HDR_TABLE_ENCODING)
 		return false;
 	index.address = shdr.sh_addr;
-	p += 4;
-	if (p[-3] == EH_PE_OMIT || p[-2] == EH_PE_OMIT ||
-	    read_encoded(&p, end, p[-3], index.address + 4, &ignored) ||
-	    read_encoded(&p, end, ((const uint8_t *)data->d_buf)[2],
-			 index.address + (uint64_t)(p - (const uint8_t *)data->d_buf), &count) ||
+	p = hdr + 4;
+	if (read_encoded(&p, end, hdr[1], index.address + 4, &ignored) ||
+	    read_encoded(&p, end, hdr[2], index.address + (uint64_t)(p - hdr), &count) ||
 	    count > (uint64_t)(end - p) / 8)
 		return false;
 	index.table = p;

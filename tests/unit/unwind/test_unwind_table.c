@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "agent/unwind/unwind_table.h"
+#include "symbolizer/elf_file.h"
 #include "tests/unit/testing.h"
 
 struct expected_row {
@@ -643,7 +644,7 @@ static int damaged_copy(const char *from, const char *to, enum hdr_damage damage
 	char buf[65536];
 	ssize_t n;
 	Elf *elf = NULL;
-	Elf_Scn *scn = NULL;
+	Elf_Scn *scn;
 	GElf_Shdr shdr;
 	uint32_t entries[4];
 
@@ -654,17 +655,10 @@ static int damaged_copy(const char *from, const char *to, enum hdr_damage damage
 		if (write(out, buf, (size_t)n) != n)
 			goto done;
 	elf = elf_begin(in, ELF_C_READ_MMAP, NULL);
-	while (elf && (scn = elf_nextscn(elf, scn))) {
-		size_t strndx;
-		const char *name;
-
-		if (gelf_getshdr(scn, &shdr) && !elf_getshdrstrndx(elf, &strndx) &&
-		    (name = elf_strptr(elf, strndx, shdr.sh_name)) &&
-		    !strcmp(name, ".eh_frame_hdr"))
-			break;
-	}
+	scn = elf ? elf_find_section(elf, ".eh_frame_hdr") : NULL;
 	/* version, encodings, eh_frame_ptr (sdata4), fde_count (udata4), then the table. */
-	if (!scn || pread(out, entries, sizeof(entries), (off_t)shdr.sh_offset + 12) != 16)
+	if (!scn || !gelf_getshdr(scn, &shdr) ||
+	    pread(out, entries, sizeof(entries), (off_t)shdr.sh_offset + 12) != 16)
 		goto done;
 	switch (damage) {
 	case HDR_UNSORTED: { /* the first two entries swapped */
