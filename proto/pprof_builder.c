@@ -57,11 +57,12 @@ _Static_assert(FUNCTION_KEY_SIZE == 4 * sizeof(uint64_t), "function key has padd
 struct location_record {
 	uint64_t mapping_id;
 	uint64_t address;
+	uint64_t call_site; /* 1: a return address, its lines those of the call before it */
 	size_t line_start; /* into pprof_builder.lines */
 	size_t line_count;
 };
 #define LOCATION_KEY_SIZE offsetof(struct location_record, line_start)
-_Static_assert(LOCATION_KEY_SIZE == 2 * sizeof(uint64_t), "location key has padding");
+_Static_assert(LOCATION_KEY_SIZE == 3 * sizeof(uint64_t), "location key has padding");
 
 struct line_record {
 	uint64_t function_id;
@@ -406,9 +407,11 @@ int pprof_builder__add_mapping(struct pprof_builder *builder, uint64_t memory_st
 }
 
 uint64_t pprof_builder__find_location(const struct pprof_builder *builder, uint64_t mapping_id,
-				      uint64_t address)
+				      uint64_t address, bool call_site)
 {
-	struct location_record probe = { .mapping_id = mapping_id, .address = address };
+	struct location_record probe = { .mapping_id = mapping_id,
+					 .address = address,
+					 .call_site = call_site };
 	void *id;
 
 	if (!hashmap__find(builder->location_ids, (uintptr_t)&probe, &id))
@@ -440,15 +443,17 @@ static int intern_function(struct pprof_builder *builder, const struct pprof_lin
  * the way may stay, which is harmless.
  */
 int pprof_builder__add_location(struct pprof_builder *builder, uint64_t mapping_id,
-				uint64_t address, const struct pprof_line *lines, size_t line_count,
-				uint64_t *ret_location_id)
+				uint64_t address, bool call_site, const struct pprof_line *lines,
+				size_t line_count, uint64_t *ret_location_id)
 {
-	struct location_record probe = { .mapping_id = mapping_id, .address = address };
+	struct location_record probe = { .mapping_id = mapping_id,
+					 .address = address,
+					 .call_site = call_site };
 	size_t line_start = builder->line_count;
 	uint64_t location_id;
 	int err;
 
-	location_id = pprof_builder__find_location(builder, mapping_id, address);
+	location_id = pprof_builder__find_location(builder, mapping_id, address, call_site);
 	if (location_id) {
 		*ret_location_id = location_id;
 		return 0;

@@ -55,19 +55,25 @@ int pprof_builder__add_mapping(struct pprof_builder *builder, uint64_t memory_st
 			       uint64_t memory_limit, uint64_t file_offset, const char *filename,
 			       const char *build_id, bool has_functions, uint64_t *ret_mapping_id);
 
-/* The id of the location at (mapping_id, address), or 0 when none yet. */
+/*
+ * The id of the location at (mapping_id, address, call_site), or 0 when
+ * none yet. call_site: address is a return address and the location's
+ * lines are those of the call before it. The same address sampled as a
+ * leaf is another location, whose lines are the instruction's own (the
+ * first of an inlined function after the call, say).
+ */
 uint64_t pprof_builder__find_location(const struct pprof_builder *builder, uint64_t mapping_id,
-				      uint64_t address);
+				      uint64_t address, bool call_site);
 
 /*
- * Adds the location at (mapping_id, address) with its lines, innermost
+ * Adds the location at (mapping_id, address, call_site) with its lines, innermost
  * first; when it already exists the lines are ignored and its id returned.
  * Functions are deduplicated by (name, system name, file, start line).
  * Returns 0, -EINVAL (mapping_id neither 0 nor a known mapping) or -ENOMEM.
  */
 int pprof_builder__add_location(struct pprof_builder *builder, uint64_t mapping_id,
-				uint64_t address, const struct pprof_line *lines, size_t line_count,
-				uint64_t *ret_location_id);
+				uint64_t address, bool call_site, const struct pprof_line *lines,
+				size_t line_count, uint64_t *ret_location_id);
 
 /*
  * Adds a sample: location ids leaf first, one value per sample type,

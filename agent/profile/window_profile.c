@@ -112,13 +112,13 @@ static void read_kernel_build_id(char *hex, size_t size)
 static int add_marker(struct profile_context *ctx, enum marker_frame marker, uint64_t *ret_id)
 {
 	struct pprof_line line = { .function_name = marker_names[marker] };
-	uint64_t id = pprof_builder__find_location(ctx->builder, 0, marker);
+	uint64_t id = pprof_builder__find_location(ctx->builder, 0, marker, false);
 
 	if (id) {
 		*ret_id = id;
 		return 0;
 	}
-	return pprof_builder__add_location(ctx->builder, 0, marker, &line, 1, ret_id);
+	return pprof_builder__add_location(ctx->builder, 0, marker, false, &line, 1, ret_id);
 }
 
 /*
@@ -199,8 +199,8 @@ static int add_symbolized(struct profile_context *ctx, uint64_t mapping_id,
 	if (!count)
 		ctx->result.frames_without_symbol++;
 	ctx->result.frames++;
-	return pprof_builder__add_location(ctx->builder, mapping_id, key->address, lines, count,
-					   ret_id);
+	return pprof_builder__add_location(ctx->builder, mapping_id, key->address, key->is_return,
+					   lines, count, ret_id);
 }
 
 static int add_kernel_frame(struct profile_context *ctx, uint64_t address, bool is_return,
@@ -209,7 +209,8 @@ static int add_kernel_frame(struct profile_context *ctx, uint64_t address, bool 
 	const struct symbol_key key = { .address = address,
 					.kernel = true,
 					.is_return = is_return };
-	uint64_t id = pprof_builder__find_location(ctx->builder, ctx->kernel_mapping_id, address);
+	uint64_t id = pprof_builder__find_location(ctx->builder, ctx->kernel_mapping_id, address,
+						   is_return);
 
 	if (id) {
 		*ret_id = id;
@@ -231,12 +232,13 @@ static int add_user_frame(struct profile_context *ctx, uint32_t pid, uint64_t ad
 	mapping = process_table__find_mapping(ctx->profile->processes, pid, address);
 	if (!mapping) {
 		ctx->result.frames_without_mapping++;
-		id = pprof_builder__find_location(ctx->builder, 0, address);
+		id = pprof_builder__find_location(ctx->builder, 0, address, false);
 		if (id) {
 			*ret_id = id;
 			return 0;
 		}
-		return pprof_builder__add_location(ctx->builder, 0, address, NULL, 0, ret_id);
+		return pprof_builder__add_location(ctx->builder, 0, address, false, NULL, 0,
+						   ret_id);
 	}
 	filename = mapping->path[0] ? mapping->path : "[anon]";
 	if (mapping->path[0] && mapping->path[0] != '[')
@@ -247,7 +249,8 @@ static int add_user_frame(struct profile_context *ctx, uint32_t pid, uint64_t ad
 					 mapping->offset, filename, build_id, true, &mapping_id);
 	if (err)
 		return err;
-	id = pprof_builder__find_location(ctx->builder, mapping_id, address);
+	/* Its lines depend on is_return: a leaf at a return address has its own. */
+	id = pprof_builder__find_location(ctx->builder, mapping_id, address, is_return);
 	if (id) {
 		*ret_id = id;
 		return 0;
@@ -285,7 +288,7 @@ static int add_python_frame(struct profile_context *ctx, uint32_t pid, uint64_t 
 		if (err)
 			return err;
 	}
-	id = pprof_builder__find_location(ctx->builder, ctx->python_mapping_id, address);
+	id = pprof_builder__find_location(ctx->builder, ctx->python_mapping_id, address, false);
 	if (id) {
 		*ret_id = id;
 		return 0;
@@ -306,8 +309,8 @@ static int add_python_frame(struct profile_context *ctx, uint32_t pid, uint64_t 
 		ctx->result.python_unresolved++;
 		line.function_name = "[python: unreadable: code object]";
 	}
-	return pprof_builder__add_location(ctx->builder, ctx->python_mapping_id, address, &line, 1,
-					   ret_id);
+	return pprof_builder__add_location(ctx->builder, ctx->python_mapping_id, address, false,
+					   &line, 1, ret_id);
 }
 
 /* Appends one stack's frames (leaf first) to ids; returns the new count or -errno. */

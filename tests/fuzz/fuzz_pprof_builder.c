@@ -154,8 +154,9 @@ static void add_location(struct pprof_builder *builder, struct input *in, struct
 		lines[i].start_line = (int64_t)take_number(in);
 		lines[i].line = (int64_t)take_number(in);
 	}
-	existing = pprof_builder__find_location(builder, mapping_id, address);
-	err = pprof_builder__add_location(builder, mapping_id, address, lines, line_count, &id);
+	existing = pprof_builder__find_location(builder, mapping_id, address, false);
+	err = pprof_builder__add_location(builder, mapping_id, address, false, lines, line_count,
+					  &id);
 	if (existing) {
 		FUZZ_CHECK(err == 0 && id == existing);
 		return;

@@ -151,9 +151,9 @@ static void test_strings_interned(void)
 		return;
 	CHECK(pprof_builder__add_mapping(builder, 0x1000, 0x2000, 0, "/bin/main", "", true,
 					 &mapping_id) == 0);
-	CHECK(pprof_builder__add_location(builder, mapping_id, 0x1100, &line, 1,
+	CHECK(pprof_builder__add_location(builder, mapping_id, 0x1100, false, &line, 1,
 					  &location_ids[0]) == 0);
-	CHECK(pprof_builder__add_location(builder, mapping_id, 0x1200, &line, 1,
+	CHECK(pprof_builder__add_location(builder, mapping_id, 0x1200, false, &line, 1,
 					  &location_ids[1]) == 0);
 	CHECK(pprof_builder__add_sample(builder, location_ids, 2, values, &label, 1) == 0);
 	CHECK(pprof_builder__add_comment(builder, "main") == 0);
@@ -234,21 +234,22 @@ static void test_locations_and_functions_deduplicated(void)
 		return;
 	CHECK(pprof_builder__add_mapping(builder, 0x1000, 0x9000, 0, "/bin/x", NULL, true,
 					 &mapping_id) == 0);
-	CHECK(pprof_builder__find_location(builder, mapping_id, 0x1010) == 0);
-	CHECK(pprof_builder__add_location(builder, mapping_id, 0x1010, &foo, 1, &a) == 0);
-	CHECK(pprof_builder__find_location(builder, mapping_id, 0x1010) == a);
+	CHECK(pprof_builder__find_location(builder, mapping_id, 0x1010, false) == 0);
+	CHECK(pprof_builder__add_location(builder, mapping_id, 0x1010, false, &foo, 1, &a) == 0);
+	CHECK(pprof_builder__find_location(builder, mapping_id, 0x1010, false) == a);
 	/* Same (mapping, address): the same location, new lines ignored. */
-	CHECK(pprof_builder__add_location(builder, mapping_id, 0x1010, &bar, 1, &a_again) == 0);
+	CHECK(pprof_builder__add_location(builder, mapping_id, 0x1010, false, &bar, 1, &a_again) ==
+	      0);
 	/* Same function, another line: a new location, the same function. */
-	CHECK(pprof_builder__add_location(builder, mapping_id, 0x1020, &foo_other_line, 1, &b) ==
-	      0);
-	CHECK(pprof_builder__add_location(builder, mapping_id, 0x1030, &foo_other_start, 1, &c) ==
-	      0);
-	CHECK(pprof_builder__add_location(builder, mapping_id, 0x1040, &bar, 1, &d) == 0);
+	CHECK(pprof_builder__add_location(builder, mapping_id, 0x1020, false, &foo_other_line, 1,
+					  &b) == 0);
+	CHECK(pprof_builder__add_location(builder, mapping_id, 0x1030, false, &foo_other_start, 1,
+					  &c) == 0);
+	CHECK(pprof_builder__add_location(builder, mapping_id, 0x1040, false, &bar, 1, &d) == 0);
 	/* Mapping 0 (unknown) is a different location even at the same address. */
-	CHECK(pprof_builder__add_location(builder, 0, 0x1010, &bar, 1, &unmapped) == 0);
-	CHECK(pprof_builder__find_location(builder, 0, 0x1010) == unmapped);
-	CHECK(pprof_builder__find_location(builder, mapping_id, 0x1050) == 0);
+	CHECK(pprof_builder__add_location(builder, 0, 0x1010, false, &bar, 1, &unmapped) == 0);
+	CHECK(pprof_builder__find_location(builder, 0, 0x1010, false) == unmapped);
+	CHECK(pprof_builder__find_location(builder, mapping_id, 0x1050, false) == 0);
 	CHECK(a == 1);
 	CHECK(a_again == 1);
 	CHECK(b == 2);
@@ -284,6 +285,50 @@ static void test_locations_and_functions_deduplicated(void)
 	pprof_builder__free(builder);
 }
 
+/*
+ * One address as a leaf and as a return address: two locations, each with
+ * its own lines. After a call, the return address can be the first
+ * instruction of an inlined function (now() inlined in spin()); as a leaf
+ * it is in now, as a return address its lines are the call's, in spin.
+ */
+static void test_call_site_is_its_own_location(void)
+{
+	struct pprof_builder *builder = pprof_builder__new(&cpu_opts);
+	const struct pprof_line leaf_lines[] = { { "now", NULL, "lib.c", 7, 11 },
+						 { "spin", NULL, "lib.c", 20, 25 } };
+	const struct pprof_line call_lines[] = { { "spin", NULL, "lib.c", 20, 26 } };
+	uint64_t mapping_id = 0, leaf = 0, call = 0;
+	Profile *profile;
+
+	CHECK(builder != NULL);
+	if (!builder)
+		return;
+	CHECK(pprof_builder__add_mapping(builder, 0x1000, 0x9000, 0, "/lib/x.so", NULL, true,
+					 &mapping_id) == 0);
+	CHECK(pprof_builder__add_location(builder, mapping_id, 0x1010, false, leaf_lines, 2,
+					  &leaf) == 0);
+	CHECK(pprof_builder__find_location(builder, mapping_id, 0x1010, true) == 0);
+	CHECK(pprof_builder__add_location(builder, mapping_id, 0x1010, true, call_lines, 1,
+					  &call) == 0);
+	CHECK(leaf != 0 && call != 0 && leaf != call);
+	CHECK(pprof_builder__find_location(builder, mapping_id, 0x1010, false) == leaf);
+	CHECK(pprof_builder__find_location(builder, mapping_id, 0x1010, true) == call);
+	profile = decode(builder);
+	if (profile) {
+		CHECK(profile->n_location == 2);
+		if (profile->n_location == 2) {
+			CHECK(profile->location[0]->address == 0x1010 &&
+			      profile->location[1]->address == 0x1010);
+			CHECK(profile->location[0]->n_line == 2 &&
+			      profile->location[1]->n_line == 1);
+			CHECK(profile->location[1]->n_line == 1 &&
+			      profile->location[1]->line[0]->line == 26);
+		}
+		perftools__profiles__profile__free_unpacked(profile, NULL);
+	}
+	pprof_builder__free(builder);
+}
+
 static void test_add_location_unknown_mapping(void)
 {
 	struct pprof_builder *builder = pprof_builder__new(&cpu_opts);
@@ -293,9 +338,10 @@ static void test_add_location_unknown_mapping(void)
 	CHECK(builder != NULL);
 	if (!builder)
 		return;
-	CHECK(pprof_builder__add_location(builder, 1, 0x10, &line, 1, &location_id) == -EINVAL);
+	CHECK(pprof_builder__add_location(builder, 1, 0x10, false, &line, 1, &location_id) ==
+	      -EINVAL);
 	CHECK(location_id == 77);
-	CHECK(pprof_builder__find_location(builder, 1, 0x10) == 0);
+	CHECK(pprof_builder__find_location(builder, 1, 0x10, false) == 0);
 	pprof_builder__free(builder);
 }
 
@@ -310,7 +356,8 @@ static void test_add_sample_unknown_location(void)
 		return;
 	CHECK(pprof_builder__add_mapping(builder, 0x1000, 0x2000, 0, "/bin/x", NULL, false,
 					 &mapping_id) == 0);
-	CHECK(pprof_builder__add_location(builder, mapping_id, 0x1000, NULL, 0, &location_id) == 0);
+	CHECK(pprof_builder__add_location(builder, mapping_id, 0x1000, false, NULL, 0,
+					  &location_id) == 0);
 	bad_ids[0] = location_id;
 	bad_ids[1] = location_id + 1;
 	CHECK(pprof_builder__add_sample(builder, bad_ids, 2, values, NULL, 0) == -EINVAL);
@@ -354,12 +401,13 @@ static struct pprof_builder *build_example(void)
 					 "/lib/libc.so.6", NULL, false, &libc) == 0);
 	CHECK(pprof_builder__add_mapping(builder, 0xffffffff81000000, 0xffffffff82000000, 0,
 					 "[kernel.kallsyms]", NULL, true, &kernel) == 0);
-	CHECK(pprof_builder__add_location(builder, exe, 0x400123, inlined, 3, &leaf) == 0);
-	CHECK(pprof_builder__add_location(builder, exe, 0x400456, &main_line, 1, &caller) == 0);
-	CHECK(pprof_builder__add_location(builder, libc, 0x7f0000001234, NULL, 0, &unsymbolized) ==
+	CHECK(pprof_builder__add_location(builder, exe, 0x400123, false, inlined, 3, &leaf) == 0);
+	CHECK(pprof_builder__add_location(builder, exe, 0x400456, false, &main_line, 1, &caller) ==
 	      0);
-	CHECK(pprof_builder__add_location(builder, kernel, 0xffffffff81001000, &kernel_line, 1,
-					  &kernel_leaf) == 0);
+	CHECK(pprof_builder__add_location(builder, libc, 0x7f0000001234, false, NULL, 0,
+					  &unsymbolized) == 0);
+	CHECK(pprof_builder__add_location(builder, kernel, 0xffffffff81001000, false, &kernel_line,
+					  1, &kernel_leaf) == 0);
 	stack_a[0] = kernel_leaf;
 	stack_a[1] = leaf;
 	stack_a[2] = caller;
@@ -609,8 +657,8 @@ static void test_many_records(void)
 		struct pprof_line line = { name, NULL, "big.c", 0, (int64_t)i };
 
 		snprintf(name, sizeof(name), "fn_%llu", (unsigned long long)(i / 20));
-		ok = pprof_builder__add_location(builder, mapping_id, 0x100000 + i * 16, &line, 1,
-						 &location_id) == 0 &&
+		ok = pprof_builder__add_location(builder, mapping_id, 0x100000 + i * 16, false,
+						 &line, 1, &location_id) == 0 &&
 		     location_id == i + 1;
 	}
 	CHECK(ok);
@@ -623,7 +671,8 @@ static void test_many_records(void)
 	}
 	CHECK(ok);
 	for (uint64_t i = 0; i < LOCATIONS && ok; i += 997)
-		ok = pprof_builder__find_location(builder, mapping_id, 0x100000 + i * 16) == i + 1;
+		ok = pprof_builder__find_location(builder, mapping_id, 0x100000 + i * 16, false) ==
+		     i + 1;
 	CHECK(ok);
 	CHECK(pprof_builder__sample_count(builder) == LOCATIONS);
 	profile = decode(builder);
@@ -739,7 +788,7 @@ static void test_write_file_missing_directory(void)
 
 TEST_MAIN("pprof", TEST(test_free_null), TEST(test_new_rejects_no_sample_types),
 	  TEST(test_strings_interned), TEST(test_mappings_deduplicated),
-	  TEST(test_locations_and_functions_deduplicated), TEST(test_add_location_unknown_mapping),
-	  TEST(test_add_sample_unknown_location), TEST(test_round_trip), TEST(test_encode_twice),
-	  TEST(test_empty_profile), TEST(test_many_records), TEST(test_write_file),
-	  TEST(test_write_file_missing_directory))
+	  TEST(test_locations_and_functions_deduplicated), TEST(test_call_site_is_its_own_location),
+	  TEST(test_add_location_unknown_mapping), TEST(test_add_sample_unknown_location),
+	  TEST(test_round_trip), TEST(test_encode_twice), TEST(test_empty_profile),
+	  TEST(test_many_records), TEST(test_write_file), TEST(test_write_file_missing_directory))
