@@ -15,6 +15,7 @@
 #include <bpf/libbpf.h>
 
 #include "agent/sampling/cpu_profiler.h"
+#include "agent/sampling/features.h"
 #include "agent/sampling/sampler_counters.h"
 #include "agent/sampling/sampling.h"
 #include "bpf/cpu.skel.h"
@@ -61,23 +62,6 @@ static int read_online_cpus(bool *online, int possible)
 cleanup:
 	fclose(file);
 	return err;
-}
-
-/*
- * Whether the kernel can fill a new process's mappings itself: it needs
- * BPF task works (6.18) and the open-coded VMA iterator (6.7).
- */
-static bool kernel_can_fill(void)
-{
-	static const char *const kfuncs[] = { "bpf_task_work_schedule_resume_impl",
-					      "bpf_iter_task_vma_new" };
-	struct btf *vmlinux = btf__load_vmlinux_btf();
-	bool found = vmlinux != NULL;
-
-	for (size_t i = 0; found && i < ARRAY_SIZE(kfuncs); i++)
-		found = btf__find_by_name_kind(vmlinux, kfuncs[i], BTF_KIND_FUNC) >= 0;
-	btf__free(vmlinux);
-	return found;
 }
 
 static int attach_cpu(struct cpu_profiler *profiler, int cpu)
@@ -206,6 +190,7 @@ struct cpu_profiler *cpu_profiler__new(const struct cpu_profiler_opts *opts)
 	struct cpu_profiler *profiler;
 	struct shared_maps shared;
 	struct window_buffers buffers;
+	const char *no_fill_reason = "--no-kernel-fill";
 	struct cpu_bpf *skel;
 	int err;
 
@@ -236,13 +221,16 @@ struct cpu_profiler *cpu_profiler__new(const struct cpu_profiler_opts *opts)
 	}
 	skel->rodata->filter_pids = sampling__filters_pids(opts->sampling);
 	skel->rodata->dwarf_unwinding = opts->dwarf_unwinding;
-	skel->rodata->fill_in_kernel =
-		opts->dwarf_unwinding && opts->kernel_fill && kernel_can_fill();
+	if (opts->dwarf_unwinding && opts->kernel_fill)
+		skel->rodata->fill_in_kernel =
+			!features__task_work(TASK_WORK_IN_PERF_EVENT, &no_fill_reason);
 	if (opts->dwarf_unwinding && !skel->rodata->fill_in_kernel)
 		log_info("new processes are unwound with frame pointers until their mappings are "
-			 "read: %s",
-			 opts->kernel_fill ? "this kernel has no BPF task works (6.18)"
-					   : "--no-kernel-fill");
+			 "read: %s%s",
+			 opts->kernel_fill ? "the kernel refuses a BPF task work in a perf-event "
+					     "program: "
+					   : "",
+			 no_fill_reason);
 	buffers = buffers_of(profiler);
 	window_buffers__set_sizes(&buffers, opts->max_stacks, opts->max_sample_keys);
 	shared = SHARED_MAPS_OF(skel);

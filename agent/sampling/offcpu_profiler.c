@@ -9,11 +9,13 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "agent/sampling/features.h"
 #include "agent/sampling/offcpu_profiler.h"
 #include "agent/sampling/sampler_counters.h"
 #include "agent/sampling/sampling.h"
 #include "bpf/offcpu.skel.h"
 #include "lib/clock.h"
+#include "lib/log.h"
 
 struct offcpu_profiler {
 	struct sampler sampler;
@@ -35,22 +37,24 @@ const char *offcpu_hooks__name(int hooks)
 }
 
 /*
- * The best hooks this kernel offers, from its BTF: the task-work kfunc
- * (6.18), else BTF-typed tracepoints, else raw ones.
+ * The best hooks this kernel offers: task works from sched_switch when its
+ * verifier allows them (6.18, and not every 6.18), else BTF-typed
+ * tracepoints, else raw ones.
  */
 static int probe_hooks(void)
 {
-	struct btf *vmlinux = btf__load_vmlinux_btf();
+	struct btf *vmlinux;
+	const char *reason;
 	int hooks = OFFCPU_HOOKS_RAW_TP;
 
-	if (!vmlinux)
-		return hooks;
-	if (btf__find_by_name_kind(vmlinux, "bpf_task_work_schedule_resume_impl", BTF_KIND_FUNC) >=
-	    0)
-		hooks = OFFCPU_HOOKS_TASK_WORK;
-	else if (btf__find_by_name_kind(vmlinux, "btf_trace_sched_switch", BTF_KIND_TYPEDEF) >= 0)
+	if (!features__task_work(TASK_WORK_IN_TRACEPOINT, &reason))
+		return OFFCPU_HOOKS_TASK_WORK;
+	vmlinux = btf__load_vmlinux_btf();
+	if (vmlinux &&
+	    btf__find_by_name_kind(vmlinux, "btf_trace_sched_switch", BTF_KIND_TYPEDEF) >= 0)
 		hooks = OFFCPU_HOOKS_SYS_EXIT;
 	btf__free(vmlinux);
+	log_info("off-CPU user stacks are taken at syscall exit, not by task work: %s", reason);
 	return hooks;
 }
 
@@ -174,6 +178,7 @@ struct offcpu_profiler *offcpu_profiler__new(const struct offcpu_profiler_opts *
 	struct window_buffers buffers;
 	struct shared_maps shared;
 	struct offcpu_bpf *skel;
+	const char *reason;
 	int err;
 
 	if (!profiler)
@@ -191,6 +196,12 @@ struct offcpu_profiler *offcpu_profiler__new(const struct offcpu_profiler_opts *
 	skel->rodata->min_block_ns = opts->min_block_ns;
 	skel->rodata->state_mask = opts->state_mask;
 	profiler->hooks = opts->hooks >= 0 ? opts->hooks : probe_hooks();
+	if (profiler->hooks == OFFCPU_HOOKS_TASK_WORK &&
+	    (err = features__task_work(TASK_WORK_IN_TRACEPOINT, &reason))) {
+		log_error("--off-cpu-hooks task-work: the kernel refuses it: %s", reason);
+		err = -EOPNOTSUPP;
+		goto fail;
+	}
 	skel->rodata->hooks = profiler->hooks;
 	select_programs(profiler);
 	buffers = buffers_of(profiler);
