@@ -320,10 +320,47 @@ static void reload_config(struct agent *agent)
 		 relabel_rules__count(config->rules));
 }
 
+/* A dynamic loader by its file name: glibc's ld-linux*.so*, musl's ld-musl-*.so*. */
+static bool is_loader_path(const char *path)
+{
+	const char *name = strrchr(path, '/');
+
+	name = name ? name + 1 : path;
+	return !strncmp(name, "ld-linux", strlen("ld-linux")) ||
+	       !strncmp(name, "ld-musl-", strlen("ld-musl-"));
+}
+
+/*
+ * A process's dynamic loader (a container's own, most often) fills the
+ * mappings of the next processes that run it, from their start. Through
+ * the file held open for it: its path may name another file in kiln's
+ * mount namespace, or none.
+ */
+static void watch_loaders(struct agent *agent, const struct captured_process *process)
+{
+	char path[64];
+
+	if (!agent->profiler || !process->fds)
+		return;
+	for (size_t i = 0; i < process->maps.count && i < process->fd_count; i++) {
+		const struct proc_mapping *mapping = &process->maps.mappings[i];
+
+		if (process->fds[i] < 0 || !is_loader_path(mapping->path))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", process->fds[i]);
+		if (cpu_profiler__watch_loader(agent->profiler, mapping->dev_major,
+					       mapping->dev_minor, mapping->inode,
+					       path) == -EOPNOTSUPP)
+			return;
+	}
+}
+
 static void on_captured(void *ctx, struct captured_process *process)
 {
 	struct agent *agent = ctx;
 	int err;
+
+	watch_loaders(agent, process);
 
 	if (process->at_exec) {
 		/* Another program now: its labels are read again. */
@@ -571,6 +608,14 @@ static void report_window(struct agent *agent, const char *what, const struct sa
 			reporter__log(agent->reporter, &report_kubernetes_line, labels_sources,
 				      NULL, NULL);
 		}
+	}
+	if (agent->profiler) {
+		struct cpu_profiler_loader_stats loaders;
+		const void *loader_sources[] = { &loaders };
+
+		cpu_profiler__loader_stats(agent->profiler, &loaders);
+		reporter__log(agent->reporter, &cpu_profiler_loader_counter_line, loader_sources,
+			      NULL, NULL);
 	}
 	if (agent->python_code) {
 		struct python_code_stats code;

@@ -334,7 +334,8 @@ deferred_user_stack(struct fill_scratch *scratch, const struct fill_request *req
 
 	fill_process_unwind(&scratch->entry, pid,
 			    (request->refills << PROCESS_UNWIND_REFILLS_SHIFT) &
-				    PROCESS_UNWIND_REFILLS_MASK);
+				    PROCESS_UNWIND_REFILLS_MASK,
+			    FILL_KEEP);
 	process_filled(pid);
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	trace = unwind_stack_into(&scratch->unwind, NULL, NULL, pid, regs->ip, regs->sp, regs->bp,
@@ -415,6 +416,53 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 	if (active_buffer)
 		return record_sample(ctx, &counts_1, &user_stacks_1, &kernel_stacks_1, pid, tid, 1);
 	return record_sample(ctx, &counts_0, &user_stacks_0, &kernel_stacks_0, pid, tid, 0);
+}
+
+/*
+ * The dynamic loader's debugger hook, _dl_debug_state, which ld.so calls
+ * before and after it maps objects: at start-up, before main, and around
+ * every dlopen. A sleepable uprobe there runs in the process's own context,
+ * where the VMA iterator works, so the process's entry is filled (or, made
+ * by the kernel before, filled again) before its code runs: its first
+ * samples are unwound with CFI without a task work, which some kernels
+ * refuse to perf-event programs. The agent attaches it to each loader
+ * file it meets (agent/sampling/cpu_profiler.c). The agent's own entries
+ * are left alone past a process's first second (a dlopen: the agent reads
+ * again when a walk finds a pc in none of its mappings).
+ */
+SEC("uprobe.s")
+int fill_at_loader(struct pt_regs *ctx)
+{
+	__u32 pid = bpf_get_current_pid_tgid() >> 32, zero = 0;
+	__u64 start = bpf_ktime_get_ns();
+	struct fill_scratch *scratch;
+	struct task_struct *task;
+
+	if ((filter_pids && !bpf_map_lookup_elem(&pid_filter, &pid)) ||
+	    bpf_map_lookup_elem(&excluded_processes, &pid))
+		return 0;
+	scratch = bpf_map_lookup_elem(&fill_scratch, &zero);
+	/* Busy: a fill on this CPU was preempted; the next call, or the agent, fills it. */
+	if (!scratch || __sync_lock_test_and_set(&scratch->busy, 1)) {
+		count_stat(CPU_STAT_FILL_AT_LOADER_BUSY);
+		return 0;
+	}
+	count_stat(CPU_STAT_FILL_AT_LOADER);
+	/*
+	 * A young process's entry from the agent may have been read before
+	 * the loader mapped the libraries (announced by a sample before its
+	 * exec, or at the first call here): the VMAs now are what it runs.
+	 */
+	task = bpf_get_current_task_btf();
+	fill_process_unwind(&scratch->entry, pid, 0,
+			    bpf_ktime_get_ns() - task->group_leader->start_time <= YOUNG_PROCESS_NS
+				    ? FILL_REPLACE_ANY
+				    : FILL_REPLACE_KERNEL);
+	process_filled(pid);
+	asm volatile("" ::: "memory");
+	scratch->busy = 0;
+	add_stat(CPU_STAT_FILL_NS, bpf_ktime_get_ns() - start);
+	return 0;
 }
 
 #include "bpf/process.bpf.h"

@@ -135,12 +135,14 @@ enum cpu_stat {
 	CPU_STAT_FILL_REFILLS, /* kernel entries filled again: a walk found a pc in none */
 	CPU_STAT_FILL_LATE, /* recorded after the window ended: kernel stack dropped */
 	CPU_STAT_FILL_LOST, /* thread exiting, or scratch busy: no user stack */
-	CPU_STAT_FILL_NS, /* time in the task works */
+	CPU_STAT_FILL_NS, /* time in the task works and fills at the loader */
 	CPU_STAT_EXITED_FULL, /* exited processes not queued for the sweep: map full */
 	CPU_STAT_EXECS_PLACEABLE, /* execs of a file with a table already: not announced */
 	CPU_STAT_UNWIND_RBX_LOST, /* cut in ld.so's trampoline: a callee's CFI lost rbx */
 	CPU_STAT_REPLACED_FULL, /* images replaced by an exec not kept: map full */
 	CPU_STAT_FILL_WHOLE, /* processes the kernel filled with a table for every file: not announced */
+	CPU_STAT_FILL_AT_LOADER, /* fills at the dynamic loader's debugger hook (fill_at_loader) */
+	CPU_STAT_FILL_AT_LOADER_BUSY, /* ... given up: the CPU's scratch space was in use */
 	/* CPython's frames (bpf/python.bpf.h) */
 	CPU_STAT_PYTHON_STACKS, /* user stacks with Python frames */
 	CPU_STAT_PYTHON_FRAMES, /* Python frames put in them */

@@ -5,8 +5,9 @@
  * case: kernels that have bpf_task_work_schedule_resume_impl may still
  * refuse it outside sleepable programs ("sleepable callback in a program
  * that is not sleepable"), which is every program kiln would call it from.
- * The agent loads one program at a time and attaches none
- * (agent/sampling/features.c); nothing here ever runs.
+ * The VMA iterator in a sleepable uprobe is probed the same way. The agent
+ * loads one program at a time and attaches none (agent/sampling/features.c);
+ * nothing here ever runs.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -66,6 +67,13 @@ SEC("perf_event")
 int task_work_in_perf_event(void *ctx)
 {
 	return schedule(walk_vmas);
+}
+
+/* The CPU side's fill at the dynamic loader's hook (bpf/cpu.bpf.c). */
+SEC("uprobe.s")
+int vmas_in_sleepable_uprobe(void *ctx)
+{
+	return walk_vmas(NULL, NULL, NULL);
 }
 
 /* The off-CPU side's user stacks (bpf/offcpu.bpf.c). */

@@ -608,6 +608,9 @@ extern struct vm_area_struct *bpf_iter_task_vma_next(struct bpf_iter_task_vma *i
 extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma *it) __ksym __weak;
 
 #define VM_EXEC 0x00000004
+#ifndef ENOENT
+#define ENOENT 2 /* vmlinux.h carries no macros */
+#endif
 #define FILL_GENERATION_BIT 0x80000000u /* kernel-made generations never equal the agent's */
 
 /*
@@ -652,23 +655,36 @@ static __always_inline void fill_mapping(struct unwind_mapping *mapping, struct 
  * process of known files is unwound from its first sample, before the agent
  * has read its maps. Process context only: the VMA iterator refuses a
  * context with IRQs disabled, as a perf-event program's. An entry already
- * there wins (BPF_NOEXIST): the agent's, from /proc/PID/maps, knows more.
+ * there wins (BPF_NOEXIST) unless replace says otherwise: the agent's, from
+ * /proc/PID/maps, knows more, and a walk that finds a pc in none of its
+ * mappings asks the agent to read them again.
  * entry is scratch space; flags go into the new entry. Returns whether pid has an entry now.
  */
+enum fill_replace {
+	FILL_KEEP, /* any entry there stays */
+	FILL_REPLACE_KERNEL, /* one the kernel made is filled again */
+	FILL_REPLACE_ANY, /* the agent's too: read from /proc before the libraries were mapped */
+};
+
 static __always_inline bool fill_process_unwind(struct process_unwind *entry, __u32 pid,
-						__u32 flags)
+						__u32 flags, enum fill_replace replace)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
+	struct process_unwind *existing = find_process_unwind(pid);
 	struct bpf_iter_task_vma vmas;
 	struct vm_area_struct *vma;
+	__u64 update = BPF_NOEXIST;
 	__u32 count;
 	__u64 vdso;
 	long err;
 
-	if (find_process_unwind(pid))
+	if (existing && (replace == FILL_KEEP || (replace == FILL_REPLACE_KERNEL &&
+						  (existing->flags & PROCESS_UNWIND_BY_AGENT))))
 		return true;
-	/* An exited process's, kept for the agent: this is a new process with its pid. */
-	bpf_map_delete_elem(&process_unwind, &pid);
+	if (existing)
+		update = BPF_EXIST;
+	else /* An exited process's, kept for the agent: this is a new process with its pid. */
+		bpf_map_delete_elem(&process_unwind, &pid);
 	if (!task->mm)
 		return false;
 	vdso = (__u64)task->mm->context.vdso;
@@ -701,11 +717,12 @@ static __always_inline bool fill_process_unwind(struct process_unwind *entry, __
 	entry->generation = bpf_get_prandom_u32() | FILL_GENERATION_BIT;
 	entry->padding = 0;
 	entry->refresh_requested_ns = 0;
-	err = bpf_map_update_elem(&process_unwind, &pid, entry, BPF_NOEXIST);
+	err = bpf_map_update_elem(&process_unwind, &pid, entry, update);
 	if (!err)
 		count_stat(CPU_STAT_FILLED);
-	else if (err != -EEXIST)
+	else if (err != -EEXIST && err != -ENOENT)
 		count_stat(CPU_STAT_FILL_MAP_FULL);
+	/* -ENOENT: the process's entry went (it exited) while it was filled again. */
 	return !err || err == -EEXIST;
 }
 
@@ -724,6 +741,31 @@ static __always_inline struct stack_trace *unwind_user_stack(__u32 pid, __u64 pc
 	return unwind_stack_into(state, cache, NULL, pid, pc, sp, bp, bx);
 }
 
+#define UPROBE_XOL_SLOT_BYTES 128 /* the kernel's slot per out-of-line instruction */
+
+/*
+ * A thread at a uprobe (kiln's own at the loader's hook, or anyone's) runs
+ * a copy of the probed instruction in the [uprobes] page, which no table
+ * covers and which a process's entry filled before the probe's first hit
+ * lacks: a pc in its slot stands for the probed address.
+ */
+static __always_inline __u64 uprobe_original_pc(__u64 pc)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct uprobe_task *utask;
+	__u64 slot;
+
+	if (!bpf_core_field_exists(task->utask))
+		return pc;
+	utask = task->utask;
+	if (!utask || !utask->active_uprobe)
+		return pc;
+	slot = utask->xol_vaddr;
+	if (!slot || pc < slot || pc >= slot + UPROBE_XOL_SLOT_BYTES)
+		return pc;
+	return utask->vaddr + (pc - slot);
+}
+
 /* A perf-event sample's user stack: its registers, or the saved ones if it hit the kernel. */
 static __always_inline struct stack_trace *
 unwind_sampled_user_stack(struct bpf_perf_event_data *ctx, __u32 pid)
@@ -739,7 +781,7 @@ unwind_sampled_user_stack(struct bpf_perf_event_data *ctx, __u32 pid)
 	} else if (!saved_user_registers(&pc, &sp, &bp, &bx)) {
 		return NULL;
 	}
-	return unwind_user_stack(pid, pc, sp, bp, bx);
+	return unwind_user_stack(pid, uprobe_original_pc(pc), sp, bp, bx);
 }
 
 #endif /* KILN_UNWIND_BPF_H */

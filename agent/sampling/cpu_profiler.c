@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Loads the CPU sampler, with sampling's shared maps, and attaches it per CPU. */
 #include <errno.h>
+#include <link.h>
+#include <sys/auxv.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <inttypes.h>
 #include <linux/perf_event.h>
 #include <stdbool.h>
@@ -20,6 +24,7 @@
 #include "agent/sampling/sampling.h"
 #include "bpf/cpu.skel.h"
 #include "lib/array.h"
+#include "lib/counters.h"
 #include "lib/log.h"
 
 struct cpu_profiler {
@@ -30,6 +35,14 @@ struct cpu_profiler {
 	unsigned int attached_cpus;
 	uint64_t frequency_hz;
 	uint64_t stats_at_window_start[CPU_STAT__COUNT];
+	bool loader_fill; /* fill_at_loader is loaded */
+	struct loader {
+		uint32_t dev_major, dev_minor;
+		uint64_t inode;
+		struct bpf_link *link; /* NULL: refused, not tried again */
+	} loaders[CPU_PROFILER_MAX_LOADERS];
+	size_t loader_count;
+	struct cpu_profiler_loader_stats loader_stats;
 };
 
 static int read_online_cpus(bool *online, int possible)
@@ -101,11 +114,112 @@ static struct window_buffers buffers_of(struct cpu_profiler *profiler)
 	return WINDOW_BUFFERS_OF(profiler->skel, CPU_STAT__COUNT, profiler->stats_at_window_start);
 }
 
+int cpu_profiler__watch_loader(struct cpu_profiler *profiler, uint32_t dev_major,
+			       uint32_t dev_minor, uint64_t inode, const char *path)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = "_dl_debug_state");
+	struct loader *loader;
+	int err;
+
+	if (!profiler->loader_fill)
+		return -EOPNOTSUPP;
+	for (size_t i = 0; i < profiler->loader_count; i++) {
+		loader = &profiler->loaders[i];
+		if (loader->dev_major == dev_major && loader->dev_minor == dev_minor &&
+		    loader->inode == inode)
+			return loader->link ? 0 : -ENOENT;
+	}
+	if (profiler->loader_count == CPU_PROFILER_MAX_LOADERS) {
+		if (!profiler->loader_stats.over_limit++)
+			log_warn("%s: more than %d dynamic loaders: processes of this one and "
+				 "later ones are unwound by frame pointers until their mappings "
+				 "are read",
+				 path, CPU_PROFILER_MAX_LOADERS);
+		return -ENOSPC;
+	}
+	loader = &profiler->loaders[profiler->loader_count++];
+	*loader = (struct loader){ .dev_major = dev_major, .dev_minor = dev_minor, .inode = inode };
+	loader->link = bpf_program__attach_uprobe_opts(profiler->skel->progs.fill_at_loader, -1,
+						       path, 0, &opts);
+	if (!loader->link) {
+		err = -errno;
+		profiler->loader_stats.refused++;
+		log_debug("%s: no uprobe on its _dl_debug_state: %s, ignoring", path,
+			  strerror(-err));
+		return err;
+	}
+	profiler->loader_stats.watched++;
+	log_debug("%s (%u:%u inode %" PRIu64 "): new processes filled at its _dl_debug_state", path,
+		  dev_major, dev_minor, inode);
+	return 0;
+}
+
+void cpu_profiler__loader_stats(const struct cpu_profiler *profiler,
+				struct cpu_profiler_loader_stats *ret_stats)
+{
+	*ret_stats = profiler->loader_stats;
+}
+
+#define LOADER_STATS(field) COUNTER_FIELD(0, struct cpu_profiler_loader_stats, field)
+
+static const struct counter loader_counters[] = {
+	{ .name = "kiln_unwind_loaders_watched",
+	  .help = "Dynamic loader files whose _dl_debug_state fills new processes' mappings",
+	  LOADER_STATS(watched),
+	  .kind = COUNTER_GAUGE,
+	  .text = "% watched" },
+	{ .name = "kiln_unwind_loaders_refused_total",
+	  .help = "Dynamic loader files without a uprobe: no _dl_debug_state, or refused",
+	  LOADER_STATS(refused),
+	  .text = "% refused" },
+	{ .name = "kiln_unwind_loaders_over_limit_total",
+	  .help = "Dynamic loader files not watched: more than CPU_PROFILER_MAX_LOADERS",
+	  LOADER_STATS(over_limit),
+	  .text = "% over the limit",
+	  .alarm = true },
+};
+
+const struct counter_line cpu_profiler_loader_counter_line = {
+	.prefix = "dynamic loaders",
+	.counters = loader_counters,
+	.count = COUNTER_COUNT_OF(loader_counters),
+	.level = LOG_DEBUG,
+};
+
+static int find_own_loader(struct dl_phdr_info *info, size_t size, void *ctx)
+{
+	const char **ret_path = ctx;
+
+	(void)size;
+	if (info->dlpi_addr != getauxval(AT_BASE) || !info->dlpi_name[0])
+		return 0;
+	*ret_path = info->dlpi_name;
+	return 1;
+}
+
+/* kiln's own dynamic loader: the host's, most processes' first. */
+static void watch_own_loader(struct cpu_profiler *profiler)
+{
+	const char *path = NULL;
+	struct stat st;
+
+	if (!getauxval(AT_BASE) || !dl_iterate_phdr(find_own_loader, &path) || !path)
+		return; /* linked statically */
+	if (stat(path, &st)) {
+		log_debug("%s: %s, ignoring", path, strerror(errno));
+		return;
+	}
+	cpu_profiler__watch_loader(profiler, major(st.st_dev), minor(st.st_dev), st.st_ino, path);
+}
+
 static int start(struct sampler *sampler)
 {
 	struct cpu_profiler *profiler = profiler_of(sampler);
-	int err = cpu_profiler__attach_new_cpus(profiler);
+	int err;
 
+	if (profiler->loader_fill)
+		watch_own_loader(profiler);
+	err = cpu_profiler__attach_new_cpus(profiler);
 	if (err < 0)
 		return err;
 	return profiler->attached_cpus ? 0 : -ENODEV;
@@ -167,6 +281,8 @@ static void profiler_free(struct cpu_profiler *profiler)
 		return;
 	for (int cpu = 0; profiler->links && cpu < profiler->possible_cpus; cpu++)
 		bpf_link__destroy(profiler->links[cpu]);
+	for (size_t i = 0; i < profiler->loader_count; i++)
+		bpf_link__destroy(profiler->loaders[i].link);
 	free(profiler->links);
 	cpu_bpf__destroy(profiler->skel);
 	free(profiler);
@@ -185,12 +301,39 @@ static const struct sampler_ops cpu_sampler_ops = {
 	.free = sampler_free,
 };
 
+/* How new processes' first samples are unwound, said once at start. */
+static void log_fill_mode(const struct cpu_profiler *profiler, const struct cpu_profiler_opts *opts,
+			  const char *no_fill_reason, const char *no_loader_reason)
+{
+	const struct cpu_bpf *skel = profiler->skel;
+
+	/* Task works fill every process; the loader's hook only spares them some. */
+	if (!opts->dwarf_unwinding || skel->rodata->fill_in_kernel)
+		return;
+	if (!opts->kernel_fill) {
+		log_info("new processes are unwound with frame pointers until their mappings are "
+			 "read: --no-kernel-fill");
+		return;
+	}
+	if (profiler->loader_fill) {
+		log_info("new processes' mappings are filled at their dynamic loader's hook only "
+			 "(static binaries and samples taken before it are unwound with frame "
+			 "pointers until their mappings are read): the kernel refuses a BPF task "
+			 "work in a perf-event program: %s",
+			 no_fill_reason);
+		return;
+	}
+	log_info("new processes are unwound with frame pointers until their mappings are read: "
+		 "no task work in a perf-event program: %s; no fill at the dynamic loader: %s",
+		 no_fill_reason, no_loader_reason);
+}
+
 struct cpu_profiler *cpu_profiler__new(const struct cpu_profiler_opts *opts)
 {
 	struct cpu_profiler *profiler;
 	struct shared_maps shared;
 	struct window_buffers buffers;
-	const char *no_fill_reason = "--no-kernel-fill";
+	const char *no_fill_reason = "--no-kernel-fill", *no_loader_reason = "--no-kernel-fill";
 	struct cpu_bpf *skel;
 	int err;
 
@@ -221,16 +364,14 @@ struct cpu_profiler *cpu_profiler__new(const struct cpu_profiler_opts *opts)
 	}
 	skel->rodata->filter_pids = sampling__filters_pids(opts->sampling);
 	skel->rodata->dwarf_unwinding = opts->dwarf_unwinding;
-	if (opts->dwarf_unwinding && opts->kernel_fill)
+	if (opts->dwarf_unwinding && opts->kernel_fill) {
 		skel->rodata->fill_in_kernel =
-			!features__task_work(TASK_WORK_IN_PERF_EVENT, &no_fill_reason);
-	if (opts->dwarf_unwinding && !skel->rodata->fill_in_kernel)
-		log_info("new processes are unwound with frame pointers until their mappings are "
-			 "read: %s%s",
-			 opts->kernel_fill ? "the kernel refuses a BPF task work in a perf-event "
-					     "program: "
-					   : "",
-			 no_fill_reason);
+			!features__probe(FEATURE_TASK_WORK_IN_PERF_EVENT, &no_fill_reason);
+		profiler->loader_fill =
+			!features__probe(FEATURE_VMAS_IN_SLEEPABLE_UPROBE, &no_loader_reason);
+	}
+	bpf_program__set_autoload(skel->progs.fill_at_loader, profiler->loader_fill);
+	log_fill_mode(profiler, opts, no_fill_reason, no_loader_reason);
 	buffers = buffers_of(profiler);
 	window_buffers__set_sizes(&buffers, opts->max_stacks, opts->max_sample_keys);
 	shared = SHARED_MAPS_OF(skel);

@@ -23,7 +23,25 @@ struct probe_result {
 	char reason[REASON_SIZE];
 };
 
-static struct probe_result results[TASK_WORK_USERS];
+/* Each feature's probe program, and the kfuncs it needs, older kernels lacking them. */
+static const struct {
+	const char *program;
+	const char *kfuncs[2];
+	const char *missing;
+} probes[FEATURE__COUNT] = {
+	[FEATURE_TASK_WORK_IN_PERF_EVENT] = { "task_work_in_perf_event",
+					      { "bpf_task_work_schedule_resume_impl",
+						"bpf_iter_task_vma_new" },
+					      "this kernel has no BPF task works (6.18)" },
+	[FEATURE_TASK_WORK_IN_TRACEPOINT] = { "task_work_in_tracepoint",
+					      { "bpf_task_work_schedule_resume_impl" },
+					      "this kernel has no BPF task works (6.18)" },
+	[FEATURE_VMAS_IN_SLEEPABLE_UPROBE] = { "vmas_in_sleepable_uprobe",
+					       { "bpf_iter_task_vma_new" },
+					       "this kernel has no VMA iterator (6.7)" },
+};
+
+static struct probe_result results[FEATURE__COUNT];
 static pthread_once_t probed = PTHREAD_ONCE_INIT;
 
 static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -52,38 +70,47 @@ static void verifier_reason(const char *log, char *reason, size_t size)
 	snprintf(reason, size, "%.*s", (int)strcspn(found, "\n"), found);
 }
 
-static bool kernel_has_kfuncs(void)
+static bool kernel_has_kfuncs(const struct btf *vmlinux, const char *const *kfuncs, size_t count)
 {
-	static const char *const kfuncs[] = { "bpf_task_work_schedule_resume_impl",
-					      "bpf_iter_task_vma_new" };
-	struct btf *vmlinux = btf__load_vmlinux_btf();
-	bool found = vmlinux != NULL;
-
-	for (size_t i = 0; found && i < ARRAY_SIZE(kfuncs); i++)
-		found = btf__find_by_name_kind(vmlinux, kfuncs[i], BTF_KIND_FUNC) >= 0;
-	btf__free(vmlinux);
-	return found;
+	for (size_t i = 0; i < count; i++)
+		if (kfuncs[i] && btf__find_by_name_kind(vmlinux, kfuncs[i], BTF_KIND_FUNC) < 0)
+			return false;
+	return true;
 }
 
-static void probe(struct probe_result *result, enum task_work_user user, char *log)
+static void probe(struct probe_result *result, enum kernel_feature feature,
+		  const struct btf *vmlinux, char *log)
 {
-	struct features_bpf *skel = features_bpf__open();
-	struct bpf_program *wanted, *prog;
+	struct bpf_program *wanted = NULL, *prog;
+	struct features_bpf *skel;
 
+	if (!vmlinux || !kernel_has_kfuncs(vmlinux, probes[feature].kfuncs,
+					   ARRAY_SIZE(probes[feature].kfuncs))) {
+		result->err = -EOPNOTSUPP;
+		snprintf(result->reason, sizeof(result->reason), "%s", probes[feature].missing);
+		return;
+	}
+	skel = features_bpf__open();
 	if (!skel) {
 		result->err = -errno;
 		snprintf(result->reason, sizeof(result->reason), "opening the probe: %s",
 			 strerror(errno));
 		return;
 	}
-	wanted = user == TASK_WORK_IN_PERF_EVENT ? skel->progs.task_work_in_perf_event
-						 : skel->progs.task_work_in_tracepoint;
 	bpf_object__for_each_program(prog, skel->obj)
-		bpf_program__set_autoload(prog, prog == wanted);
+	{
+		bool is_wanted = !strcmp(bpf_program__name(prog), probes[feature].program);
+
+		bpf_program__set_autoload(prog, is_wanted);
+		if (is_wanted)
+			wanted = prog;
+	}
 	log[0] = '\0';
-	bpf_program__set_log_buf(wanted, log, LOG_SIZE);
-	bpf_program__set_log_level(wanted, 1);
-	result->err = features_bpf__load(skel);
+	if (wanted) {
+		bpf_program__set_log_buf(wanted, log, LOG_SIZE);
+		bpf_program__set_log_level(wanted, 1);
+	}
+	result->err = wanted ? features_bpf__load(skel) : -ENOENT;
 	if (result->err)
 		verifier_reason(log, result->reason, sizeof(result->reason));
 	features_bpf__destroy(skel);
@@ -92,29 +119,23 @@ static void probe(struct probe_result *result, enum task_work_user user, char *l
 static void probe_all(void)
 {
 	static char log[LOG_SIZE];
+	struct btf *vmlinux = btf__load_vmlinux_btf();
 	libbpf_print_fn_t previous;
 
-	if (!kernel_has_kfuncs()) {
-		for (int user = 0; user < TASK_WORK_USERS; user++) {
-			results[user].err = -EOPNOTSUPP;
-			snprintf(results[user].reason, sizeof(results[user].reason),
-				 "this kernel has no BPF task works (6.18)");
-		}
-		return;
-	}
 	/* A refusal is an answer, not an error: libbpf would print the whole log. */
 	previous = libbpf_set_print(quiet);
-	for (int user = 0; user < TASK_WORK_USERS; user++)
-		probe(&results[user], user, log);
+	for (int feature = 0; feature < FEATURE__COUNT; feature++)
+		probe(&results[feature], feature, vmlinux, log);
 	libbpf_set_print(previous);
+	btf__free(vmlinux);
 }
 
-int features__task_work(enum task_work_user user, const char **ret_reason)
+int features__probe(enum kernel_feature feature, const char **ret_reason)
 {
-	if (user < 0 || user >= TASK_WORK_USERS)
+	if (feature < 0 || feature >= FEATURE__COUNT)
 		return -EINVAL;
 	pthread_once(&probed, probe_all);
-	if (results[user].err && ret_reason)
-		*ret_reason = results[user].reason;
-	return results[user].err;
+	if (results[feature].err && ret_reason)
+		*ret_reason = results[feature].reason;
+	return results[feature].err;
 }

@@ -7,17 +7,21 @@
 #ifndef KILN_FEATURES_H
 #define KILN_FEATURES_H
 
-enum task_work_user {
-	TASK_WORK_IN_PERF_EVENT, /* the CPU side's in-kernel fill, with the VMA iterator */
-	TASK_WORK_IN_TRACEPOINT, /* the off-CPU side's user stacks, from tp_btf sched_switch */
-	TASK_WORK_USERS,
+enum kernel_feature {
+	/* The CPU side's in-kernel fill: a task work from a perf-event program, VMAs read there. */
+	FEATURE_TASK_WORK_IN_PERF_EVENT,
+	/* The off-CPU side's user stacks: a task work from tp_btf sched_switch. */
+	FEATURE_TASK_WORK_IN_TRACEPOINT,
+	/* The CPU side's fill at the dynamic loader: VMAs read in a sleepable uprobe. */
+	FEATURE_VMAS_IN_SLEEPABLE_UPROBE,
+	FEATURE__COUNT,
 };
 
 /*
- * 0 when this kernel lets such a program schedule a BPF task work, else a
- * negative errno with *ret_reason (static storage) saying why not, in the
- * kernel's words when its verifier refused. Probed once per user, then cached.
+ * 0 when this kernel lets such a program use the feature, else a negative
+ * errno with *ret_reason (static storage) saying why not, in the kernel's
+ * words when its verifier refused. Each probed once, then cached.
  */
-int features__task_work(enum task_work_user user, const char **ret_reason);
+int features__probe(enum kernel_feature feature, const char **ret_reason);
 
 #endif /* KILN_FEATURES_H */

@@ -47,7 +47,7 @@ static int probe_hooks(void)
 	const char *reason;
 	int hooks = OFFCPU_HOOKS_RAW_TP;
 
-	if (!features__task_work(TASK_WORK_IN_TRACEPOINT, &reason))
+	if (!features__probe(FEATURE_TASK_WORK_IN_TRACEPOINT, &reason))
 		return OFFCPU_HOOKS_TASK_WORK;
 	vmlinux = btf__load_vmlinux_btf();
 	if (vmlinux &&
@@ -197,7 +197,7 @@ struct offcpu_profiler *offcpu_profiler__new(const struct offcpu_profiler_opts *
 	skel->rodata->state_mask = opts->state_mask;
 	profiler->hooks = opts->hooks >= 0 ? opts->hooks : probe_hooks();
 	if (profiler->hooks == OFFCPU_HOOKS_TASK_WORK &&
-	    (err = features__task_work(TASK_WORK_IN_TRACEPOINT, &reason))) {
+	    (err = features__probe(FEATURE_TASK_WORK_IN_TRACEPOINT, &reason))) {
 		log_error("--off-cpu-hooks task-work: the kernel refuses it: %s", reason);
 		err = -EOPNOTSUPP;
 		goto fail;
