@@ -18,6 +18,7 @@
 #include "agent/profile/window_profile.h"
 #include "agent/push/curl_api.h"
 #include "agent/sampling/cpu_profiler.h"
+#include "agent/sampling/features.h"
 #include "lib/log.h"
 #include "agent/sampling/offcpu_profiler.h"
 #include "agent/sampling/sampling.h"
@@ -1102,6 +1103,19 @@ static int start_sampling(struct agent *agent)
 	return err;
 }
 
+/* --probe-kernel: one line per feature, "yes" or "no (why)"; 0 even when some are missing. */
+static int probe_kernel(void)
+{
+	for (int feature = 0; feature < FEATURE__COUNT; feature++) {
+		const char *reason = "";
+		int err = features__probe(feature, &reason);
+
+		printf("%s: %s%s%s\n", features__name(feature), err ? "no (" : "yes", reason,
+		       err ? ")" : "");
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction action = { .sa_handler = on_signal };
@@ -1117,6 +1131,8 @@ int main(int argc, char **argv)
 		break;
 	}
 	log_set_level(agent.opts.verbose ? LOG_DEBUG : LOG_INFO);
+	if (agent.opts.probe_kernel)
+		return probe_kernel();
 	if (!has_privileges()) {
 		log_error("kiln needs root, or the capabilities CAP_BPF and CAP_PERFMON "
 			  "(and CAP_SYS_PTRACE to read other processes' mappings)");

@@ -79,8 +79,8 @@ static const struct option_spec option_table[] = {
 	{ "unwind", 0, OPTION_CHOICE, FIELD(unwind_fp), 0, 0, "dwarf|fp",
 	  "user stacks from DWARF CFI (default) or frame pointers", unwind_choices },
 	{ "no-kernel-fill", 0, OPTION_FLAG, FIELD(no_kernel_fill), 0, 0, NULL,
-	  "new processes' mappings read by the agent alone, as on kernels without BPF task "
-	  "works (before 6.18)" },
+	  "new processes' mappings read by the agent alone, not filled by the kernel at "
+	  "their loader or first sample" },
 	{ "python", 0, OPTION_CHOICE, FIELD(python_off), 0, 0, "on|off",
 	  "CPython's frames (3.6-3.13) in place of its evaluator's, with --unwind dwarf "
 	  "(default on)",
@@ -158,6 +158,8 @@ static const struct option_spec option_table[] = {
 	{ "config", 'c', OPTION_CONFIG, 0, 0, 0, "FILE",
 	  "YAML file of settings (each flag by its long name) and relabel_configs; flags win" },
 	{ "verbose", 'v', OPTION_FLAG, FIELD(verbose), 0, 0, NULL, "log debugging detail" },
+	{ "probe-kernel", 0, OPTION_FLAG, FIELD(probe_kernel), 0, 0, NULL,
+	  "say which BPF features this kernel allows kiln, then exit" },
 	{ "help", 'h', OPTION_HELP, 0, 0, 0, NULL, "show this help and exit" },
 	{ "version", 'V', OPTION_VERSION, 0, 0, 0, NULL, "show the version and exit" },
 };

@@ -47,6 +47,7 @@ struct kiln_options {
 	uint64_t max_memory; /* --max-memory: the caches' budget, shared out by the agent */
 	uint64_t max_dwarf_memory; /* what open DWARF may hold, estimated; 0: its share */
 	bool verbose;
+	bool probe_kernel; /* --probe-kernel: say what the kernel allows kiln, then exit */
 	/* --http-address: where /metrics and /healthz are served; "": nowhere. */
 	const char *http_address;
 	/* Kubernetes metadata: --kubernetes is 0 auto, 1 on, 2 off. */

@@ -25,18 +25,22 @@ struct probe_result {
 
 /* Each feature's probe program, and the kfuncs it needs, older kernels lacking them. */
 static const struct {
+	const char *name;
 	const char *program;
 	const char *kfuncs[2];
 	const char *missing;
 } probes[FEATURE__COUNT] = {
-	[FEATURE_TASK_WORK_IN_PERF_EVENT] = { "task_work_in_perf_event",
+	[FEATURE_TASK_WORK_IN_PERF_EVENT] = { "task works from perf-event programs (CPU fill)",
+					      "task_work_in_perf_event",
 					      { "bpf_task_work_schedule_resume_impl",
 						"bpf_iter_task_vma_new" },
 					      "this kernel has no BPF task works (6.18)" },
-	[FEATURE_TASK_WORK_IN_TRACEPOINT] = { "task_work_in_tracepoint",
+	[FEATURE_TASK_WORK_IN_TRACEPOINT] = { "task works from sched_switch (off-CPU task-work)",
+					      "task_work_in_tracepoint",
 					      { "bpf_task_work_schedule_resume_impl" },
 					      "this kernel has no BPF task works (6.18)" },
-	[FEATURE_VMAS_IN_SLEEPABLE_UPROBE] = { "vmas_in_sleepable_uprobe",
+	[FEATURE_VMAS_IN_SLEEPABLE_UPROBE] = { "the VMA iterator in sleepable uprobes (loader fill)",
+					       "vmas_in_sleepable_uprobe",
 					       { "bpf_iter_task_vma_new" },
 					       "this kernel has no VMA iterator (6.7)" },
 };
@@ -138,4 +142,9 @@ int features__probe(enum kernel_feature feature, const char **ret_reason)
 	if (results[feature].err && ret_reason)
 		*ret_reason = results[feature].reason;
 	return results[feature].err;
+}
+
+const char *features__name(enum kernel_feature feature)
+{
+	return feature >= 0 && feature < FEATURE__COUNT ? probes[feature].name : "unknown";
 }

@@ -24,4 +24,7 @@ enum kernel_feature {
  */
 int features__probe(enum kernel_feature feature, const char **ret_reason);
 
+/* What the feature is for, in a phrase: "task works from perf-event programs". */
+const char *features__name(enum kernel_feature feature);
+
 #endif /* KILN_FEATURES_H */

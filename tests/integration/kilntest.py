@@ -286,6 +286,23 @@ def wait_for(predicate, timeout=10.0, interval=0.05):
     return predicate()
 
 
+_kernel_features = None
+
+
+def kernel_refuses(feature):
+    """Why this kernel refuses a BPF feature kiln probes (`kiln --probe-kernel`,
+    a line starting with `feature`), or None when it allows it."""
+    global _kernel_features
+    if _kernel_features is None:
+        out = subprocess.run([KILN, "--probe-kernel"], stdout=subprocess.PIPE, text=True,
+                             timeout=60).stdout
+        _kernel_features = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+    for name, answer in _kernel_features.items():
+        if name.startswith(feature):
+            return None if answer == "yes" else re.sub(r"^no \((.*)\)$", r"\1", answer)
+    raise KeyError(f"kiln --probe-kernel has no {feature!r}: {_kernel_features}")
+
+
 def kiln_bpf_programs():
     """Names of loaded BPF programs that are kiln's."""
     out = subprocess.run(["bpftool", "prog", "show"], stdout=subprocess.PIPE, text=True)
