@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Probes BPF task works by loading bpf/features.bpf.c's programs, one at a time. */
-#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -12,6 +11,7 @@
 #include <bpf/libbpf.h>
 
 #include "agent/sampling/features.h"
+#include "agent/sampling/verifier_log.h"
 #include "bpf/features.skel.h"
 #include "lib/array.h"
 
@@ -52,26 +52,6 @@ static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	(void)level, (void)fmt, (void)ap;
 	return 0;
-}
-
-/*
- * The verifier's reason: the line after the last instruction it printed
- * ("27: (85) call ...\nsleepable callback in ..."), else its first line.
- */
-static void verifier_reason(const char *log, char *reason, size_t size)
-{
-	const char *line = log, *found = NULL, *next;
-
-	for (; *line; line = next) {
-		next = strchr(line, '\n');
-		next = next ? next + 1 : line + strlen(line);
-		if (isdigit((unsigned char)*line) && strchr(line, ':') &&
-		    strchr(line, ':') < next && *next)
-			found = next;
-	}
-	if (!found)
-		found = log;
-	snprintf(reason, size, "%.*s", (int)strcspn(found, "\n"), found);
 }
 
 static bool kernel_has_kfuncs(const struct btf *vmlinux, const char *const *kfuncs, size_t count)
@@ -116,7 +96,7 @@ static void probe(struct probe_result *result, enum kernel_feature feature,
 	}
 	result->err = wanted ? features_bpf__load(skel) : -ENOENT;
 	if (result->err)
-		verifier_reason(log, result->reason, sizeof(result->reason));
+		verifier_log__reason(log, result->reason, sizeof(result->reason));
 	features_bpf__destroy(skel);
 }
 

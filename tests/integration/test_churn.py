@@ -7,11 +7,12 @@ same without the kernel's fill (--no-kernel-fill). Their stacks are known (churn
 read back with `go tool pprof`."""
 import os
 import re
+import shutil
 import subprocess
 import time
 
-from kilntest import (MIN_SAMPLES, check, finish, prog, profiles, read_profile, require_root,
-                      start, start_kiln, stop, tmpdir, wait_for, wait_sampling)
+from kilntest import (MIN_SAMPLES, check, finish, kernel_refuses, prog, profiles, read_profile,
+                      require_root, start, start_kiln, stop, tmpdir, wait_for, wait_sampling)
 
 FREQUENCY = 299
 # What glibc's startup adds below main.
@@ -25,14 +26,14 @@ def cpu_load():
     return [start([prog("split_nofp"), "600"]) for _ in range(os.cpu_count() or 2)]
 
 
-def churn(seconds):
+def churn(seconds, loader=()):
     """Processes of churn_spin_nofp started one after another, each living
-    20-50 ms; returns their pids."""
+    20-50 ms (run by the given dynamic loader, if any); returns their pids."""
     pids = []
     end = time.time() + seconds
     while time.time() < end:
         milliseconds = 20 + (len(pids) * 7) % 31
-        process = subprocess.Popen([prog("churn_spin_nofp"), str(milliseconds)])
+        process = subprocess.Popen([*loader, prog("churn_spin_nofp"), str(milliseconds)])
         process.wait()
         pids.append(process.pid)
     return pids
@@ -138,6 +139,57 @@ def test_churn():
     # Every file of the churn has a table after the first window: nothing for the agent to read.
     check("churn: most of its processes filled whole by the kernel, not read by the agent",
           whole >= 0.5 * len(pids), f"{whole} whole of {len(pids)} processes")
+    at_loader = counter(later, r"(\d+) at the loader,")
+    check("churn: the kernel filled them at the loader's hook or from their first sample",
+          at_loader >= len(pids) or deferred > 0, f"{at_loader} at the loader, {deferred} deferred")
+
+
+def test_second_loader():
+    """A dynamic loader kiln does not run itself (a copy of ld.so, as a
+    container's image has its own): kiln watches it from the first process
+    it meets running it, and the processes after that are filled at its
+    hook from their start."""
+    refused = kernel_refuses("the VMA iterator in sleepable uprobes")
+    if refused:
+        print(f"# second loader: skipped, this kernel has no loader fill ({refused})")
+        return
+    loader = os.path.join(tmpdir(), "ld-linux-x86-64.so.2")
+    shutil.copy("/lib64/ld-linux-x86-64.so.2", loader)
+    os.chmod(loader, 0o755)
+    out = tmpdir()
+    load = cpu_load()
+    kiln = None
+    try:
+        kiln = start_kiln(["--frequency", str(FREQUENCY), "--duration", "4", "--iterations",
+                           "3", "--output-dir", out, "--verbose"])
+        head = wait_sampling(kiln)
+        subprocess.run([loader, prog("churn_spin_nofp"), "20"], check=True)
+        wait_for(lambda: profiles(out), timeout=60)
+        pids = set(churn(6, [loader]))
+        _, err = kiln.communicate(timeout=120)
+        err = head + err
+    finally:
+        for proc in load:
+            stop(proc)
+        if kiln and kiln.poll() is None:
+            stop(kiln)
+    files = profiles(out)
+    if not check("second loader: kiln exits 0 with three profiles",
+                 kiln.returncode == 0 and len(files) == 3, err[-2000:]):
+        return
+    exact = leaf = total = 0
+    worst = []
+    for path in files[1:]:
+        e, l, t, w = exact_share(read_profile(path), pids)
+        exact, leaf, total, worst = exact + e, leaf + l, total + t, worst + w
+    later = err.split("wrote ", 2)[-1]
+    watched = re.findall(r"dynamic loaders: (\d+) watched", later)
+    print(f"# second loader: {len(pids)} processes, {leaf} samples in {LEAF}, {exact} exact; "
+          f"loaders watched {watched[-1:]}")
+    check("second loader: kiln watches both loaders", watched and int(watched[-1]) >= 2,
+          re.findall(r"dynamic loaders: .*", err)[-3:])
+    check("second loader: >= 97% of its processes' samples read the exact stack to _start",
+          leaf >= MIN_SAMPLES and exact >= 0.97 * leaf, f"{exact}/{leaf}; others: {worst[:3]}")
 
 
 def test_first_window():
@@ -318,6 +370,7 @@ def test_without_kernel_fill():
 if __name__ == "__main__":
     require_root()
     test_churn()
+    test_second_loader()
     test_first_window()
     test_lazy_binding()
     test_without_kernel_fill()
