@@ -88,11 +88,11 @@ def counter(err, pattern):
     return sum(int(v) for v in found)
 
 
-def test_churn():
-    """Processes of a binary whose files have tables are unwound in full
-    from their first sample: the kernel fills their mappings itself. The
-    first window warms up (one run of the binary: its table is built at
-    its exec); the churn is measured in the two after it."""
+def measure_churn(name, loader=()):
+    """kiln for three windows beside a CPU load: the first warms up (one run
+    of the binary: its table is built at its exec), the churn is measured in
+    the two after it. Returns (exact, leaf, total, worst, pids, counters of
+    the measured windows), or None when kiln failed."""
     out = tmpdir()
     load = cpu_load()
     kiln = None
@@ -100,10 +100,10 @@ def test_churn():
         kiln = start_kiln(["--frequency", str(FREQUENCY), "--duration", "4", "--iterations",
                            "3", "--output-dir", out, "--verbose"])
         head = wait_sampling(kiln)
-        churn(0.001)
+        subprocess.run([*loader, prog("churn_spin_nofp"), "20"], check=True)
         # Its first window written: what kiln was told during it is taken.
         wait_for(lambda: profiles(out), timeout=60)
-        pids = set(churn(6))
+        pids = set(churn(6, loader))
         _, err = kiln.communicate(timeout=120)
         err = head + err
     finally:
@@ -112,24 +112,34 @@ def test_churn():
         if kiln and kiln.poll() is None:
             stop(kiln)
     files = profiles(out)
-    if not check("churn: kiln exits 0 with three profiles",
+    if not check(f"{name}: kiln exits 0 with three profiles",
                  kiln.returncode == 0 and len(files) == 3, err[-2000:]):
-        return
+        return None
     exact = leaf = total = 0
     worst = []
     for path in files[1:]:
         e, l, t, w = exact_share(read_profile(path), pids)
         exact, leaf, total, worst = exact + e, leaf + l, total + t, worst + w
     # The counters of the windows measured, the first's left out.
-    later = err.split("wrote ", 2)[-1]
+    return exact, leaf, total, worst, pids, err.split("wrote ", 2)[-1]
+
+
+def test_churn():
+    """Processes of a binary whose files have tables are unwound in full
+    from their first sample: the kernel fills their mappings itself."""
+    measured = measure_churn("churn")
+    if not measured:
+        return
+    exact, leaf, total, worst, pids, later = measured
     fills = counter(later, r"(\d+) processes filled")
     deferred = counter(later, r"(\d+) samples deferred")
     fill_ns = counter(later, r"processes filled in (\d+) ns")
     refills = counter(later, r"(\d+) filled again")
     whole = counter(later, r"(\d+) whole \(not read\)")
+    at_loader = counter(later, r"(\d+) at the loader,")
     print(f"# churn: {len(pids)} processes, {total} samples, {leaf} in {LEAF}, {exact} exact; "
-          f"whole host: kernel fills {fills} ({refills} again, {whole} whole), deferred samples "
-          f"{deferred}, in {fill_ns} ns")
+          f"whole host: kernel fills {fills} ({at_loader} at the loader, {refills} again, "
+          f"{whole} whole), deferred samples {deferred}, in {fill_ns} ns")
     # The rest are the loader's start-up and the exit, which take a fixed time
     # when churn_spin's share shrinks under load: no ground truth to compare.
     check("churn: most of the churn's samples in churn_spin",
@@ -139,7 +149,6 @@ def test_churn():
     # Every file of the churn has a table after the first window: nothing for the agent to read.
     check("churn: most of its processes filled whole by the kernel, not read by the agent",
           whole >= 0.5 * len(pids), f"{whole} whole of {len(pids)} processes")
-    at_loader = counter(later, r"(\d+) at the loader,")
     check("churn: the kernel filled them at the loader's hook or from their first sample",
           at_loader >= len(pids) or deferred > 0, f"{at_loader} at the loader, {deferred} deferred")
 
@@ -156,38 +165,15 @@ def test_second_loader():
     loader = os.path.join(tmpdir(), "ld-linux-x86-64.so.2")
     shutil.copy("/lib64/ld-linux-x86-64.so.2", loader)
     os.chmod(loader, 0o755)
-    out = tmpdir()
-    load = cpu_load()
-    kiln = None
-    try:
-        kiln = start_kiln(["--frequency", str(FREQUENCY), "--duration", "4", "--iterations",
-                           "3", "--output-dir", out, "--verbose"])
-        head = wait_sampling(kiln)
-        subprocess.run([loader, prog("churn_spin_nofp"), "20"], check=True)
-        wait_for(lambda: profiles(out), timeout=60)
-        pids = set(churn(6, [loader]))
-        _, err = kiln.communicate(timeout=120)
-        err = head + err
-    finally:
-        for proc in load:
-            stop(proc)
-        if kiln and kiln.poll() is None:
-            stop(kiln)
-    files = profiles(out)
-    if not check("second loader: kiln exits 0 with three profiles",
-                 kiln.returncode == 0 and len(files) == 3, err[-2000:]):
+    measured = measure_churn("second loader", [loader])
+    if not measured:
         return
-    exact = leaf = total = 0
-    worst = []
-    for path in files[1:]:
-        e, l, t, w = exact_share(read_profile(path), pids)
-        exact, leaf, total, worst = exact + e, leaf + l, total + t, worst + w
-    later = err.split("wrote ", 2)[-1]
+    exact, leaf, _, worst, pids, later = measured
     watched = re.findall(r"dynamic loaders: (\d+) watched", later)
     print(f"# second loader: {len(pids)} processes, {leaf} samples in {LEAF}, {exact} exact; "
           f"loaders watched {watched[-1:]}")
     check("second loader: kiln watches both loaders", watched and int(watched[-1]) >= 2,
-          re.findall(r"dynamic loaders: .*", err)[-3:])
+          re.findall(r"dynamic loaders: .*", later)[-3:])
     check("second loader: >= 97% of its processes' samples read the exact stack to _start",
           leaf >= MIN_SAMPLES and exact >= 0.97 * leaf, f"{exact}/{leaf}; others: {worst[:3]}")
 
