@@ -141,7 +141,8 @@ $(BUILD)/%.o: %.c | $(PROTO_GEN)
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 $(SKEL_OBJS) $(BUILD)/agent/main.o: | $(BPF_SKELS)
 
-$(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c
+# One schema imports another: every generated header first.
+$(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c | $(PROTO_GEN)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Wno-unused-parameter -MMD -MP -c $< -o $@
 

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Builds a pprof Profile in interned tables and writes it gzip-compressed. */
-#define ZLIB_CONST
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -10,9 +9,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "lib/fs.h"
+#include "lib/gzip.h"
 #include "lib/hashmap.h"
 #include "proto/pprof_builder.h"
 #include "proto/profile.pb-c.h"
@@ -766,54 +765,6 @@ static int profile_messages__init(struct profile_messages *m, const struct pprof
 	profile->n_comment = b->comment_count;
 	profile->comment = b->comments;
 	return 0;
-}
-
-/*
- * gzip (not raw deflate or zlib): pprof readers expect the gzip magic.
- * Level 1: on a window of a busy host (200 KiB of protobuf: sample labels
- * and varint ids, which compress 2.5:1 at any level) it takes half the time
- * of zlib's default 6 for 8% more bytes, and compressing is a steady cost
- * paid every window.
- */
-static int gzip_compress(const uint8_t *data, size_t size, uint8_t **ret_data, size_t *ret_size)
-{
-	z_stream stream = { 0 };
-	uint8_t *out = NULL;
-	uLong bound;
-	int err;
-
-	if (size > UINT_MAX)
-		return -EFBIG;
-	if (deflateInit2(&stream, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return -ENOMEM;
-	bound = deflateBound(&stream, size);
-	if (bound > UINT_MAX) {
-		err = -EFBIG;
-		goto cleanup;
-	}
-	out = malloc(bound);
-	if (!out) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	stream.next_in = data;
-	stream.avail_in = size;
-	stream.next_out = out;
-	stream.avail_out = bound;
-	/* deflateBound's room lets one Z_FINISH call complete. */
-	if (deflate(&stream, Z_FINISH) != Z_STREAM_END) {
-		err = -EIO;
-		goto cleanup;
-	}
-	*ret_data = out;
-	*ret_size = stream.total_out;
-	out = NULL;
-	err = 0;
-
-cleanup:
-	deflateEnd(&stream);
-	free(out);
-	return err;
 }
 
 int pprof_builder__encode_gzip(struct pprof_builder *builder, uint8_t **ret_data, size_t *ret_size)
