@@ -36,6 +36,7 @@
 #include "agent/process/process_capture.h"
 #include "agent/process/process_table.h"
 #include "agent/unwind/unwind_maps.h"
+#include "agent/push/otlp.h"
 #include "agent/push/uploader.h"
 #include "lib/array.h"
 #include "lib/clock.h"
@@ -114,6 +115,7 @@ struct agent {
 	struct metrics *metrics; /* the same counters for /metrics; NULL without the endpoint */
 	struct http_endpoint *http; /* NULL: no --http-address, or it could not bind */
 	struct uploader *uploader; /* NULL: no --remote-store */
+	const struct push_protocol *push_protocol; /* with the uploader */
 	struct output_retention *retention; /* NULL: no --output-dir, or no bound on it */
 	int retention_error_reported;
 	char hostname[256];
@@ -672,13 +674,60 @@ static void report_retention(struct agent *agent, const struct output_retention_
 struct push_context {
 	struct agent *agent;
 	const struct window_profile_meta *meta;
+	struct otlp_window *otlp; /* a protocol of one request a window: the processes go here */
 	uint64_t spooled;
 	int first_error;
 	uint64_t errors;
 	uint64_t labels_cut; /* past PUSH_RECORD_MAX_LABELS, or values cut to fit */
 };
 
-/* Hands one process's profile to the uploader (its spool, on disk). */
+/*
+ * The executable of a process the window knows: the path of its lowest
+ * file mapping (a program is mapped below its libraries, PIE or not), or
+ * NULL when none has a path (read from the kernel's record after it exited).
+ */
+static const char *process_executable(const struct agent *agent, uint32_t pid)
+{
+	const struct proc_maps *maps = process_table__maps(agent->processes, pid);
+
+	for (size_t i = 0; maps && i < maps->count; i++)
+		if (maps->mappings[i].path[0] == '/')
+			return maps->mappings[i].path;
+	return NULL;
+}
+
+/* The window's OTLP request, spooled as one record of the whole window. */
+static int push_otlp_window(struct push_context *push)
+{
+	struct push_record record = {
+		.off_cpu = push->meta->off_cpu,
+		.window_request = true,
+		.start_ns = push->meta->start_ns,
+		.duration_ns = push->meta->duration_ns,
+	};
+	uint8_t *data;
+	size_t size;
+	int err;
+
+	if (!otlp_window__count(push->otlp))
+		return 0;
+	snprintf(record.comm, sizeof(record.comm), "%zu processes", otlp_window__count(push->otlp));
+	snprintf(record.service_name, sizeof(record.service_name), "%s",
+		 push->agent->opts.service_name ? push->agent->opts.service_name : "kiln");
+	snprintf(record.hostname, sizeof(record.hostname), "%s", push->agent->hostname);
+	err = otlp_window__encode(push->otlp, &data, &size);
+	if (!err) {
+		err = uploader__push(push->agent->uploader, &record, data, size);
+		free(data);
+	}
+	if (!err)
+		push->spooled += otlp_window__count(push->otlp);
+	else if (err != -EFBIG && !push->errors++)
+		push->first_error = err;
+	return err == -EFBIG ? 0 : err;
+}
+
+/* Hands one process's profile to the uploader (its spool, on disk), or to the window's request. */
 static int push_process(void *ctx, uint32_t pid, const char *comm, const uint8_t *data, size_t size)
 {
 	struct push_context *push = ctx;
@@ -708,6 +757,14 @@ static int push_process(void *ctx, uint32_t pid, const char *comm, const uint8_t
 	snprintf(record.comm, sizeof(record.comm), "%s", comm);
 	snprintf(record.service_name, sizeof(record.service_name), "%s", service);
 	snprintf(record.hostname, sizeof(record.hostname), "%s", push->agent->hostname);
+	if (push->otlp) {
+		err = otlp_window__add(push->otlp, &record, process_executable(push->agent, pid),
+				       data, size);
+		/* One profile that does not convert is that process's loss alone. */
+		if (err && !push->errors++)
+			push->first_error = err;
+		return err == -ENOMEM ? err : 0;
+	}
 	err = uploader__push(push->agent->uploader, &record, data, size);
 	if (!err) {
 		push->spooled++;
@@ -783,7 +840,17 @@ static int write_window(struct agent *agent, bool off_cpu, struct sample_window 
 	if (agent->uploader) {
 		struct push_context push = { .agent = agent, .meta = &meta };
 
+		if (agent->push_protocol->per_window) {
+			push.otlp = otlp_window__new(off_cpu);
+			if (!push.otlp) {
+				err = -ENOMEM;
+				goto cleanup;
+			}
+		}
 		err = window_profile__for_each_process(profile, push_process, &push, &push_result);
+		if (!err && push.otlp)
+			err = push_otlp_window(&push);
+		otlp_window__free(push.otlp);
 		if (push.errors)
 			log_warn("%s window: %" PRIu64 " process profiles could not be spooled: %s",
 				 kind, push.errors, strerror(-push.first_error));
@@ -1353,6 +1420,10 @@ int main(int argc, char **argv)
 		const struct push_protocol *protocol =
 			agent.opts.remote_protocol ? push_protocol_find(agent.opts.remote_protocol)
 						   : push_protocols[0];
+
+		if (agent.opts.otlp_transport && protocol->grpc)
+			protocol = protocol->grpc;
+		agent.push_protocol = protocol;
 		const struct uploader_opts uploader_opts = {
 			.http = &http_opts,
 			.protocol = protocol,

@@ -48,6 +48,7 @@ struct option_spec {
 static const char *const unwind_choices[] = { "dwarf", "fp", NULL };
 static const char *const python_choices[] = { "on", "off", NULL };
 static const char *const kubernetes_choices[] = { "auto", "on", "off", NULL };
+static const char *const otlp_transport_choices[] = { "http", "grpc", NULL };
 
 static const char *const off_cpu_hooks_choices[] = { "auto", "task-work", "sys-exit", "raw-tp",
 						     NULL };
@@ -101,9 +102,13 @@ static const struct option_spec option_table[] = {
 	  off_cpu_hooks_choices },
 	{ "remote-store", 0, OPTION_STRING, FIELD(remote_store), 0, 0, "URL",
 	  "push profiles to this Pyroscope or Parca (http:// or https://)" },
-	{ "remote-protocol", 0, OPTION_STRING, FIELD(remote_protocol), 0, 0, "pyroscope|parca",
-	  "how to push: Pyroscope's /ingest or Parca's gRPC WriteRaw (default pyroscope)",
+	{ "remote-protocol", 0, OPTION_STRING, FIELD(remote_protocol), 0, 0, "pyroscope|parca|otlp",
+	  "how to push: Pyroscope's /ingest, Parca's gRPC WriteRaw or OpenTelemetry's OTLP "
+	  "(default pyroscope)",
 	  .remote_only = true },
+	{ "otlp-transport", 0, OPTION_CHOICE, FIELD(otlp_transport), 0, 0, "http|grpc",
+	  "OTLP over HTTP (POST /v1development/profiles) or gRPC (default http)",
+	  otlp_transport_choices, .remote_only = true },
 	{ "service-name", 0, OPTION_STRING, FIELD(service_name), 0, 0, "NAME",
 	  "service_name label of every pushed profile (default: the process name)",
 	  .remote_only = true },
@@ -326,6 +331,10 @@ static int check_remote_options(struct kiln_options *opts, const bool *seen)
 		return usage_error("--remote-protocol: unknown value '%s' (%s)",
 				   opts->remote_protocol, words);
 	}
+	for (size_t i = 0; i < OPTION_COUNT; i++)
+		if (seen[i] && option_table[i].offset == FIELD(otlp_transport) &&
+		    (!opts->remote_protocol || strcmp(opts->remote_protocol, "otlp")))
+			return usage_error("--otlp-transport: only with --remote-protocol otlp");
 	if ((strncmp(opts->remote_store, "http://", 7) || !opts->remote_store[7]) &&
 	    (strncmp(opts->remote_store, "https://", 8) || !opts->remote_store[8]))
 		return usage_error("--remote-store: '%s' is not an http:// or https:// URL",

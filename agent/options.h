@@ -59,6 +59,7 @@ struct kiln_options {
 	const char *remote_store; /* URL; NULL: local files only */
 	const char *
 		remote_protocol; /* --remote-protocol: a name in push_protocols[]; NULL: the first */
+	uint32_t otlp_transport; /* --otlp-transport: 0 http, 1 grpc */
 	const char *service_name; /* NULL: each process's name */
 	const char *bearer_token_file;
 	const char *basic_auth_file;

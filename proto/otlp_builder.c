@@ -676,8 +676,34 @@ static int convert(struct otlp_builder *builder, struct conversion *conv,
 	return err;
 }
 
+/* The resource's build id: of the mapping named as its executable, when the profile has it. */
+static int add_executable_build_id(struct otlp_builder *builder,
+				   const Perftools__Profiles__Profile *pprof, const char *executable)
+{
+	const char *key = builder->opts->executable_build_id_attribute;
+	struct resource_record *resource = &builder->resources[builder->resource_count - 1];
+
+	if (!key || !executable)
+		return 0;
+	for (size_t i = 0; i < pprof->n_mapping; i++) {
+		const Perftools__Profiles__Mapping *m = pprof->mapping[i];
+		struct otlp_attribute attribute = { key, pprof->string_table[m->build_id], 0 };
+		int err;
+
+		if (!m->build_id || strcmp(pprof->string_table[m->filename], executable))
+			continue;
+		/* Its attributes are the last added: one more goes at their end. */
+		err = add_resource_attributes(builder, &attribute, 1);
+		if (!err)
+			resource->attribute_count++;
+		return err;
+	}
+	return 0;
+}
+
 int otlp_builder__add_pprof(struct otlp_builder *builder, const struct otlp_attribute *resource,
-			    size_t resource_count, const uint8_t *pprof_data, size_t size)
+			    size_t resource_count, const char *executable, const uint8_t *pprof_data,
+			    size_t size)
 {
 	struct conversion conv = {};
 	Perftools__Profiles__Profile *pprof;
@@ -702,6 +728,8 @@ int otlp_builder__add_pprof(struct otlp_builder *builder, const struct otlp_attr
 		memset(conv.strings, 0xff, pprof->n_string_table * sizeof(*conv.strings));
 		err = convert(builder, &conv, resource, resource_count);
 	}
+	if (!err)
+		err = add_executable_build_id(builder, pprof, executable);
 	if (err) {
 		builder->profile_count = profiles;
 		builder->sample_count = samples;

@@ -43,6 +43,8 @@ struct otlp_builder_opts {
 	size_t label_count;
 	/* The Mapping attribute a pprof build id goes into: "process.executable.build_id.gnu". */
 	const char *build_id_attribute;
+	/* The resource attribute the executable's build id goes into; NULL: none. */
+	const char *executable_build_id_attribute;
 };
 
 /* NULL with errno set. opts and what it points to must outlive the builder. */
@@ -51,13 +53,15 @@ void otlp_builder__free(struct otlp_builder *builder);
 
 /*
  * Adds one pprof profile (serialized, not compressed) as a ResourceProfiles
- * with these attributes (copied). Samples whose value of a type is 0 are
+ * with these attributes (copied), and the build id of the mapping of
+ * executable (its path; NULL when unknown) if the profile has one. Samples whose value of a type is 0 are
  * left out of that type's Profile. Returns 0, -EINVAL when the profile does
  * not decode or refers to a string, mapping, function or location it does
  * not have (nothing of it is added then), or -ENOMEM.
  */
 int otlp_builder__add_pprof(struct otlp_builder *builder, const struct otlp_attribute *resource,
-			    size_t resource_count, const uint8_t *pprof, size_t size);
+			    size_t resource_count, const char *executable, const uint8_t *pprof,
+			    size_t size);
 
 /* ResourceProfiles added so far. */
 size_t otlp_builder__resource_count(const struct otlp_builder *builder);

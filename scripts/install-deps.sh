@@ -32,7 +32,8 @@ packages=(
 	procps             # pgrep/ps in tests
 	python3            # the integration tests
 	util-linux         # setpriv: the unprivileged test
-	python3-grpcio     # the gRPC server standing in for Parca in tests
+	python3-grpcio     # the gRPC servers standing in for Parca and an OTLP receiver in tests
+	python3-protobuf protobuf-compiler  # the OTLP receiver decodes with classes from kiln's .proto
 	python3-h2         # the raw HTTP/2 server sending malformed gRPC trailers in tests
 	python3-yaml       # reading the DaemonSet manifest in tests
 	openssl            # certificates for the TLS push tests

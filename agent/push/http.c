@@ -653,3 +653,23 @@ int http_escape(const char *text, char *out, size_t size)
 	out[o] = '\0';
 	return 0;
 }
+
+void grpc_put_prefix(uint8_t *out, bool compressed, uint32_t size)
+{
+	out[0] = compressed;
+	out[1] = (uint8_t)(size >> 24);
+	out[2] = (uint8_t)(size >> 16);
+	out[3] = (uint8_t)(size >> 8);
+	out[4] = (uint8_t)size;
+}
+
+void grpc_timeout_header(const struct http_client *client, char *out, size_t size)
+{
+	uint64_t timeout_ms = http_client__timeout_ms(client);
+
+	/* gRPC allows at most 8 digits: the deadline in milliseconds, or seconds past that. */
+	if (timeout_ms <= 99999999)
+		snprintf(out, size, "grpc-timeout: %" PRIu64 "m", timeout_ms);
+	else
+		snprintf(out, size, "grpc-timeout: %" PRIu64 "S", timeout_ms / 1000);
+}

@@ -108,6 +108,15 @@ enum push_outcome grpc_status_outcome(int status);
 /* "UNAVAILABLE" for 14; "?" for codes gRPC does not define. */
 const char *grpc_status_name(int status);
 
+/* The gRPC message prefix: a compressed flag byte, then the length, big-endian. */
+#define GRPC_PREFIX_SIZE 5
+
+/* Writes a message's prefix; compressed: by the request's grpc-encoding. */
+void grpc_put_prefix(uint8_t *out, bool compressed, uint32_t size);
+
+/* The grpc-timeout header telling the server the client's deadline ("grpc-timeout: 1500m"). */
+void grpc_timeout_header(const struct http_client *client, char *out, size_t size);
+
 /* A Retry-After value in ms: delay-seconds only (an HTTP date gives 0), capped. */
 uint64_t http_parse_retry_after(const char *value, size_t len);
 

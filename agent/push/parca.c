@@ -88,11 +88,7 @@ int parca_encode_write_raw(const struct push_record *record, const uint8_t *data
 	body = malloc(GRPC_PREFIX_SIZE + packed_size);
 	if (!body)
 		return -ENOMEM;
-	body[0] = 0;
-	body[1] = (uint8_t)(packed_size >> 24);
-	body[2] = (uint8_t)(packed_size >> 16);
-	body[3] = (uint8_t)(packed_size >> 8);
-	body[4] = (uint8_t)packed_size;
+	grpc_put_prefix(body, false, (uint32_t)packed_size);
 	parca__profilestore__v1alpha1__write_raw_request__pack(&request, body + GRPC_PREFIX_SIZE);
 	*ret_body = body;
 	*ret_size = GRPC_PREFIX_SIZE + packed_size;
@@ -102,7 +98,6 @@ int parca_encode_write_raw(const struct push_record *record, const uint8_t *data
 static int parca_send(struct http_client *http, const struct push_record *record,
 		      const uint8_t *data, size_t size, struct push_result *ret_result)
 {
-	uint64_t timeout_ms = http_client__timeout_ms(http);
 	struct http_response response;
 	uint8_t *body = NULL;
 	size_t body_size;
@@ -112,11 +107,7 @@ static int parca_send(struct http_client *http, const struct push_record *record
 	err = parca_encode_write_raw(record, data, size, &body, &body_size);
 	if (err)
 		return err;
-	/* gRPC allows at most 8 digits: the deadline in milliseconds, or seconds past that. */
-	if (timeout_ms <= 99999999)
-		snprintf(timeout, sizeof(timeout), "grpc-timeout: %" PRIu64 "m", timeout_ms);
-	else
-		snprintf(timeout, sizeof(timeout), "grpc-timeout: %" PRIu64 "S", timeout_ms / 1000);
+	grpc_timeout_header(http, timeout, sizeof(timeout));
 	const char *const headers[] = { "Content-Type: application/grpc", "TE: trailers", timeout };
 
 	err = http_client__post(http, WRITE_RAW_PATH, headers, ARRAY_SIZE(headers), true, body,

@@ -6,10 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/push/http.h"
 #include "agent/push/record.h"
-
-/* The gRPC message prefix: a compressed flag byte, then the length, big-endian. */
-#define GRPC_PREFIX_SIZE 5
 
 /*
  * The gRPC message (prefix, then a WriteRawRequest) of one series holding

@@ -8,6 +8,7 @@
 #ifndef KILN_PUSH_PROTOCOL_H
 #define KILN_PUSH_PROTOCOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,12 +27,26 @@ struct push_protocol {
 	 */
 	int (*send)(struct http_client *http, const struct push_record *record, const uint8_t *data,
 		    size_t size, struct push_result *ret_result);
+	/*
+	 * One request a window for all its processes (data: the encoded
+	 * request, gzip-compressed), not one profile a process.
+	 */
+	bool per_window;
+	/* The same protocol over gRPC (--otlp-transport grpc), or NULL. */
+	const struct push_protocol *grpc;
 };
 
 /* Pyroscope: POST /ingest, the pprof as the body, labels in the name. */
 extern const struct push_protocol push_protocol_pyroscope;
 /* Parca: unary gRPC ProfileStoreService/WriteRaw over HTTP/2. */
 extern const struct push_protocol push_protocol_parca;
+
+/*
+ * OpenTelemetry's: the window's ExportProfilesServiceRequest, OTLP/HTTP
+ * (POST /v1development/profiles) or OTLP/gRPC (ProfilesService/Export).
+ */
+extern const struct push_protocol push_protocol_otlp;
+extern const struct push_protocol push_protocol_otlp_grpc;
 
 /* Every protocol, the default first; NULL-terminated. */
 extern const struct push_protocol *const push_protocols[];

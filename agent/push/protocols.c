@@ -7,6 +7,7 @@
 const struct push_protocol *const push_protocols[] = {
 	&push_protocol_pyroscope,
 	&push_protocol_parca,
+	&push_protocol_otlp,
 	NULL,
 };
 

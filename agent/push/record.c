@@ -139,9 +139,10 @@ int push_record__format(const struct push_record *record, char *buf, size_t size
 	push_label_sanitize(record->hostname, "", host, sizeof(host));
 	len = snprintf(buf, size,
 		       "kind=%s\npid=%" PRIu32 "\ncomm=%s\nservice_name=%s\nhostname=%s\n"
-		       "start_ns=%" PRId64 "\nduration_ns=%" PRId64 "\n",
+		       "start_ns=%" PRId64 "\nduration_ns=%" PRId64 "\n%s",
 		       record->off_cpu ? "off_cpu" : "cpu", record->pid, comm, service, host,
-		       record->start_ns, record->duration_ns);
+		       record->start_ns, record->duration_ns,
+		       record->window_request ? "payload=otlp_request\n" : "");
 	if (len < 0 || (size_t)len >= size || !format_labels(record, buf, size, (size_t)len))
 		return -ENAMETOOLONG;
 	return 0;
@@ -213,7 +214,8 @@ int push_record_parse(const char *text, struct push_record *ret_record)
 			record.off_cpu = !strcmp(value, "off_cpu");
 			seen |= 1;
 		} else if (!strcmp(key, "pid")) {
-			if (!parse_int64(value, &number) || number <= 0 || number > UINT32_MAX)
+			/* 0: a whole window's request, of many processes. */
+			if (!parse_int64(value, &number) || number < 0 || number > UINT32_MAX)
 				return -EINVAL;
 			record.pid = (uint32_t)number;
 			seen |= 2;
@@ -237,6 +239,11 @@ int push_record_parse(const char *text, struct push_record *ret_record)
 			if (!parse_int64(value, &record.duration_ns) || record.duration_ns < 0)
 				return -EINVAL;
 			seen |= 64;
+		} else if (!strcmp(key, "payload")) {
+			/* Absent: one process's pprof profile. */
+			if (strcmp(value, "otlp_request"))
+				return -EINVAL;
+			record.window_request = true;
 		} else if (!strncmp(key, LABEL_KEY_PREFIX, strlen(LABEL_KEY_PREFIX))) {
 			if (!parse_label(&record, key + strlen(LABEL_KEY_PREFIX), value))
 				return -EINVAL;

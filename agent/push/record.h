@@ -27,9 +27,14 @@ struct push_label {
 	char value[PUSH_LABEL_VALUE_SIZE];
 };
 
-/* One process's profile of one window. */
+/*
+ * One process's profile of one window; or, with window_request, a whole
+ * window's request of a protocol that sends one (pid 0, comm says how many
+ * processes it holds).
+ */
 struct push_record {
 	bool off_cpu;
+	bool window_request; /* the payload: an OTLP request, not a pprof profile */
 	uint32_t pid;
 	char comm[32]; /* the process name */
 	char service_name[128]; /* --service-name, or the process name */

@@ -38,6 +38,8 @@ struct push_result {
 	int grpc_status; /* -1 when none (not gRPC, or no response) */
 	uint64_t retry_after_ms; /* the server's Retry-After, capped; 0 when none */
 	char message[512]; /* the server's message or the transport's error */
+	/* Delivered, but the server dropped this many of its profiles (OTLP's partial_success). */
+	int64_t rejected_profiles;
 };
 
 #endif /* KILN_PUSH_RESULT_H */

@@ -98,8 +98,12 @@ static void describe(const struct push_record *record, char *out, size_t size)
 	char stamp[PROFILE_STAMP_SIZE];
 
 	profile_stamp_format(record->start_ns, stamp);
-	snprintf(out, size, "%s profile of pid %" PRIu32 " (%s) for %s",
-		 record->off_cpu ? "off-CPU" : "CPU", record->pid, record->comm, stamp);
+	if (record->window_request)
+		snprintf(out, size, "%s window (%s) for %s", record->off_cpu ? "off-CPU" : "CPU",
+			 record->comm, stamp);
+	else
+		snprintf(out, size, "%s profile of pid %" PRIu32 " (%s) for %s",
+			 record->off_cpu ? "off-CPU" : "CPU", record->pid, record->comm, stamp);
 }
 
 /*
@@ -143,6 +147,17 @@ static bool upload(struct uploader *uploader, struct spool_item *item, uint64_t 
 		return false;
 	}
 	describe(&record, what, sizeof(what));
+	/* Spooled by a kiln that pushed with another protocol: this one cannot send it. */
+	if (record.window_request != uploader->protocol->per_window) {
+		log_warn("spool record %" PRIu64 ": the %s is %s, which %s does not take "
+			 "(--remote-protocol changed since), dropping it",
+			 item->seq, what,
+			 record.window_request ? "an OTLP request" : "a pprof profile",
+			 uploader->protocol->title);
+		count(uploader, &uploader->counts.failed, 1);
+		spool__release(uploader->spool, item, true);
+		return false;
+	}
 	err = uploader->protocol->send(uploader->http, &record, item->payload, item->payload_size,
 				       &result);
 	if (err) {
@@ -157,6 +172,13 @@ static bool upload(struct uploader *uploader, struct spool_item *item, uint64_t 
 		count(uploader, &uploader->counts.failures[result.failure], 1);
 	switch (result.outcome) {
 	case PUSH_DELIVERED:
+		if (result.rejected_profiles > 0) {
+			count(uploader, &uploader->counts.partially_rejected,
+			      (uint64_t)result.rejected_profiles);
+			log_warn("%s accepted the %s but dropped %" PRId64 " of its profiles: %s",
+				 uploader->url, what, result.rejected_profiles,
+				 result.message[0] ? result.message : "(no message)");
+		}
 		pthread_mutex_lock(&uploader->lock);
 		uploader->counts.sent++;
 		uploader->counts.sent_bytes += item->payload_size;

@@ -29,6 +29,8 @@ struct uploader_stats {
 	uint64_t sent; /* profiles delivered */
 	uint64_t sent_bytes; /* their payload bytes */
 	uint64_t failed; /* profiles given up: rejected by the server, or unreadable */
+	/* Profiles a server dropped from requests it accepted (OTLP's partial_success). */
+	uint64_t partially_rejected;
 	uint64_t retried; /* attempts that failed and will be retried */
 	uint64_t dropped; /* profiles dropped unsent to keep the spool within its bound */
 	uint64_t dropped_bytes;

@@ -42,6 +42,7 @@ static const struct otlp_builder_opts opts = {
 	.labels = renames,
 	.label_count = 2,
 	.build_id_attribute = "process.executable.build_id.gnu",
+	.executable_build_id_attribute = "process.executable.build_id.gnu",
 };
 
 /*
@@ -103,9 +104,12 @@ static Request *build_two(size_t *ret_size)
 	for (int pid = 100; pid <= 200; pid += 100) {
 		const struct otlp_attribute resource[] = { { "process.pid", NULL, pid },
 							   { "service.name", "prog", 0 } };
+		char exe[32];
+
+		snprintf(exe, sizeof(exe), "/usr/bin/prog%d", pid);
 
 		pprof = process_pprof(pid, &size);
-		CHECK(!otlp_builder__add_pprof(builder, resource, 2, pprof, size));
+		CHECK(!otlp_builder__add_pprof(builder, resource, 2, exe, pprof, size));
 		free(pprof);
 	}
 	CHECK(otlp_builder__resource_count(builder) == 2);
@@ -198,7 +202,9 @@ static void test_stacks_and_values_read_back(void)
 		char own[32];
 
 		snprintf(own, sizeof(own), "own_%zu", (r + 1) * 100);
-		CHECK(resource->resource->n_attributes == 2);
+		CHECK(resource->resource->n_attributes == 3);
+		CHECK_STR(resource->resource->attributes[2]->key, "process.executable.build_id.gnu");
+		CHECK_STR(resource->resource->attributes[2]->value->string_value, "ab12");
 		CHECK_STR(resource->resource->attributes[0]->key, "process.pid");
 		CHECK(resource->resource->attributes[0]->value->int_value ==
 		      (int64_t)(r + 1) * 100);
@@ -264,7 +270,7 @@ static void test_bad_pprof_refused_whole(void)
 	size_t size, data_size;
 	Perftools__Profiles__Profile *decoded;
 
-	CHECK(otlp_builder__add_pprof(builder, NULL, 0, garbage, sizeof(garbage)) == -EINVAL);
+	CHECK(otlp_builder__add_pprof(builder, NULL, 0, NULL, garbage, sizeof(garbage)) == -EINVAL);
 	/* A sample naming a location the profile does not have. */
 	pprof = process_pprof(7, &size);
 	decoded = perftools__profiles__profile__unpack(NULL, size, pprof);
@@ -274,7 +280,7 @@ static void test_bad_pprof_refused_whole(void)
 	pprof = malloc(perftools__profiles__profile__get_packed_size(decoded));
 	size = perftools__profiles__profile__pack(decoded, pprof);
 	perftools__profiles__profile__free_unpacked(decoded, NULL);
-	CHECK(otlp_builder__add_pprof(builder, NULL, 0, pprof, size) == -EINVAL);
+	CHECK(otlp_builder__add_pprof(builder, NULL, 0, NULL, pprof, size) == -EINVAL);
 	free(pprof);
 	CHECK(otlp_builder__resource_count(builder) == 0);
 	CHECK(!otlp_builder__encode(builder, &data, &data_size));
