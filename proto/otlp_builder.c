@@ -678,7 +678,8 @@ static int convert(struct otlp_builder *builder, struct conversion *conv,
 
 /* The resource's build id: of the mapping named as its executable, when the profile has it. */
 static int add_executable_build_id(struct otlp_builder *builder,
-				   const Perftools__Profiles__Profile *pprof, const char *executable)
+				   const Perftools__Profiles__Profile *pprof,
+				   const char *executable)
 {
 	const char *key = builder->opts->executable_build_id_attribute;
 	struct resource_record *resource = &builder->resources[builder->resource_count - 1];
@@ -702,8 +703,8 @@ static int add_executable_build_id(struct otlp_builder *builder,
 }
 
 int otlp_builder__add_pprof(struct otlp_builder *builder, const struct otlp_attribute *resource,
-			    size_t resource_count, const char *executable, const uint8_t *pprof_data,
-			    size_t size)
+			    size_t resource_count, const char *executable,
+			    const uint8_t *pprof_data, size_t size)
 {
 	struct conversion conv = {};
 	Perftools__Profiles__Profile *pprof;

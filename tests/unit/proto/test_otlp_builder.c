@@ -203,7 +203,8 @@ static void test_stacks_and_values_read_back(void)
 
 		snprintf(own, sizeof(own), "own_%zu", (r + 1) * 100);
 		CHECK(resource->resource->n_attributes == 3);
-		CHECK_STR(resource->resource->attributes[2]->key, "process.executable.build_id.gnu");
+		CHECK_STR(resource->resource->attributes[2]->key,
+			  "process.executable.build_id.gnu");
 		CHECK_STR(resource->resource->attributes[2]->value->string_value, "ab12");
 		CHECK_STR(resource->resource->attributes[0]->key, "process.pid");
 		CHECK(resource->resource->attributes[0]->value->int_value ==
