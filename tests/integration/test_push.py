@@ -77,8 +77,9 @@ def run_kiln(args, timeout=180):
 
 def upload_counters(log):
     """The last per-window upload report: sent, bytes, failed, retried, dropped, pending."""
-    matches = re.findall(r"uploads to \S+: (\d+) sent \((\d+) bytes\), (\d+) failed, (\d+) "
-                         r"retried, (\d+) dropped; (\d+) waiting", log)
+    matches = re.findall(r"uploads to \S+: (\d+) sent \((\d+) bytes\), (\d+) failed, "
+                         r"(?:\d+ dropped by the backend, )?(\d+) retried, (\d+) dropped; "
+                         r"(\d+) waiting", log)
     keys = ("sent", "bytes", "failed", "retried", "dropped", "pending")
     return dict(zip(keys, map(int, matches[-1]))) if matches else {}
 

@@ -104,7 +104,7 @@ class Store:
                 with open(name + ".bin", "wb") as f:
                     f.write(data)
                 with open(name + ".json", "w") as f:
-                    json.dump({"transport": transport, "headers": headers,
+                    json.dump({"transport": transport, "headers": headers, "bytes": len(data),
                                "received": time.time(),
                                "request": json_format.MessageToDict(
                                    request, preserving_proto_field_name=True)}, f)
