@@ -109,16 +109,25 @@ static void read_kernel_build_id(char *hex, size_t size)
 	}
 }
 
+/*
+ * A marker's location is in no mapping, as a user address no mapping holds
+ * is: its address is in the kernel's half, where no user address can be
+ * (kernel addresses go into the kernel's mapping), so a broken walk's 0x1
+ * is never taken for "[stack unreadable]".
+ */
+#define MARKER_ADDRESS(marker) (0xffffffffffff0000ULL | (uint64_t)(marker))
+
 static int add_marker(struct profile_context *ctx, enum marker_frame marker, uint64_t *ret_id)
 {
 	struct pprof_line line = { .function_name = marker_names[marker] };
-	uint64_t id = pprof_builder__find_location(ctx->builder, 0, marker, false);
+	uint64_t id = pprof_builder__find_location(ctx->builder, 0, MARKER_ADDRESS(marker), false);
 
 	if (id) {
 		*ret_id = id;
 		return 0;
 	}
-	return pprof_builder__add_location(ctx->builder, 0, marker, false, &line, 1, ret_id);
+	return pprof_builder__add_location(ctx->builder, 0, MARKER_ADDRESS(marker), false, &line,
+					   1, ret_id);
 }
 
 /*

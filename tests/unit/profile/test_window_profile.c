@@ -290,8 +290,8 @@ static void describe(const Profile *profile, const Perftools__Profiles__Sample *
 
 			if (location->id != sample->location_id[i])
 				continue;
-			/* A kernel symbol's name depends on access to kallsyms. */
-			if (location->address >= KERNEL_ADDRESS) {
+			/* A kernel symbol's name depends on access to kallsyms; markers are in no mapping. */
+			if (location->address >= KERNEL_ADDRESS && location->mapping_id) {
 				name = "[kernel]";
 				break;
 			}
