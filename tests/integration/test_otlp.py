@@ -269,8 +269,17 @@ def pprof_stacks(profile, kind):
     return out
 
 
-def check_requests(name, server, out, kinds):
-    """Every request valid; its windows those written locally, stacks and values equal."""
+def per_pid(stacks):
+    totals = collections.Counter()
+    for (pid, _, _), value in stacks.items():
+        totals[pid] += value
+    return totals
+
+
+def check_requests(name, server, out, kinds, pids):
+    """Every request valid; its windows those written locally; per process the
+    same totals, and for the ground-truth programs (pids) the same stacks,
+    functions, files, lines and values."""
     received = server.received()
     errors = [e for r in received for e in validate(r["request"])]
     check(f"{name}: {len(received)} requests pass the validator", received and not errors,
@@ -284,15 +293,22 @@ def check_requests(name, server, out, kinds):
     check(f"{name}: one request per local window, {kinds}",
           sorted(pushed) == sorted(local) and {k for k, _ in local} == set(kinds),
           f"local {sorted(local)}, pushed {sorted(pushed)}")
-    same = [w for w in local if w in pushed and pushed[w] == pprof_stacks(local[w], w[0])]
+    mine = lambda stacks: {k: v for k, v in stacks.items() if k[0] in pids}  # noqa: E731
+    totals = [w for w in local if w in pushed and
+              per_pid(pushed[w]) == per_pid(pprof_stacks(local[w], w[0]))]
+    check(f"{name}: every process's samples or time equal the pprof file's, window by "
+          f"window ({len(totals)} of {len(local)})", len(totals) == len(local))
+    same = [w for w in local if w in pushed and
+            mine(pushed[w]) == mine(pprof_stacks(local[w], w[0])) and mine(pushed[w])]
     differ = [w for w in local if w not in same]
     detail = ""
     if differ and differ[0] in pushed:
-        a, b = pushed[differ[0]], pprof_stacks(local[differ[0]], differ[0][0])
-        detail = (f"only pushed: {list((a - b).items())[:2]}; "
-                  f"only local: {list((b - a).items())[:2]}")
-    check(f"{name}: every window's stacks, functions, files, lines and values equal the "
-          f"pprof file's ({len(same)} of {len(local)})", len(same) == len(local), detail)
+        a, b = mine(pushed[differ[0]]), mine(pprof_stacks(local[differ[0]], differ[0][0]))
+        detail = (f"only pushed: {list((collections.Counter(a) - collections.Counter(b)).items())[:2]}; "
+                  f"only local: {list((collections.Counter(b) - collections.Counter(a)).items())[:2]}")
+    check(f"{name}: the split's and the sleeper's stacks, functions, files, lines and values "
+          f"equal the pprof file's ({len(same)} of {len(local)} windows)",
+          len(same) == len(local), detail)
     processes = [len(r["request"]["resource_profiles"]) for r in received]
     return received, processes
 
@@ -354,7 +370,7 @@ def test_http_every_window_after_outage():
         return
     check("otlp http: the outage was retried", upload_counters(log).get("retried", 0) > 0 or
           "retrying with backoff" in log, log[-1500:])
-    received, processes = check_requests("otlp http", server, out, ["cpu", "offcpu"])
+    received, processes = check_requests("otlp http", server, out, ["cpu", "offcpu"], pids)
     check("otlp http: one ResourceProfiles per process, many processes a window",
           processes and max(processes) > 2, processes)
     headers = [r["headers"] for r in received]
@@ -383,15 +399,15 @@ def test_grpc_tls_every_window_after_unavailable():
     server = OtlpServer("grpc", "--fail-first", "2", "--tls-cert", certs("server.pem"),
                         "--tls-key", certs("server.key"))
     try:
-        code, log, out, _ = run_host(server.url, ["--otlp-transport", "grpc", "--tls-ca",
-                                                  certs("ca.pem")], 3)
+        code, log, out, pids = run_host(server.url, ["--otlp-transport", "grpc", "--tls-ca",
+                                                     certs("ca.pem")], 3)
     finally:
         server.stop()
     check("otlp grpc: kiln exits 0", code == 0, log[-2000:])
     check("otlp grpc: UNAVAILABLE read from the trailers, retried",
           "gRPC UNAVAILABLE (14): unavailable (test fault)" in log and
           server.stats()["requests"] == server.stats()["accepted"] + 2, log[-1500:])
-    received, _ = check_requests("otlp grpc", server, out, ["cpu", "offcpu"])
+    received, _ = check_requests("otlp grpc", server, out, ["cpu", "offcpu"], pids)
     # grpcio keeps grpc-encoding to itself and hands over the message inflated: the
     # body's length (content-length, prefix included) against the message's tells.
     sizes = [(int(r["headers"].get("content-length", 0)), r["bytes"]) for r in received]
