@@ -675,7 +675,7 @@ struct push_context {
 	struct agent *agent;
 	const struct window_profile_meta *meta;
 	struct otlp_window *otlp; /* a protocol of one request a window: the processes go here */
-	uint64_t otlp_ns; /* converting the processes' profiles and encoding the request */
+	uint64_t otlp_ns; /* CPU converting the processes' profiles and encoding the request */
 	uint64_t spooled;
 	int first_error;
 	uint64_t errors;
@@ -717,12 +717,12 @@ static int push_otlp_window(struct push_context *push)
 	snprintf(record.service_name, sizeof(record.service_name), "%s",
 		 push->agent->opts.service_name ? push->agent->opts.service_name : "kiln");
 	snprintf(record.hostname, sizeof(record.hostname), "%s", push->agent->hostname);
-	start = now_ns();
+	start = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	err = otlp_window__encode(push->otlp, &data, &size);
-	push->otlp_ns += now_ns() - start;
+	push->otlp_ns += clock_ns(CLOCK_THREAD_CPUTIME_ID) - start;
 	if (!err)
 		log_debug("%s window: OTLP request of %zu processes, %zu bytes gzip-compressed, "
-			  "converted and encoded in %.1f ms",
+			  "converted and encoded in %.1f ms of CPU",
 			  push->meta->off_cpu ? "off-CPU" : "CPU", otlp_window__count(push->otlp),
 			  size, push->otlp_ns / 1e6);
 	if (!err) {
@@ -767,11 +767,11 @@ static int push_process(void *ctx, uint32_t pid, const char *comm, const uint8_t
 	snprintf(record.service_name, sizeof(record.service_name), "%s", service);
 	snprintf(record.hostname, sizeof(record.hostname), "%s", push->agent->hostname);
 	if (push->otlp) {
-		uint64_t start = now_ns();
+		uint64_t start = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 
 		err = otlp_window__add(push->otlp, &record, process_executable(push->agent, pid),
 				       data, size);
-		push->otlp_ns += now_ns() - start;
+		push->otlp_ns += clock_ns(CLOCK_THREAD_CPUTIME_ID) - start;
 		/* One profile that does not convert is that process's loss alone. */
 		if (err && !push->errors++)
 			push->first_error = err;

@@ -130,6 +130,7 @@ perf_rss=$(python3 -c 'import statistics as s, sys; rows = [r.split() for r in s
 print(f"{max(s.median(float(r[i]) for r in rows) for i in (9, 12)) / 1024:.1f}")' "${results[@]}")
 BUILD="$BUILD" PERF_RSS_MIB="$perf_rss" python3 bench/push.py >>bench/RESULTS.md
 # The realistic host (issue 13): every runtime, short-lived processes, against perf.
+BUILD="$BUILD" python3 bench/otlp.py >>bench/RESULTS.md
 BUILD="$BUILD" FREQ="$FREQ" python3 bench/host.py >>bench/RESULTS.md
 [ -z "$soak_section" ] || printf '\n%s' "$soak_section" >>bench/RESULTS.md
 cat bench/RESULTS.md

@@ -49,6 +49,8 @@ struct blob_table {
 	size_t count;
 	size_t capacity;
 	struct hashmap *ids;
+	uint8_t *probe; /* a blob being looked up */
+	size_t probe_capacity;
 };
 
 enum attribute_kind { ATTRIBUTE_STRING = 1, ATTRIBUTE_INT = 2 };
@@ -152,17 +154,23 @@ static int blob_table__intern(struct blob_table *table, const void *bytes, size_
 
 	if (size > UINT32_MAX - 1 || table->count >= INT32_MAX)
 		return -ENOMEM;
+	/* Looked up first through a probe of the table's own: most records are found. */
+	err = GROW(table->probe, table->probe_capacity, sizeof(*blob) + size);
+	if (err)
+		return err;
+	blob = (struct blob *)table->probe;
+	blob->size = (uint32_t)size;
+	memcpy(blob->bytes, bytes, size);
+	if (hashmap__find(table->ids, (uintptr_t)blob, &index)) {
+		*ret_index = (int32_t)(uintptr_t)index;
+		return 0;
+	}
 	blob = malloc(sizeof(*blob) + size + 1);
 	if (!blob)
 		return -ENOMEM;
 	blob->size = (uint32_t)size;
 	memcpy(blob->bytes, bytes, size);
 	blob->bytes[size] = 0;
-	if (hashmap__find(table->ids, (uintptr_t)blob, &index)) {
-		free(blob);
-		*ret_index = (int32_t)(uintptr_t)index;
-		return 0;
-	}
 	err = GROW(table->items, table->capacity, table->count + 1);
 	if (!err)
 		err = hashmap__set(table->ids, (uintptr_t)blob, (void *)(uintptr_t)table->count,
@@ -192,6 +200,7 @@ static void blob_table__free(struct blob_table *table)
 	for (size_t i = 0; i < table->count; i++)
 		free(table->items[i]);
 	free(table->items);
+	free(table->probe);
 	hashmap__free(table->ids);
 }
 
@@ -296,9 +305,26 @@ size_t otlp_builder__resource_count(const struct otlp_builder *builder)
 /* One pprof profile being converted: its ids to dictionary indices. */
 struct conversion {
 	const Perftools__Profiles__Profile *pprof;
-	struct hashmap *mappings, *functions, *locations; /* pprof id -> index */
+	struct hashmap *mappings, *functions, *locations; /* pprof id -> its record */
+	/* pprof id -> dictionary index + 1, once converted: stacks share most locations. */
+	struct hashmap *mapping_indices, *function_indices, *location_indices;
 	int32_t *strings; /* pprof string index -> dictionary index, filled as used */
 };
+
+/* The dictionary index a pprof id was converted to before, or -1. */
+static int32_t converted(struct hashmap *indices, uint64_t id)
+{
+	void *index;
+
+	return hashmap__find(indices, id, &index) ? (int32_t)((uintptr_t)index - 1) : -1;
+}
+
+static int remember(struct hashmap *indices, uint64_t id, int err, const int32_t *index)
+{
+	if (err)
+		return err;
+	return hashmap__set(indices, id, (void *)(uintptr_t)(*index + 1), NULL, NULL);
+}
 
 static bool string_ok(const Perftools__Profiles__Profile *pprof, int64_t index)
 {
@@ -397,6 +423,9 @@ static int convert_mapping(struct otlp_builder *builder, struct conversion *conv
 		*ret_index = 0;
 		return 0;
 	}
+	*ret_index = converted(conv->mapping_indices, mapping_id);
+	if (*ret_index >= 0)
+		return 0;
 	hashmap__find(conv->mappings, mapping_id, &found);
 	m = found;
 	err = convert_string(builder, conv, m->filename, &filename);
@@ -417,7 +446,8 @@ static int convert_mapping(struct otlp_builder *builder, struct conversion *conv
 		builder->scratch_size = 0;
 		return err;
 	}
-	return scratch_intern(builder, &builder->mappings, ret_index);
+	err = scratch_intern(builder, &builder->mappings, ret_index);
+	return remember(conv->mapping_indices, mapping_id, err, ret_index);
 }
 
 /* Function records: name, system name, filename (i32), start line (i64). */
@@ -429,6 +459,9 @@ static int convert_function(struct otlp_builder *builder, struct conversion *con
 	void *found;
 	int err;
 
+	*ret_index = converted(conv->function_indices, function_id);
+	if (*ret_index >= 0)
+		return 0;
 	hashmap__find(conv->functions, function_id, &found);
 	f = found;
 	err = convert_string(builder, conv, f->name, &fields[0]);
@@ -444,7 +477,8 @@ static int convert_function(struct otlp_builder *builder, struct conversion *con
 		builder->scratch_size = 0;
 		return err;
 	}
-	return scratch_intern(builder, &builder->functions, ret_index);
+	err = scratch_intern(builder, &builder->functions, ret_index);
+	return remember(conv->function_indices, function_id, err, ret_index);
 }
 
 /* Location records: mapping (i32), address (u64), then (function i32, line i64) per line. */
@@ -456,6 +490,9 @@ static int convert_location(struct otlp_builder *builder, struct conversion *con
 	void *found;
 	int err;
 
+	*ret_index = converted(conv->location_indices, location_id);
+	if (*ret_index >= 0)
+		return 0;
 	hashmap__find(conv->locations, location_id, &found);
 	l = found;
 	err = convert_mapping(builder, conv, l->mapping_id, &mapping);
@@ -482,7 +519,8 @@ static int convert_location(struct otlp_builder *builder, struct conversion *con
 		builder->scratch_size = 0;
 		return err;
 	}
-	return scratch_intern(builder, &builder->locations, ret_index);
+	err = scratch_intern(builder, &builder->locations, ret_index);
+	return remember(conv->location_indices, location_id, err, ret_index);
 }
 
 /* Stack records: location indices (i32), leaf first. */
@@ -720,9 +758,15 @@ int otlp_builder__add_pprof(struct otlp_builder *builder, const struct otlp_attr
 	conv.mappings = hashmap__new(hashmap_hash_int, hashmap_equal_int, NULL);
 	conv.functions = hashmap__new(hashmap_hash_int, hashmap_equal_int, NULL);
 	conv.locations = hashmap__new(hashmap_hash_int, hashmap_equal_int, NULL);
+	conv.mapping_indices = hashmap__new(hashmap_hash_int, hashmap_equal_int, NULL);
+	conv.function_indices = hashmap__new(hashmap_hash_int, hashmap_equal_int, NULL);
+	conv.location_indices = hashmap__new(hashmap_hash_int, hashmap_equal_int, NULL);
 	conv.strings =
 		malloc((pprof->n_string_table ? pprof->n_string_table : 1) * sizeof(*conv.strings));
-	err = conv.mappings && conv.functions && conv.locations && conv.strings ? 0 : -ENOMEM;
+	err = conv.mappings && conv.functions && conv.locations && conv.strings &&
+			      conv.mapping_indices && conv.function_indices && conv.location_indices
+		      ? 0
+		      : -ENOMEM;
 	if (!err)
 		err = check_pprof(pprof, conv.mappings, conv.functions, conv.locations);
 	if (!err) {
@@ -739,6 +783,9 @@ int otlp_builder__add_pprof(struct otlp_builder *builder, const struct otlp_attr
 	hashmap__free(conv.mappings);
 	hashmap__free(conv.functions);
 	hashmap__free(conv.locations);
+	hashmap__free(conv.mapping_indices);
+	hashmap__free(conv.function_indices);
+	hashmap__free(conv.location_indices);
 	free(conv.strings);
 	perftools__profiles__profile__free_unpacked(pprof, NULL);
 	return err;
