@@ -4,6 +4,7 @@
 #define KILN_ARRAY_H
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 /*
@@ -30,6 +31,39 @@
 				_err = -ENOMEM;                                                    \
 			}                                                                          \
 		}                                                                                  \
+		_err;                                                                              \
+	})
+
+/*
+ * Makes *array (of *capacity elements of size bytes) hold at least needed,
+ * doubling from 16: 0, or -ENOMEM with the array unchanged.
+ */
+static inline int array_grow(void **array, size_t *capacity, size_t needed, size_t size)
+{
+	size_t new_capacity = *capacity ? *capacity : 16;
+	void *grown;
+
+	if (needed <= *capacity)
+		return 0;
+	while (new_capacity < needed) {
+		if (new_capacity > SIZE_MAX / 2)
+			return -ENOMEM;
+		new_capacity *= 2;
+	}
+	grown = reallocarray(*array, new_capacity, size);
+	if (!grown)
+		return -ENOMEM;
+	*array = grown;
+	*capacity = new_capacity;
+	return 0;
+}
+
+/* array_grow for an array lvalue and its capacity (size_t lvalue). */
+#define ARRAY_GROW(array, capacity, needed)                                                        \
+	({                                                                                         \
+		void *_array = (array);                                                            \
+		int _err = array_grow(&_array, &(capacity), (needed), sizeof(*(array)));           \
+		(array) = _array;                                                                  \
 		_err;                                                                              \
 	})
 

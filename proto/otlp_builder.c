@@ -7,6 +7,7 @@
 #include <sys/random.h>
 #include <sys/types.h>
 
+#include "lib/array.h"
 #include "lib/hashmap.h"
 #include "proto/otlp_builder.h"
 #include "proto/otlp_profiles_service.pb-c.h"
@@ -105,30 +106,6 @@ struct otlp_builder {
 	size_t scratch_size, scratch_capacity;
 };
 
-/* 0 when *array has room for needed elements of size bytes, growing it; else -ENOMEM. */
-static int grow(void **array, size_t *capacity, size_t needed, size_t size)
-{
-	size_t new_capacity = *capacity ? *capacity : 16;
-	void *grown;
-
-	if (needed <= *capacity)
-		return 0;
-	while (new_capacity < needed) {
-		if (new_capacity > SIZE_MAX / 2 / size)
-			return -ENOMEM;
-		new_capacity *= 2;
-	}
-	grown = realloc(*array, new_capacity * size);
-	if (!grown)
-		return -ENOMEM;
-	*array = grown;
-	*capacity = new_capacity;
-	return 0;
-}
-
-#define GROW(array, capacity, needed)                                                              \
-	grow((void **)&(array), &(capacity), (needed), sizeof(*(array)))
-
 static size_t hash_blob(uintptr_t key, void *ctx)
 {
 	const struct blob *blob = (const void *)key;
@@ -155,7 +132,7 @@ static int blob_table__intern(struct blob_table *table, const void *bytes, size_
 	if (size > UINT32_MAX - 1 || table->count >= INT32_MAX)
 		return -ENOMEM;
 	/* Looked up first through a probe of the table's own: most records are found. */
-	err = GROW(table->probe, table->probe_capacity, sizeof(*blob) + size);
+	err = ARRAY_GROW(table->probe, table->probe_capacity, sizeof(*blob) + size);
 	if (err)
 		return err;
 	blob = (struct blob *)table->probe;
@@ -171,7 +148,7 @@ static int blob_table__intern(struct blob_table *table, const void *bytes, size_
 	blob->size = (uint32_t)size;
 	memcpy(blob->bytes, bytes, size);
 	blob->bytes[size] = 0;
-	err = GROW(table->items, table->capacity, table->count + 1);
+	err = ARRAY_GROW(table->items, table->capacity, table->count + 1);
 	if (!err)
 		err = hashmap__set(table->ids, (uintptr_t)blob, (void *)(uintptr_t)table->count,
 				   NULL, NULL);
@@ -207,7 +184,8 @@ static void blob_table__free(struct blob_table *table)
 /* Records are put together in the scratch buffer, then interned. */
 static int scratch_put(struct otlp_builder *builder, const void *bytes, size_t size)
 {
-	int err = GROW(builder->scratch, builder->scratch_capacity, builder->scratch_size + size);
+	int err = ARRAY_GROW(builder->scratch, builder->scratch_capacity,
+			     builder->scratch_size + size);
 
 	if (err)
 		return err;
@@ -560,9 +538,9 @@ static int convert_labels(struct otlp_builder *builder, const Perftools__Profile
 					       label->str ? pprof->string_table[label->str] : NULL,
 					       label->num, &index);
 			if (!err)
-				err = GROW(builder->sample_attributes,
-					   builder->sample_attribute_capacity,
-					   builder->sample_attribute_count + 1);
+				err = ARRAY_GROW(builder->sample_attributes,
+						 builder->sample_attribute_capacity,
+						 builder->sample_attribute_count + 1);
 			if (err)
 				return err;
 			builder->sample_attributes[builder->sample_attribute_count++] = index;
@@ -577,8 +555,8 @@ static int convert_labels(struct otlp_builder *builder, const Perftools__Profile
 static int add_resource_attributes(struct otlp_builder *builder,
 				   const struct otlp_attribute *attributes, size_t count)
 {
-	int err = GROW(builder->resource_attributes, builder->resource_attribute_capacity,
-		       builder->resource_attribute_count + count);
+	int err = ARRAY_GROW(builder->resource_attributes, builder->resource_attribute_capacity,
+			     builder->resource_attribute_count + count);
 
 	if (err)
 		return err;
@@ -616,7 +594,7 @@ static int add_profile(struct otlp_builder *builder, struct conversion *conv, si
 	struct profile_record *profile;
 	int err;
 
-	err = GROW(builder->profiles, builder->profile_capacity, builder->profile_count + 1);
+	err = ARRAY_GROW(builder->profiles, builder->profile_capacity, builder->profile_count + 1);
 	if (err)
 		return err;
 	profile = &builder->profiles[builder->profile_count];
@@ -645,7 +623,8 @@ static int add_profile(struct otlp_builder *builder, struct conversion *conv, si
 
 		if (!value)
 			continue;
-		err = GROW(builder->samples, builder->sample_capacity, builder->sample_count + 1);
+		err = ARRAY_GROW(builder->samples, builder->sample_capacity,
+				 builder->sample_count + 1);
 		if (err)
 			return err;
 		builder->samples[builder->sample_count++] = (struct sample_record){
@@ -702,8 +681,8 @@ static int convert(struct otlp_builder *builder, struct conversion *conv,
 	if (!err)
 		err = add_resource_attributes(builder, resource, resource_count);
 	if (!err)
-		err = GROW(builder->resources, builder->resource_capacity,
-			   builder->resource_count + 1);
+		err = ARRAY_GROW(builder->resources, builder->resource_capacity,
+				 builder->resource_count + 1);
 	if (!err) {
 		record.profile_count = builder->profile_count - record.profile_start;
 		builder->resources[builder->resource_count++] = record;

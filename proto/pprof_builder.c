@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/array.h"
 #include "lib/fs.h"
 #include "lib/gzip.h"
 #include "lib/hashmap.h"
@@ -130,44 +131,6 @@ struct pprof_builder {
 	int64_t duration_nanos;
 };
 
-/* array grown to hold more than *capacity elements, at least needed; NULL when out of memory. */
-static void *grow_array(void *array, size_t *capacity, size_t needed, size_t element_size)
-{
-	size_t new_capacity = *capacity ? *capacity : 16;
-	void *grown;
-
-	while (new_capacity < needed) {
-		if (new_capacity > SIZE_MAX / 2)
-			return NULL;
-		new_capacity *= 2;
-	}
-	if (new_capacity > SIZE_MAX / element_size)
-		return NULL;
-	grown = realloc(array, new_capacity * element_size);
-	if (!grown)
-		return NULL;
-	*capacity = new_capacity;
-	return grown;
-}
-
-/* 0 when array has room for needed elements, growing it if need be; else -ENOMEM. */
-#define GROW(array, capacity, needed)                                                              \
-	({                                                                                         \
-		size_t _needed = (needed);                                                         \
-		int _err = 0;                                                                      \
-                                                                                                   \
-		if (_needed > (capacity)) {                                                        \
-			__typeof__(array) _grown =                                                 \
-				grow_array(array, &(capacity), _needed, sizeof(*(array)));         \
-                                                                                                   \
-			if (_grown)                                                                \
-				(array) = _grown;                                                  \
-			else                                                                       \
-				_err = -ENOMEM;                                                    \
-		}                                                                                  \
-		_err;                                                                              \
-	})
-
 static void *record_table__at(const struct record_table *table, size_t index)
 {
 	return table->chunks[index / RECORDS_PER_CHUNK] +
@@ -180,7 +143,7 @@ static void *record_table__reserve(struct record_table *table)
 	size_t chunk = table->count / RECORDS_PER_CHUNK;
 
 	if (table->count % RECORDS_PER_CHUNK == 0 && chunk >= table->chunk_capacity) {
-		if (GROW(table->chunks, table->chunk_capacity, chunk + 1))
+		if (ARRAY_GROW(table->chunks, table->chunk_capacity, chunk + 1))
 			return NULL;
 		memset(table->chunks + chunk, 0,
 		       (table->chunk_capacity - chunk) * sizeof(*table->chunks));
@@ -262,7 +225,7 @@ static int intern_string(struct pprof_builder *builder, const char *s, int64_t *
 		*ret_index = (uintptr_t)index;
 		return 0;
 	}
-	err = GROW(builder->strings, builder->string_capacity, builder->string_count + 1);
+	err = ARRAY_GROW(builder->strings, builder->string_capacity, builder->string_count + 1);
 	if (err)
 		return err;
 	copy = strdup(s);
@@ -329,7 +292,7 @@ struct pprof_builder *pprof_builder__new(const struct pprof_builder_opts *opts)
 	}
 
 	/* string_table[0] must be "": intern_string never stores "" itself. */
-	err = GROW(builder->strings, builder->string_capacity, 1);
+	err = ARRAY_GROW(builder->strings, builder->string_capacity, 1);
 	if (err)
 		goto cleanup;
 	builder->strings[0] = strdup("");
@@ -466,7 +429,7 @@ int pprof_builder__add_location(struct pprof_builder *builder, uint64_t mapping_
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	err = GROW(builder->lines, builder->line_capacity, line_start + line_count);
+	err = ARRAY_GROW(builder->lines, builder->line_capacity, line_start + line_count);
 	if (err)
 		goto cleanup;
 	for (size_t i = 0; i < line_count; i++) {
@@ -538,16 +501,16 @@ int pprof_builder__add_sample(struct pprof_builder *builder, const uint64_t *loc
 		return -ENOMEM;
 
 	/* Everything that can fail comes before the sample is committed. */
-	err = GROW(builder->samples, builder->sample_capacity, builder->sample_count + 1);
+	err = ARRAY_GROW(builder->samples, builder->sample_capacity, builder->sample_count + 1);
 	if (!err)
-		err = GROW(builder->sample_values, builder->sample_value_capacity,
-			   (builder->sample_count + 1) * value_count);
+		err = ARRAY_GROW(builder->sample_values, builder->sample_value_capacity,
+				 (builder->sample_count + 1) * value_count);
 	if (!err)
-		err = GROW(builder->sample_locations, builder->sample_location_capacity,
-			   location_start + location_count);
+		err = ARRAY_GROW(builder->sample_locations, builder->sample_location_capacity,
+				 location_start + location_count);
 	if (!err)
-		err = GROW(builder->sample_labels, builder->sample_label_capacity,
-			   label_start + label_count);
+		err = ARRAY_GROW(builder->sample_labels, builder->sample_label_capacity,
+				 label_start + label_count);
 	for (size_t i = 0; !err && i < label_count; i++)
 		err = intern_label(builder, &labels[i], &builder->sample_labels[label_start + i]);
 	if (err)
@@ -581,7 +544,7 @@ int pprof_builder__add_comment(struct pprof_builder *builder, const char *commen
 
 	if (!comment)
 		return -EINVAL;
-	err = GROW(builder->comments, builder->comment_capacity, builder->comment_count + 1);
+	err = ARRAY_GROW(builder->comments, builder->comment_capacity, builder->comment_count + 1);
 	if (err)
 		return err;
 	err = intern_string(builder, comment, &index);

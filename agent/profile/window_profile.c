@@ -126,8 +126,8 @@ static int add_marker(struct profile_context *ctx, enum marker_frame marker, uin
 		*ret_id = id;
 		return 0;
 	}
-	return pprof_builder__add_location(ctx->builder, 0, MARKER_ADDRESS(marker), false, &line,
-					   1, ret_id);
+	return pprof_builder__add_location(ctx->builder, 0, MARKER_ADDRESS(marker), false, &line, 1,
+					   ret_id);
 }
 
 /*
