@@ -154,12 +154,7 @@ static size_t body_callback(char *data, size_t size, size_t count, void *ctx)
 	return bytes;
 }
 
-/*
- * Copies len bytes of a server's text as one printable line: control
- * characters and non-ASCII become '?' (nothing a server sends can forge a
- * log line), whitespace runs one space, trimmed. Returns its length.
- */
-static size_t printable_copy(const char *text, size_t len, char *out, size_t size)
+size_t http_printable_copy(const char *text, size_t len, char *out, size_t size)
 {
 	size_t o = 0;
 
@@ -209,7 +204,7 @@ static void read_grpc_status(struct http_response *response, const char *value, 
 	char shown[24];
 	int status = 0;
 
-	printable_copy(value, len, shown, sizeof(shown));
+	http_printable_copy(value, len, shown, sizeof(shown));
 	if (response->grpc_status >= 0 || response->grpc_status_error[0]) {
 		if (!response->grpc_status_error[0])
 			snprintf(response->grpc_status_error, sizeof(response->grpc_status_error),
@@ -267,7 +262,8 @@ static size_t header_callback(char *data, size_t size, size_t count, void *ctx)
 	if (name_len == 11 && !strncasecmp(data, "grpc-status", 11)) {
 		read_grpc_status(response, value, value_len);
 	} else if (name_len == 8 && !strncasecmp(data, "location", 8)) {
-		printable_copy(value, value_len, response->location, sizeof(response->location));
+		http_printable_copy(value, value_len, response->location,
+				    sizeof(response->location));
 	} else if (name_len == 12 && !strncasecmp(data, "grpc-message", 12)) {
 		percent_decode(value, value_len, response->grpc_message,
 			       sizeof(response->grpc_message));
@@ -549,7 +545,7 @@ static void describe_failure(const struct http_response *response, char *out, si
 		return;
 	}
 	text = response->grpc_message[0] ? response->grpc_message : response->body;
-	if (!printable_copy(text, strlen(text), out, size))
+	if (!http_printable_copy(text, strlen(text), out, size))
 		snprintf(out, size, "HTTP %ld with no message", response->status);
 }
 

@@ -108,6 +108,13 @@ enum push_outcome grpc_status_outcome(int status);
 /* "UNAVAILABLE" for 14; "?" for codes gRPC does not define. */
 const char *grpc_status_name(int status);
 
+/*
+ * Copies len bytes of a server's text as one printable line: control
+ * characters and non-ASCII become '?' (nothing a server sends can forge a
+ * log line), whitespace runs one space, trimmed. Returns its length.
+ */
+size_t http_printable_copy(const char *text, size_t len, char *out, size_t size);
+
 /* The gRPC message prefix: a compressed flag byte, then the length, big-endian. */
 #define GRPC_PREFIX_SIZE 5
 
