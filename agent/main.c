@@ -859,7 +859,9 @@ static int write_window(struct agent *agent, bool off_cpu, struct sample_window 
 				goto cleanup;
 			}
 		}
-		err = window_profile__for_each_process(profile, push_process, &push, &push_result);
+		/* OTLP reads each process's profile back: not compressed only to be inflated. */
+		err = window_profile__for_each_process(profile, !push.otlp, push_process, &push,
+						       &push_result);
 		if (!err && push.otlp)
 			err = push_otlp_window(&push);
 		otlp_window__free(push.otlp);

@@ -730,10 +730,10 @@ static int profile_messages__init(struct profile_messages *m, const struct pprof
 	return 0;
 }
 
-int pprof_builder__encode_gzip(struct pprof_builder *builder, uint8_t **ret_data, size_t *ret_size)
+int pprof_builder__encode(struct pprof_builder *builder, uint8_t **ret_data, size_t *ret_size)
 {
 	struct profile_messages messages = { 0 };
-	uint8_t *packed = NULL;
+	uint8_t *packed;
 	size_t packed_size;
 	int err;
 
@@ -746,11 +746,23 @@ int pprof_builder__encode_gzip(struct pprof_builder *builder, uint8_t **ret_data
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	perftools__profiles__profile__pack(&messages.profile, packed);
-	err = gzip_compress(packed, packed_size, ret_data, ret_size);
+	*ret_size = perftools__profiles__profile__pack(&messages.profile, packed);
+	*ret_data = packed;
 
 cleanup:
 	profile_messages__free(&messages);
+	return err;
+}
+
+int pprof_builder__encode_gzip(struct pprof_builder *builder, uint8_t **ret_data, size_t *ret_size)
+{
+	uint8_t *packed = NULL;
+	size_t packed_size;
+	int err;
+
+	err = pprof_builder__encode(builder, &packed, &packed_size);
+	if (!err)
+		err = gzip_compress(packed, packed_size, ret_data, ret_size);
 	free(packed);
 	return err;
 }

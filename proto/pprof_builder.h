@@ -88,6 +88,9 @@ size_t pprof_builder__sample_count(const struct pprof_builder *builder);
 /* Adds a comment string to the profile (Profile.comment). */
 int pprof_builder__add_comment(struct pprof_builder *builder, const char *comment);
 
+/* The serialized profile, malloc'd, not compressed. Returns 0 or a negative errno. */
+int pprof_builder__encode(struct pprof_builder *builder, uint8_t **ret_data, size_t *ret_size);
+
 /* The serialized, gzip-compressed profile, malloc'd. Returns 0 or a negative errno. */
 int pprof_builder__encode_gzip(struct pprof_builder *builder, uint8_t **ret_data, size_t *ret_size);
 

@@ -590,8 +590,9 @@ static int compare_by_pid(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int window_profile__for_each_process(struct window_profile *profile, window_profile_process_fn fn,
-				     void *fn_ctx, struct window_profile_result *ret_result)
+int window_profile__for_each_process(struct window_profile *profile, bool gzip,
+				     window_profile_process_fn fn, void *fn_ctx,
+				     struct window_profile_result *ret_result)
 {
 	const struct sample_window *window = profile->window;
 	struct window_profile_result result = {};
@@ -634,7 +635,8 @@ int window_profile__for_each_process(struct window_profile *profile, window_prof
 		for (size_t i = first; !err && i < end; i++)
 			err = add_sample(&ctx, order[i]);
 		if (!err)
-			err = pprof_builder__encode_gzip(ctx.builder, &data, &size);
+			err = gzip ? pprof_builder__encode_gzip(ctx.builder, &data, &size)
+				   : pprof_builder__encode(ctx.builder, &data, &size);
 		pprof_builder__free(ctx.builder);
 		if (err)
 			goto cleanup;

@@ -70,7 +70,7 @@ void window_profile__set_labels(struct window_profile *profile, struct process_l
 int window_profile__write(struct window_profile *profile, const char *path,
 			  struct window_profile_result *ret_result);
 
-/* Called with one process's gzip-compressed profile; non-zero stops the walk. */
+/* Called with one process's profile (gzip-compressed or not, as asked); non-zero stops the walk. */
 typedef int (*window_profile_process_fn)(void *ctx, uint32_t pid, const char *comm,
 					 const uint8_t *data, size_t size);
 
@@ -79,7 +79,8 @@ typedef int (*window_profile_process_fn)(void *ctx, uint32_t pid, const char *co
  * store as a series) and hands each to fn. One builder lives at a time.
  * Returns 0, fn's error, or a negative errno.
  */
-int window_profile__for_each_process(struct window_profile *profile, window_profile_process_fn fn,
-				     void *fn_ctx, struct window_profile_result *ret_result);
+int window_profile__for_each_process(struct window_profile *profile, bool gzip,
+				     window_profile_process_fn fn, void *fn_ctx,
+				     struct window_profile_result *ret_result);
 
 #endif /* KILN_WINDOW_PROFILE_H */

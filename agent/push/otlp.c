@@ -23,16 +23,6 @@
 typedef Opentelemetry__Proto__Collector__Profiles__V1development__ExportProfilesServiceResponse
 	ExportResponse;
 
-/* Printable ASCII of text, the rest as '?', into out. */
-static void copy_printable(const char *text, char *out, size_t size)
-{
-	size_t i = 0;
-
-	for (; text && text[i] && i + 1 < size; i++)
-		out[i] = text[i] >= 0x20 && text[i] < 0x7f ? text[i] : '?';
-	out[i] = 0;
-}
-
 int otlp_read_response(const uint8_t *data, size_t size, struct push_result *result)
 {
 	ExportResponse *response;
@@ -47,8 +37,10 @@ int otlp_read_response(const uint8_t *data, size_t size, struct push_result *res
 		return -EINVAL;
 	if (response->partial_success && response->partial_success->rejected_profiles > 0) {
 		result->rejected_profiles = response->partial_success->rejected_profiles;
-		copy_printable(response->partial_success->error_message, result->message,
-			       sizeof(result->message));
+		const char *text = response->partial_success->error_message;
+
+		http_printable_copy(text ? text : "", text ? strlen(text) : 0, result->message,
+				    sizeof(result->message));
 	}
 	opentelemetry__proto__collector__profiles__v1development__export_profiles_service_response__free_unpacked(
 		response, NULL);
@@ -65,7 +57,7 @@ int otlp_read_status(const uint8_t *data, size_t size, char *message, size_t mes
 		google__rpc__status__free_unpacked(status, NULL);
 		return -ENOENT;
 	}
-	copy_printable(status->message, message, message_size);
+	http_printable_copy(status->message, strlen(status->message), message, message_size);
 	google__rpc__status__free_unpacked(status, NULL);
 	return 0;
 }

@@ -22,7 +22,7 @@ struct otlp_window *otlp_window__new(bool off_cpu);
 void otlp_window__free(struct otlp_window *window);
 
 /*
- * Adds one process's gzip-compressed pprof profile as a ResourceProfiles,
+ * Adds one process's pprof profile (serialized, not compressed) as a ResourceProfiles,
  * its attributes named by OpenTelemetry's semantic conventions from record
  * (service.name, host.name, process.pid, process.executable.name, the
  * relabeled labels: container.id, k8s.pod.name...) and executable (its
@@ -30,7 +30,7 @@ void otlp_window__free(struct otlp_window *window);
  * Returns 0, -EINVAL for a profile that does not read, or -ENOMEM.
  */
 int otlp_window__add(struct otlp_window *window, const struct push_record *record,
-		     const char *executable, const uint8_t *pprof_gz, size_t size);
+		     const char *executable, const uint8_t *pprof, size_t size);
 
 /* Processes added. */
 size_t otlp_window__count(const struct otlp_window *window);

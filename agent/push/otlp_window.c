@@ -11,9 +11,6 @@
 #include "agent/push/otlp.h"
 #include "proto/otlp_builder.h"
 
-/* A pprof profile inflates past this only if it is not one of kiln's. */
-#define PPROF_MAX_BYTES (256u << 20)
-
 #define BUILD_ID_ATTRIBUTE "process.executable.build_id.gnu"
 
 /* Semantic conventions' names for the labels relabel rules usually make. */
@@ -102,12 +99,10 @@ static bool has_key(const struct otlp_attribute *attributes, size_t count, const
 }
 
 int otlp_window__add(struct otlp_window *window, const struct push_record *record,
-		     const char *executable, const uint8_t *pprof_gz, size_t size)
+		     const char *executable, const uint8_t *pprof, size_t size)
 {
 	struct otlp_attribute attributes[5 + PUSH_RECORD_MAX_LABELS];
-	size_t count = 0, pprof_size;
-	uint8_t *pprof;
-	int err;
+	size_t count = 0;
 
 	attributes[count++] = (struct otlp_attribute){ "service.name", record->service_name, 0 };
 	attributes[count++] = (struct otlp_attribute){ "host.name", record->hostname, 0 };
@@ -125,14 +120,9 @@ int otlp_window__add(struct otlp_window *window, const struct push_record *recor
 			attributes[count++] =
 				(struct otlp_attribute){ key, record->labels[i].value, 0 };
 	}
-	err = gzip_decompress(pprof_gz, size, PPROF_MAX_BYTES, &pprof, &pprof_size);
-	if (err)
-		return err == -ENOMEM ? err : -EINVAL;
-	err = otlp_builder__add_pprof(window->builder, attributes, count,
-				      executable && executable[0] ? executable : NULL, pprof,
-				      pprof_size);
-	free(pprof);
-	return err;
+	return otlp_builder__add_pprof(window->builder, attributes, count,
+				       executable && executable[0] ? executable : NULL, pprof,
+				       size);
 }
 
 int otlp_window__encode(struct otlp_window *window, uint8_t **ret_data, size_t *ret_size)

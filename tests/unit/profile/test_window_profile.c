@@ -256,7 +256,8 @@ static void build(struct fixture *fixture, bool built_twice, const char *path,
 	}
 	symbolizer__stats(fixture->symbolizer, &before);
 	if (outputs) {
-		CHECK(window_profile__for_each_process(profile, collect, outputs, &result) == 0);
+		CHECK(window_profile__for_each_process(profile, true, collect, outputs, &result) ==
+		      0);
 		CHECK(result.samples == 7 && result.stacks_missing == 1);
 	}
 	symbolizer__stats(fixture->symbolizer, &after);
