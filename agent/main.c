@@ -713,7 +713,7 @@ static int push_otlp_window(struct push_context *push)
 
 	if (!otlp_window__count(push->otlp))
 		return 0;
-	snprintf(record.comm, sizeof(record.comm), "%zu processes", otlp_window__count(push->otlp));
+	snprintf(record.comm, sizeof(record.comm), "%zu", otlp_window__count(push->otlp));
 	snprintf(record.service_name, sizeof(record.service_name), "%s",
 		 push->agent->opts.service_name ? push->agent->opts.service_name : "kiln");
 	snprintf(record.hostname, sizeof(record.hostname), "%s", push->agent->hostname);

@@ -214,7 +214,7 @@ int push_record_parse(const char *text, struct push_record *ret_record)
 			record.off_cpu = !strcmp(value, "off_cpu");
 			seen |= 1;
 		} else if (!strcmp(key, "pid")) {
-			/* 0: a whole window's request, of many processes. */
+			/* 0 only for a whole window's request, of many processes (checked below). */
 			if (!parse_int64(value, &number) || number < 0 || number > UINT32_MAX)
 				return -EINVAL;
 			record.pid = (uint32_t)number;
@@ -250,7 +250,7 @@ int push_record_parse(const char *text, struct push_record *ret_record)
 		}
 		/* Unknown keys are skipped: a newer kiln may add some. */
 	}
-	if (seen != 127)
+	if (seen != 127 || (!record.pid && !record.window_request))
 		return -EINVAL;
 	*ret_record = record;
 	return 0;

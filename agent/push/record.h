@@ -29,7 +29,7 @@ struct push_label {
 
 /*
  * One process's profile of one window; or, with window_request, a whole
- * window's request of a protocol that sends one (pid 0, comm says how many
+ * window's request of a protocol that sends one (pid 0, comm the number of
  * processes it holds).
  */
 struct push_record {

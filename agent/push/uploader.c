@@ -99,8 +99,8 @@ static void describe(const struct push_record *record, char *out, size_t size)
 
 	profile_stamp_format(record->start_ns, stamp);
 	if (record->window_request)
-		snprintf(out, size, "%s window (%s) for %s", record->off_cpu ? "off-CPU" : "CPU",
-			 record->comm, stamp);
+		snprintf(out, size, "%s window of %s processes for %s",
+			 record->off_cpu ? "off-CPU" : "CPU", record->comm, stamp);
 	else
 		snprintf(out, size, "%s profile of pid %" PRIu32 " (%s) for %s",
 			 record->off_cpu ? "off-CPU" : "CPU", record->pid, record->comm, stamp);

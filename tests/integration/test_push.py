@@ -561,7 +561,7 @@ def test_tls():
 def test_bad_flags():
     cases = [
         (["--remote-store", "ftp://x"], "--remote-store"),
-        (["--remote-store", "http://x", "--remote-protocol", "otlp"], "--remote-protocol"),
+        (["--remote-store", "http://x", "--remote-protocol", "zipkin"], "--remote-protocol"),
         (["--spool-dir", "/tmp/x"], "--spool-dir: only with --remote-store"),
         (["--remote-store", "http://x", "--header", "no colon"], "--header"),
         (["--remote-store", "http://x", "--bearer-token-file", "/nonexistent"],

@@ -478,8 +478,8 @@ static void test_remote_store(void)
 	CHECK_USAGE("--remote-store", "https://");
 	CHECK_USAGE("--remote-store", "ftp://host");
 	CHECK_USAGE("--remote-store", "pyroscope:4040");
-	CHECK_USAGE("--remote-store", "http://x", "--remote-protocol", "otlp");
-	CHECK(usage_error_said("unknown value 'otlp' (pyroscope, parca)"));
+	CHECK_USAGE("--remote-store", "http://x", "--remote-protocol", "zipkin");
+	CHECK(usage_error_said("unknown value 'zipkin' (pyroscope, parca, otlp)"));
 }
 
 /* With --remote-store, --output-max-bytes bounds files only --output-dir writes. */

@@ -134,7 +134,9 @@ static void test_protocol_table(void)
 	CHECK(push_protocols[0] == &push_protocol_pyroscope); /* the default */
 	CHECK(push_protocol_find("parca") == &push_protocol_parca);
 	CHECK(push_protocol_find("pyroscope") == &push_protocol_pyroscope);
-	CHECK(push_protocol_find("otlp") == NULL);
+	CHECK(push_protocol_find("otlp") == &push_protocol_otlp);
+	CHECK(push_protocol_otlp.grpc == &push_protocol_otlp_grpc);
+	CHECK(push_protocol_find("zipkin") == NULL);
 	CHECK(push_protocol_find("") == NULL);
 	CHECK_STR(push_protocol_parca.title, "Parca");
 }

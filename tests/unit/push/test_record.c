@@ -165,6 +165,34 @@ static void test_parse_rejects_malformed(void)
 	CHECK(out.pid == 99);
 }
 
+/* A whole window's request (OTLP) has pid 0, and says what its payload is. */
+static void test_window_request_round_trip(void)
+{
+	const struct push_record in = { .window_request = true,
+					.comm = "12",
+					.service_name = "kiln",
+					.hostname = "h",
+					.start_ns = 5,
+					.duration_ns = 6 };
+	struct push_record out = {};
+	char text[PUSH_RECORD_TEXT_MAX], *payload;
+
+	CHECK(push_record__format(&in, text, sizeof(text)) == 0);
+	CHECK(push_record_parse(text, &out) == 0);
+	CHECK(out.window_request && out.pid == 0 && out.start_ns == 5);
+	CHECK_STR(out.comm, "12");
+	/* Without its payload line, pid 0 is no process's. */
+	payload = strstr(text, "payload=otlp_request\n");
+	CHECK(payload != NULL);
+	if (payload)
+		memmove(payload, payload + strlen("payload=otlp_request\n"),
+			strlen(payload + strlen("payload=otlp_request\n")) + 1);
+	CHECK(push_record_parse(text, &out) == -EINVAL);
+	CHECK(push_record_parse("kind=cpu\npid=1\ncomm=a\nservice_name=a\nhostname=h\n"
+				"start_ns=1\nduration_ns=1\npayload=json\n",
+				&out) == -EINVAL);
+}
+
 static void test_format_too_small(void)
 {
 	const struct push_record in = { .pid = 1, .comm = "a", .hostname = "h" };
@@ -177,4 +205,4 @@ static void test_format_too_small(void)
 TEST_MAIN("record", TEST(test_profile_labels_round_trip), TEST(test_labels_round_trip),
 	  TEST(test_labels_bounded), TEST(test_labels_malformed), TEST(test_sanitize),
 	  TEST(test_parse_valid_and_extensible), TEST(test_parse_rejects_malformed),
-	  TEST(test_format_too_small))
+	  TEST(test_window_request_round_trip), TEST(test_format_too_small))
