@@ -433,14 +433,27 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 SEC("uprobe.s")
 int fill_at_loader(struct pt_regs *ctx)
 {
-	__u32 pid = bpf_get_current_pid_tgid() >> 32, zero = 0;
-	__u64 start = bpf_ktime_get_ns();
+	__u32 pid = bpf_get_current_pid_tgid() >> 32, zero = 0, state;
+	__u64 start = bpf_ktime_get_ns(), state_at;
 	struct fill_scratch *scratch;
 	struct task_struct *task;
 
 	if ((filter_pids && !bpf_map_lookup_elem(&pid_filter, &pid)) ||
 	    bpf_map_lookup_elem(&excluded_processes, &pid))
 		return 0;
+	/*
+	 * Each change to the loader's list calls here twice, before (RT_ADD,
+	 * RT_DELETE) and after (RT_CONSISTENT): only the second has what the
+	 * process runs. The cookie places r_state from this function's own
+	 * address; 0 when the agent found no _r_debug, and every call fills.
+	 */
+	state_at = bpf_get_attach_cookie(ctx);
+	if (state_at &&
+	    !bpf_copy_from_user(&state, sizeof(state), (void *)(PT_REGS_IP(ctx) + state_at)) &&
+	    state != LOADER_RT_CONSISTENT) {
+		count_stat(CPU_STAT_FILL_AT_LOADER_SKIPPED);
+		return 0;
+	}
 	scratch = bpf_map_lookup_elem(&fill_scratch, &zero);
 	/* Busy: a fill on this CPU was preempted; the next call, or the agent, fills it. */
 	if (!scratch || __sync_lock_test_and_set(&scratch->busy, 1)) {

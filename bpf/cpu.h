@@ -29,6 +29,14 @@
 #define STACK_ID_FIRST_VALID 16
 
 /*
+ * glibc's struct r_debug (<link.h>), which ld.so's _r_debug is: r_state,
+ * after r_version, r_map and r_brk, is RT_CONSISTENT (0) once the list of
+ * objects is stable again, RT_ADD or RT_DELETE while it changes.
+ */
+#define LOADER_R_STATE_OFFSET 24
+#define LOADER_RT_CONSISTENT 0
+
+/*
  * stack flags: why a stack ends where it does. Anything but
  * STACK_END_COMPLETE is shown in the profile as a final [truncated: ...]
  * frame (STACK_END_FRAME_POINTERS as [frame pointers: ...]); frame-pointer
@@ -143,6 +151,7 @@ enum cpu_stat {
 	CPU_STAT_FILL_WHOLE, /* processes the kernel filled with a table for every file: not announced */
 	CPU_STAT_FILL_AT_LOADER, /* fills at the dynamic loader's debugger hook (fill_at_loader) */
 	CPU_STAT_FILL_AT_LOADER_BUSY, /* ... given up: the CPU's scratch space was in use */
+	CPU_STAT_FILL_AT_LOADER_SKIPPED, /* calls with the loader's list changing: no fill */
 	/* CPython's frames (bpf/python.bpf.h) */
 	CPU_STAT_PYTHON_STACKS, /* user stacks with Python frames */
 	CPU_STAT_PYTHON_FRAMES, /* Python frames put in them */

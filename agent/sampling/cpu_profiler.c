@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Loads the CPU sampler, with sampling's shared maps, and attaches it per CPU. */
 #include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <sys/auxv.h>
 #include <sys/stat.h>
@@ -13,6 +14,9 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <gelf.h>
+#include <libelf.h>
 
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -114,6 +118,61 @@ static struct window_buffers buffers_of(struct cpu_profiler *profiler)
 	return WINDOW_BUFFERS_OF(profiler->skel, CPU_STAT__COUNT, profiler->stats_at_window_start);
 }
 
+/*
+ * Where the loader's r_state is, from _dl_debug_state's own address: the
+ * distance from that function to glibc's _r_debug (both in ld.so's
+ * dynamic symbols) plus r_state's offset in it, the cookie fill_at_loader
+ * reads it by. 0, and every call fills, when the file has no such pair
+ * (musl's loader, a stripped copy).
+ */
+static int64_t loader_state_cookie(const char *path)
+{
+	uint64_t hook = 0, debug = 0;
+	Elf_Scn *scn = NULL;
+	int64_t cookie = 0;
+	Elf *elf;
+	int fd;
+
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	while (elf && (scn = elf_nextscn(elf, scn))) {
+		Elf_Data *data;
+		GElf_Shdr shdr;
+
+		if (!gelf_getshdr(scn, &shdr) || shdr.sh_type != SHT_DYNSYM || !shdr.sh_entsize)
+			continue;
+		data = elf_getdata(scn, NULL);
+		for (size_t i = 0; data && i < shdr.sh_size / shdr.sh_entsize; i++) {
+			const char *name;
+			GElf_Sym sym;
+
+			if (!gelf_getsym(data, (int)i, &sym) || sym.st_shndx == SHN_UNDEF)
+				continue;
+			name = elf_strptr(elf, shdr.sh_link, sym.st_name);
+			if (!name)
+				continue;
+			if (!strcmp(name, "_dl_debug_state") &&
+			    GELF_ST_TYPE(sym.st_info) == STT_FUNC)
+				hook = sym.st_value;
+			else if (!strcmp(name, "_r_debug") &&
+				 GELF_ST_TYPE(sym.st_info) == STT_OBJECT &&
+				 sym.st_size >= LOADER_R_STATE_OFFSET + sizeof(uint32_t))
+				debug = sym.st_value;
+		}
+		break;
+	}
+	/* A hostile file's values only misplace a read of its own processes' memory. */
+	if (hook && debug)
+		cookie = (int64_t)(debug + LOADER_R_STATE_OFFSET - hook);
+	elf_end(elf);
+	close(fd);
+	return cookie;
+}
+
 int cpu_profiler__watch_loader(struct cpu_profiler *profiler, uint32_t dev_major,
 			       uint32_t dev_minor, uint64_t inode, const char *path)
 {
@@ -139,6 +198,7 @@ int cpu_profiler__watch_loader(struct cpu_profiler *profiler, uint32_t dev_major
 	}
 	loader = &profiler->loaders[profiler->loader_count++];
 	*loader = (struct loader){ .dev_major = dev_major, .dev_minor = dev_minor, .inode = inode };
+	opts.bpf_cookie = (uint64_t)loader_state_cookie(path);
 	loader->link = bpf_program__attach_uprobe_opts(profiler->skel->progs.fill_at_loader, -1,
 						       path, 0, &opts);
 	if (!loader->link) {
@@ -149,8 +209,9 @@ int cpu_profiler__watch_loader(struct cpu_profiler *profiler, uint32_t dev_major
 		return err;
 	}
 	profiler->loader_stats.watched++;
-	log_debug("%s (%u:%u inode %" PRIu64 "): new processes filled at its _dl_debug_state", path,
-		  dev_major, dev_minor, inode);
+	log_debug("%s (%u:%u inode %" PRIu64 "): new processes filled at its _dl_debug_state%s",
+		  path, dev_major, dev_minor, inode,
+		  opts.bpf_cookie ? ", when consistent" : " (no _r_debug: at every call)");
 	return 0;
 }
 
