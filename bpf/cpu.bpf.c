@@ -445,7 +445,8 @@ int fill_at_loader(struct pt_regs *ctx)
 	 * Each change to the loader's list calls here twice, before (RT_ADD,
 	 * RT_DELETE) and after (RT_CONSISTENT): only the second has what the
 	 * process runs. The cookie places r_state from this function's own
-	 * address; 0 when the agent found no _r_debug, and every call fills.
+	 * address; 0, and every call fills, when the agent found no _r_debug
+	 * or has no task works to fill for samples taken in between.
 	 */
 	state_at = bpf_get_attach_cookie(ctx);
 	if (state_at &&

@@ -198,7 +198,13 @@ int cpu_profiler__watch_loader(struct cpu_profiler *profiler, uint32_t dev_major
 	}
 	loader = &profiler->loaders[profiler->loader_count++];
 	*loader = (struct loader){ .dev_major = dev_major, .dev_minor = dev_minor, .inode = inode };
-	opts.bpf_cookie = (uint64_t)loader_state_cookie(path);
+	/*
+	 * With task works, a sample before the list is consistent fills its
+	 * process itself, and the hook's first call (RT_ADD) is skipped; without
+	 * them, that fill is what unwinds the loader's own relocation work.
+	 */
+	if (profiler->skel->rodata->fill_in_kernel)
+		opts.bpf_cookie = (uint64_t)loader_state_cookie(path);
 	loader->link = bpf_program__attach_uprobe_opts(profiler->skel->progs.fill_at_loader, -1,
 						       path, 0, &opts);
 	if (!loader->link) {
@@ -211,7 +217,7 @@ int cpu_profiler__watch_loader(struct cpu_profiler *profiler, uint32_t dev_major
 	profiler->loader_stats.watched++;
 	log_debug("%s (%u:%u inode %" PRIu64 "): new processes filled at its _dl_debug_state%s",
 		  path, dev_major, dev_minor, inode,
-		  opts.bpf_cookie ? ", when consistent" : " (no _r_debug: at every call)");
+		  opts.bpf_cookie ? ", when consistent" : ", at every call");
 	return 0;
 }
 
