@@ -85,7 +85,18 @@ SKEL_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(SKEL_SRCS))
 # so they build without the BPF toolchain (clang -target bpf, bpftool).
 LIB_SRCS := $(wildcard lib/*.c) $(wildcard proto/*.c) $(wildcard symbolizer/*.c) \
 	    $(filter-out agent/main.c $(SKEL_SRCS),$(wildcard agent/*.c agent/*/*.c))
-LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS)) $(PROTO_GEN:.c=.o)
+# The flame graph page (agent/http/ui/), embedded in kiln: its own files,
+# and speedscope's static build when `npm ci` put it there
+# (scripts/install-deps.sh); kiln builds without it, and says so on the page.
+UI_DIR := agent/http/ui
+UI_OWN := index.html kiln.js kiln.css
+UI_VIEWER_DIR := $(UI_DIR)/node_modules/speedscope/dist/release
+UI_VIEWER := $(notdir $(wildcard $(addprefix $(UI_VIEWER_DIR)/,index.html *.js *.css *.png *.ico \
+	*.woff2 *.LICENSE.md)))
+UI_ASSET_ARGS := $(foreach f,$(UI_OWN),ui/$(f) $(UI_DIR)/$(f)) \
+	$(foreach f,$(UI_VIEWER),viewer/$(f) $(UI_VIEWER_DIR)/$(f))
+UI_ASSETS_OBJ := $(BUILD)/agent/http/ui_assets.o
+LIB_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS)) $(PROTO_GEN:.c=.o) $(UI_ASSETS_OBJ)
 LIB := $(BUILD)/libkiln.a
 KILN := $(BUILD)/kiln
 
@@ -102,7 +113,7 @@ TEST_PROGS := $(patsubst %,$(BUILD)/tests/progs/%,$(PROG_NAMES)) \
 
 .PHONY: all deps vmlinux test test-build check check-headers format-check unit-test run bench \
 	clean format install fuzz fuzz-build fuzz-targets sanitize-build sanitize-test \
-	sanitize-test-build
+	sanitize-test-build FORCE
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -122,6 +133,23 @@ $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(VMLINUX_H)
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# The list of embedded files, rewritten only when it changes: the viewer
+# installed or removed rebuilds the assets.
+$(BUILD)/agent/http/ui_assets.list: FORCE
+	$(Q)mkdir -p $(@D)
+	$(Q)echo '$(UI_ASSET_ARGS)' | cmp -s - $@ || echo '$(UI_ASSET_ARGS)' >$@
+
+$(BUILD)/agent/http/ui_assets.S: scripts/embed-assets.sh $(BUILD)/agent/http/ui_assets.list \
+		$(filter-out ui/% viewer/%,$(UI_ASSET_ARGS))
+	$(call msg,EMBED,$@)
+	$(Q)scripts/embed-assets.sh $@ $(UI_ASSET_ARGS)
+
+$(UI_ASSETS_OBJ): $(BUILD)/agent/http/ui_assets.S
+	$(call msg,AS,$@)
+	$(Q)$(CC) -c $< -o $@
+
+FORCE:
 
 $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(call msg,GEN-SKEL,$@)

@@ -25,6 +25,7 @@
 #include "agent/config.h"
 #include "agent/http/http_endpoint.h"
 #include "agent/http/metrics.h"
+#include "agent/http/profile_windows.h"
 #include "agent/metadata/kubernetes.h"
 #include "agent/metadata/labels.h"
 #include "agent/metadata/process_labels.h"
@@ -114,6 +115,7 @@ struct agent {
 	struct reporter *reporter; /* the counters' log lines */
 	struct metrics *metrics; /* the same counters for /metrics; NULL without the endpoint */
 	struct http_endpoint *http; /* NULL: no --http-address, or it could not bind */
+	struct profile_windows *windows; /* what the page serves: --output-dir's, or kept here */
 	struct uploader *uploader; /* NULL: no --remote-store */
 	const struct push_protocol *push_protocol; /* with the uploader */
 	struct output_retention *retention; /* NULL: no --output-dir, or no bound on it */
@@ -849,6 +851,21 @@ static int write_window(struct agent *agent, bool off_cpu, struct sample_window 
 			report_retention(agent, &before);
 		}
 	}
+	if (!agent->opts.output_dir && agent->http && agent->windows) {
+		uint8_t *data;
+		size_t size;
+
+		/* No file to serve: the page's window kept in memory, within its bound. */
+		err = window_profile__encode_gzip(profile, &data, &size, &result);
+		if (err) {
+			log_warn("keeping the %s window for the page: %s", kind, strerror(-err));
+			err = 0;
+		} else {
+			profile_windows__add(agent->windows,
+					     off_cpu ? PROFILE_KIND_OFF_CPU : PROFILE_KIND_CPU,
+					     start_ns, data, size);
+		}
+	}
 	if (agent->uploader) {
 		struct push_context push = { .agent = agent, .meta = &meta };
 
@@ -1000,12 +1017,19 @@ static void start_http(struct agent *agent)
 		return;
 	/* options_parse took only addresses that parse. */
 	http_address_parse(text, &address);
+	/* Without an output directory, the page's windows are the last ones, kept here. */
+	agent->windows = profile_windows__new(agent->opts.output_dir);
+	if (!agent->windows)
+		log_warn("--http-address %s: no memory for the page's windows: serving /metrics "
+			 "and /healthz only",
+			 text);
 	agent->metrics = metrics__new();
 	if (agent->metrics)
 		agent->http = http_endpoint__new(&(struct http_endpoint_opts){
 			.address = &address,
 			.address_text = text,
 			.window_ns = agent->opts.duration_s * 1000000000,
+			.windows = agent->windows,
 		});
 	if (!agent->http) {
 		log_warn("--http-address %s: %s; profiling without /metrics and /healthz", text,
@@ -1497,6 +1521,7 @@ int main(int argc, char **argv)
 cleanup:
 	/* No answers past the last window: /healthz goes quiet rather than stale. */
 	http_endpoint__free(agent.http);
+	profile_windows__free(agent.windows);
 	/* Sampling's events thread hands announcements to the capture: it stops first. */
 	sampling__free(agent.sampling);
 	agent.sampling = NULL;

@@ -537,6 +537,13 @@ size_t pprof_builder__sample_count(const struct pprof_builder *builder)
 	return builder->sample_count;
 }
 
+void pprof_builder__set_time(struct pprof_builder *builder, int64_t time_nanos,
+			     int64_t duration_nanos)
+{
+	builder->time_nanos = time_nanos;
+	builder->duration_nanos = duration_nanos;
+}
+
 int pprof_builder__add_comment(struct pprof_builder *builder, const char *comment)
 {
 	int64_t index;

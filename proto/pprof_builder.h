@@ -85,6 +85,10 @@ int pprof_builder__add_sample(struct pprof_builder *builder, const uint64_t *loc
 
 size_t pprof_builder__sample_count(const struct pprof_builder *builder);
 
+/* Sets the profile's time and duration (Unix ns), as pprof_builder_opts gave them. */
+void pprof_builder__set_time(struct pprof_builder *builder, int64_t time_nanos,
+			     int64_t duration_nanos);
+
 /* Adds a comment string to the profile (Profile.comment). */
 int pprof_builder__add_comment(struct pprof_builder *builder, const char *comment);
 

@@ -39,7 +39,11 @@ packages=(
 	openssl            # certificates for the TLS push tests
 	systemd            # systemd-analyze: checks the service unit in tests
 	prometheus         # the real server that scrapes /metrics in tests
+	chromium           # the headless browser that loads the flame graph page in tests
 )
+# npm installs the page's viewer (speedscope) and the tests' browser driver;
+# any working npm will do (Node.js may come from elsewhere than Debian).
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 # libc6-dbg: glibc's DWARF, for the symbolization bench.
 [ "${1:-}" = "--bench" ] && packages+=(linux-perf time libbpf-tools util-linux libc6-dbg)
 
@@ -52,7 +56,23 @@ for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
 		missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# The page's npm packages, at the versions agent/http/ui/package-lock.json
+# pins: again only when the lock file is newer than what is installed.
+install_ui() {
+	local ui
+	ui="$(dirname "$0")/../agent/http/ui"
+	if [ -f "$ui/node_modules/.package-lock.json" ] &&
+		[ ! "$ui/package-lock.json" -nt "$ui/node_modules/.package-lock.json" ]; then
+		return 0
+	fi
+	echo "install-deps: installing the page's viewer and test driver (npm ci in agent/http/ui)"
+	npm ci --prefix "$ui" --no-audit --no-fund --loglevel=error >/dev/null
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+	install_ui
+	exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps: missing packages: ${missing[*]}; run as root or install them" >&2
@@ -72,3 +92,4 @@ if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; t
 		exit 1
 	fi
 fi
+install_ui

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* /metrics and /healthz over libmicrohttpd, on its own polling thread. */
+/* /metrics, /healthz and the page over libmicrohttpd, on its own polling thread. */
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent/http/http_endpoint.h"
+#include "agent/http/http_ui.h"
 #include "agent/http/metrics.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -22,6 +23,7 @@
 struct http_endpoint {
 	struct MHD_Daemon *daemon;
 	uint64_t window_ns;
+	struct profile_windows *windows; /* the page's; NULL: no page */
 	/* Only the server thread (one: MHD's polling thread) touches these. */
 	struct metrics *process_metrics;
 	pthread_mutex_t lock; /* over what follows: the main thread writes it */
@@ -299,6 +301,7 @@ static enum MHD_Result on_request(void *ctx, struct MHD_Connection *connection, 
 				  size_t *upload_data_size, void **request_ctx)
 {
 	struct http_endpoint *endpoint = ctx;
+	enum MHD_Result result;
 	char health[128];
 	unsigned int status;
 	size_t length;
@@ -317,9 +320,12 @@ static enum MHD_Result on_request(void *ctx, struct MHD_Connection *connection, 
 		status = health_text(endpoint, health, sizeof(health));
 		return respond_text(connection, status, health);
 	}
+	if (http_ui__answer(endpoint->windows, connection, url, &result))
+		return result;
 	if (strcmp(url, "/metrics"))
-		return respond_text(connection, MHD_HTTP_NOT_FOUND,
-				    "not found: kiln serves /metrics and /healthz\n");
+		return respond_text(
+			connection, MHD_HTTP_NOT_FOUND,
+			"not found: kiln serves /, /profiles/, /metrics and /healthz\n");
 	text = render_metrics(endpoint, &length);
 	if (!text)
 		return respond_text(connection, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
@@ -371,6 +377,7 @@ struct http_endpoint *http_endpoint__new(const struct http_endpoint_opts *opts)
 		return NULL;
 	pthread_mutex_init(&endpoint->lock, NULL);
 	endpoint->window_ns = opts->window_ns;
+	endpoint->windows = opts->windows;
 	endpoint->process_metrics = metrics__new();
 	if (!endpoint->process_metrics) {
 		err = -ENOMEM;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * kiln's HTTP endpoint (--http-address): /metrics and /healthz, served by
+ * kiln's HTTP endpoint (--http-address): /metrics, /healthz and the flame
+ * graph page with its profiles (agent/http/http_ui.h), served by
  * libmicrohttpd on a thread of its own, never the sampling path. The main
  * thread hands it a window's rendered metrics and how the window went;
  * the server thread only reads those, under the endpoint's lock.
@@ -13,6 +14,7 @@
 #include <stdint.h>
 
 #include "agent/http/http_address.h"
+#include "agent/http/profile_windows.h"
 #include "lib/counters.h"
 
 /* The bounds on what a client may hold or send. */
@@ -51,6 +53,8 @@ struct http_endpoint_opts {
 	const struct http_address *address;
 	const char *address_text; /* as given, for messages */
 	uint64_t window_ns; /* --duration: how often a window is due */
+	/* What the flame graph page and /profiles/ serve; NULL: neither (not owned). */
+	struct profile_windows *windows;
 };
 
 /*

@@ -553,8 +553,9 @@ static uint64_t history_evicted(const struct window_profile *profile)
 	return stats.evicted;
 }
 
-int window_profile__write(struct window_profile *profile, const char *path,
-			  struct window_profile_result *ret_result)
+/* The whole window's profile, then written to path, or encoded into *ret_data when path is NULL. */
+static int whole_window(struct window_profile *profile, const char *path, uint8_t **ret_data,
+			size_t *ret_size, struct window_profile_result *ret_result)
 {
 	struct profile_context ctx = { .profile = profile };
 	const struct sample_window *window = profile->window;
@@ -569,7 +570,8 @@ int window_profile__write(struct window_profile *profile, const char *path,
 		if (err)
 			goto cleanup;
 	}
-	err = pprof_builder__write_file(ctx.builder, path);
+	err = path ? pprof_builder__write_file(ctx.builder, path)
+		   : pprof_builder__encode_gzip(ctx.builder, ret_data, ret_size);
 	if (err)
 		goto cleanup;
 	ctx.result.symbols_evicted = history_evicted(profile) - evicted;
@@ -577,6 +579,18 @@ int window_profile__write(struct window_profile *profile, const char *path,
 cleanup:
 	pprof_builder__free(ctx.builder);
 	return err;
+}
+
+int window_profile__write(struct window_profile *profile, const char *path,
+			  struct window_profile_result *ret_result)
+{
+	return whole_window(profile, path, NULL, NULL, ret_result);
+}
+
+int window_profile__encode_gzip(struct window_profile *profile, uint8_t **ret_data,
+				size_t *ret_size, struct window_profile_result *ret_result)
+{
+	return whole_window(profile, NULL, ret_data, ret_size, ret_result);
 }
 
 static int compare_by_pid(const void *a, const void *b)

@@ -70,6 +70,10 @@ void window_profile__set_labels(struct window_profile *profile, struct process_l
 int window_profile__write(struct window_profile *profile, const char *path,
 			  struct window_profile_result *ret_result);
 
+/* The same profile, gzip-compressed, malloc'd in *ret_data: kept in memory, not written. */
+int window_profile__encode_gzip(struct window_profile *profile, uint8_t **ret_data,
+				size_t *ret_size, struct window_profile_result *ret_result);
+
 /* Called with one process's profile (gzip-compressed or not, as asked); non-zero stops the walk. */
 typedef int (*window_profile_process_fn)(void *ctx, uint32_t pid, const char *comm,
 					 const uint8_t *data, size_t size);
