@@ -147,7 +147,7 @@ $(BUILD)/agent/http/ui_assets.S: scripts/embed-assets.sh $(BUILD)/agent/http/ui_
 
 $(UI_ASSETS_OBJ): $(BUILD)/agent/http/ui_assets.S
 	$(call msg,AS,$@)
-	$(Q)$(CC) -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 FORCE:
 
